@@ -1,0 +1,77 @@
+//! Liveness, readiness and metrics.
+
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use serde::Serialize;
+
+use super::{Ctx, HandlerResult};
+use crate::http::{bytes, json};
+
+pub fn ping(ctx: &Ctx) -> HandlerResult {
+    ctx.clock.request_read();
+    Ok(json(200, &serde_json::json!({ "status": "ok" })))
+}
+
+#[derive(Serialize)]
+struct Components {
+    database: &'static str,
+    redis: &'static str,
+    keystore: &'static str,
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    components: Components,
+    version: &'static str,
+}
+
+/// Readiness for load balancers: 503 while draining or when the database is unreachable.
+pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
+    ctx.clock.request_read();
+    let app = &ctx.shard.app;
+    let database = match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => "ok",
+        _ => "down",
+    };
+    let redis = if app.config.redis_url.is_some() {
+        "ok"
+    } else {
+        "disabled"
+    };
+    let draining = app.lifecycle.is_draining();
+    let ready = !draining && database == "ok";
+    let status = if draining {
+        "draining"
+    } else if !ready {
+        "unavailable"
+    } else {
+        "ok"
+    };
+    let body = Health {
+        status,
+        components: Components {
+            database,
+            redis,
+            keystore: "ok",
+        },
+        version: app.version,
+    };
+    let mut resp = json(if ready { 200 } else { 503 }, &body);
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+pub async fn metrics(ctx: &Ctx) -> HandlerResult {
+    ctx.clock.request_read();
+    let text = ctx.shard.app.hub.render().await;
+    Ok(bytes(
+        200,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        text,
+    ))
+}

@@ -1,0 +1,164 @@
+//! Request and response helpers shared by every handler.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use protocol::{ApiError, ErrorCode};
+use serde::Serialize;
+
+pub type Resp = Response<Full<Bytes>>;
+
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: u16, value: &T) -> Resp {
+    bytes(status, JSON, protocol::json::to_vec(value))
+}
+
+pub fn bytes(status: u16, content_type: HeaderValue, body: impl Into<Bytes>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(CONTENT_TYPE, content_type);
+    resp
+}
+
+pub fn empty(status: u16) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp
+}
+
+/// An error in the body shape of the route: `{code, message, detail}` or RFC 6749.
+pub fn error(err: &ApiError, oauth: bool) -> Resp {
+    if oauth {
+        let e = err.to_oauth();
+        let mut resp = json(e.status(), &e);
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        resp
+    } else {
+        json(err.status(), err)
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 `PAYLOAD_TOO_LARGE`.
+///
+/// A declared `Content-Length` over the limit is refused before reading. An oversized body
+/// without one is read and discarded up to a bound so the client, still sending, gets the 413
+/// rather than a reset connection.
+pub async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body exceeds {limit} bytes"),
+        )
+        .with_detail(serde_json::json!({ "limit": limit }))
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut out = Vec::with_capacity(declared.map_or(256, |n| n as usize));
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|_| ApiError::new(ErrorCode::BadRequest, "request body could not be read"))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > limit {
+                if seen > limit.saturating_mul(4) {
+                    return Err(too_large());
+                }
+                out.clear();
+                continue;
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+/// Parses `application/x-www-form-urlencoded` pairs.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |b| *b == b'=');
+            let k = it.next().unwrap_or_default();
+            let v = it.next().unwrap_or_default();
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes and `+` as space; invalid escapes are kept as written.
+pub fn percent_decode(input: &[u8]) -> String {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < input.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(input[i + 1]), hex(input[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of one query-string parameter.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_pairs(query?.as_bytes())
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding() {
+        let pairs = form_pairs(b"grant_type=refresh_token&email=a%40b.c&name=J+D&bad=%zz&end=%4");
+        assert_eq!(
+            pairs,
+            vec![
+                ("grant_type".into(), "refresh_token".into()),
+                ("email".into(), "a@b.c".into()),
+                ("name".into(), "J D".into()),
+                ("bad".into(), "%zz".into()),
+                ("end".into(), "%4".into()),
+            ]
+        );
+        assert_eq!(
+            query_param(Some("a=1&tenant_id=acme"), "tenant_id").as_deref(),
+            Some("acme")
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! Metrics, recorded per shard without shared atomics and merged when `/metrics` is scraped.
+//!
+//! Each shard owns a [`ShardMetrics`] (no locks: only its own thread touches it). A scrape asks
+//! every shard for a snapshot over a channel; each shard's collector task answers from its own
+//! thread, and the scraping shard merges the answers. Process-wide gauges that are not on the
+//! request path (hash pool, database pool) live in [`Process`] as atomics.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::router::Route;
+
+/// HTTP methods with a label of their own; anything else is `OTHER`, keeping labels bounded.
+pub const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "OTHER",
+];
+
+pub fn method_index(m: &http::Method) -> usize {
+    METHODS[..7]
+        .iter()
+        .position(|x| *x == m.as_str())
+        .unwrap_or(7)
+}
+
+/// Upper bounds (seconds) of the aggregatable latency histogram.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Quantiles of the latency summary.
+pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+/// Outcome labels of `hellojohn_auth_sign_ins_total{status}`.
+pub const SIGN_IN_STATUSES: [&str; 6] = [
+    "success",
+    "invalid_credentials",
+    "overloaded",
+    "rate_limited",
+    "error",
+    "bad_request",
+];
+
+/// Method labels of `hellojohn_auth_sign_ins_total{method}`.
+pub const SIGN_IN_METHODS: [&str; 3] = ["password", "session", "refresh"];
+
+fn new_histogram() -> Histogram<u64> {
+    // Microseconds from 1 µs to 10 minutes, 3 significant digits.
+    match Histogram::new_with_bounds(1, 600_000_000, 3) {
+        Ok(h) => h,
+        Err(_) => unreachable!("constant bounds are valid"),
+    }
+}
+
+/// Per-(method, route) request data of one shard.
+#[derive(Clone)]
+pub struct RouteStats {
+    pub by_status: HashMap<u16, u64>,
+    pub latency_us: Histogram<u64>,
+}
+
+/// What one shard records. Cloned as a snapshot when scraped.
+#[derive(Clone, Default)]
+pub struct ShardData {
+    pub routes: HashMap<(usize, Route), RouteStats>,
+    pub connections_accepted: u64,
+    pub sign_ins: [[u64; SIGN_IN_STATUSES.len()]; SIGN_IN_METHODS.len()],
+    pub rate_limited: HashMap<&'static str, u64>,
+}
+
+impl ShardData {
+    fn merge(&mut self, other: &ShardData) {
+        for (key, stats) in &other.routes {
+            match self.routes.get_mut(key) {
+                Some(mine) => {
+                    for (status, n) in &stats.by_status {
+                        *mine.by_status.entry(*status).or_default() += n;
+                    }
+                    // Both histograms have the same bounds, so adding cannot fail.
+                    let _ = mine.latency_us.add(&stats.latency_us);
+                }
+                None => {
+                    self.routes.insert(*key, stats.clone());
+                }
+            }
+        }
+        self.connections_accepted += other.connections_accepted;
+        for (m, row) in other.sign_ins.iter().enumerate() {
+            for (s, n) in row.iter().enumerate() {
+                self.sign_ins[m][s] += n;
+            }
+        }
+        for (k, n) in &other.rate_limited {
+            *self.rate_limited.entry(k).or_default() += n;
+        }
+    }
+}
+
+type SnapshotRequest = oneshot::Sender<ShardData>;
+
+/// The metrics handle of one shard. Cheap to clone (an `Rc`); never leaves its thread.
+#[derive(Clone)]
+pub struct ShardMetrics {
+    data: Rc<RefCell<ShardData>>,
+}
+
+impl ShardMetrics {
+    /// Records one finished request.
+    pub fn record_request(&self, method: usize, route: Route, status: u16, elapsed: Duration) {
+        let mut data = self.data.borrow_mut();
+        let stats = data
+            .routes
+            .entry((method, route))
+            .or_insert_with(|| RouteStats {
+                by_status: HashMap::new(),
+                latency_us: new_histogram(),
+            });
+        *stats.by_status.entry(status).or_default() += 1;
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        stats.latency_us.saturating_record(us);
+    }
+
+    pub fn connection_accepted(&self) {
+        self.data.borrow_mut().connections_accepted += 1;
+    }
+
+    /// Counts a sign-in outcome; `method` and `status` are labels from the constants above.
+    pub fn sign_in(&self, method: &str, status: &str) {
+        let m = SIGN_IN_METHODS.iter().position(|x| *x == method);
+        let s = SIGN_IN_STATUSES.iter().position(|x| *x == status);
+        if let (Some(m), Some(s)) = (m, s) {
+            self.data.borrow_mut().sign_ins[m][s] += 1;
+        }
+    }
+
+    pub fn rate_limited(&self, limit: &'static str) {
+        *self
+            .data
+            .borrow_mut()
+            .rate_limited
+            .entry(limit)
+            .or_default() += 1;
+    }
+
+    /// Answers snapshot requests for this shard until the hub is dropped.
+    pub fn spawn_collector(&self, mut rx: mpsc::UnboundedReceiver<SnapshotRequest>) {
+        let data = self.data.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(reply) = rx.recv().await {
+                let _ = reply.send(data.borrow().clone());
+            }
+        });
+    }
+}
+
+/// Process-wide gauges and counters, off the request hot path.
+#[derive(Default)]
+pub struct Process {
+    pub hash_queue_depth: AtomicU64,
+    pub hash_in_flight: AtomicU64,
+    pub hashes_total: AtomicU64,
+    pub hash_rejected_total: AtomicU64,
+    pub hash_wait_us_total: AtomicU64,
+    pub hash_work_us_total: AtomicU64,
+    pub hash_workers: AtomicU64,
+    pub db_pool_idle: AtomicU64,
+    pub db_pool_in_use: AtomicU64,
+    pub db_pool_max: AtomicU64,
+    pub redis_fallbacks_total: AtomicU64,
+}
+
+/// Joins the shards for scraping.
+pub struct Hub {
+    shards: Vec<mpsc::UnboundedSender<SnapshotRequest>>,
+    pub process: Arc<Process>,
+}
+
+impl Hub {
+    /// Creates the hub and one receiver per shard, to hand to each shard's collector.
+    pub fn new(shards: usize) -> (Arc<Hub>, Vec<mpsc::UnboundedReceiver<SnapshotRequest>>) {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+        (
+            Arc::new(Hub {
+                shards: txs,
+                process: Arc::new(Process::default()),
+            }),
+            rxs,
+        )
+    }
+
+    pub fn shard_metrics() -> ShardMetrics {
+        ShardMetrics {
+            data: Rc::new(RefCell::new(ShardData::default())),
+        }
+    }
+
+    /// Collects a snapshot from every shard. Shards that have stopped are skipped.
+    pub async fn collect(&self) -> Vec<ShardData> {
+        let mut waits = Vec::with_capacity(self.shards.len());
+        for tx in &self.shards {
+            let (reply, rx) = oneshot::channel();
+            if tx.send(reply).is_ok() {
+                waits.push(rx);
+            }
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for rx in waits {
+            if let Ok(d) = rx.await {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub async fn render(&self) -> String {
+        let shards = self.collect().await;
+        let mut total = ShardData::default();
+        for s in &shards {
+            total.merge(s);
+        }
+        let mut out = String::with_capacity(16 * 1024);
+        render_http(&mut out, &total);
+        render_shards(&mut out, &shards);
+        render_auth(&mut out, &total);
+        render_process(&mut out, &self.process);
+        out
+    }
+}
+
+fn sorted_routes(total: &ShardData) -> Vec<(&(usize, Route), &RouteStats)> {
+    let mut routes: Vec<_> = total.routes.iter().collect();
+    routes.sort_by_key(|((m, r), _)| (r.template(), *m));
+    routes
+}
+
+fn render_http(out: &mut String, total: &ShardData) {
+    let routes = sorted_routes(total);
+    out.push_str("# HELP hellojohn_http_requests_total HTTP requests by method, route template and status.\n");
+    out.push_str("# TYPE hellojohn_http_requests_total counter\n");
+    for ((m, route), stats) in &routes {
+        let mut statuses: Vec<_> = stats.by_status.iter().collect();
+        statuses.sort();
+        for (status, n) in statuses {
+            let _ = writeln!(
+                out,
+                "hellojohn_http_requests_total{{method=\"{}\",path=\"{}\",status=\"{}\"}} {}",
+                METHODS[*m],
+                route.template(),
+                status,
+                n
+            );
+        }
+    }
+    out.push_str("# HELP hellojohn_http_request_duration_seconds HTTP request latency (merged per-core HDR histograms).\n");
+    out.push_str("# TYPE hellojohn_http_request_duration_seconds summary\n");
+    for ((m, route), stats) in &routes {
+        let h = &stats.latency_us;
+        let labels = format!("method=\"{}\",path=\"{}\"", METHODS[*m], route.template());
+        for q in QUANTILES {
+            let v = h.value_at_quantile(q) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "hellojohn_http_request_duration_seconds{{{labels},quantile=\"{q}\"}} {v}"
+            );
+        }
+        let sum = h.mean() * h.len() as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "hellojohn_http_request_duration_seconds_sum{{{labels}}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "hellojohn_http_request_duration_seconds_count{{{labels}}} {}",
+            h.len()
+        );
+    }
+    out.push_str("# HELP hellojohn_http_request_latency_seconds HTTP request latency as a histogram, aggregatable across instances.\n");
+    out.push_str("# TYPE hellojohn_http_request_latency_seconds histogram\n");
+    for ((m, route), stats) in &routes {
+        let h = &stats.latency_us;
+        let labels = format!("method=\"{}\",path=\"{}\"", METHODS[*m], route.template());
+        for le in LATENCY_BUCKETS {
+            let bound = (le * 1e6) as u64;
+            let n = h.count_between(0, h.highest_equivalent(bound));
+            let _ = writeln!(
+                out,
+                "hellojohn_http_request_latency_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "hellojohn_http_request_latency_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            h.len()
+        );
+        let sum = h.mean() * h.len() as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "hellojohn_http_request_latency_seconds_sum{{{labels}}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "hellojohn_http_request_latency_seconds_count{{{labels}}} {}",
+            h.len()
+        );
+    }
+}
+
+fn render_shards(out: &mut String, shards: &[ShardData]) {
+    out.push_str("# HELP hellojohn_shard_connections_total TCP connections accepted by each shard (event loop).\n");
+    out.push_str("# TYPE hellojohn_shard_connections_total counter\n");
+    for (i, s) in shards.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "hellojohn_shard_connections_total{{shard=\"{i}\"}} {}",
+            s.connections_accepted
+        );
+    }
+}
+
+fn render_auth(out: &mut String, total: &ShardData) {
+    out.push_str("# HELP hellojohn_auth_sign_ins_total Sign-in attempts by method and outcome.\n");
+    out.push_str("# TYPE hellojohn_auth_sign_ins_total counter\n");
+    for (m, method) in SIGN_IN_METHODS.iter().enumerate() {
+        for (s, status) in SIGN_IN_STATUSES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "hellojohn_auth_sign_ins_total{{method=\"{method}\",status=\"{status}\"}} {}",
+                total.sign_ins[m][s]
+            );
+        }
+    }
+    out.push_str(
+        "# HELP hellojohn_rate_limit_rejections_total Requests rejected by a rate limit.\n",
+    );
+    out.push_str("# TYPE hellojohn_rate_limit_rejections_total counter\n");
+    let mut limits: Vec<_> = total.rate_limited.iter().collect();
+    limits.sort();
+    for (limit, n) in limits {
+        let _ = writeln!(
+            out,
+            "hellojohn_rate_limit_rejections_total{{limit=\"{limit}\"}} {n}"
+        );
+    }
+}
+
+fn render_process(out: &mut String, p: &Process) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    };
+    let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    };
+    gauge(
+        out,
+        "hellojohn_hash_pool_workers",
+        "Password-hashing threads.",
+        get(&p.hash_workers),
+    );
+    gauge(
+        out,
+        "hellojohn_hash_pool_queue_depth",
+        "Hash jobs waiting for a thread.",
+        get(&p.hash_queue_depth),
+    );
+    gauge(
+        out,
+        "hellojohn_hash_pool_in_flight",
+        "Hash jobs running now.",
+        get(&p.hash_in_flight),
+    );
+    counter(
+        out,
+        "hellojohn_hash_pool_hashes_total",
+        "Argon2id computations done (hashes and verifications).",
+        get(&p.hashes_total),
+    );
+    counter(
+        out,
+        "hellojohn_hash_pool_rejected_total",
+        "Hash jobs refused because the expected wait exceeded the budget.",
+        get(&p.hash_rejected_total),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_hash_pool_wait_seconds_total Time hash jobs spent queued.\n# TYPE hellojohn_hash_pool_wait_seconds_total counter\nhellojohn_hash_pool_wait_seconds_total {}",
+        get(&p.hash_wait_us_total) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_hash_pool_work_seconds_total Time spent computing hashes.\n# TYPE hellojohn_hash_pool_work_seconds_total counter\nhellojohn_hash_pool_work_seconds_total {}",
+        get(&p.hash_work_us_total) as f64 / 1e6
+    );
+    out.push_str("# HELP hellojohn_db_pool_connections Database connections by state.\n# TYPE hellojohn_db_pool_connections gauge\n");
+    let _ = writeln!(
+        out,
+        "hellojohn_db_pool_connections{{state=\"idle\"}} {}",
+        get(&p.db_pool_idle)
+    );
+    let _ = writeln!(
+        out,
+        "hellojohn_db_pool_connections{{state=\"in_use\"}} {}",
+        get(&p.db_pool_in_use)
+    );
+    let _ = writeln!(
+        out,
+        "hellojohn_db_pool_connections{{state=\"max\"}} {}",
+        get(&p.db_pool_max)
+    );
+    counter(
+        out,
+        "hellojohn_redis_fallbacks_total",
+        "Operations served locally because Redis was unreachable.",
+        get(&p.redis_fallbacks_total),
+    );
+}

@@ -1,0 +1,207 @@
+//! Socket timeouts applied at the I/O layer, where hyper cannot see them.
+//!
+//! A connection is in one of three phases. `Idle`: waiting for the first byte of a request; a
+//! pending read fails after the idle timeout (the read timeout for a fresh connection).
+//! `Reading`: the first byte arrived; the whole request must be read before the read timeout
+//! counted from that byte, so a client that sends half a request and stalls is cut off.
+//! `Handling`: the request was read; reads have no deadline while the handler runs. A response
+//! write returns the connection to `Idle`. A write that makes no progress for the write timeout
+//! fails.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    Reading,
+    Handling,
+}
+
+/// Shared between the I/O wrapper and the request handler of one connection.
+pub struct ConnClock {
+    phase: Cell<Phase>,
+    deadline: Cell<Instant>,
+    read_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl ConnClock {
+    pub fn new(read_timeout: Duration, idle_timeout: Duration) -> Rc<ConnClock> {
+        Rc::new(ConnClock {
+            phase: Cell::new(Phase::Idle),
+            deadline: Cell::new(Instant::now() + read_timeout.min(idle_timeout)),
+            read_timeout,
+            idle_timeout,
+        })
+    }
+
+    /// The handler has the whole request: stop the read deadline.
+    pub fn request_read(&self) {
+        self.phase.set(Phase::Handling);
+    }
+
+    fn bytes_read(&self) {
+        if self.phase.get() == Phase::Idle {
+            self.phase.set(Phase::Reading);
+            self.deadline.set(Instant::now() + self.read_timeout);
+        }
+    }
+
+    fn bytes_written(&self) {
+        if self.phase.get() == Phase::Handling {
+            self.phase.set(Phase::Idle);
+            self.deadline.set(Instant::now() + self.idle_timeout);
+        }
+    }
+}
+
+pub struct TimedIo {
+    inner: TcpStream,
+    clock: Rc<ConnClock>,
+    write_timeout: Duration,
+    read_sleep: Pin<Box<Sleep>>,
+    read_armed: Option<Instant>,
+    write_sleep: Pin<Box<Sleep>>,
+    write_armed: Option<Instant>,
+}
+
+impl TimedIo {
+    pub fn new(inner: TcpStream, clock: Rc<ConnClock>, write_timeout: Duration) -> TimedIo {
+        let now = Instant::now();
+        TimedIo {
+            inner,
+            clock,
+            write_timeout,
+            read_sleep: Box::pin(tokio::time::sleep_until(now)),
+            read_armed: None,
+            write_sleep: Box::pin(tokio::time::sleep_until(now)),
+            write_armed: None,
+        }
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timeout"))
+}
+
+impl AsyncRead for TimedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.clock.bytes_read();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if this.clock.phase.get() == Phase::Handling {
+                    return Poll::Pending;
+                }
+                let deadline = this.clock.deadline.get();
+                if this.read_armed != Some(deadline) {
+                    this.read_sleep.as_mut().reset(deadline);
+                    this.read_armed = Some(deadline);
+                }
+                match this.read_sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Err(timed_out(if this.clock.phase.get() == Phase::Idle {
+                            "idle"
+                        } else {
+                            "read"
+                        })))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl TimedIo {
+    fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.write_armed.is_none() {
+            let d = Instant::now() + self.write_timeout;
+            self.write_sleep.as_mut().reset(d);
+            self.write_armed = Some(d);
+        }
+        match self.write_sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(timed_out("write"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for TimedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.write_armed = None;
+                if n > 0 {
+                    this.clock.bytes_written();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.poll_write_deadline(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                this.write_armed = None;
+                if n > 0 {
+                    this.clock.bytes_written();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.poll_write_deadline(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

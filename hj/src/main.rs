@@ -1,0 +1,132 @@
+//! `hj`: the HelloJohn command line. Thin: it parses arguments and calls into the crates.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgMatches, Command};
+use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// sysexits.h EX_USAGE: bad configuration or command line.
+const EXIT_CONFIG: u8 = 64;
+
+fn setting_args() -> Vec<Arg> {
+    SETTINGS
+        .iter()
+        .map(|s| {
+            let default = if s.default.is_empty() {
+                String::new()
+            } else {
+                format!(" [default: {}]", s.default)
+            };
+            Arg::new(s.env)
+                .long(s.flag)
+                .value_name("VALUE")
+                .help(format!("{} [env: {}]{}", s.help, s.env, default))
+        })
+        .collect()
+}
+
+fn cli() -> Command {
+    Command::new("hj")
+        .about("HelloJohn identity server")
+        .version(engine::VERSION)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("serve")
+                .about("Run the server (settings from HELLOJOHN_* variables; a flag overrides its variable)")
+                .args(setting_args()),
+        )
+}
+
+/// Settings from the environment, with the command's flags on top.
+fn load_config(m: &ArgMatches) -> Result<Config, ExitCode> {
+    let mut top = BTreeMap::new();
+    for s in SETTINGS {
+        if let Ok(Some(v)) = m.try_get_one::<String>(s.env) {
+            top.insert(s.env.to_string(), v.clone());
+        }
+    }
+    let source = Overlay {
+        top,
+        base: &ProcessEnv,
+    };
+    Config::from_source(&source).map_err(|e| {
+        eprint!("hj: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn main() -> ExitCode {
+    let matches = cli().get_matches();
+    match matches.subcommand() {
+        Some(("serve", m)) => match load_config(m) {
+            Ok(config) => serve(config),
+            Err(code) => code,
+        },
+        _ => ExitCode::from(EXIT_CONFIG),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("hj: cannot start runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn serve(config: Config) -> ExitCode {
+    engine::logging::init(&config);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let store = match engine::open_store(&config).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let handle = match engine::start(config, store).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(addr = %handle.addr(), shards = handle.app().config.shards, "listening");
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received; draining");
+        handle.shutdown();
+        handle.wait().await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            // Without signal handlers the process can still be stopped; just wait forever.
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,1 @@
+//! Auth request and response bodies (filled in by the auth core).

@@ -1,0 +1,10 @@
+//! HelloJohn wire types: request and response bodies, error codes and JSON encoding.
+//!
+//! This crate does no I/O. Only it knows JSON: the engine converts these types into domain
+//! values at the handler and back.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+
+pub use error::{ApiError, ErrorCode, OAuthError};

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# THE test command: starts the test services (PostgreSQL, PgBouncer, Redis, Redis
+# Cluster), runs `cargo test --workspace --all-targets` against them, stops them.
+#
+#   scripts/test.sh                          everything
+#   scripts/test.sh -p hellojohn-engine      one package (extra args go to cargo test)
+#   scripts/test.sh -p hellojohn-storage --test services -- --nocapture
+#
+# Exits with cargo's status. Services live in $HJ_TEST_DIR (default <repo>/.hj-test).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SERVICES="$REPO/scripts/services.sh"
+export HJ_TEST_DIR="${HJ_TEST_DIR:-$REPO/.hj-test}"
+cd "$REPO"
+
+# Two runs sharing one state dir would stop each other's services, so hold a lock
+# for the whole run. `flock -o` keeps the lock in flock itself and closes it for the
+# children, so a daemon that outlives us cannot keep it held.
+if [[ -z "${HJ_TEST_LOCKED:-}" ]] && command -v flock >/dev/null; then
+    mkdir -p "$HJ_TEST_DIR"
+    lock="$HJ_TEST_DIR/.lock"
+    if ! flock -n "$lock" true; then
+        echo "test.sh: another run is using $HJ_TEST_DIR; waiting (set HJ_TEST_DIR to run side by side)" >&2
+    fi
+    HJ_TEST_LOCKED=1 exec flock -o "$lock" bash "${BASH_SOURCE[0]}" "$@"
+fi
+
+# Missing packages (fresh CI machine) are installed with apt-get.
+bash "$SERVICES" install-deps
+
+# Always stop the services, whatever happens to the tests.
+trap 'bash "$SERVICES" stop' EXIT
+bash "$SERVICES" start
+# shellcheck disable=SC1091
+source "$HJ_TEST_DIR/env"
+
+# `cargo test` rejects/ignores some flag mixes, so --workspace and --all-targets are only
+# added when the caller did not pick packages or targets themselves (args after `--` go
+# to the test binaries and are not looked at).
+workspace=(--workspace) targets=(--all-targets)
+for arg in "$@"; do
+    case "$arg" in
+        --) break ;;
+        -p* | --package | --package=*) workspace=() ;;
+        --lib | --bins | --bin | --bin=* | --tests | --test | --test=* | --examples | --example | \
+            --example=* | --benches | --bench | --bench=* | --doc | --all-targets) targets=() ;;
+    esac
+done
+
+set +e
+cargo test "${workspace[@]}" "${targets[@]}" "$@"
+status=$?
+set -e
+exit "$status"

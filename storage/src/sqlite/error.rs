@@ -1,0 +1,118 @@
+//! SQLite errors as [`StoreError`]s, and column conversions shared by the submodules.
+
+use rusqlite::ffi;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use rusqlite::{ErrorCode, Row};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+impl From<rusqlite::Error> for StoreError {
+    /// UNIQUE / PRIMARY KEY violations are `Conflict(<what>)`; busy, locked, I/O and open
+    /// failures are `Unavailable` (nothing was committed, retrying is safe); a missing table is
+    /// `Schema` (not migrated); anything else is `Internal`.
+    fn from(e: rusqlite::Error) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(failure, message) = &e {
+            let text = message.as_deref().unwrap_or_default();
+            match failure.code {
+                ErrorCode::ConstraintViolation
+                    if failure.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                        || failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                {
+                    return StoreError::Conflict(conflict_name(text));
+                }
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::PermissionDenied
+                | ErrorCode::ReadOnly => return StoreError::Unavailable(e.to_string()),
+                _ => {}
+            }
+        }
+        let text = e.to_string();
+        if text.contains("no such table") || text.contains("no such column") {
+            return StoreError::Schema(format!("{text} (run the migrations)"));
+        }
+        StoreError::Internal(text)
+    }
+}
+
+/// What a UNIQUE violation is about, from SQLite's message
+/// (`UNIQUE constraint failed: users.tenant_id, users.email`): the last column, named as the
+/// engine knows it.
+fn conflict_name(message: &str) -> String {
+    let columns = message.rsplit(": ").next().unwrap_or(message);
+    let last = columns.rsplit(", ").next().unwrap_or(columns).trim();
+    match last.split_once('.') {
+        Some(("tenants", "slug")) => "slug".into(),
+        Some(("tenants", "id")) => "tenant_id".into(),
+        Some(("clients", "client_id")) => "client_id".into(),
+        Some(("clients", "id")) => "client".into(),
+        Some(("users", "email")) => "email".into(),
+        Some(("users", "id")) => "user_id".into(),
+        Some(("password_identities", "user_id")) => "password_identity".into(),
+        Some(("refresh_families", "id")) => "refresh_family".into(),
+        Some(("refresh_tokens", "token_hash")) => "refresh_token".into(),
+        Some(("sessions", "id_hash")) => "session".into(),
+        Some(("signing_keys", "kid")) => "kid".into(),
+        _ => last.to_owned(),
+    }
+}
+
+/// A UUID column (TEXT, canonical form).
+struct DbUuid(Uuid);
+
+impl FromSql for DbUuid {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Uuid::parse_str(value.as_str()?)
+            .map(DbUuid)
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+pub(super) fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
+    Ok(row.get::<_, DbUuid>(idx)?.0)
+}
+
+/// A JSON column (TEXT) decoded into `T`.
+pub(super) fn json_at<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let text = row.get_ref(idx)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// A value as JSON text for a JSON column.
+pub(super) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("json: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conflict_name;
+
+    #[test]
+    fn names_the_conflicting_column() {
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: users.tenant_id, users.email"),
+            "email"
+        );
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: tenants.slug"),
+            "slug"
+        );
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: refresh_tokens.token_hash"),
+            "refresh_token"
+        );
+        assert_eq!(conflict_name("UNIQUE constraint failed: x.y"), "x.y");
+    }
+}

@@ -1,0 +1,106 @@
+//! Embedded migrations and the `schema_migrations` bookkeeping.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{MigrationStatus, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration this binary knows, ascending by version.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+}];
+
+fn known() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.version).collect()
+}
+
+/// Applied versus known versions. A database never migrated has nothing applied.
+pub(super) fn status(conn: &Connection) -> Result<MigrationStatus, StoreError> {
+    let exists: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
+             WHERE type = 'table' AND name = 'schema_migrations')",
+        )?
+        .query_row([], |row| row.get(0))?;
+    let applied = if exists {
+        let mut stmt =
+            conn.prepare_cached("SELECT version FROM schema_migrations ORDER BY version")?;
+        let rows = stmt.query_map([], |row| row.get::<_, i64>(0))?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(MigrationStatus {
+        applied,
+        known: known(),
+    })
+}
+
+/// Applies the pending migrations, each with its `schema_migrations` row in one
+/// `BEGIN IMMEDIATE` transaction that re-checks the version: another process migrating the
+/// same file at the same time makes this a no-op, never a double application.
+///
+/// Refuses (`Schema`) a database holding versions this binary does not know.
+pub(super) fn migrate(conn: &mut Connection) -> Result<MigrationStatus, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (\
+             version    INTEGER PRIMARY KEY, \
+             name       TEXT    NOT NULL, \
+             applied_at INTEGER NOT NULL\
+         )",
+    )?;
+    let before = status(conn)?;
+    let unknown = before.unknown();
+    if !unknown.is_empty() {
+        return Err(StoreError::Schema(format!(
+            "the database has migrations {unknown:?} that this binary does not know \
+             (it knows {:?}); upgrade the binary",
+            before.known
+        )));
+    }
+    for migration in MIGRATIONS {
+        if before.applied.contains(&migration.version) {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)")?
+            .query_row([migration.version], |row| row.get(0))?;
+        if !applied {
+            tx.execute_batch(migration.sql)
+                .map_err(|e| failed(migration, e.into()))?;
+            // The one clock read of the store: bookkeeping, not domain data.
+            tx.prepare_cached(
+                "INSERT INTO schema_migrations (version, name, applied_at) \
+                 VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER))",
+            )?
+            .execute(rusqlite::params![migration.version, migration.name])?;
+        }
+        tx.commit()?;
+        if !applied {
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied sqlite migration"
+            );
+        }
+    }
+    status(conn)
+}
+
+fn failed(migration: &Migration, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Internal(m) | StoreError::Schema(m) => StoreError::Schema(format!(
+            "migration {} ({}) failed: {m}",
+            migration.version, migration.name
+        )),
+        other => other,
+    }
+}

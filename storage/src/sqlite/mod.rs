@@ -1,0 +1,208 @@
+//! The embedded SQLite store, the default backend.
+//!
+//! SQLite calls block, so none runs on the async executor: every job is a boxed closure sent
+//! to a dedicated OS thread and answered through a `tokio::sync::oneshot`.
+//!
+//! * One writer thread owns the only write connection. All writes are serialised there, and
+//!   each change of several rows runs in one `BEGIN IMMEDIATE` transaction, so conditional
+//!   updates (refresh rotation, "insert a key if none") are decided by one writer at a time.
+//! * `readers` reader threads, each with its own `query_only` connection, share one job queue.
+//!   In WAL mode they read concurrently with the writer.
+//!
+//! Dropping the store closes the queues; the threads finish the jobs already queued, close
+//! their connections and are joined, the readers first and the writer last (which
+//! checkpoints and removes the WAL).
+//!
+//! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
+
+mod error;
+mod keys;
+mod migrate;
+mod refresh;
+mod sessions;
+mod tenants;
+mod users;
+mod worker;
+
+use std::path::Path;
+
+use uuid::Uuid;
+
+use crate::{
+    Client, MigrationStatus, NewClient, NewRefreshToken, NewSession, NewUser, PasswordLogin,
+    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
+    TokenHash, User,
+};
+use worker::Pool;
+
+/// The SQLite [`Store`]: one writer thread, `readers` reader threads.
+pub struct SqliteStore {
+    pool: Pool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its parent directory if missing) the database at `path`
+    /// with one write connection and `readers` read connections (at least one).
+    ///
+    /// Does not migrate: call [`Store::migrate`].
+    pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore {
+            pool: Pool::start(path, readers.max(1))?,
+        })
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.pool.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+
+    fn migrate(&self) -> StoreFuture<'_, MigrationStatus> {
+        self.pool.write(migrate::migrate)
+    }
+
+    fn migration_status(&self) -> StoreFuture<'_, MigrationStatus> {
+        self.pool.read(|conn| migrate::status(conn))
+    }
+
+    fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant> {
+        let (slug, name) = (slug.to_owned(), name.to_owned());
+        self.pool
+            .write(move |conn| tenants::create_tenant(conn, slug, name, now))
+    }
+
+    fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>> {
+        self.pool.read(|conn| tenants::list_tenants(conn))
+    }
+
+    fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>> {
+        let key = key.to_owned();
+        self.pool.read(move |conn| tenants::find_tenant(conn, &key))
+    }
+
+    fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, Client> {
+        self.pool
+            .write(move |conn| tenants::create_client(conn, client, now))
+    }
+
+    fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<Client>> {
+        self.pool
+            .read(move |conn| tenants::list_clients(conn, tenant_id))
+    }
+
+    fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Client>> {
+        let client_id = client_id.to_owned();
+        self.pool
+            .read(move |conn| tenants::find_client(conn, tenant_id, &client_id))
+    }
+
+    fn register_user(
+        &self,
+        user: NewUser,
+        password_hash: String,
+        refresh: NewRefreshToken,
+        now: i64,
+    ) -> StoreFuture<'_, User> {
+        self.pool
+            .write(move |conn| users::register_user(conn, user, &password_hash, &refresh, now))
+    }
+
+    fn get_user(&self, user_id: Uuid) -> StoreFuture<'_, Option<User>> {
+        self.pool.read(move |conn| users::get_user(conn, user_id))
+    }
+
+    fn find_password_login(
+        &self,
+        tenant_id: Uuid,
+        email: &str,
+    ) -> StoreFuture<'_, Option<PasswordLogin>> {
+        let email = email.to_owned();
+        self.pool
+            .read(move |conn| users::find_password_login(conn, tenant_id, &email))
+    }
+
+    fn upgrade_password_hash(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreFuture<'_, bool> {
+        let (old_hash, new_hash) = (old_hash.to_owned(), new_hash.to_owned());
+        self.pool
+            .write(move |conn| users::upgrade_password_hash(conn, user_id, &old_hash, &new_hash))
+    }
+
+    fn insert_refresh_token(&self, token: NewRefreshToken) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| refresh::insert_refresh_token(conn, &token))
+    }
+
+    fn find_refresh_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<RefreshToken>> {
+        self.pool
+            .read(move |conn| refresh::find_refresh_token(conn, &token_hash))
+    }
+
+    fn rotate_refresh_token(
+        &self,
+        old_hash: TokenHash,
+        client_id: &str,
+        new: NewRefreshToken,
+        now: i64,
+    ) -> StoreFuture<'_, RotateOutcome> {
+        let client_id = client_id.to_owned();
+        self.pool.write(move |conn| {
+            refresh::rotate_refresh_token(conn, &old_hash, &client_id, &new, now)
+        })
+    }
+
+    fn revoke_refresh_family(
+        &self,
+        token_hash: TokenHash,
+        now: i64,
+    ) -> StoreFuture<'_, Option<RefreshToken>> {
+        self.pool
+            .write(move |conn| refresh::revoke_refresh_family(conn, &token_hash, now))
+    }
+
+    fn revoke_all_for_user(&self, user_id: Uuid, now: i64) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| refresh::revoke_all_for_user(conn, user_id, now))
+    }
+
+    fn create_session(&self, session: NewSession) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| sessions::create_session(conn, &session))
+    }
+
+    fn find_session(&self, id_hash: TokenHash) -> StoreFuture<'_, Option<Session>> {
+        self.pool
+            .read(move |conn| sessions::find_session(conn, &id_hash))
+    }
+
+    fn revoke_session(&self, id_hash: TokenHash, now: i64) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| sessions::revoke_session(conn, &id_hash, now))
+    }
+
+    fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
+        self.pool.read(|conn| keys::list_signing_keys(conn))
+    }
+
+    fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>> {
+        self.pool
+            .write(move |conn| keys::insert_signing_key_if_none(conn, &key))
+    }
+}

@@ -1,0 +1,60 @@
+//! Cookie sessions.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::users::user_from;
+use crate::{NewSession, Session, StoreError, TokenHash};
+
+pub(super) fn create_session(conn: &Connection, session: &NewSession) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        &session.id_hash[..],
+        session.user_id.to_string(),
+        session.tenant_id.to_string(),
+        session.client_id,
+        session.created_at,
+        session.expires_at,
+    ])?;
+    Ok(())
+}
+
+/// The session and its user, whatever the session's state.
+pub(super) fn find_session(
+    conn: &Connection,
+    id_hash: &TokenHash,
+) -> Result<Option<Session>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, \
+                    u.disabled, u.created_at, s.client_id, s.created_at, s.expires_at, s.revoked_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = ?1",
+        )?
+        .query_row([&id_hash[..]], |row| {
+            Ok(Session {
+                user: user_from(row, 0)?,
+                client_id: row.get(8)?,
+                created_at: row.get(9)?,
+                expires_at: row.get(10)?,
+                revoked_at: row.get(11)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Idempotent. True when this call revoked a not-yet-revoked session.
+pub(super) fn revoke_session(
+    conn: &Connection,
+    id_hash: &TokenHash,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = ?1 WHERE id_hash = ?2 AND revoked_at IS NULL",
+        )?
+        .execute(params![now, &id_hash[..]])?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,207 @@
+//! The SQLite threads: one writer, N readers, fed with boxed closures over std channels and
+//! answering through `tokio::sync::oneshot`, so no SQLite call ever runs on an executor thread.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::{StoreError, StoreFuture};
+
+/// How long a connection waits on a lock held by another connection or process.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+/// Prepared statements kept per connection (the store has a few dozen distinct statements).
+const STATEMENT_CACHE: usize = 64;
+
+/// A unit of work for one connection. It answers its caller itself.
+type Job = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
+
+/// The job queues and their threads.
+///
+/// Dropping it closes the readers' queue and joins the reader threads, then closes the
+/// writer's queue and joins the writer: every queued job still runs, and the write connection
+/// is the last one closed, so SQLite checkpoints the WAL into the database and removes it.
+pub(super) struct Pool {
+    writer: Option<Sender<Job>>,
+    readers: Option<Sender<Job>>,
+    writer_thread: Option<JoinHandle<()>>,
+    reader_threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Opens the connections and starts the threads. `readers` is at least 1.
+    pub(super) fn start(path: &Path, readers: usize) -> Result<Pool, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        // The writer first: it creates the file and switches it to WAL before a reader opens.
+        let writer = open_writer(path).map_err(|e| in_file(path, e))?;
+        let mut reader_conns = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            reader_conns.push(open_reader(path).map_err(|e| in_file(path, e))?);
+        }
+
+        // Filled in step by step: on an early return, dropping it stops what was started.
+        let mut pool = Pool {
+            writer: None,
+            readers: None,
+            writer_thread: None,
+            reader_threads: Vec::with_capacity(readers),
+        };
+        let (writer_tx, writer_rx) = mpsc::channel::<Job>();
+        pool.writer = Some(writer_tx);
+        pool.writer_thread = Some(spawn("hj-sqlite-writer".into(), move || {
+            serve(writer, || writer_rx.recv().ok())
+        })?);
+        let (readers_tx, readers_rx) = mpsc::channel::<Job>();
+        pool.readers = Some(readers_tx);
+        let readers_rx = Arc::new(Mutex::new(readers_rx));
+        for (i, conn) in reader_conns.into_iter().enumerate() {
+            let queue = Arc::clone(&readers_rx);
+            pool.reader_threads
+                .push(spawn(format!("hj-sqlite-reader-{i}"), move || {
+                    serve(conn, || next_shared(&queue))
+                })?);
+        }
+        Ok(pool)
+    }
+
+    /// Runs `f` on a read connection (`query_only`).
+    pub(super) fn read<T, F>(&self, f: F) -> StoreFuture<'_, T>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(self.readers.as_ref(), f)
+    }
+
+    /// Runs `f` on the single write connection, after every write submitted before it.
+    pub(super) fn write<T, F>(&self, f: F) -> StoreFuture<'_, T>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(self.writer.as_ref(), f)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.readers = None;
+        for handle in self.reader_threads.drain(..) {
+            join(handle);
+        }
+        self.writer = None;
+        if let Some(handle) = self.writer_thread.take() {
+            join(handle);
+        }
+    }
+}
+
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StoreError> {
+    thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .map_err(|e| StoreError::Unavailable(format!("cannot start a sqlite thread: {e}")))
+}
+
+fn join(handle: JoinHandle<()>) {
+    // Never join oneself (the store dropped from inside one of its own jobs).
+    if handle.thread().id() == thread::current().id() {
+        return;
+    }
+    if handle.join().is_err() {
+        tracing::error!("a sqlite thread panicked");
+    }
+}
+
+/// Queues the job when the future is first polled (futures stay lazy) and awaits its answer.
+fn submit<T, F>(queue: Option<&Sender<Job>>, f: F) -> StoreFuture<'_, T>
+where
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    Box::pin(async move {
+        let closed = || StoreError::Unavailable("the sqlite store is shut down".into());
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // The caller may have gone away (a cancelled request): nothing to tell then.
+            let _ = answer.send(f(conn));
+        });
+        queue.ok_or_else(closed)?.send(job).map_err(|_| closed())?;
+        answered
+            .await
+            .map_err(|_| StoreError::Internal("a sqlite job panicked".into()))?
+    })
+}
+
+/// The next job of a queue shared by several threads; `None` once the queue is closed.
+fn next_shared(queue: &Mutex<Receiver<Job>>) -> Option<Job> {
+    // recv() never panics, so a poisoned lock still holds a sound receiver.
+    let receiver = queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    receiver.recv().ok()
+}
+
+/// A thread's loop: run jobs until the queue closes, then close the connection.
+fn serve(mut conn: Connection, mut next: impl FnMut() -> Option<Job>) {
+    while let Some(job) = next() {
+        // A panicking job must not take the connection (for the writer: every write) down.
+        if panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+            tracing::error!("a sqlite job panicked");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing a sqlite connection failed");
+    }
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "cannot switch to WAL (journal_mode is {mode})"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    // Read-write at the file level (a WAL reader may have to recover the -shm index), but
+    // `query_only` refuses any write on it.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+fn in_file(path: &Path, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(format!("{}: {m}", path.display())),
+        StoreError::Internal(m) => StoreError::Internal(format!("{}: {m}", path.display())),
+        other => other,
+    }
+}

@@ -1,0 +1,1013 @@
+//! The backend-agnostic store suite.
+//!
+//! Every case is an `async fn(Arc<dyn Store>)` that receives a freshly opened, empty and
+//! *unmigrated* store of the backend under test, and only talks to it through the [`Store`]
+//! trait. `store_suite.rs` instantiates every case once per backend (one `#[tokio::test]` each);
+//! cases listed as concurrent run on a multi-thread runtime.
+
+use std::sync::Arc;
+
+use hellojohn_storage::{
+    NewClient, NewRefreshToken, NewSession, NewUser, RefreshToken, RotateOutcome, Session,
+    SigningKey, Store, StoreError, Tenant, TokenHash, User,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// "Now" for every case: the store never reads a clock for domain data.
+const NOW: i64 = 1_700_000_000;
+const REFRESH_TTL: i64 = 30 * 24 * 3600;
+const APP: &str = "web-app";
+
+// ----- helpers ------------------------------------------------------------------------------
+
+async fn migrated(store: &Arc<dyn Store>) {
+    let status = store.migrate().await.expect("migrate");
+    assert!(
+        status.pending().is_empty(),
+        "pending after migrate: {status:?}"
+    );
+}
+
+/// A random token hash (stands in for the SHA-256 of a random secret).
+fn new_hash() -> TokenHash {
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    hash[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    hash
+}
+
+async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
+    store
+        .create_tenant(slug, &format!("Tenant {slug}"), NOW)
+        .await
+        .expect("create tenant")
+}
+
+fn new_user(tenant: &Tenant, email: &str) -> NewUser {
+    NewUser {
+        id: Uuid::new_v4(),
+        tenant_id: tenant.id,
+        email: email.to_owned(),
+        name: Some("Ada Lovelace".to_owned()),
+        custom_fields: json!({ "plan": "pro", "seats": 3, "tags": ["a", "b"] }),
+    }
+}
+
+fn refresh_for(user: &NewUser, family_id: Uuid, issued_at: i64) -> NewRefreshToken {
+    NewRefreshToken {
+        token_hash: new_hash(),
+        family_id,
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        client_id: APP.to_owned(),
+        issued_at,
+        expires_at: issued_at + REFRESH_TTL,
+    }
+}
+
+/// The successor presented at rotation (the store puts it in the old token's family).
+fn successor(user: &User, issued_at: i64) -> NewRefreshToken {
+    NewRefreshToken {
+        token_hash: new_hash(),
+        family_id: Uuid::new_v4(),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        client_id: APP.to_owned(),
+        issued_at,
+        expires_at: issued_at + REFRESH_TTL,
+    }
+}
+
+/// Registers `email` in `tenant`; returns the user and their first refresh token.
+async fn register(store: &Arc<dyn Store>, tenant: &Tenant, email: &str) -> (User, NewRefreshToken) {
+    let new = new_user(tenant, email);
+    let refresh = refresh_for(&new, Uuid::new_v4(), NOW);
+    let user = store
+        .register_user(new, "$argon2id$v=19$old".to_owned(), refresh.clone(), NOW)
+        .await
+        .expect("register");
+    (user, refresh)
+}
+
+async fn token(store: &Arc<dyn Store>, hash: TokenHash) -> RefreshToken {
+    store
+        .find_refresh_token(hash)
+        .await
+        .expect("find refresh token")
+        .expect("the token exists")
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Conflict(payload)) => {
+            assert!(
+                payload.contains(what),
+                "conflict on {payload:?}, expected {what:?}"
+            )
+        }
+        other => panic!("expected Conflict({what}), got {other:?}"),
+    }
+}
+
+// ----- cases --------------------------------------------------------------------------------
+
+pub async fn migrate_is_idempotent(store: Arc<dyn Store>) {
+    assert!(["sqlite", "postgres"].contains(&store.backend()));
+    store.ping().await.expect("ping");
+
+    let fresh = store.migration_status().await.expect("status before");
+    assert!(fresh.applied.is_empty(), "{fresh:?}");
+    assert!(!fresh.known.is_empty());
+    assert_eq!(fresh.pending(), fresh.known);
+    assert!(
+        matches!(store.list_tenants().await, Err(StoreError::Schema(_))),
+        "an unmigrated store reports a Schema error"
+    );
+
+    let first = store.migrate().await.expect("first migrate");
+    assert_eq!(first.applied, fresh.known);
+    assert_eq!(first.known, fresh.known);
+    assert!(first.pending().is_empty() && first.unknown().is_empty());
+
+    let second = store.migrate().await.expect("second migrate");
+    assert_eq!(second, first);
+    let status = store.migration_status().await.expect("status after");
+    assert_eq!(status, first);
+    assert!(status.pending().is_empty());
+
+    assert_eq!(
+        store.list_tenants().await.expect("list"),
+        Vec::<Tenant>::new()
+    );
+    store.ping().await.expect("ping after migrate");
+}
+
+pub async fn tenants(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = store
+        .create_tenant("acme", "Acme Inc", NOW)
+        .await
+        .expect("acme");
+    assert_eq!(
+        (acme.slug.as_str(), acme.name.as_str(), acme.created_at),
+        ("acme", "Acme Inc", NOW)
+    );
+    let globex = store
+        .create_tenant("globex", "Globex", NOW + 1)
+        .await
+        .expect("globex");
+    assert_ne!(acme.id, globex.id);
+
+    let mut all = store.list_tenants().await.expect("list");
+    all.sort_by(|a, b| a.slug.cmp(&b.slug));
+    assert_eq!(all, vec![acme.clone(), globex.clone()]);
+
+    let find = |key: String| {
+        let store = Arc::clone(&store);
+        async move { store.find_tenant(&key).await.expect("find tenant") }
+    };
+    assert_eq!(find("acme".into()).await, Some(acme.clone()));
+    assert_eq!(find(globex.id.to_string()).await, Some(globex.clone()));
+    assert_eq!(
+        find(acme.id.hyphenated().to_string().to_uppercase()).await,
+        Some(acme.clone())
+    );
+    assert_eq!(find(acme.id.simple().to_string()).await, Some(acme.clone()));
+    assert_eq!(find("nope".into()).await, None);
+    assert_eq!(find(Uuid::new_v4().to_string()).await, None);
+
+    assert_conflict(
+        store.create_tenant("acme", "Another Acme", NOW + 2).await,
+        "slug",
+    );
+    assert_eq!(store.list_tenants().await.expect("list").len(), 2);
+    assert_eq!(find("acme".into()).await, Some(acme));
+}
+
+pub async fn clients(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let globex = tenant(&store, "globex").await;
+    let web = NewClient {
+        tenant_id: acme.id,
+        client_id: "web".into(),
+        name: "Web".into(),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        post_logout_redirect_uris: vec!["https://acme.test/bye".into()],
+        access_token_ttl: Some(600),
+        refresh_token_ttl: None,
+    };
+    let cli = NewClient {
+        client_id: "cli".into(),
+        name: "CLI".into(),
+        scopes: vec![],
+        post_logout_redirect_uris: vec![],
+        access_token_ttl: None,
+        refresh_token_ttl: Some(86_400),
+        ..web.clone()
+    };
+
+    let web_client = store.create_client(web.clone(), NOW).await.expect("web");
+    assert_eq!(web_client.tenant_id, acme.id);
+    assert_eq!(web_client.client_id, "web");
+    assert_eq!(web_client.name, "Web");
+    assert_eq!(web_client.scopes, web.scopes);
+    assert_eq!(
+        web_client.post_logout_redirect_uris,
+        web.post_logout_redirect_uris
+    );
+    assert_eq!(web_client.access_token_ttl, Some(600));
+    assert_eq!(web_client.refresh_token_ttl, None);
+    assert_eq!(web_client.created_at, NOW);
+    let cli_client = store.create_client(cli, NOW + 1).await.expect("cli");
+
+    assert_eq!(
+        store.find_client(acme.id, "web").await.expect("find"),
+        Some(web_client.clone())
+    );
+    assert_eq!(
+        store.find_client(acme.id, "cli").await.expect("find"),
+        Some(cli_client.clone())
+    );
+    assert_eq!(
+        store.find_client(acme.id, "nope").await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_client(globex.id, "web").await.expect("find"),
+        None
+    );
+
+    assert_conflict(
+        store
+            .create_client(
+                NewClient {
+                    name: "Web again".into(),
+                    ..web.clone()
+                },
+                NOW + 2,
+            )
+            .await,
+        "client_id",
+    );
+
+    // The same client_id in another tenant is another client.
+    let globex_web = store
+        .create_client(
+            NewClient {
+                tenant_id: globex.id,
+                ..web.clone()
+            },
+            NOW + 3,
+        )
+        .await
+        .expect("web in globex");
+    assert_ne!(globex_web.id, web_client.id);
+    assert_eq!(
+        store.find_client(globex.id, "web").await.expect("find"),
+        Some(globex_web.clone())
+    );
+    assert_eq!(
+        store.find_client(acme.id, "web").await.expect("find"),
+        Some(web_client.clone())
+    );
+
+    let mut of_acme = store.list_clients(Some(acme.id)).await.expect("list acme");
+    of_acme.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    assert_eq!(of_acme, vec![cli_client.clone(), web_client.clone()]);
+    assert_eq!(
+        store
+            .list_clients(Some(globex.id))
+            .await
+            .expect("list globex"),
+        vec![globex_web.clone()]
+    );
+    assert_eq!(
+        store
+            .list_clients(Some(Uuid::new_v4()))
+            .await
+            .expect("list none"),
+        vec![]
+    );
+    let mut all = store.list_clients(None).await.expect("list all");
+    all.sort_by_key(|c| c.created_at);
+    assert_eq!(all, vec![web_client, cli_client, globex_web]);
+}
+
+pub async fn register_and_login(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let new = new_user(&acme, "ada@acme.test");
+    let refresh = refresh_for(&new, Uuid::new_v4(), NOW);
+    let user = store
+        .register_user(
+            new.clone(),
+            "$argon2id$v=19$hash".into(),
+            refresh.clone(),
+            NOW,
+        )
+        .await
+        .expect("register");
+    assert_eq!(
+        user,
+        User {
+            id: new.id,
+            tenant_id: acme.id,
+            email: "ada@acme.test".into(),
+            email_verified: false,
+            name: Some("Ada Lovelace".into()),
+            custom_fields: new.custom_fields.clone(),
+            disabled: false,
+            created_at: NOW,
+        }
+    );
+    assert_eq!(
+        store.get_user(user.id).await.expect("get"),
+        Some(user.clone())
+    );
+    assert_eq!(store.get_user(Uuid::new_v4()).await.expect("get"), None);
+
+    let login = store
+        .find_password_login(acme.id, "ada@acme.test")
+        .await
+        .expect("login")
+        .expect("the login exists");
+    assert_eq!(login.user, user);
+    assert_eq!(login.password_hash, "$argon2id$v=19$hash");
+    assert!(store
+        .find_password_login(acme.id, "bob@acme.test")
+        .await
+        .expect("login")
+        .is_none());
+    let globex = tenant(&store, "globex").await;
+    assert!(store
+        .find_password_login(globex.id, "ada@acme.test")
+        .await
+        .expect("login")
+        .is_none());
+
+    // The first refresh token was written with its family.
+    assert_eq!(
+        token(&store, refresh.token_hash).await,
+        RefreshToken {
+            family_id: refresh.family_id,
+            user_id: user.id,
+            tenant_id: acme.id,
+            client_id: APP.into(),
+            issued_at: NOW,
+            expires_at: NOW + REFRESH_TTL,
+            rotated_at: None,
+            family_revoked_at: None,
+        }
+    );
+    assert_eq!(
+        store.find_refresh_token(new_hash()).await.expect("find"),
+        None
+    );
+}
+
+pub async fn duplicate_email(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let globex = tenant(&store, "globex").await;
+    let (first, first_refresh) = register(&store, &acme, "ada@acme.test").await;
+
+    let again = new_user(&acme, "ada@acme.test");
+    let again_refresh = refresh_for(&again, Uuid::new_v4(), NOW + 5);
+    let result = store
+        .register_user(
+            again.clone(),
+            "$argon2id$second".into(),
+            again_refresh.clone(),
+            NOW + 5,
+        )
+        .await;
+    assert_conflict(result, "email");
+    // Nothing of the second attempt was written.
+    assert_eq!(store.get_user(again.id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .find_refresh_token(again_refresh.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    let login = store
+        .find_password_login(acme.id, "ada@acme.test")
+        .await
+        .expect("login")
+        .expect("first login");
+    assert_eq!(login.user, first);
+    assert_eq!(login.password_hash, "$argon2id$v=19$old");
+    assert_eq!(
+        token(&store, first_refresh.token_hash).await.user_id,
+        first.id
+    );
+
+    // The same email in another tenant is another user.
+    let (other, other_refresh) = register(&store, &globex, "ada@acme.test").await;
+    assert_ne!(other.id, first.id);
+    assert_eq!(other.tenant_id, globex.id);
+    let other_login = store
+        .find_password_login(globex.id, "ada@acme.test")
+        .await
+        .expect("login")
+        .expect("second tenant login");
+    assert_eq!(other_login.user, other);
+    assert_eq!(
+        token(&store, other_refresh.token_hash).await.tenant_id,
+        globex.id
+    );
+}
+
+pub async fn upgrade_password_hash(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, _) = register(&store, &acme, "ada@acme.test").await;
+    let hash_now = || {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .find_password_login(acme.id, "ada@acme.test")
+                .await
+                .expect("login")
+                .expect("exists")
+                .password_hash
+        }
+    };
+
+    assert!(!store
+        .upgrade_password_hash(user.id, "$argon2id$stale", "$argon2id$new")
+        .await
+        .expect("upgrade"));
+    assert_eq!(hash_now().await, "$argon2id$v=19$old");
+
+    assert!(store
+        .upgrade_password_hash(user.id, "$argon2id$v=19$old", "$argon2id$new")
+        .await
+        .expect("upgrade"));
+    assert_eq!(hash_now().await, "$argon2id$new");
+
+    // A second upgrade from the old hash lost the race: no change.
+    assert!(!store
+        .upgrade_password_hash(user.id, "$argon2id$v=19$old", "$argon2id$other")
+        .await
+        .expect("upgrade"));
+    assert_eq!(hash_now().await, "$argon2id$new");
+    assert!(!store
+        .upgrade_password_hash(Uuid::new_v4(), "$argon2id$new", "$argon2id$x")
+        .await
+        .expect("upgrade of an unknown user"));
+}
+
+pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, first) = register(&store, &acme, "ada@acme.test").await;
+    let family = first.family_id;
+
+    let second = successor(&user, NOW + 60);
+    let outcome = store
+        .rotate_refresh_token(first.token_hash, APP, second.clone(), NOW + 60)
+        .await
+        .expect("rotate");
+    assert_eq!(
+        outcome,
+        RotateOutcome::Rotated {
+            user: user.clone(),
+            family_id: family
+        }
+    );
+
+    let old = token(&store, first.token_hash).await;
+    assert_eq!(old.rotated_at, Some(NOW + 60));
+    assert_eq!(old.family_revoked_at, None);
+    assert_eq!(
+        token(&store, second.token_hash).await,
+        RefreshToken {
+            family_id: family,
+            user_id: user.id,
+            tenant_id: acme.id,
+            client_id: APP.into(),
+            issued_at: NOW + 60,
+            expires_at: NOW + 60 + REFRESH_TTL,
+            rotated_at: None,
+            family_revoked_at: None,
+        }
+    );
+
+    // The chain goes on: the second token rotates too.
+    let third = successor(&user, NOW + 120);
+    assert_eq!(
+        store
+            .rotate_refresh_token(second.token_hash, APP, third.clone(), NOW + 120)
+            .await
+            .expect("rotate"),
+        RotateOutcome::Rotated {
+            user: user.clone(),
+            family_id: family
+        }
+    );
+
+    // Replaying the first token: reuse, the whole family is revoked.
+    let replay = successor(&user, NOW + 180);
+    assert_eq!(
+        store
+            .rotate_refresh_token(first.token_hash, APP, replay.clone(), NOW + 180)
+            .await
+            .expect("replay"),
+        RotateOutcome::Reused {
+            family_id: family,
+            user_id: user.id
+        }
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(replay.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    for hash in [first.token_hash, second.token_hash, third.token_hash] {
+        assert_eq!(token(&store, hash).await.family_revoked_at, Some(NOW + 180));
+    }
+    // The legitimate latest token is dead with its family.
+    let after = successor(&user, NOW + 240);
+    assert_eq!(
+        store
+            .rotate_refresh_token(third.token_hash, APP, after.clone(), NOW + 240)
+            .await
+            .expect("rotate after reuse"),
+        RotateOutcome::Revoked
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(after.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    // Replaying again: the family is already revoked.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                first.token_hash,
+                APP,
+                successor(&user, NOW + 300),
+                NOW + 300
+            )
+            .await
+            .expect("second replay"),
+        RotateOutcome::Revoked
+    );
+    assert_eq!(
+        token(&store, first.token_hash).await.family_revoked_at,
+        Some(NOW + 180)
+    );
+}
+
+pub async fn concurrent_rotation(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, first) = register(&store, &acme, "ada@acme.test").await;
+
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let next = successor(&user, NOW + 60);
+            tokio::spawn(async move {
+                let outcome = store
+                    .rotate_refresh_token(first.token_hash, APP, next.clone(), NOW + 60 + i)
+                    .await
+                    .expect("rotate");
+                (outcome, next.token_hash)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(o, _)| matches!(o, RotateOutcome::Rotated { .. }))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one rotation wins: {results:?}");
+    assert_eq!(
+        winners[0].0,
+        RotateOutcome::Rotated {
+            user: user.clone(),
+            family_id: first.family_id
+        }
+    );
+    let reused = results
+        .iter()
+        .filter(|(o, _)| matches!(o, RotateOutcome::Reused { .. }))
+        .count();
+    let revoked = results
+        .iter()
+        .filter(|(o, _)| *o == RotateOutcome::Revoked)
+        .count();
+    assert_eq!(reused + revoked, 19, "{results:?}");
+    assert!(reused >= 1, "the first loser detects the reuse");
+    for (outcome, _) in &results {
+        if let RotateOutcome::Reused { family_id, user_id } = outcome {
+            assert_eq!((*family_id, *user_id), (first.family_id, user.id));
+        }
+    }
+
+    // Only the winner's token was stored, and its family is revoked by the reuse.
+    let mut stored = 0;
+    for (_, hash) in &results {
+        if let Some(t) = store.find_refresh_token(*hash).await.expect("find") {
+            stored += 1;
+            assert_eq!(t.family_id, first.family_id);
+            assert!(t.family_revoked_at.is_some());
+        }
+    }
+    assert_eq!(stored, 1);
+}
+
+pub async fn expired_refresh_token(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let new = new_user(&acme, "ada@acme.test");
+    let mut refresh = refresh_for(&new, Uuid::new_v4(), NOW);
+    refresh.expires_at = NOW + 100;
+    let user = store
+        .register_user(new, "$argon2id$h".into(), refresh.clone(), NOW)
+        .await
+        .expect("register");
+
+    for at in [NOW + 100, NOW + 1000] {
+        let next = successor(&user, at);
+        assert_eq!(
+            store
+                .rotate_refresh_token(refresh.token_hash, APP, next.clone(), at)
+                .await
+                .expect("rotate"),
+            RotateOutcome::Expired
+        );
+        assert_eq!(
+            store
+                .find_refresh_token(next.token_hash)
+                .await
+                .expect("find"),
+            None
+        );
+    }
+    let stored = token(&store, refresh.token_hash).await;
+    assert_eq!((stored.rotated_at, stored.family_revoked_at), (None, None));
+
+    // One second before expiry it still rotates.
+    assert!(matches!(
+        store
+            .rotate_refresh_token(
+                refresh.token_hash,
+                APP,
+                successor(&user, NOW + 99),
+                NOW + 99
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Rotated { .. }
+    ));
+}
+
+pub async fn refresh_wrong_client(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, refresh) = register(&store, &acme, "ada@acme.test").await;
+
+    let next = successor(&user, NOW + 1);
+    assert_eq!(
+        store
+            .rotate_refresh_token(refresh.token_hash, "other-app", next.clone(), NOW + 1)
+            .await
+            .expect("rotate"),
+        RotateOutcome::NotFound
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(next.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    let stored = token(&store, refresh.token_hash).await;
+    assert_eq!((stored.rotated_at, stored.family_revoked_at), (None, None));
+
+    assert_eq!(
+        store
+            .rotate_refresh_token(new_hash(), APP, successor(&user, NOW + 1), NOW + 1)
+            .await
+            .expect("rotate unknown"),
+        RotateOutcome::NotFound
+    );
+    // The right client still can.
+    assert!(matches!(
+        store
+            .rotate_refresh_token(refresh.token_hash, APP, next, NOW + 2)
+            .await
+            .expect("rotate"),
+        RotateOutcome::Rotated { .. }
+    ));
+}
+
+pub async fn insert_refresh_token(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, first) = register(&store, &acme, "ada@acme.test").await;
+
+    // A sign-in: a new family.
+    let sign_in = successor(&user, NOW + 10);
+    store
+        .insert_refresh_token(sign_in.clone())
+        .await
+        .expect("insert");
+    let stored = token(&store, sign_in.token_hash).await;
+    assert_eq!(stored.family_id, sign_in.family_id);
+    assert_ne!(stored.family_id, first.family_id);
+    assert_eq!(
+        (
+            stored.user_id,
+            stored.tenant_id,
+            stored.issued_at,
+            stored.expires_at
+        ),
+        (user.id, acme.id, NOW + 10, NOW + 10 + REFRESH_TTL)
+    );
+    assert_eq!((stored.rotated_at, stored.family_revoked_at), (None, None));
+
+    // The same hash twice is a conflict.
+    let duplicate = NewRefreshToken {
+        family_id: Uuid::new_v4(),
+        ..sign_in.clone()
+    };
+    assert!(matches!(
+        store.insert_refresh_token(duplicate).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Revoking one family leaves the other alive.
+    store
+        .revoke_refresh_family(sign_in.token_hash, NOW + 20)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        token(&store, first.token_hash).await.family_revoked_at,
+        None
+    );
+}
+
+pub async fn revoke_refresh_family(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, refresh) = register(&store, &acme, "ada@acme.test").await;
+
+    let expected = RefreshToken {
+        family_id: refresh.family_id,
+        user_id: user.id,
+        tenant_id: acme.id,
+        client_id: APP.into(),
+        issued_at: NOW,
+        expires_at: NOW + REFRESH_TTL,
+        rotated_at: None,
+        family_revoked_at: Some(NOW + 10),
+    };
+    assert_eq!(
+        store
+            .revoke_refresh_family(refresh.token_hash, NOW + 10)
+            .await
+            .expect("revoke"),
+        Some(expected.clone())
+    );
+    // Idempotent: the first revocation time stays.
+    assert_eq!(
+        store
+            .revoke_refresh_family(refresh.token_hash, NOW + 20)
+            .await
+            .expect("revoke again"),
+        Some(expected.clone())
+    );
+    assert_eq!(token(&store, refresh.token_hash).await, expected);
+    assert_eq!(
+        store
+            .revoke_refresh_family(new_hash(), NOW + 30)
+            .await
+            .expect("unknown"),
+        None
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                refresh.token_hash,
+                APP,
+                successor(&user, NOW + 40),
+                NOW + 40
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Revoked
+    );
+}
+
+fn session_for(user: &User, created_at: i64) -> NewSession {
+    NewSession {
+        id_hash: new_hash(),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        client_id: APP.into(),
+        created_at,
+        expires_at: created_at + 3600,
+    }
+}
+
+pub async fn revoke_all_for_user(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (ada, ada_first) = register(&store, &acme, "ada@acme.test").await;
+    let (bob, bob_first) = register(&store, &acme, "bob@acme.test").await;
+
+    let ada_second = successor(&ada, NOW + 1);
+    store
+        .insert_refresh_token(ada_second.clone())
+        .await
+        .expect("insert");
+    let ada_third = successor(&ada, NOW + 2);
+    store
+        .insert_refresh_token(ada_third.clone())
+        .await
+        .expect("insert");
+    // Already revoked: not counted again.
+    store
+        .revoke_refresh_family(ada_third.token_hash, NOW + 3)
+        .await
+        .expect("revoke");
+
+    let ada_s1 = session_for(&ada, NOW);
+    let ada_s2 = session_for(&ada, NOW + 1);
+    let ada_s3 = session_for(&ada, NOW + 2);
+    let bob_s = session_for(&bob, NOW);
+    for s in [&ada_s1, &ada_s2, &ada_s3, &bob_s] {
+        store.create_session(s.clone()).await.expect("session");
+    }
+    assert!(store
+        .revoke_session(ada_s3.id_hash, NOW + 3)
+        .await
+        .expect("revoke"));
+
+    // Two live families and two live sessions.
+    assert_eq!(
+        store
+            .revoke_all_for_user(ada.id, NOW + 10)
+            .await
+            .expect("revoke all"),
+        4
+    );
+    for hash in [ada_first.token_hash, ada_second.token_hash] {
+        assert_eq!(token(&store, hash).await.family_revoked_at, Some(NOW + 10));
+    }
+    assert_eq!(
+        token(&store, ada_third.token_hash).await.family_revoked_at,
+        Some(NOW + 3)
+    );
+    for (s, at) in [(&ada_s1, NOW + 10), (&ada_s2, NOW + 10), (&ada_s3, NOW + 3)] {
+        let found = store
+            .find_session(s.id_hash)
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(found.revoked_at, Some(at));
+    }
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                ada_first.token_hash,
+                APP,
+                successor(&ada, NOW + 11),
+                NOW + 11
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Revoked
+    );
+
+    // Bob is untouched.
+    assert_eq!(
+        token(&store, bob_first.token_hash).await.family_revoked_at,
+        None
+    );
+    let bob_session = store
+        .find_session(bob_s.id_hash)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(bob_session.revoked_at, None);
+
+    // Nothing left to revoke.
+    assert_eq!(
+        store
+            .revoke_all_for_user(ada.id, NOW + 20)
+            .await
+            .expect("again"),
+        0
+    );
+    assert_eq!(
+        store
+            .revoke_all_for_user(Uuid::new_v4(), NOW + 20)
+            .await
+            .expect("nobody"),
+        0
+    );
+}
+
+pub async fn sessions(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, _) = register(&store, &acme, "ada@acme.test").await;
+    let session = session_for(&user, NOW);
+    store.create_session(session.clone()).await.expect("create");
+
+    let live = Session {
+        user: user.clone(),
+        client_id: APP.into(),
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        revoked_at: None,
+    };
+    assert_eq!(
+        store.find_session(session.id_hash).await.expect("find"),
+        Some(live.clone())
+    );
+    assert_eq!(
+        store.find_session(new_hash()).await.expect("find unknown"),
+        None
+    );
+    assert!(matches!(
+        store.create_session(session.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert!(store
+        .revoke_session(session.id_hash, NOW + 5)
+        .await
+        .expect("revoke"));
+    assert!(!store
+        .revoke_session(session.id_hash, NOW + 6)
+        .await
+        .expect("revoke again"));
+    assert!(!store
+        .revoke_session(new_hash(), NOW + 6)
+        .await
+        .expect("revoke unknown"));
+    assert_eq!(
+        store.find_session(session.id_hash).await.expect("find"),
+        Some(Session {
+            revoked_at: Some(NOW + 5),
+            ..live
+        })
+    );
+}
+
+fn signing_key(kid: &str, created_at: i64) -> SigningKey {
+    SigningKey {
+        kid: kid.into(),
+        public_key: vec![1; 32],
+        private_key_encrypted: kid.as_bytes().iter().copied().chain([7; 60]).collect(),
+        created_at,
+        retired_at: None,
+    }
+}
+
+pub async fn signing_keys(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    assert_eq!(store.list_signing_keys().await.expect("list"), vec![]);
+
+    let (a, b) = (signing_key("kid-a", NOW), signing_key("kid-b", NOW));
+    let (store_a, store_b) = (Arc::clone(&store), Arc::clone(&store));
+    let task_a = tokio::spawn(async move { store_a.insert_signing_key_if_none(a).await });
+    let task_b = tokio::spawn(async move { store_b.insert_signing_key_if_none(b).await });
+    let got_a = task_a.await.expect("task a").expect("insert a");
+    let got_b = task_b.await.expect("task b").expect("insert b");
+    assert_eq!(got_a.len(), 1, "{got_a:?}");
+    assert_eq!(got_a, got_b, "both callers see the same single key");
+    let winner = got_a[0].clone();
+    assert!(["kid-a", "kid-b"].contains(&winner.kid.as_str()));
+    assert_eq!(winner, signing_key(&winner.kid, NOW));
+    assert_eq!(
+        store.list_signing_keys().await.expect("list"),
+        vec![winner.clone()]
+    );
+
+    // Later starts find the key and insert nothing.
+    assert_eq!(
+        store
+            .insert_signing_key_if_none(signing_key("kid-c", NOW + 10))
+            .await
+            .expect("insert c"),
+        vec![winner.clone()]
+    );
+    assert_eq!(store.list_signing_keys().await.expect("list"), vec![winner]);
+}
