@@ -67,7 +67,8 @@ install_deps() {
     log "installing missing packages: $missing"
     # Only refresh the package lists when we actually have to install something.
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    # --no-upgrade: never touch packages that are already installed.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
         "${PACKAGES[@]}" >/dev/null
     missing="$(missing_packages)"
     [[ -z "$missing" ]] || die "still missing after apt-get install: $missing"
@@ -104,12 +105,15 @@ wait_until() {
     done
 }
 
-# Pid from a pidfile if that process is still alive.
+# live_pid <pidfile> <command name>: the pid if that process still runs. The name check
+# keeps a stale pidfile (e.g. after a reboot) from making us kill an unrelated process.
 live_pid() {
-    local pid
+    local pid comm
     [[ -s "$1" ]] || return 1
     pid="$(head -n 1 "$1" | tr -dc 0-9)"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+    [[ -n "$pid" ]] || return 1
+    comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
+    [[ "$comm" == "$2" ]] && echo "$pid"
 }
 
 # Wait for a pid to exit (bounded), then SIGKILL it as a last resort.
@@ -342,7 +346,7 @@ EOF
 
 stop_redis_dir() {
     local dir="$1" pid port
-    pid="$(live_pid "$dir/redis.pid")" || return 0
+    pid="$(live_pid "$dir/redis.pid" redis-server)" || return 0
     port="$(awk '$1 == "port" {print $2}' "$dir/redis.conf" 2>/dev/null || true)"
     # SHUTDOWN NOSAVE over the socket; SIGTERM if that does not work.
     if [[ -z "$port" ]] || ! redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1; then
@@ -353,7 +357,7 @@ stop_redis_dir() {
 
 stop_postgres_at() {
     local root="$1" bindir pid
-    pid="$(live_pid "$root/data/postmaster.pid")" || return 0
+    pid="$(live_pid "$root/data/postmaster.pid" postgres)" || return 0
     bindir="$(pg_bindir)" || true
     if [[ -n "$bindir" ]]; then
         as_pg "$bindir/pg_ctl" -D "$root/data" -m fast -w -t "$WAIT_SECS" stop >/dev/null 2>&1 ||
@@ -368,7 +372,7 @@ cmd_stop() {
     [[ -d "$STATE" ]] || return 0
     local root pid d
     root="$(pg_root)"
-    if pid="$(live_pid "$root/pgbouncer/pgbouncer.pid")"; then
+    if pid="$(live_pid "$root/pgbouncer/pgbouncer.pid" pgbouncer)"; then
         kill "$pid" 2>/dev/null || true
         wait_gone "$pid"
     fi

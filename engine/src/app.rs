@@ -8,6 +8,7 @@ use std::time::Instant;
 use storage::Store;
 use tokio::sync::watch;
 
+use crate::auth::flows::Auth;
 use crate::config::Config;
 use crate::metrics::{Hub, ShardMetrics};
 
@@ -61,6 +62,7 @@ pub struct App {
     pub hub: Arc<Hub>,
     pub lifecycle: Lifecycle,
     pub store: Arc<dyn Store>,
+    pub auth: Arc<Auth>,
     pub started: Instant,
     pub version: &'static str,
 }

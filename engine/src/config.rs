@@ -702,6 +702,25 @@ impl Config {
     }
 }
 
+/// The settings table of `docs/configuration.md`, made from [`SETTINGS`] (a test keeps the
+/// document in step with this function).
+pub fn markdown_table() -> String {
+    let mut out =
+        String::from("| Variable | `hj serve` flag | Default | Meaning |\n|---|---|---|---|\n");
+    for s in SETTINGS {
+        let default = if s.default.is_empty() {
+            "unset".to_string()
+        } else {
+            format!("`{}`", s.default)
+        };
+        out.push_str(&format!(
+            "| `{}` | `--{}` | {} | {} |\n",
+            s.env, s.flag, default, s.help
+        ));
+    }
+    out
+}
+
 /// The known key nearest to a misspelt one, for the error message.
 fn closest(key: &str) -> Option<&'static str> {
     SETTINGS
@@ -829,6 +848,15 @@ mod tests {
         assert!(!c.trusted_proxies[0].contains("11.2.3.4".parse().unwrap()));
         assert!(c.trusted_proxies[1].contains("::1".parse().unwrap()));
         assert!(c.trusted_proxies[2].contains("::ffff:192.168.1.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn configuration_doc_lists_every_setting() {
+        let doc = include_str!("../../docs/configuration.md");
+        assert!(
+            doc.contains(&markdown_table()),
+            "docs/configuration.md is out of date: paste the output of markdown_table() into it"
+        );
     }
 
     #[test]

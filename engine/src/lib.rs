@@ -2,6 +2,7 @@
 //! pool and metrics. See `docs/ARCHITECTURE.md` for the map.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod handlers;
 pub mod http;
@@ -34,6 +35,100 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = storage::sqlite::SqliteStore::open(&path, readers)
         .with_context(|| format!("cannot open the embedded store {}", path.display()))?;
     Ok(Arc::new(store))
+}
+
+/// Unix seconds now: the clock is read once per request, at the boundary.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The master key, the signing keys and the hash pool.
+async fn build_auth(
+    config: &Config,
+    store: Arc<dyn Store>,
+    process: Arc<metrics::Process>,
+) -> anyhow::Result<auth::flows::Auth> {
+    let embedded = store.backend() == "sqlite";
+    let master = auth::MasterKey::load(config, embedded).context("master key")?;
+    let keys = auth::KeyRing::load_or_create(store.as_ref(), &master, unix_now())
+        .await
+        .context("signing keys")?;
+    let params = auth::Params::from_config(config);
+    let workers = config.workers;
+    let budget = config.hash_queue_budget;
+    // The pool times one hash at start to seed its admission estimate: off the runtime.
+    let pool =
+        tokio::task::spawn_blocking(move || auth::HashPool::new(workers, params, budget, process))
+            .await
+            .context("hash pool start")?
+            .context("hash pool")?;
+    Ok(auth::flows::Auth {
+        store,
+        pool: Arc::new(pool),
+        keys: Arc::new(keys),
+        issuer: config.base_url.clone(),
+        access_ttl: config.access_token_ttl,
+        refresh_ttl: config.refresh_token_ttl,
+        session_ttl: config.session_ttl,
+    })
+}
+
+/// On the first start of an empty embedded store, creates tenant `local` and client
+/// `local-app` so a newcomer can register and sign in at once. Returns them when created.
+/// PostgreSQL stores are never seeded implicitly.
+pub async fn bootstrap_embedded(
+    store: &dyn Store,
+) -> anyhow::Result<Option<(storage::Tenant, storage::Client)>> {
+    if store.backend() != "sqlite" || !store.list_tenants().await?.is_empty() {
+        return Ok(None);
+    }
+    let now = unix_now();
+    let tenant = store.create_tenant("local", "Local", now).await?;
+    let client = store
+        .create_client(
+            storage::NewClient {
+                tenant_id: tenant.id,
+                client_id: "local-app".to_string(),
+                name: "Local app".to_string(),
+                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                post_logout_redirect_uris: Vec::new(),
+                access_token_ttl: None,
+                refresh_token_ttl: None,
+            },
+            now,
+        )
+        .await?;
+    Ok(Some((tenant, client)))
+}
+
+/// Makes the schema ready for serving. The embedded store migrates itself on start (there is
+/// nobody else to run `hj migrate`); a shared database must already be migrated, because
+/// migrations are run once, before a rolling update, not by every instance that starts.
+pub async fn prepare_store(store: &dyn Store) -> anyhow::Result<()> {
+    if store.backend() == "sqlite" {
+        store
+            .migrate()
+            .await
+            .context("migrating the embedded store")?;
+        return Ok(());
+    }
+    let status = store
+        .migration_status()
+        .await
+        .context("reading the schema version")?;
+    if status.applied.is_empty() {
+        anyhow::bail!("the database has no HelloJohn schema: run `hj migrate` first");
+    }
+    if !status.pending().is_empty() {
+        anyhow::bail!(
+            "the database lacks migrations {:?}: run `hj migrate` first",
+            status.pending()
+        );
+    }
+    Ok(())
 }
 
 /// A running server.
@@ -84,11 +179,13 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         config.base_url = format!("http://localhost:{}", addr.port());
     }
     let (hub, collectors) = metrics::Hub::new(listeners.len());
+    let auth = Arc::new(build_auth(&config, store.clone(), hub.process.clone()).await?);
     let app = Arc::new(app::App {
         config,
         hub,
         lifecycle: app::Lifecycle::new(),
         store,
+        auth,
         started: Instant::now(),
         version: VERSION,
     });

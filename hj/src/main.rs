@@ -40,6 +40,13 @@ fn cli() -> Command {
                 .about("Run the server (settings from HELLOJOHN_* variables; a flag overrides its variable)")
                 .args(setting_args()),
         )
+        .subcommand(
+            Command::new("config")
+                .about("Check or document the configuration")
+                .subcommand_required(true)
+                .subcommand(Command::new("check").about("Validate the HELLOJOHN_* settings and print the result (secrets redacted)"))
+                .subcommand(Command::new("docs").about("Print the settings table of docs/configuration.md")),
+        )
 }
 
 /// Settings from the environment, with the command's flags on top.
@@ -66,6 +73,20 @@ fn main() -> ExitCode {
         Some(("serve", m)) => match load_config(m) {
             Ok(config) => serve(config),
             Err(code) => code,
+        },
+        Some(("config", m)) => match m.subcommand() {
+            Some(("check", m)) => match load_config(m) {
+                Ok(config) => {
+                    println!("{config:#?}");
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            },
+            Some(("docs", _)) => {
+                print!("{}", engine::config::markdown_table());
+                ExitCode::SUCCESS
+            }
+            _ => ExitCode::from(EXIT_CONFIG),
         },
         _ => ExitCode::from(EXIT_CONFIG),
     }
@@ -95,6 +116,23 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Err(e) = engine::prepare_store(store.as_ref()).await {
+            tracing::error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+        match engine::bootstrap_embedded(store.as_ref()).await {
+            Ok(Some((tenant, client))) => {
+                println!(
+                    "Created tenant {:?} (id {}) and client {:?} on the new embedded store.",
+                    tenant.slug, tenant.id, client.client_id
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
         let handle = match engine::start(config, store).await {
             Ok(h) => h,
             Err(e) => {

@@ -6,5 +6,6 @@
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod token;
 
 pub use error::{ApiError, ErrorCode, OAuthError};

@@ -1,6 +1,12 @@
 //! The request pipeline: route, call the handler under the write timeout, then record metrics
 //! and the access log. Handlers are grouped by resource in submodules.
 
+mod auth;
+mod common;
+mod cors;
+mod errors;
+mod oidc;
+mod session;
 mod system;
 
 use std::net::SocketAddr;
@@ -24,6 +30,14 @@ pub struct Ctx {
     pub peer: SocketAddr,
     pub request_id: String,
     pub clock: Rc<ConnClock>,
+    /// Unix seconds at the start of the request.
+    pub now: i64,
+}
+
+impl Ctx {
+    pub fn auth(&self) -> &crate::auth::flows::Auth {
+        &self.shard.app.auth
+    }
 }
 
 pub type HandlerResult = Result<Resp, ApiError>;
@@ -47,11 +61,16 @@ pub async fn handle(
         peer,
         request_id,
         clock,
+        now: crate::unix_now(),
     };
+    let origin = cors::allowed_origin(&config.cors_origins, req.headers());
 
     let mut resp = if route == Route::Unmatched {
         ctx.clock.request_read();
         error(&ApiError::new(ErrorCode::NotFound, "no such route"), false)
+    } else if method == Method::OPTIONS {
+        ctx.clock.request_read();
+        cors::preflight(route, origin.is_some())
     } else if !route.allows(&method) {
         ctx.clock.request_read();
         let mut r = error(
@@ -80,6 +99,9 @@ pub async fn handle(
     };
     let draining = shard.app.lifecycle.is_draining();
     finish_headers(&mut resp, &ctx.request_id, draining);
+    if let Some(origin) = origin {
+        cors::decorate(&mut resp, origin);
+    }
 
     let elapsed = start.elapsed();
     let status = resp.status().as_u16();
@@ -104,9 +126,21 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::Ping => system::ping(ctx),
         Route::Health | Route::Readyz => system::health(ctx, req.method() == Method::HEAD).await,
         Route::Metrics => system::metrics(ctx).await,
-        _ => {
+        Route::Register => auth::register(ctx, req).await,
+        Route::Login => auth::login(ctx, req).await,
+        Route::Refresh => auth::refresh(ctx, req).await,
+        Route::OAuthToken => auth::oauth_token(ctx, req).await,
+        Route::Logout => auth::logout(ctx, req).await,
+        Route::LogoutAll => auth::logout_all(ctx, req).await,
+        Route::SessionLogin => session::login(ctx, req).await,
+        Route::Csrf => session::csrf(ctx, req).await,
+        Route::Me => session::me(ctx, req).await,
+        Route::UserInfo => session::userinfo(ctx, req).await,
+        Route::Jwks => oidc::jwks(ctx),
+        Route::OpenIdConfiguration => oidc::openid_configuration(ctx),
+        Route::Unmatched => {
             ctx.clock.request_read();
-            Err(ApiError::new(ErrorCode::NotFound, "not implemented yet"))
+            Err(ApiError::new(ErrorCode::NotFound, "no such route"))
         }
     }
 }

@@ -57,10 +57,14 @@ impl ConnClock {
         }
     }
 
-    fn bytes_written(&self) {
+    /// Returns whether the connection went idle (its read deadline changed).
+    fn bytes_written(&self) -> bool {
         if self.phase.get() == Phase::Handling {
             self.phase.set(Phase::Idle);
             self.deadline.set(Instant::now() + self.idle_timeout);
+            true
+        } else {
+            false
         }
     }
 }
@@ -135,6 +139,16 @@ impl AsyncRead for TimedIo {
 }
 
 impl TimedIo {
+    /// hyper does not poll a read again just because a response was written: a read that is
+    /// already pending stays parked on its old (read-timeout) timer. Re-arm that timer with the
+    /// idle deadline and wake the task so the next poll sees it.
+    fn went_idle(&mut self, cx: &mut Context<'_>) {
+        let deadline = self.clock.deadline.get();
+        self.read_sleep.as_mut().reset(deadline);
+        self.read_armed = Some(deadline);
+        cx.waker().wake_by_ref();
+    }
+
     fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.write_armed.is_none() {
             let d = Instant::now() + self.write_timeout;
@@ -158,8 +172,8 @@ impl AsyncWrite for TimedIo {
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
                 this.write_armed = None;
-                if n > 0 {
-                    this.clock.bytes_written();
+                if n > 0 && this.clock.bytes_written() {
+                    this.went_idle(cx);
                 }
                 Poll::Ready(Ok(n))
             }
@@ -180,8 +194,8 @@ impl AsyncWrite for TimedIo {
         match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(Ok(n)) => {
                 this.write_armed = None;
-                if n > 0 {
-                    this.clock.bytes_written();
+                if n > 0 && this.clock.bytes_written() {
+                    this.went_idle(cx);
                 }
                 Poll::Ready(Ok(n))
             }

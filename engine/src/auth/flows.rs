@@ -1,0 +1,491 @@
+//! The sign-in flows: register, password sign-in, refresh rotation, sign-out, sessions.
+//!
+//! This is the domain layer: it takes plain values (never JSON, never HTTP) and answers
+//! [`Outcome`]. A denial (wrong password, reused token, full hash pool) is `Ok(Denied(..))`;
+//! `Err` is kept for faults (the store is down), which the HTTP layer answers with 503/500.
+//! No database connection is held while a hash runs: every store call completes before the
+//! hash pool is asked, and the store is called again only after the hash is done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::token::AccessClaims;
+use storage::{
+    Client, NewRefreshToken, NewSession, NewUser, RotateOutcome, Store, StoreError, Tenant, User,
+};
+use uuid::Uuid;
+
+use super::hashpool::HashPool;
+use super::keys::KeyRing;
+use super::password::{check_policy, Password, PolicyViolation, Verification};
+use super::tokens::{hash_opaque, new_opaque_token, TokenError};
+
+/// Why a request was denied. Each maps to one stable error code in the HTTP layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Denial {
+    /// Unknown email or wrong password: indistinguishable on purpose.
+    InvalidCredentials,
+    /// The hash pool's expected wait exceeds the budget.
+    Overloaded {
+        retry_after: Duration,
+    },
+    EmailTaken,
+    WeakPassword(PolicyViolation),
+    InvalidEmail,
+    /// Unknown, expired, revoked or wrong-client refresh token, or a bad access token.
+    TokenInvalid,
+    /// A rotated refresh token was presented again: its family is now revoked.
+    TokenReuse,
+    SessionExpired,
+}
+
+#[derive(Debug)]
+pub enum Outcome<T> {
+    Done(T),
+    Denied(Denial),
+}
+
+pub type Flow<T> = Result<Outcome<T>, StoreError>;
+
+/// Tokens issued by a sign-in, registration or refresh.
+pub struct Issued {
+    pub user: User,
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("user", &self.user.id)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a sign-up supplies.
+pub struct Registration {
+    pub email: String,
+    pub password: Password,
+    pub name: Option<String>,
+    pub custom_fields: serde_json::Value,
+}
+
+/// A new cookie session: the cookie value (secret) and its lifetime.
+pub struct NewSessionCookie {
+    pub value: String,
+    pub max_age: Duration,
+}
+
+/// The authenticated caller of a request, from a Bearer token or a session cookie.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: AccessClaims,
+}
+
+/// The auth domain: everything the flows need, shared by all shards.
+pub struct Auth {
+    pub store: Arc<dyn Store>,
+    pub pool: Arc<HashPool>,
+    pub keys: Arc<KeyRing>,
+    pub issuer: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub session_ttl: Duration,
+}
+
+/// Trims and lower-cases an email; `None` when it cannot be an address.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let e = email.trim().to_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(e)
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+macro_rules! deny {
+    ($d:expr) => {
+        return Ok(Outcome::Denied($d))
+    };
+}
+
+impl Auth {
+    fn access_ttl_for(&self, client: Option<&Client>) -> Duration {
+        client
+            .and_then(|c| c.access_token_ttl)
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(self.access_ttl)
+    }
+
+    fn refresh_ttl_for(&self, client: &Client) -> Duration {
+        client
+            .refresh_token_ttl
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(self.refresh_ttl)
+    }
+
+    /// Signs an access token for `user` as seen by `client_id`.
+    fn access_token(
+        &self,
+        user: &User,
+        client_id: &str,
+        scopes: &[String],
+        ttl: Duration,
+        now: i64,
+        sid: Option<String>,
+    ) -> (String, u64) {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: client_id.to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + secs(ttl),
+            tid: user.tenant_id.to_string(),
+            amr: vec!["pwd".to_string()],
+            scp: scopes.join(" "),
+            custom: match &user.custom_fields {
+                serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
+                v => v.clone(),
+            },
+            sid,
+        };
+        (self.keys.sign(&claims), ttl.as_secs())
+    }
+
+    fn new_refresh(
+        &self,
+        user_id: Uuid,
+        tenant_id: Uuid,
+        client: &Client,
+        family_id: Uuid,
+        now: i64,
+    ) -> (String, NewRefreshToken) {
+        let (token, hash) = new_opaque_token();
+        let record = NewRefreshToken {
+            token_hash: hash,
+            family_id,
+            user_id,
+            tenant_id,
+            client_id: client.client_id.clone(),
+            issued_at: now,
+            expires_at: now + secs(self.refresh_ttl_for(client)),
+        };
+        (token, record)
+    }
+
+    /// Registers a user with a password and signs them in.
+    pub async fn register(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        r: Registration,
+        now: i64,
+    ) -> Flow<Issued> {
+        let Registration {
+            email,
+            password,
+            name,
+            custom_fields,
+        } = r;
+        let Some(email) = normalize_email(&email) else {
+            deny!(Denial::InvalidEmail)
+        };
+        if let Err(v) = check_policy(password.expose()) {
+            deny!(Denial::WeakPassword(v))
+        }
+        // The hash runs before the uniqueness check, so a taken email costs the same as a new
+        // one and registration does not reveal which emails exist by its timing.
+        let phc = match self.pool.hash(password).await {
+            Ok(phc) => phc,
+            Err(o) => deny!(Denial::Overloaded {
+                retry_after: o.retry_after
+            }),
+        };
+        let user_id = Uuid::now_v7();
+        let (refresh_token, refresh) =
+            self.new_refresh(user_id, tenant.id, client, Uuid::now_v7(), now);
+        let new_user = NewUser {
+            id: user_id,
+            tenant_id: tenant.id,
+            email,
+            name,
+            custom_fields,
+        };
+        let user = match self.store.register_user(new_user, phc, refresh, now).await {
+            Ok(u) => u,
+            Err(StoreError::Conflict(_)) => deny!(Denial::EmailTaken),
+            Err(e) => return Err(e),
+        };
+        let (access_token, expires_in) = self.access_token(
+            &user,
+            &client.client_id,
+            &client.scopes,
+            self.access_ttl_for(Some(client)),
+            now,
+            None,
+        );
+        Ok(Outcome::Done(Issued {
+            user,
+            access_token,
+            expires_in,
+            refresh_token,
+        }))
+    }
+
+    /// Checks email and password. An unknown email is verified against a dummy hash, so it
+    /// costs one real verification, exactly like a wrong password.
+    pub async fn check_password(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        password: Password,
+    ) -> Flow<User> {
+        let login = match normalize_email(email) {
+            Some(e) => self.store.find_password_login(tenant.id, &e).await?,
+            None => None,
+        };
+        let phc = login
+            .as_ref()
+            .map(|l| l.password_hash.clone())
+            .unwrap_or_else(|| self.pool.dummy_phc().to_string());
+        // Kept for the rehash below; dropped (and wiped) when this function returns.
+        let retained = Password::new(password.expose());
+        let verification = match self.pool.verify(password, phc).await {
+            Ok(v) => v,
+            Err(o) => deny!(Denial::Overloaded {
+                retry_after: o.retry_after
+            }),
+        };
+        let Some(login) = login else {
+            deny!(Denial::InvalidCredentials)
+        };
+        match verification {
+            Verification::Mismatch => deny!(Denial::InvalidCredentials),
+            _ if login.user.disabled => deny!(Denial::InvalidCredentials),
+            Verification::Match { needs_rehash } => {
+                if needs_rehash {
+                    self.upgrade_hash(&login.user, &login.password_hash, retained)
+                        .await;
+                }
+                Ok(Outcome::Done(login.user))
+            }
+        }
+    }
+
+    /// Re-hashes a password made with old parameters. Best effort: a full pool or a failed
+    /// write leaves the old (still valid) hash for the next sign-in.
+    async fn upgrade_hash(&self, user: &User, old: &str, password: Password) {
+        match self.pool.hash(password).await {
+            Ok(new) => match self.store.upgrade_password_hash(user.id, old, &new).await {
+                Ok(_) => {
+                    tracing::info!(user_id = %user.id, "password hash upgraded to current parameters")
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade not stored")
+                }
+            },
+            Err(_) => {
+                tracing::debug!(user_id = %user.id, "hash pool full; password hash upgrade deferred")
+            }
+        }
+    }
+
+    /// Password sign-in: tokens for a new refresh family.
+    pub async fn login(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        email: &str,
+        password: Password,
+        now: i64,
+    ) -> Flow<Issued> {
+        let user = match self.check_password(tenant, email, password).await? {
+            Outcome::Done(u) => u,
+            Outcome::Denied(d) => deny!(d),
+        };
+        let (refresh_token, refresh) =
+            self.new_refresh(user.id, tenant.id, client, Uuid::now_v7(), now);
+        self.store.insert_refresh_token(refresh).await?;
+        let (access_token, expires_in) = self.access_token(
+            &user,
+            &client.client_id,
+            &client.scopes,
+            self.access_ttl_for(Some(client)),
+            now,
+            None,
+        );
+        Ok(Outcome::Done(Issued {
+            user,
+            access_token,
+            expires_in,
+            refresh_token,
+        }))
+    }
+
+    /// Exchanges a refresh token for new tokens (rotation). `tenant`, when the caller named
+    /// one, must be the token's tenant.
+    pub async fn refresh(
+        &self,
+        client_id: &str,
+        refresh_token: &str,
+        tenant: Option<&Tenant>,
+        now: i64,
+    ) -> Flow<Issued> {
+        let old_hash = hash_opaque(refresh_token);
+        let Some(current) = self.store.find_refresh_token(old_hash).await? else {
+            deny!(Denial::TokenInvalid)
+        };
+        if tenant.is_some_and(|t| t.id != current.tenant_id) || current.client_id != client_id {
+            deny!(Denial::TokenInvalid)
+        }
+        let Some(client) = self.store.find_client(current.tenant_id, client_id).await? else {
+            deny!(Denial::TokenInvalid)
+        };
+        let (new_token, new) = self.new_refresh(
+            current.user_id,
+            current.tenant_id,
+            &client,
+            current.family_id,
+            now,
+        );
+        match self
+            .store
+            .rotate_refresh_token(old_hash, client_id, new, now)
+            .await?
+        {
+            RotateOutcome::Rotated { user, .. } => {
+                if user.disabled {
+                    deny!(Denial::TokenInvalid)
+                }
+                let (access_token, expires_in) = self.access_token(
+                    &user,
+                    client_id,
+                    &client.scopes,
+                    self.access_ttl_for(Some(&client)),
+                    now,
+                    None,
+                );
+                Ok(Outcome::Done(Issued {
+                    user,
+                    access_token,
+                    expires_in,
+                    refresh_token: new_token,
+                }))
+            }
+            RotateOutcome::Reused { family_id, user_id } => {
+                tracing::warn!(%family_id, %user_id, "refresh token reuse detected; family revoked");
+                deny!(Denial::TokenReuse)
+            }
+            RotateOutcome::NotFound | RotateOutcome::Expired | RotateOutcome::Revoked => {
+                deny!(Denial::TokenInvalid)
+            }
+        }
+    }
+
+    /// Revokes the family of a refresh token. Idempotent; an unknown token is not an error.
+    pub async fn revoke_refresh(&self, refresh_token: &str, now: i64) -> Result<(), StoreError> {
+        self.store
+            .revoke_refresh_family(hash_opaque(refresh_token), now)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn logout_all(&self, user_id: Uuid, now: i64) -> Result<u64, StoreError> {
+        self.store.revoke_all_for_user(user_id, now).await
+    }
+
+    /// Starts a cookie session after checking the password.
+    pub async fn session_login(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        email: &str,
+        password: Password,
+        now: i64,
+    ) -> Flow<NewSessionCookie> {
+        let user = match self.check_password(tenant, email, password).await? {
+            Outcome::Done(u) => u,
+            Outcome::Denied(d) => deny!(d),
+        };
+        let (value, id_hash) = new_opaque_token();
+        self.store
+            .create_session(NewSession {
+                id_hash,
+                user_id: user.id,
+                tenant_id: tenant.id,
+                client_id: client.client_id.clone(),
+                created_at: now,
+                expires_at: now + secs(self.session_ttl),
+            })
+            .await?;
+        Ok(Outcome::Done(NewSessionCookie {
+            value,
+            max_age: self.session_ttl,
+        }))
+    }
+
+    /// The caller behind a Bearer access token.
+    pub fn bearer(&self, token: &str, now: i64) -> Result<Caller, TokenError> {
+        self.keys
+            .verify(token, now, &self.issuer)
+            .map(|claims| Caller { claims })
+    }
+
+    /// The caller behind a session cookie, as claims shaped like an access token's.
+    pub async fn session(&self, cookie: &str, now: i64) -> Flow<(Caller, User)> {
+        let Some(s) = self.store.find_session(hash_opaque(cookie)).await? else {
+            deny!(Denial::SessionExpired)
+        };
+        if s.revoked_at.is_some() || s.expires_at <= now || s.user.disabled {
+            deny!(Denial::SessionExpired)
+        }
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: s.user.id.to_string(),
+            aud: s.client_id.clone(),
+            iat: s.created_at,
+            nbf: s.created_at,
+            exp: s.expires_at,
+            tid: s.user.tenant_id.to_string(),
+            amr: vec!["pwd".to_string()],
+            scp: String::new(),
+            custom: match &s.user.custom_fields {
+                serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
+                v => v.clone(),
+            },
+            sid: None,
+        };
+        Ok(Outcome::Done((Caller { claims }, s.user)))
+    }
+
+    pub async fn end_session(&self, cookie: &str, now: i64) -> Result<bool, StoreError> {
+        self.store.revoke_session(hash_opaque(cookie), now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in ["", "ada", "@x", "ada@", "a b@c.d", "a@b@c"] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+}

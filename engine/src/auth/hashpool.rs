@@ -1,0 +1,630 @@
+//! The password-hashing pool: Argon2id on dedicated OS threads, never on an event loop.
+//!
+//! Argon2id is meant to be slow (tens of milliseconds of CPU and memory bandwidth each). Run
+//! on an event loop it would stall every connection of that core, so the shards hand jobs to
+//! `workers` threads named `hj-hash-N` through a bounded channel, and await the answer on a
+//! `tokio::sync::oneshot`.
+//!
+//! Admission is by expected wait rather than by queue length: when a job arrives, the pool
+//! estimates how long it would wait for a thread from the jobs ahead of it and the measured
+//! (EWMA) duration of one job. If that exceeds the budget (`HELLOJOHN_HASH_QUEUE_BUDGET`), the
+//! job is refused at once with [`Overloaded`], so the client gets a fast 503 with
+//! `Retry-After` instead of a response that arrives after it has given up. The estimate is
+//! seeded at start by timing one real hash with the configured parameters, so admission is
+//! right from the first request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use tokio::sync::oneshot;
+
+use super::password::{HashError, Hasher, Params, Password, Verification};
+use crate::metrics::Process;
+
+/// The pool cannot take the job within the wait budget. Answer 503 `OVERLOADED` with
+/// `Retry-After: retry_after` (whole seconds, at least one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing is overloaded; retry after {}s", retry_after.as_secs())]
+pub struct Overloaded {
+    pub retry_after: Duration,
+}
+
+impl Overloaded {
+    /// `wait` rounded up to whole seconds, and never under one second (`Retry-After` is in
+    /// seconds, and zero would invite an immediate retry).
+    fn after(wait: Duration) -> Overloaded {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Overloaded {
+            retry_after: Duration::from_secs(secs.max(1)),
+        }
+    }
+}
+
+/// The expected queue wait of a new job when `outstanding` jobs are queued or running on
+/// `workers` threads and one job takes `avg`: the jobs beyond the free threads go in waves of
+/// `workers`, and the new job waits for every wave ahead of it.
+pub fn expected_wait(outstanding: u64, workers: u64, avg: Duration) -> Duration {
+    let workers = workers.max(1);
+    let ahead = (outstanding + 1).saturating_sub(workers);
+    let waves = ahead.div_ceil(workers);
+    let avg_us = u64::try_from(avg.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(avg_us.saturating_mul(waves))
+}
+
+enum Work {
+    Verify {
+        phc: String,
+        reply: oneshot::Sender<Verification>,
+    },
+    Hash {
+        reply: oneshot::Sender<Result<String, HashError>>,
+    },
+}
+
+struct Job {
+    password: Password,
+    work: Work,
+    queued_at: Instant,
+}
+
+impl Job {
+    /// Whether the caller has gone away (its request was cancelled), so the work is useless.
+    fn abandoned(&self) -> bool {
+        match &self.work {
+            Work::Verify { reply, .. } => reply.is_closed(),
+            Work::Hash { reply } => reply.is_closed(),
+        }
+    }
+}
+
+/// State shared by the pool handle and its threads.
+struct Shared {
+    /// Jobs queued or running: what admission counts. Kept apart from the metrics gauges so
+    /// that admission is one compare-and-swap and never sees a half-updated pair.
+    outstanding: AtomicU64,
+    /// EWMA of job durations, in microseconds.
+    avg_job_us: AtomicU64,
+    metrics: Arc<Process>,
+}
+
+impl Shared {
+    /// Folds one measured job duration into the average with weight 1/5: recent enough to
+    /// follow a change of load or parameters within a few jobs, smooth enough to ignore one
+    /// outlier.
+    fn record(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .avg_job_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some((old.saturating_mul(4).saturating_add(sample)) / 5)
+            });
+    }
+}
+
+/// Argon2id on dedicated threads with admission by expected wait. See the module docs.
+pub struct HashPool {
+    shared: Arc<Shared>,
+    /// `None` only while dropping: closing the channel is what stops the threads.
+    sender: Option<SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    workers: usize,
+    budget: Duration,
+    params: Params,
+    dummy_phc: String,
+}
+
+impl std::fmt::Debug for HashPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPool")
+            .field("workers", &self.workers)
+            .field("budget", &self.budget)
+            .field("params", &self.params)
+            .field("avg_job_time", &self.avg_job_time())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HashPool {
+    /// Starts `workers` hashing threads (at least one). Hashes one random password on the
+    /// calling thread first: that validates `params`, gives [`HashPool::dummy_phc`], and seeds
+    /// the job-duration estimate. Call it at start-up, not from an event loop.
+    pub fn new(
+        workers: usize,
+        params: Params,
+        budget: Duration,
+        metrics: Arc<Process>,
+    ) -> Result<HashPool, HashError> {
+        let workers = workers.max(1);
+        let mut seed_hasher = Hasher::new(params)?;
+        let mut random = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let dummy_password =
+            Password::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random));
+        let started = Instant::now();
+        let dummy_phc = seed_hasher.hash(dummy_password.expose())?;
+        let seed = started.elapsed();
+        drop(seed_hasher);
+
+        let shared = Arc::new(Shared {
+            outstanding: AtomicU64::new(0),
+            avg_job_us: AtomicU64::new(u64::try_from(seed.as_micros()).unwrap_or(u64::MAX).max(1)),
+            metrics,
+        });
+        // The channel bounds memory, not latency: admission keeps the queue far shorter.
+        let (sender, receiver) = mpsc::sync_channel::<Job>(workers.saturating_mul(256).max(1024));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut pool = HashPool {
+            shared: shared.clone(),
+            sender: Some(sender),
+            threads: Vec::with_capacity(workers),
+            workers,
+            budget,
+            params,
+            dummy_phc,
+        };
+        for i in 0..workers {
+            let hasher = Hasher::new(params)?;
+            let for_thread = shared.clone();
+            let receiver = receiver.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("hj-hash-{i}"))
+                .spawn(move || worker(hasher, &for_thread, &receiver))
+                .map_err(|e| HashError::Failed(format!("cannot start a hashing thread: {e}")))?;
+            pool.threads.push(thread);
+            shared.metrics.hash_workers.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(
+            workers,
+            memory_kib = params.memory_kib,
+            iterations = params.iterations,
+            parallelism = params.parallelism,
+            hash_ms = seed.as_secs_f64() * 1e3,
+            budget_ms = budget.as_secs_f64() * 1e3,
+            "password hashing pool started"
+        );
+        Ok(pool)
+    }
+
+    /// Checks a password against a stored PHC string on a hashing thread.
+    pub async fn verify(
+        &self,
+        password: Password,
+        phc: String,
+    ) -> Result<Verification, Overloaded> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(password, Work::Verify { phc, reply })?;
+        answer.await.map_err(|_| self.worker_lost())
+    }
+
+    /// Verifies `password` against [`HashPool::dummy_phc`], for a sign-in with an unknown
+    /// email: it costs exactly one real verification, like a wrong password, so response time
+    /// does not reveal which emails exist. Always a mismatch.
+    pub async fn verify_unknown_user(
+        &self,
+        password: Password,
+    ) -> Result<Verification, Overloaded> {
+        self.verify(password, self.dummy_phc.clone()).await
+    }
+
+    /// Hashes a new password with the current parameters on a hashing thread.
+    ///
+    /// Hashing cannot fail with the parameters validated at start; if it ever did (the
+    /// operating system's random generator failing, say), the error is logged and reported as
+    /// [`Overloaded`], so the client retries later instead of getting a misleading answer.
+    pub async fn hash(&self, password: Password) -> Result<String, Overloaded> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(password, Work::Hash { reply })?;
+        match answer.await {
+            Ok(Ok(phc)) => Ok(phc),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "password hashing failed");
+                Err(Overloaded::after(Duration::ZERO))
+            }
+            Err(_) => Err(self.worker_lost()),
+        }
+    }
+
+    /// A PHC hash of a random password, made at start with the current parameters.
+    pub fn dummy_phc(&self) -> &str {
+        &self.dummy_phc
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// The current estimate of one job's duration.
+    pub fn avg_job_time(&self) -> Duration {
+        Duration::from_micros(self.shared.avg_job_us.load(Ordering::Relaxed))
+    }
+
+    /// The wait a job arriving now would expect.
+    pub fn expected_wait(&self) -> Duration {
+        expected_wait(
+            self.shared.outstanding.load(Ordering::Relaxed),
+            self.workers as u64,
+            self.avg_job_time(),
+        )
+    }
+
+    /// Admits the job by expected wait and queues it. Never blocks.
+    fn submit(&self, password: Password, work: Work) -> Result<(), Overloaded> {
+        let metrics = &self.shared.metrics;
+        let avg = self.avg_job_time();
+        let workers = self.workers as u64;
+        let mut current = self.shared.outstanding.load(Ordering::Acquire);
+        // A compare-and-swap loop, so that shards admitting at the same instant cannot all
+        // see the same count and overshoot the budget together.
+        loop {
+            let wait = expected_wait(current, workers, avg);
+            if wait > self.budget {
+                metrics.hash_rejected_total.fetch_add(1, Ordering::Relaxed);
+                return Err(Overloaded::after(wait));
+            }
+            match self.shared.outstanding.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        // Counted before sending, so the worker's decrement can never run first.
+        metrics.hash_queue_depth.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            password,
+            work,
+            queued_at: Instant::now(),
+        };
+        let sent = match &self.sender {
+            Some(sender) => sender.try_send(job),
+            None => Err(TrySendError::Disconnected(job)),
+        };
+        if let Err(e) = sent {
+            metrics.hash_queue_depth.fetch_sub(1, Ordering::Relaxed);
+            self.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
+            metrics.hash_rejected_total.fetch_add(1, Ordering::Relaxed);
+            if matches!(e, TrySendError::Disconnected(_)) {
+                tracing::error!("the hashing threads have stopped");
+            }
+            return Err(Overloaded::after(self.budget));
+        }
+        Ok(())
+    }
+
+    /// A hashing thread dropped a job without answering: it can only have panicked. The
+    /// client is told to retry, as for any transient server-side failure.
+    fn worker_lost(&self) -> Overloaded {
+        tracing::error!("a hashing thread stopped before answering");
+        Overloaded::after(Duration::ZERO)
+    }
+}
+
+impl Drop for HashPool {
+    /// Closes the channel and joins the threads. Jobs still queued belong to requests that
+    /// were cancelled (an outstanding request borrows the pool, so none can be waiting), and
+    /// the threads skip them, so this waits for at most one hash per thread.
+    fn drop(&mut self) {
+        self.sender = None;
+        for thread in self.threads.drain(..) {
+            if thread.join().is_ok() {
+                self.shared
+                    .metrics
+                    .hash_workers
+                    .fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn worker(mut hasher: Hasher, shared: &Shared, receiver: &Mutex<Receiver<Job>>) {
+    let metrics = &shared.metrics;
+    loop {
+        // One thread waits in `recv` while holding the lock and the others wait for the lock:
+        // together they behave as one multi-consumer queue.
+        let next = match receiver.lock() {
+            Ok(guard) => guard.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = next else {
+            return;
+        };
+        metrics.hash_queue_depth.fetch_sub(1, Ordering::Relaxed);
+        let waited = job.queued_at.elapsed();
+        metrics.hash_wait_us_total.fetch_add(
+            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if job.abandoned() {
+            shared.outstanding.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
+
+        metrics.hash_in_flight.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let Job { password, work, .. } = job;
+        let answer = match work {
+            Work::Verify { phc, reply } => {
+                let verification = hasher.verify(password.expose(), &phc);
+                Answer::Verify(reply, verification)
+            }
+            Work::Hash { reply } => Answer::Hash(reply, hasher.hash(password.expose())),
+        };
+        drop(password);
+        let took = started.elapsed();
+        shared.record(took);
+        metrics.hashes_total.fetch_add(1, Ordering::Relaxed);
+        metrics.hash_work_us_total.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        metrics.hash_in_flight.fetch_sub(1, Ordering::Relaxed);
+        // Released before answering, so a caller who submits again right after its answer
+        // is admitted against the true count.
+        shared.outstanding.fetch_sub(1, Ordering::AcqRel);
+        // The caller may have gone meanwhile; then nobody needs the answer.
+        match answer {
+            Answer::Verify(reply, v) => {
+                let _ = reply.send(v);
+            }
+            Answer::Hash(reply, h) => {
+                let _ = reply.send(h);
+            }
+        }
+    }
+}
+
+enum Answer {
+    Verify(oneshot::Sender<Verification>, Verification),
+    Hash(
+        oneshot::Sender<Result<String, HashError>>,
+        Result<String, HashError>,
+    ),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    const CHEAP: Params = Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn get(a: &AtomicU64) -> u64 {
+        a.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn expected_wait_counts_waves_ahead() {
+        let avg = Duration::from_millis(100);
+        for outstanding in 0..4 {
+            assert_eq!(expected_wait(outstanding, 4, avg), Duration::ZERO);
+        }
+        assert_eq!(expected_wait(4, 4, avg), avg);
+        assert_eq!(expected_wait(7, 4, avg), avg);
+        assert_eq!(expected_wait(8, 4, avg), 2 * avg);
+        assert_eq!(expected_wait(1, 1, avg), avg);
+        assert_eq!(expected_wait(3, 1, avg), 3 * avg);
+        assert_eq!(expected_wait(0, 0, avg), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_at_least_one() {
+        let at = |ms| Overloaded::after(Duration::from_millis(ms)).retry_after;
+        assert_eq!(at(0), Duration::from_secs(1));
+        assert_eq!(at(300), Duration::from_secs(1));
+        assert_eq!(at(1000), Duration::from_secs(1));
+        assert_eq!(at(1001), Duration::from_secs(2));
+        assert_eq!(at(2500), Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn hashes_and_verifies_off_the_event_loop() {
+        let metrics = Arc::new(Process::default());
+        let pool = HashPool::new(2, CHEAP, Duration::from_secs(5), metrics.clone()).unwrap();
+        assert_eq!(get(&metrics.hash_workers), 2);
+        assert!(pool.avg_job_time() > Duration::ZERO);
+        assert!(
+            pool.dummy_phc().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{}",
+            pool.dummy_phc()
+        );
+
+        let phc = pool.hash(Password::new("Passw0rd!")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd!"), phc.clone()).await,
+            Ok(Verification::Match {
+                needs_rehash: false
+            })
+        );
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd?"), phc).await,
+            Ok(Verification::Mismatch)
+        );
+        // A hash made with other parameters verifies and asks for a rehash.
+        let legacy = crate::auth::password::hash(
+            "Passw0rd!",
+            &Params {
+                memory_kib: 128,
+                iterations: 2,
+                parallelism: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd!"), legacy).await,
+            Ok(Verification::Match { needs_rehash: true })
+        );
+        assert_eq!(
+            pool.verify_unknown_user(Password::new("Passw0rd!")).await,
+            Ok(Verification::Mismatch)
+        );
+
+        assert_eq!(get(&metrics.hashes_total), 5);
+        assert_eq!(get(&metrics.hash_rejected_total), 0);
+        assert_eq!(get(&metrics.hash_queue_depth), 0);
+        assert_eq!(get(&metrics.hash_in_flight), 0);
+        assert!(get(&metrics.hash_work_us_total) > 0);
+        assert_eq!(pool.expected_wait(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn overload_is_refused_at_once_and_counted() {
+        // Real parameters, so that one job lasts far longer than submitting all of them.
+        let metrics = Arc::new(Process::default());
+        let pool = Rc::new(
+            HashPool::new(1, Params::OWASP, Duration::from_millis(1), metrics.clone()).unwrap(),
+        );
+        let phc = crate::auth::password::hash("Passw0rd!", &Params::OWASP).unwrap();
+        let local = tokio::task::LocalSet::new();
+        let results = local
+            .run_until(async {
+                let tasks: Vec<_> = (0..6)
+                    .map(|_| {
+                        let pool = pool.clone();
+                        let phc = phc.clone();
+                        tokio::task::spawn_local(async move {
+                            let started = Instant::now();
+                            let result = pool.verify(Password::new("Passw0rd!"), phc).await;
+                            (result, started.elapsed())
+                        })
+                    })
+                    .collect();
+                let mut results = Vec::new();
+                for task in tasks {
+                    results.push(task.await.unwrap());
+                }
+                results
+            })
+            .await;
+
+        let mut ok = 0;
+        let mut refused = 0;
+        for (result, took) in &results {
+            match result {
+                Ok(v) => {
+                    assert_eq!(
+                        *v,
+                        Verification::Match {
+                            needs_rehash: false
+                        }
+                    );
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert!(*took < Duration::from_millis(10), "refusal took {took:?}");
+                    assert!(e.retry_after >= Duration::from_secs(1));
+                    assert_eq!(e.retry_after.subsec_nanos(), 0);
+                    refused += 1;
+                }
+            }
+        }
+        assert!(ok >= 1, "the first job is always admitted: {results:?}");
+        assert!(
+            refused >= 1,
+            "one worker and a 1 ms budget must refuse: {results:?}"
+        );
+        assert_eq!(ok + refused, 6);
+        assert_eq!(get(&metrics.hash_rejected_total), refused);
+        assert_eq!(get(&metrics.hashes_total), ok);
+        assert_eq!(get(&metrics.hash_queue_depth), 0);
+        assert_eq!(get(&metrics.hash_in_flight), 0);
+        assert!(get(&metrics.hash_work_us_total) > 0);
+    }
+
+    #[tokio::test]
+    async fn cancelled_jobs_are_skipped() {
+        let metrics = Arc::new(Process::default());
+        let pool = Rc::new(
+            HashPool::new(1, Params::OWASP, Duration::from_secs(30), metrics.clone()).unwrap(),
+        );
+        let phc = pool.dummy_phc().to_string();
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let first = {
+                    let pool = pool.clone();
+                    let phc = phc.clone();
+                    tokio::task::spawn_local(
+                        async move { pool.verify(Password::new("x"), phc).await },
+                    )
+                };
+                // Let the first job reach the worker before the second is queued behind it.
+                while pool.shared.outstanding.load(Ordering::Acquire) == 0 {
+                    tokio::task::yield_now().await;
+                }
+                // Polled once (queued behind the first job), then dropped: a cancelled
+                // request.
+                let cancelled =
+                    tokio::time::timeout(Duration::ZERO, pool.verify(Password::new("y"), phc))
+                        .await;
+                assert!(cancelled.is_err());
+                assert_eq!(first.await.unwrap(), Ok(Verification::Mismatch));
+            })
+            .await;
+        let pool = Rc::into_inner(pool).unwrap();
+        drop(pool);
+        assert_eq!(get(&metrics.hashes_total), 1);
+        assert_eq!(get(&metrics.hash_queue_depth), 0);
+        assert_eq!(get(&metrics.hash_in_flight), 0);
+    }
+
+    #[test]
+    fn threads_are_named_and_stop_on_drop() {
+        let metrics = Arc::new(Process::default());
+        let pool = HashPool::new(3, CHEAP, Duration::from_secs(1), metrics.clone()).unwrap();
+        assert_eq!(get(&metrics.hash_workers), 3);
+        #[cfg(target_os = "linux")]
+        {
+            // A new thread sets its own kernel name once it runs, so give them a moment.
+            let names = || -> Vec<String> {
+                std::fs::read_dir("/proc/self/task")
+                    .unwrap()
+                    .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                    .map(|n| n.trim().to_string())
+                    .collect()
+            };
+            let all_named = || (0..3).all(|i| names().contains(&format!("hj-hash-{i}")));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !all_named() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(all_named(), "{:?}", names());
+        }
+        drop(pool);
+        assert_eq!(get(&metrics.hash_workers), 0);
+        // Every thread has exited and released its handle on the shared state.
+        assert_eq!(Arc::strong_count(&metrics), 1);
+    }
+
+    #[test]
+    fn invalid_params_fail_at_start() {
+        let bad = Params {
+            memory_kib: 1,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let err = HashPool::new(1, bad, Duration::from_secs(1), Arc::new(Process::default()))
+            .unwrap_err();
+        assert!(matches!(err, HashError::InvalidParams(_)));
+    }
+}

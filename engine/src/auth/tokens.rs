@@ -1,0 +1,322 @@
+//! Access tokens (EdDSA-signed JWTs) and opaque secrets (refresh tokens, session ids, CSRF
+//! tokens).
+//!
+//! Only what is needed is implemented: one algorithm (Ed25519), compact serialisation, and the
+//! checks HelloJohn relies on. The header's `alg` must be `EdDSA`, so a token can never choose
+//! a weaker algorithm for itself.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use protocol::token::{AccessClaims, JwtHeader, ALG_EDDSA};
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// Tokens longer than this are refused before any decoding work. Ours are well under 2 KiB
+/// even with custom claims; the limit only bounds the work an attacker can cause.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// How far in the future `nbf` may be and still be accepted, in seconds. Instances' clocks
+/// differ slightly, and a token signed by one instance is often checked by another within the
+/// same second. Expiry gets no such allowance: a token is never honoured past its `exp`.
+pub const NBF_LEEWAY_SECS: i64 = 5;
+
+/// Why a token was refused. All of them answer `TOKEN_INVALID`; the variant is for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token algorithm is not EdDSA")]
+    UnsupportedAlgorithm,
+    #[error("token was signed with an unknown key")]
+    UnknownKey,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token issuer does not match")]
+    WrongIssuer,
+}
+
+/// Signs `claims` with `key`, naming `kid` in the header. Returns the compact JWT.
+pub fn sign(kid: &str, key: &SigningKey, claims: &AccessClaims) -> String {
+    // Serialising these types cannot fail: every field is a string, an integer, a list of
+    // strings or a JSON value (whose map keys are always strings).
+    let header = serde_json::to_vec(&JwtHeader::eddsa(kid)).unwrap_or_default();
+    let claims = serde_json::to_vec(claims).unwrap_or_default();
+    let mut token = String::with_capacity(
+        (header.len() + claims.len()) * 4 / 3 + 2 + Signature::BYTE_SIZE * 4 / 3 + 4,
+    );
+    URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+    token
+}
+
+/// Verifies a compact JWT: its shape, `alg`, the key named by `kid` (found with `key_for`), the
+/// signature, then `exp` and `nbf` against `now` (Unix seconds) and `iss` against `issuer`.
+pub fn verify<'k>(
+    token: &str,
+    now: i64,
+    issuer: &str,
+    key_for: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
+) -> Result<AccessClaims, TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let header: JwtHeader = decode_json(header_b64)?;
+    if header.alg != ALG_EDDSA {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    let key = key_for(&header.kid).ok_or(TokenError::UnknownKey)?;
+
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| TokenError::Malformed)?;
+    let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Malformed)?;
+    let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
+    // `verify_strict` also refuses small-order keys and non-canonical signatures, so a token
+    // has exactly one valid encoding.
+    key.verify_strict(signed.as_bytes(), &signature)
+        .map_err(|_| TokenError::BadSignature)?;
+
+    let claims: AccessClaims = decode_json(claims_b64)?;
+    if now >= claims.exp {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now.saturating_add(NBF_LEEWAY_SECS) {
+        return Err(TokenError::NotYetValid);
+    }
+    if claims.iss != issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    Ok(claims)
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+}
+
+/// Fills 32 bytes from the operating system's generator.
+fn random_32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A new opaque secret (refresh token, session id): 32 random bytes as unpadded base64url
+/// (43 characters), and the SHA-256 of that text, which is all the store keeps.
+pub fn new_opaque_token() -> (String, [u8; 32]) {
+    let token = URL_SAFE_NO_PAD.encode(random_32());
+    let hash = hash_opaque(&token);
+    (token, hash)
+}
+
+/// The SHA-256 of an opaque secret's text, to look it up in the store.
+pub fn hash_opaque(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new CSRF token for the double-submit check (cookie and `X-CSRF-Token` header).
+pub fn new_csrf_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_32())
+}
+
+/// Compares two secrets in time that does not depend on where they differ. Lengths are not
+/// secret (tokens have a fixed length), so different lengths return false at once.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ISS: &str = "https://id.example.com";
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: ISS.into(),
+            sub: "0190d1a4-0000-7000-8000-000000000001".into(),
+            aud: "local-app".into(),
+            iat: now,
+            nbf: now,
+            exp: now + 900,
+            tid: "0190d1a4-0000-7000-8000-000000000002".into(),
+            amr: vec!["pwd".into()],
+            scp: "openid profile".into(),
+            custom: json!({"plan": "pro"}),
+            sid: None,
+        }
+    }
+
+    fn check(token: &str, now: i64, vk: &VerifyingKey) -> Result<AccessClaims, TokenError> {
+        verify(token, now, ISS, |kid| (kid == "k1").then_some(vk))
+    }
+
+    #[test]
+    fn sign_then_verify_round_trips() {
+        let now = 1_700_000_000;
+        let key = key();
+        let vk = key.verifying_key();
+        let token = sign("k1", &key, &claims(now));
+        assert_eq!(token.split('.').count(), 3);
+        assert!(!token.contains('='));
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header, json!({"alg":"EdDSA","typ":"JWT","kid":"k1"}));
+        assert_eq!(check(&token, now, &vk).unwrap(), claims(now));
+        assert_eq!(check(&token, now + 899, &vk).unwrap().sub, claims(now).sub);
+    }
+
+    #[test]
+    fn verifies_with_the_jsonwebtoken_crate() {
+        use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+        // The wall clock, because jsonwebtoken checks `exp` against it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let key = key();
+        let token = sign("k1", &key, &claims(now));
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+        let decoding = DecodingKey::from_ed_components(&x).unwrap();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["local-app"]);
+        validation.set_issuer(&[ISS]);
+        let data = decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+        assert_eq!(data.header.kid.as_deref(), Some("k1"));
+        assert_eq!(data.claims["sub"], "0190d1a4-0000-7000-8000-000000000001");
+        assert_eq!(data.claims["scp"], "openid profile");
+        assert_eq!(data.claims["custom"]["plan"], "pro");
+
+        // The independent library refuses a token signed by another key.
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        let forged = sign("k1", &other, &claims(now));
+        assert!(decode::<serde_json::Value>(&forged, &decoding, &validation).is_err());
+    }
+
+    #[test]
+    fn tampered_tokens_fail() {
+        let now = 1_700_000_000;
+        let key = key();
+        let vk = key.verifying_key();
+        let token = sign("k1", &key, &claims(now));
+        let parts: Vec<&str> = token.split('.').collect();
+
+        // Claims changed after signing.
+        let mut evil = claims(now);
+        evil.sub = "someone-else".into();
+        let evil_claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&evil).unwrap());
+        let forged = format!("{}.{}.{}", parts[0], evil_claims, parts[2]);
+        assert_eq!(check(&forged, now, &vk), Err(TokenError::BadSignature));
+
+        // One signature character flipped.
+        let mut sig = parts[2].to_string();
+        let flipped = if sig.starts_with('A') { "B" } else { "A" };
+        sig.replace_range(0..1, flipped);
+        let forged = format!("{}.{}.{}", parts[0], parts[1], sig);
+        assert_eq!(check(&forged, now, &vk), Err(TokenError::BadSignature));
+
+        // `alg: none` and HS256 are refused before any key is looked up.
+        for alg in ["none", "HS256"] {
+            let header = URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&json!({"alg":alg,"typ":"JWT","kid":"k1"})).unwrap());
+            let forged = format!("{header}.{}.", parts[1]);
+            assert_eq!(
+                check(&forged, now, &vk),
+                Err(TokenError::UnsupportedAlgorithm)
+            );
+        }
+
+        // Unknown kid.
+        let other_kid = sign("k2", &key, &claims(now));
+        assert_eq!(check(&other_kid, now, &vk), Err(TokenError::UnknownKey));
+
+        // Shapes that are not JWTs.
+        let appended = format!("{token}x");
+        for bad in ["", "a.b", "a.b.c.d", "!!.!!.!!", appended.as_str()] {
+            assert!(check(bad, now, &vk).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check(&"a".repeat(MAX_TOKEN_LEN + 1), now, &vk),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn time_and_issuer_checks() {
+        let now = 1_700_000_000;
+        let key = key();
+        let vk = key.verifying_key();
+        let token = sign("k1", &key, &claims(now));
+        assert_eq!(check(&token, now + 900, &vk), Err(TokenError::Expired));
+        assert_eq!(check(&token, now + 10_000, &vk), Err(TokenError::Expired));
+        // Within the clock-skew allowance, then beyond it.
+        assert!(check(&token, now - NBF_LEEWAY_SECS, &vk).is_ok());
+        assert_eq!(
+            check(&token, now - NBF_LEEWAY_SECS - 1, &vk),
+            Err(TokenError::NotYetValid)
+        );
+        assert_eq!(
+            verify(&token, now, "https://evil.example.com", |_| Some(&vk)),
+            Err(TokenError::WrongIssuer)
+        );
+    }
+
+    #[test]
+    fn opaque_tokens() {
+        let (token, hash) = new_opaque_token();
+        assert_eq!(token.len(), 43);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&token).unwrap().len(), 32);
+        assert_eq!(hash, hash_opaque(&token));
+        assert_eq!(hash.to_vec(), Sha256::digest(token.as_bytes()).to_vec());
+        let (other, other_hash) = new_opaque_token();
+        assert_ne!(token, other);
+        assert_ne!(hash, other_hash);
+        // Known SHA-256 value, so the stored hashes stay compatible across versions.
+        assert_eq!(
+            hash_opaque("abc")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn csrf_and_constant_time_eq() {
+        let a = new_csrf_token();
+        let b = new_csrf_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(constant_time_eq(a.as_bytes(), a.clone().as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), b.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[..42]));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,272 @@
+//! Registration, sign-in, refresh (both routes) and sign-out.
+
+use http::Request;
+use hyper::body::Incoming;
+use protocol::auth::{
+    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, TokenResponse,
+};
+use protocol::{ApiError, ErrorCode};
+
+use super::common::{
+    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status,
+};
+use super::errors;
+use super::{Ctx, HandlerResult};
+use crate::auth::flows::{Issued, Outcome, Registration};
+use crate::auth::password::Password;
+use crate::auth::tokens::constant_time_eq;
+use crate::http::{empty, form_pairs, json};
+
+fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
+    no_store(json(
+        200,
+        &TokenResponse {
+            user_id: with_user.then(|| issued.user.id.to_string()),
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token,
+        },
+    ))
+}
+
+pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    let r: RegisterRequest = parse(&parts, bytes, false)?;
+    let client_id = required(&r.client_id, "client_id")?;
+    let email = required(&r.email, "email")?;
+    let password = r
+        .password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| errors::missing("password"))?;
+    let custom = match r.custom_fields {
+        None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
+        Some(v @ serde_json::Value::Object(_)) => v,
+        Some(_) => {
+            return Err(
+                ApiError::new(ErrorCode::BadRequest, "custom_fields must be an object")
+                    .with_detail(serde_json::json!({ "field": "custom_fields" })),
+            )
+        }
+    };
+    let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
+    let client = common::client(ctx, &tenant, client_id).await?;
+    let auth = ctx.auth();
+    match auth
+        .register(
+            &tenant,
+            &client,
+            Registration {
+                email: email.to_string(),
+                password: Password::new(password),
+                name: r.name,
+                custom_fields: custom,
+            },
+            ctx.now,
+        )
+        .await
+        .map_err(|e| errors::store(&e))?
+    {
+        Outcome::Done(issued) => Ok(tokens(issued, true)),
+        Outcome::Denied(d) => Ok(denied(&d, false)),
+    }
+}
+
+pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let metrics = &ctx.shard.metrics;
+    let result = login_inner(ctx, req).await;
+    let status = match &result {
+        Ok((_, s)) => *s,
+        Err(e) if e.code == ErrorCode::Unavailable || e.code == ErrorCode::Internal => "error",
+        Err(_) => "bad_request",
+    };
+    metrics.sign_in("password", status);
+    result.map(|(r, _)| r)
+}
+
+async fn login_inner(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+) -> Result<(crate::http::Resp, &'static str), ApiError> {
+    let (parts, bytes) = body(ctx, req).await?;
+    let r: LoginRequest = parse(&parts, bytes, false)?;
+    let client_id = required(&r.client_id, "client_id")?;
+    let email = required(&r.email, "email")?;
+    let password = r
+        .password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| errors::missing("password"))?;
+    let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
+    let client = common::client(ctx, &tenant, client_id).await?;
+    match ctx
+        .auth()
+        .login(&tenant, &client, email, Password::new(password), ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?
+    {
+        Outcome::Done(issued) => Ok((tokens(issued, false), "success")),
+        Outcome::Denied(d) => Ok((denied(&d, false), sign_in_status(&d))),
+    }
+}
+
+pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    let r: RefreshRequest = parse(&parts, bytes, false)?;
+    let client_id = required(&r.client_id, "client_id")?;
+    let token = required(&r.refresh_token, "refresh_token")?;
+    let tenant = match common::tenant_key(&parts, r.tenant_id.as_deref()) {
+        Some(key) => Some(common::tenant(ctx, Some(key)).await?),
+        None => None,
+    };
+    let outcome = ctx
+        .auth()
+        .refresh(client_id, token, tenant.as_ref(), ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    Ok(match outcome {
+        Outcome::Done(issued) => {
+            ctx.shard.metrics.sign_in("refresh", "success");
+            tokens(issued, false)
+        }
+        Outcome::Denied(d) => {
+            ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
+            denied(&d, false)
+        }
+    })
+}
+
+/// `POST /oauth2/token` (RFC 6749 section 6): the refresh grant, form-encoded, errors in
+/// RFC 6749 shape. No tenant is sent: it comes from the token.
+pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (_parts, bytes) = body(ctx, req).await?;
+    let form = form_pairs(&bytes);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let invalid = |m: &str| ApiError::new(ErrorCode::BadRequest, m);
+    let grant = field("grant_type").ok_or_else(|| invalid("grant_type is required"))?;
+    if grant != "refresh_token" {
+        let e = protocol::OAuthError {
+            error: "unsupported_grant_type",
+            error_description: format!("grant_type {grant:?} is not supported"),
+        };
+        return Ok(no_store(json(400, &e)));
+    }
+    let client_id = field("client_id").ok_or_else(|| invalid("client_id is required"))?;
+    let token = field("refresh_token").ok_or_else(|| invalid("refresh_token is required"))?;
+    let outcome = ctx
+        .auth()
+        .refresh(client_id, token, None, ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    Ok(match outcome {
+        Outcome::Done(issued) => {
+            ctx.shard.metrics.sign_in("refresh", "success");
+            tokens(issued, false)
+        }
+        Outcome::Denied(d) => {
+            ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
+            denied(&d, true)
+        }
+    })
+}
+
+/// `POST /v2/auth/logout`: revokes the refresh family and the cookie session. The caller proves
+/// intent with a Bearer token, or with the CSRF double-submit (cookie + `X-CSRF-Token`).
+pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    let r: LogoutRequest = parse(&parts, bytes, true)?;
+    let auth = ctx.auth();
+    match bearer(&parts) {
+        Some(token) => {
+            auth.bearer(token, ctx.now).map_err(|_| {
+                ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
+            })?;
+        }
+        None => {
+            let header = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            let cookie_value = cookie(&parts, "csrf_token");
+            let ok = matches!((header, cookie_value), (Some(h), Some(c)) if constant_time_eq(h.as_bytes(), c.as_bytes()));
+            if !ok {
+                return Err(ApiError::new(
+                    ErrorCode::CsrfTokenInvalid,
+                    "missing or mismatched CSRF token",
+                ));
+            }
+        }
+    }
+    let mut redirect = None;
+    if let Some(uri) = r
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
+        let client_id = required(&r.client_id, "client_id")?;
+        let tenant =
+            common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
+        let client = common::client(ctx, &tenant, client_id).await?;
+        if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "post_logout_redirect_uri is not registered for this client",
+            )
+            .with_detail(serde_json::json!({ "field": "post_logout_redirect_uri" })));
+        }
+        redirect = Some(uri.to_string());
+    }
+    if let Some(token) = r.refresh_token.as_deref().filter(|t| !t.is_empty()) {
+        auth.revoke_refresh(token, ctx.now)
+            .await
+            .map_err(|e| errors::store(&e))?;
+    }
+    let sid_name = common::session_cookie_name(ctx);
+    let had_session = cookie(&parts, sid_name).map(str::to_string);
+    if let Some(sid) = &had_session {
+        auth.end_session(sid, ctx.now)
+            .await
+            .map_err(|e| errors::store(&e))?;
+    }
+    let mut resp = match redirect {
+        Some(uri) => json(
+            200,
+            &LogoutResponse {
+                post_logout_redirect_uri: uri,
+            },
+        ),
+        None => empty(204),
+    };
+    if had_session.is_some() {
+        common::set_cookie(&mut resp, super::session::clear_session_cookie(ctx));
+    }
+    Ok(no_store(resp))
+}
+
+/// `POST /v2/auth/logout-all`: revokes every session and refresh family of the Bearer's user.
+pub async fn logout_all(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, _bytes) = body(ctx, req).await?;
+    let token = bearer(&parts).ok_or_else(|| {
+        ApiError::new(ErrorCode::Unauthorized, "a Bearer access token is required")
+    })?;
+    let caller = ctx
+        .auth()
+        .bearer(token, ctx.now)
+        .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"))?;
+    let user_id = caller
+        .claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"))?;
+    ctx.auth()
+        .logout_all(user_id, ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    Ok(no_store(empty(204)))
+}

@@ -1,0 +1,62 @@
+//! The one place where domain denials and store faults become HTTP error codes.
+
+use protocol::{ApiError, ErrorCode};
+use storage::StoreError;
+
+use crate::auth::flows::Denial;
+
+pub fn denial(d: &Denial) -> ApiError {
+    match d {
+        Denial::InvalidCredentials => {
+            ApiError::new(ErrorCode::InvalidCredentials, "invalid email or password")
+        }
+        Denial::Overloaded { retry_after } => ApiError::new(
+            ErrorCode::Overloaded,
+            "the server is at capacity; retry later",
+        )
+        .with_detail(serde_json::json!({ "retry_after": retry_after.as_secs().max(1) })),
+        Denial::EmailTaken => ApiError::new(ErrorCode::Conflict, "email is already registered")
+            .with_detail(serde_json::json!({ "field": "email" })),
+        Denial::WeakPassword(v) => ApiError::new(ErrorCode::BadRequest, v.message())
+            .with_detail(serde_json::json!({ "field": "password", "rule": v.rule() })),
+        Denial::InvalidEmail => {
+            ApiError::new(ErrorCode::BadRequest, "email is not a valid address")
+                .with_detail(serde_json::json!({ "field": "email" }))
+        }
+        Denial::TokenInvalid => {
+            ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
+        }
+        Denial::TokenReuse => ApiError::new(
+            ErrorCode::RefreshTokenReuse,
+            "refresh token was already used; all tokens of this sign-in are revoked",
+        ),
+        Denial::SessionExpired => {
+            ApiError::new(ErrorCode::SessionExpired, "session expired or signed out")
+        }
+    }
+}
+
+/// A store fault. Unavailability is 503 (safe to retry: nothing was committed).
+pub fn store(e: &StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "store unavailable");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "the database is unavailable; retry later",
+            )
+        }
+        StoreError::Conflict(what) => {
+            ApiError::new(ErrorCode::Conflict, format!("{what} already exists"))
+        }
+        StoreError::Schema(_) | StoreError::Internal(_) => {
+            tracing::error!(error = %e, "store error");
+            ApiError::new(ErrorCode::Internal, "internal error")
+        }
+    }
+}
+
+pub fn missing(field: &'static str) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, format!("{field} is required"))
+        .with_detail(serde_json::json!({ "field": field }))
+}

@@ -1,0 +1,202 @@
+//! Cookie sessions, CSRF, and the endpoints that describe the caller (`/v2/me`, `/userinfo`).
+
+use http::request::Parts;
+use http::Request;
+use hyper::body::Incoming;
+use protocol::auth::{CsrfResponse, LoginRequest, MeResponse, UserInfoResponse};
+use protocol::{ApiError, ErrorCode};
+use storage::User;
+
+use super::common::{
+    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status,
+};
+use super::errors;
+use super::{Ctx, HandlerResult};
+use crate::auth::flows::{Caller, Outcome};
+use crate::auth::password::Password;
+use crate::auth::tokens::new_csrf_token;
+use crate::http::{empty, json};
+
+pub fn clear_session_cookie(ctx: &Ctx) -> String {
+    let secure = if common::secure_cookies(ctx) {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+        common::session_cookie_name(ctx)
+    )
+}
+
+/// `POST /v2/session/login`: 204 with the session cookie.
+pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let result = login_inner(ctx, req).await;
+    let status = match &result {
+        Ok((_, s)) => *s,
+        Err(e) if e.code == ErrorCode::Unavailable || e.code == ErrorCode::Internal => "error",
+        Err(_) => "bad_request",
+    };
+    ctx.shard.metrics.sign_in("session", status);
+    result.map(|(r, _)| r)
+}
+
+async fn login_inner(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+) -> Result<(crate::http::Resp, &'static str), ApiError> {
+    let (parts, bytes) = body(ctx, req).await?;
+    let r: LoginRequest = parse(&parts, bytes, false)?;
+    let client_id = required(&r.client_id, "client_id")?;
+    let email = required(&r.email, "email")?;
+    let password = r
+        .password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| errors::missing("password"))?;
+    let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
+    let client = common::client(ctx, &tenant, client_id).await?;
+    match ctx
+        .auth()
+        .session_login(&tenant, &client, email, Password::new(password), ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?
+    {
+        Outcome::Done(session) => {
+            let secure = if common::secure_cookies(ctx) {
+                "; Secure"
+            } else {
+                ""
+            };
+            let mut resp = empty(204);
+            common::set_cookie(
+                &mut resp,
+                format!(
+                    "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                    common::session_cookie_name(ctx),
+                    session.value,
+                    session.max_age.as_secs()
+                ),
+            );
+            Ok((no_store(resp), "success"))
+        }
+        Outcome::Denied(d) => Ok((denied(&d, false), sign_in_status(&d))),
+    }
+}
+
+/// `GET /v2/csrf`: a token in the body and in a cookie, for the double-submit check.
+pub async fn csrf(ctx: &Ctx, _req: Request<Incoming>) -> HandlerResult {
+    ctx.clock.request_read();
+    let token = new_csrf_token();
+    let secure = if common::secure_cookies(ctx) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut resp = json(
+        200,
+        &CsrfResponse {
+            csrf_token: token.clone(),
+        },
+    );
+    common::set_cookie(
+        &mut resp,
+        format!("csrf_token={token}; Path=/; SameSite=Lax{secure}"),
+    );
+    Ok(no_store(resp))
+}
+
+/// The caller of a request: a Bearer token wins; else the session cookie.
+async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, Option<User>), ApiError> {
+    let auth = ctx.auth();
+    if let Some(token) = bearer(parts) {
+        return auth
+            .bearer(token, ctx.now)
+            .map(|c| (c, None))
+            .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"));
+    }
+    if let Some(sid) = cookie(parts, common::session_cookie_name(ctx)) {
+        return match auth
+            .session(sid, ctx.now)
+            .await
+            .map_err(|e| errors::store(&e))?
+        {
+            Outcome::Done((caller, user)) => Ok((caller, Some(user))),
+            Outcome::Denied(d) => Err(errors::denial(&d)),
+        };
+    }
+    Err(ApiError::new(
+        ErrorCode::Unauthorized,
+        "a Bearer access token or a session cookie is required",
+    ))
+}
+
+fn with_challenge(mut e: ApiError) -> ApiError {
+    if e.code == ErrorCode::Unauthorized {
+        e.detail = serde_json::json!({ "www_authenticate": "Bearer" });
+    }
+    e
+}
+
+/// `GET /v2/me`: the claims of the caller's token.
+pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    ctx.clock.request_read();
+    let (parts, _) = req.into_parts();
+    let (caller, _) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let c = caller.claims;
+    Ok(no_store(json(
+        200,
+        &MeResponse {
+            sub: c.sub,
+            tid: c.tid,
+            aud: c.aud,
+            amr: c.amr,
+            custom: c.custom,
+            exp: c.exp,
+            iat: c.iat,
+            iss: c.iss,
+            scp: c.scp,
+        },
+    )))
+}
+
+/// `GET|POST /userinfo`: the caller's profile.
+pub async fn userinfo(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, _) = body(ctx, req).await?;
+    let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let user = match user {
+        Some(u) => u,
+        None => {
+            let id = caller.claims.sub.parse().map_err(|_| {
+                ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
+            })?;
+            match ctx
+                .auth()
+                .store
+                .get_user(id)
+                .await
+                .map_err(|e| errors::store(&e))?
+            {
+                Some(u) if !u.disabled => u,
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::TokenInvalid,
+                        "token is invalid or expired",
+                    ))
+                }
+            }
+        }
+    };
+    Ok(no_store(json(
+        200,
+        &UserInfoResponse {
+            sub: user.id.to_string(),
+            email: user.email,
+            email_verified: user.email_verified,
+            name: user.name,
+            tenant_id: user.tenant_id.to_string(),
+            custom_fields: user.custom_fields,
+            created_at: user.created_at,
+        },
+    )))
+}

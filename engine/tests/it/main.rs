@@ -1,0 +1,6 @@
+//! The engine's integration tests: each starts a real server on 127.0.0.1:0 and talks HTTP.
+
+extern crate hellojohn_engine as engine;
+
+mod server;
+mod support;

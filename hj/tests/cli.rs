@@ -1,0 +1,235 @@
+//! The `hj` binary as an operator runs it: exit codes, help, signals.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hj() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hj"));
+    // The test process's own HELLOJOHN_* variables must not leak into the child.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HELLOJOHN_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("hj-cli-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn config_errors_are_all_reported_then_exit_64() {
+    let out = hj()
+        .arg("serve")
+        .env("HELLOJOHN_READ_TIMEOUT", "soon")
+        .env("HELLOJOHN_DB_MAX_OPEN_CONNS", "-3")
+        .env("HELLOJOHN_LOG_FORMAT", "xml")
+        .env("HELLOJOHN_REDIS_URL", "http://cache:6379")
+        .env("HELLOJOHN_NOT_A_SETTING", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "HELLOJOHN_READ_TIMEOUT",
+        "HELLOJOHN_DB_MAX_OPEN_CONNS",
+        "HELLOJOHN_LOG_FORMAT",
+        "HELLOJOHN_REDIS_URL",
+        "HELLOJOHN_NOT_A_SETTING",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+    assert!(err.contains("5 problem(s)"), "{err}");
+}
+
+#[test]
+fn a_flag_overrides_its_variable_and_is_validated_too() {
+    let out = hj()
+        .args(["serve", "--idle-timeout", "forever"])
+        .env("HELLOJOHN_IDLE_TIMEOUT", "5s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HELLOJOHN_IDLE_TIMEOUT"));
+}
+
+#[test]
+fn serve_help_lists_every_setting_with_env_and_default() {
+    let out = hj().args(["serve", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for s in engine::config::SETTINGS {
+        assert!(
+            help.contains(&format!("--{}", s.flag)),
+            "--{} missing",
+            s.flag
+        );
+        assert!(
+            help.contains(&format!("[env: {}]", s.env)),
+            "{} missing",
+            s.env
+        );
+        if !s.default.is_empty() {
+            assert!(
+                help.contains(&format!("[default: {}]", s.default)),
+                "default of {} missing",
+                s.env
+            );
+        }
+    }
+}
+
+/// A server process; killed if the test fails before it exits.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hj serve` on port 0 and finds the port in its "listening" log line.
+fn start_server(extra: &[(&str, &str)]) -> Server {
+    let dir = temp_dir("serve");
+    let mut cmd = hj();
+    cmd.arg("serve")
+        .env("HELLOJOHN_LISTEN", "127.0.0.1:0")
+        .env("HELLOJOHN_DATA_DIR", &dir)
+        .env("HELLOJOHN_SHARDS", "2")
+        .env("HELLOJOHN_WORKERS", "1")
+        .env("HELLOJOHN_ARGON2_MEMORY_KIB", "64")
+        .env("HELLOJOHN_ARGON2_ITERATIONS", "1")
+        .env("HELLOJOHN_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(t) = &tx {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening" {
+                        let addr: SocketAddr = v["addr"].as_str().unwrap().parse().unwrap();
+                        let _ = t.send(addr);
+                        tx = None;
+                    }
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server did not start");
+    Server {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    let rc = unsafe_free_kill(child.id(), sig);
+    assert!(rc, "kill failed");
+}
+
+/// Sends a signal with the `kill` command, keeping the test free of unsafe code.
+fn unsafe_free_kill(pid: u32, sig: i32) -> bool {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn sigterm_finishes_in_flight_request_refuses_new_connections_and_exits_0() {
+    let mut srv = start_server(&[("HELLOJOHN_DRAIN_TIMEOUT", "20s")]);
+    let body = br#"{"tenant_id":"local","client_id":"local-app","email":"nobody@example.com","password":"Wrong-password-1"}"#;
+    // A slow client: headers and half the body now, the rest after SIGTERM.
+    let mut slow = TcpStream::connect(srv.addr).unwrap();
+    write!(
+        slow,
+        "POST /v2/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    slow.write_all(&body[..20]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    signal(&srv.child, 15);
+    // Listeners close (no shutdown delay configured): new connections are refused.
+    let start = Instant::now();
+    loop {
+        match TcpStream::connect_timeout(&srv.addr, Duration::from_millis(200)) {
+            Err(_) => break,
+            Ok(_) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "still accepting connections"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    assert!(
+        srv.child.try_wait().unwrap().is_none(),
+        "exited before the in-flight request finished"
+    );
+
+    // The in-flight request completes with a real answer.
+    slow.write_all(&body[20..]).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut resp = Vec::new();
+    let _ = slow.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("INVALID_CREDENTIALS"), "{text}");
+
+    assert_eq!(wait_exit(&mut srv.child, Duration::from_secs(15)), Some(0));
+}
+
+#[test]
+fn sigterm_with_idle_server_exits_0_quickly() {
+    let mut srv = start_server(&[]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // An idle keep-alive connection does not hold the shutdown up.
+    signal(&srv.child, 15);
+    assert_eq!(wait_exit(&mut srv.child, Duration::from_secs(10)), Some(0));
+}

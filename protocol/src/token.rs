@@ -1,0 +1,167 @@
+//! Wire types of access tokens (JWT header and claims) and of the JWKS document.
+//!
+//! These are plain serde types; signing and verification live in the engine. Field order is
+//! the order of the JSON the engine emits, so tokens look the same on every instance.
+
+use serde::{Deserialize, Serialize};
+
+/// The only signature algorithm HelloJohn issues and accepts (Ed25519).
+pub const ALG_EDDSA: &str = "EdDSA";
+/// The `typ` of every access token.
+pub const TYP_JWT: &str = "JWT";
+
+/// The protected header of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtHeader {
+    pub alg: String,
+    /// Optional in RFC 7519, so a header without it still parses; ours always carries it.
+    #[serde(default)]
+    pub typ: String,
+    /// Absent `kid` parses as empty, which matches no key.
+    #[serde(default)]
+    pub kid: String,
+}
+
+impl JwtHeader {
+    /// The header of an EdDSA-signed JWT made with the key `kid`.
+    pub fn eddsa(kid: impl Into<String>) -> JwtHeader {
+        JwtHeader {
+            alg: ALG_EDDSA.to_string(),
+            typ: TYP_JWT.to_string(),
+            kid: kid.into(),
+        }
+    }
+}
+
+/// The claims of an access token. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The issuer: the server's base URL.
+    pub iss: String,
+    /// The user id.
+    pub sub: String,
+    /// The `client_id` the token was issued to.
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    /// The tenant id.
+    pub tid: String,
+    /// Authentication methods, e.g. `["pwd"]`.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// Granted scopes, space separated (RFC 8693 style); omitted when there are none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scp: String,
+    /// The user's custom fields; omitted when null.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub custom: serde_json::Value,
+    /// The cookie session the token came from, when it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl AccessClaims {
+    /// The scopes as a list.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scp.split_ascii_whitespace()
+    }
+}
+
+/// One public key in the JWKS (RFC 8037 OKP key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub kid: String,
+    /// The 32-byte Ed25519 public key, base64url without padding.
+    pub x: String,
+}
+
+impl Jwk {
+    /// An Ed25519 signature-verification key.
+    pub fn ed25519(kid: impl Into<String>, x: impl Into<String>) -> Jwk {
+        Jwk {
+            kty: "OKP".to_string(),
+            crv: "Ed25519".to_string(),
+            alg: ALG_EDDSA.to_string(),
+            use_: "sig".to_string(),
+            kid: kid.into(),
+            x: x.into(),
+        }
+    }
+}
+
+/// The document served at `/.well-known/jwks.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "https://id.example.com".into(),
+            sub: "u1".into(),
+            aud: "app".into(),
+            iat: 100,
+            nbf: 100,
+            exp: 1000,
+            tid: "t1".into(),
+            amr: vec!["pwd".into()],
+            scp: String::new(),
+            custom: serde_json::Value::Null,
+            sid: None,
+        }
+    }
+
+    #[test]
+    fn header_json() {
+        let v = serde_json::to_value(JwtHeader::eddsa("k1")).unwrap();
+        assert_eq!(v, json!({"alg":"EdDSA","typ":"JWT","kid":"k1"}));
+    }
+
+    #[test]
+    fn empty_scope_custom_and_sid_are_omitted() {
+        let text = serde_json::to_string(&claims()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"iss":"https://id.example.com","sub":"u1","aud":"app","iat":100,"nbf":100,"exp":1000,"tid":"t1","amr":["pwd"]}"#
+        );
+        let back: AccessClaims = crate::json::from_body(text.into_bytes()).unwrap();
+        assert_eq!(back, claims());
+    }
+
+    #[test]
+    fn full_claims_round_trip() {
+        let mut c = claims();
+        c.scp = "openid profile".into();
+        c.custom = json!({"plan":"pro","seats":3});
+        c.sid = Some("s1".into());
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["scp"], "openid profile");
+        assert_eq!(v["custom"]["seats"], 3);
+        assert_eq!(v["sid"], "s1");
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["openid", "profile"]);
+        let back: AccessClaims = crate::json::from_body(serde_json::to_vec(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn jwks_json() {
+        let jwks = Jwks {
+            keys: vec![Jwk::ed25519("k1", "AAAA")],
+        };
+        assert_eq!(
+            serde_json::to_value(&jwks).unwrap(),
+            json!({"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"k1","x":"AAAA"}]})
+        );
+    }
+}
