@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Arg, ArgMatches, Command};
 use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
 
+mod admin;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -41,6 +43,53 @@ fn cli() -> Command {
                 .args(setting_args()),
         )
         .subcommand(
+            Command::new("migrate")
+                .about("Apply pending schema migrations to the configured store (run before a rolling update)")
+                .subcommand(Command::new("up").about("Apply pending migrations (the default)"))
+                .subcommand(Command::new("status").about("Show applied and pending migrations")),
+        )
+        .subcommand(
+            Command::new("tenant")
+                .about("Manage tenants in the configured store")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("create")
+                        .about("Create a tenant")
+                        .arg(Arg::new("slug").long("slug").required(true).help("URL-safe name: a-z, 0-9, '-'"))
+                        .arg(Arg::new("name").long("name").help("Display name (default: the slug)")),
+                )
+                .subcommand(Command::new("list").about("List tenants")),
+        )
+        .subcommand(
+            Command::new("client")
+                .about("Manage clients (applications) in the configured store")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("create")
+                        .about("Create a client in a tenant")
+                        .arg(Arg::new("tenant").long("tenant").required(true).help("Tenant slug or id"))
+                        .arg(Arg::new("client-id").long("client-id").required(true).help("The client_id apps send"))
+                        .arg(Arg::new("name").long("name").help("Display name (default: the client id)"))
+                        .arg(
+                            Arg::new("scopes")
+                                .long("scopes")
+                                .default_value("openid,email,profile")
+                                .help("Comma-separated scopes granted to tokens"),
+                        )
+                        .arg(
+                            Arg::new("post-logout-redirect-uri")
+                                .long("post-logout-redirect-uri")
+                                .action(clap::ArgAction::Append)
+                                .help("Allowed post_logout_redirect_uri (repeatable)"),
+                        ),
+                )
+                .subcommand(
+                    Command::new("list")
+                        .about("List clients")
+                        .arg(Arg::new("tenant").long("tenant").help("Only this tenant (slug or id)")),
+                ),
+        )
+        .subcommand(
             Command::new("config")
                 .about("Check or document the configuration")
                 .subcommand_required(true)
@@ -74,6 +123,7 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
+        Some((cmd @ ("migrate" | "tenant" | "client"), m)) => admin(cmd, m),
         Some(("config", m)) => match m.subcommand() {
             Some(("check", m)) => match load_config(m) {
                 Ok(config) => {
@@ -166,5 +216,43 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+/// Administration commands: they read the same settings as `hj serve` (environment only).
+fn admin(cmd: &str, m: &ArgMatches) -> ExitCode {
+    let config = match Config::from_source(&ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("hj: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    engine::logging::init(&config);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(async {
+        let store = engine::open_store(&config).await?;
+        if cmd != "migrate" {
+            engine::prepare_store(store.as_ref()).await?;
+        }
+        match (cmd, m.subcommand()) {
+            ("migrate", None | Some(("up", _))) => admin::migrate(store.as_ref()).await,
+            ("migrate", Some(("status", _))) => admin::migrate_status(store.as_ref()).await,
+            ("tenant", Some(("create", m))) => admin::tenant_create(store.as_ref(), m).await,
+            ("tenant", Some(("list", _))) => admin::tenant_list(store.as_ref()).await,
+            ("client", Some(("create", m))) => admin::client_create(store.as_ref(), m).await,
+            ("client", Some(("list", m))) => admin::client_list(store.as_ref(), m).await,
+            _ => Err(anyhow::anyhow!("unknown command")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hj: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

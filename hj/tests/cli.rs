@@ -233,3 +233,40 @@ fn sigterm_with_idle_server_exits_0_quickly() {
     signal(&srv.child, 15);
     assert_eq!(wait_exit(&mut srv.child, Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn tenant_and_client_administration_on_the_embedded_store() {
+    let dir = temp_dir("admin");
+    let run = |args: &[&str]| {
+        let out = hj().args(args).env("HELLOJOHN_DATA_DIR", &dir).env("HELLOJOHN_LOG", "error").output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, out, _) = run(&["migrate"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("applied migrations [1]"), "{out}");
+    let (code, out, _) = run(&["migrate", "status"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("pending: []"), "{out}");
+
+    let (code, out, _) = run(&["tenant", "create", "--slug", "acme", "--name", "Acme Inc"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\tacme\tAcme Inc"), "{out}");
+    let (code, _, err) = run(&["tenant", "create", "--slug", "acme"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = run(&["tenant", "create", "--slug", "Not Valid"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("slug"), "{err}");
+
+    let (code, _, _) = run(&["client", "create", "--tenant", "acme", "--client-id", "web", "--scopes", "openid,email"]);
+    assert_eq!(code, Some(0));
+    let (code, _, err) = run(&["client", "create", "--tenant", "nope", "--client-id", "web"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no tenant"), "{err}");
+    let (code, out, _) = run(&["client", "list", "--tenant", "acme"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("acme\tweb\tweb\topenid email"), "{out}");
+    let (code, out, _) = run(&["tenant", "list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 2, "{out}");
+}

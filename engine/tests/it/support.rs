@@ -124,3 +124,200 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         })
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// A tenant and one of its clients, created directly in the store of a test server.
+pub struct Fixture {
+    pub tenant: storage::Tenant,
+    pub client: storage::Client,
+}
+
+impl Fixture {
+    /// The tenant's slug.
+    pub fn slug(&self) -> &str {
+        &self.tenant.slug
+    }
+
+    /// The client's `client_id`.
+    pub fn client_id(&self) -> &str {
+        &self.client.client_id
+    }
+}
+
+/// A password that satisfies the policy (length, upper, lower, digit).
+pub const PASSWORD: &str = "Correct-Horse-42";
+
+impl TestServer {
+    /// The server's store (the same one its handlers use).
+    pub fn store(&self) -> std::sync::Arc<dyn storage::Store> {
+        self.handle().app().store.clone()
+    }
+
+    /// Creates tenant `slug` with one client `client_id` through the store.
+    pub async fn fixture_with(&self, slug: &str, client_id: &str) -> Fixture {
+        let store = self.store();
+        let now = engine::unix_now();
+        let tenant = store.create_tenant(slug, slug, now).await.unwrap();
+        let client = self.add_client(&tenant, client_id).await;
+        Fixture { tenant, client }
+    }
+
+    /// Tenant `acme` with client `acme-web`.
+    pub async fn fixture(&self) -> Fixture {
+        self.fixture_with("acme", "acme-web").await
+    }
+
+    /// Another client in an existing tenant.
+    pub async fn add_client(&self, tenant: &storage::Tenant, client_id: &str) -> storage::Client {
+        self.store()
+            .create_client(
+                storage::NewClient {
+                    tenant_id: tenant.id,
+                    client_id: client_id.to_string(),
+                    name: client_id.to_string(),
+                    scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                    post_logout_redirect_uris: Vec::new(),
+                    access_token_ttl: None,
+                    refresh_token_ttl: None,
+                },
+                engine::unix_now(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// What `hj serve` does on a fresh embedded store: tenant `local`, client `local-app`.
+    pub async fn bootstrap(&self) -> Fixture {
+        let (tenant, client) = engine::bootstrap_embedded(self.store().as_ref())
+            .await
+            .unwrap()
+            .expect("a fresh embedded store is bootstrapped");
+        Fixture { tenant, client }
+    }
+
+    /// A form-encoded POST.
+    pub async fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(pairs)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A JSON POST with an `Authorization: Bearer` header.
+    pub async fn post_json_bearer(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A GET with an `Authorization: Bearer` header.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `email` with [`PASSWORD`]; panics unless the answer is 200. Returns the body.
+    pub async fn register(&self, fx: &Fixture, email: &str) -> serde_json::Value {
+        let resp = self
+            .post_json(
+                "/v2/auth/register",
+                &serde_json::json!({
+                    "tenant_id": fx.slug(),
+                    "client_id": fx.client_id(),
+                    "email": email,
+                    "password": PASSWORD,
+                }),
+            )
+            .await;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "register {email}: {body}");
+        body
+    }
+
+    /// Signs `email` in with `password` (JSON). Returns status and body.
+    pub async fn login(
+        &self,
+        fx: &Fixture,
+        email: &str,
+        password: &str,
+    ) -> (u16, serde_json::Value) {
+        let resp = self
+            .post_json(
+                "/v2/auth/login",
+                &serde_json::json!({
+                    "tenant_id": fx.slug(),
+                    "client_id": fx.client_id(),
+                    "email": email,
+                    "password": password,
+                }),
+            )
+            .await;
+        status_and_json(resp).await
+    }
+
+    /// `POST /v2/auth/refresh` (JSON). Returns status and body.
+    pub async fn refresh(&self, client_id: &str, token: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .post_json(
+                "/v2/auth/refresh",
+                &serde_json::json!({ "client_id": client_id, "refresh_token": token }),
+            )
+            .await;
+        status_and_json(resp).await
+    }
+
+    /// A metric series of the current `/metrics` page, 0 when absent.
+    pub async fn metric_value(&self, series: &str) -> f64 {
+        metric(&self.metrics().await, series).unwrap_or(0.0)
+    }
+}
+
+/// The status and JSON body of a response (`Null` for an empty body).
+pub async fn status_and_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "status {status}: body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    (status, body)
+}
+
+/// The `Set-Cookie` header values of a response, raw.
+pub fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// The value of cookie `name` among raw `Set-Cookie` headers.
+pub fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies.iter().find_map(|c| {
+        let first = c.split(';').next()?.trim();
+        let (k, v) = first.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
