@@ -381,6 +381,8 @@ cmd_stop() {
     for d in "$STATE"/redis/cluster/node*; do
         [[ -d "$d" ]] && stop_redis_dir "$d"
     done
+    # Logs stay for post-mortems; the env file goes so nothing uses stale ports.
+    rm -f "$STATE/env"
     return 0
 }
 

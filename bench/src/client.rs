@@ -119,7 +119,7 @@ pub async fn roundtrip(
     conn: &mut Option<Conn>,
     req: Request<Full<Bytes>>,
 ) -> Result<Reply, Failure> {
-    if conn.as_ref().map_or(true, Conn::is_closed) {
+    if !matches!(conn, Some(c) if !c.is_closed()) {
         *conn = Some(Conn::connect(target.addr).await.map_err(Failure::Connect)?);
     }
     let Some(c) = conn.as_mut() else {

@@ -286,7 +286,7 @@ async fn open_loop(w: Rc<Worker>, rate: f64, max_connections: usize) {
         }
         q.notify.notify_one();
         k += 1;
-        if k % 64 == 0 {
+        if k & 63 == 0 {
             // Behind schedule the loop never sleeps; let the connections take what is queued.
             tokio::task::yield_now().await;
         }
@@ -420,7 +420,7 @@ impl Worker {
         req: Request<Full<Bytes>>,
         sent: &mut Option<Instant>,
     ) -> Result<Reply, Failure> {
-        if conn.as_ref().map_or(true, Conn::is_closed) {
+        if !matches!(conn, Some(c) if !c.is_closed()) {
             *conn = Some(
                 Conn::connect(self.wl.target.addr)
                     .await

@@ -6,6 +6,7 @@
 //! [`StoreError::Conflict`], never partial writes.
 
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -39,6 +40,11 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// A name for logs and `/health`: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+
+    /// Connection-pool gauges, merged over every per-core pool.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
 
     /// Round trip to the database (for readiness).
     fn ping(&self) -> StoreFuture<'_, ()>;

@@ -188,6 +188,18 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// Connection-pool gauges (`hellojohn_db_pool_connections{state}`), summed over every pool of
+/// the store. A store without connections (the embedded one) reports zeros.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections waiting in a pool.
+    pub idle: u64,
+    /// Connections lent to a caller (or being opened for one).
+    pub in_use: u64,
+    /// The most connections the store may open.
+    pub max: u64,
+}
+
 /// Schema state reported by `hj migrate status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {

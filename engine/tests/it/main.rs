@@ -4,3 +4,6 @@ extern crate hellojohn_engine as engine;
 
 mod server;
 mod support;
+mod auth;
+mod overload;
+mod session;

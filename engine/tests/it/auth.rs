@@ -1,0 +1,1158 @@
+//! The auth API over real HTTP: register, sign-in, refresh rotation, sign-out, tokens checked
+//! by an independent JWT implementation, bad input, CORS and the RFC 6749 token endpoint.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::support::{status_and_json, Fixture, TestServer, PASSWORD};
+
+const SIGN_IN_OK: &str = r#"hellojohn_auth_sign_ins_total{method="password",status="success"}"#;
+const SIGN_IN_BAD: &str =
+    r#"hellojohn_auth_sign_ins_total{method="password",status="invalid_credentials"}"#;
+const HASHES: &str = "hellojohn_hash_pool_hashes_total";
+
+fn str_of<'a>(body: &'a Value, field: &str) -> &'a str {
+    body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string in {body}"))
+}
+
+/// Asserts a login/refresh answer and returns its refresh token.
+fn assert_tokens(body: &Value) -> String {
+    assert!(!str_of(body, "access_token").is_empty(), "{body}");
+    assert_eq!(body["token_type"], "Bearer", "{body}");
+    assert_eq!(body["expires_in"], 900, "{body}");
+    let refresh = str_of(body, "refresh_token");
+    // 32 random bytes, base64url without padding.
+    assert_eq!(refresh.len(), 43, "{body}");
+    refresh.to_string()
+}
+
+fn assert_error(status: u16, body: &Value, want_status: u16, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+}
+
+fn assert_oauth_error(status: u16, body: &Value, want_status: u16, error: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    assert!(body.get("code").is_none(), "{body}");
+}
+
+async fn oauth_refresh(srv: &TestServer, client_id: &str, token: &str) -> (u16, Value) {
+    let resp = srv
+        .post_form(
+            "/oauth2/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id),
+                ("refresh_token", token),
+            ],
+        )
+        .await;
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    status_and_json(resp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_flow_register_login_userinfo_refresh_logout() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let cid = fx.client_id();
+
+    // Register.
+    let resp = srv
+        .post_json(
+            "/v2/auth/register",
+            &json!({
+                "tenant_id": fx.slug(),
+                "client_id": cid,
+                "email": "Ada@Example.com",
+                "password": PASSWORD,
+            }),
+        )
+        .await;
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let (status, reg) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{reg}");
+    let user_id = str_of(&reg, "user_id").to_string();
+    uuid::Uuid::parse_str(&user_id).unwrap();
+    let reg_refresh = assert_tokens(&reg);
+    let login = srv
+        .store()
+        .find_password_login(fx.tenant.id, "ada@example.com")
+        .await
+        .unwrap()
+        .expect("the user is stored with a normalised email");
+    assert_eq!(login.user.id.to_string(), user_id);
+    assert!(login.password_hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+
+    // Sign in with JSON (any case of the email) and with a form.
+    let (status, json_login) = srv.login(&fx, "ADA@example.COM", PASSWORD).await;
+    assert_eq!(status, 200, "{json_login}");
+    assert!(json_login.get("user_id").is_none(), "{json_login}");
+    let json_refresh = assert_tokens(&json_login);
+    let resp = srv
+        .post_form(
+            "/v2/auth/login",
+            &[
+                ("tenant_id", fx.slug()),
+                ("client_id", cid),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let (status, form_login) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{form_login}");
+    let form_refresh = assert_tokens(&form_login);
+    let access = str_of(&form_login, "access_token").to_string();
+
+    // userinfo, GET and POST.
+    for post in [false, true] {
+        let req = if post {
+            srv.client.post(srv.url("/userinfo"))
+        } else {
+            srv.client.get(srv.url("/userinfo"))
+        };
+        let resp = req.bearer_auth(&access).send().await.unwrap();
+        let (status, info) = status_and_json(resp).await;
+        assert_eq!(status, 200, "{info}");
+        assert_eq!(info["sub"], user_id.as_str());
+        assert_eq!(info["email"], "ada@example.com");
+        assert_eq!(info["email_verified"], false);
+    }
+    // Without a token: 401.
+    let (status, body) = status_and_json(srv.get("/userinfo").await).await;
+    assert_error(status, &body, 401, "UNAUTHORIZED");
+    let (status, body) = status_and_json(srv.get_bearer("/userinfo", "not.a.jwt").await).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+
+    // /v2/me: the token's claims.
+    let (status, me) = status_and_json(srv.get_bearer("/v2/me", &access).await).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["sub"], user_id.as_str());
+    assert_eq!(me["tid"], fx.tenant.id.to_string());
+    assert_eq!(me["aud"], cid);
+    assert_eq!(me["amr"], json!(["pwd"]));
+    let exp = me["exp"].as_i64().unwrap();
+    let iat = me["iat"].as_i64().unwrap();
+    assert_eq!(exp - iat, 900);
+    assert!((exp - engine::unix_now() - 900).abs() <= 5, "{me}");
+
+    // Refresh via /v2/auth/refresh: a new refresh token; the old one is spent.
+    let (status, r1) = srv.refresh(cid, &json_refresh).await;
+    assert_eq!(status, 200, "{r1}");
+    let r1_refresh = assert_tokens(&r1);
+    assert_ne!(r1_refresh, json_refresh);
+    // Refresh via /oauth2/token (form, no tenant).
+    let (status, r2) = oauth_refresh(&srv, cid, &r1_refresh).await;
+    assert_eq!(status, 200, "{r2}");
+    let r2_refresh = assert_tokens(&r2);
+    assert_ne!(r2_refresh, r1_refresh);
+    assert_ne!(r2_refresh, json_refresh);
+    // The access token of a refresh works.
+    let (status, me) =
+        status_and_json(srv.get_bearer("/v2/me", str_of(&r2, "access_token")).await).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["sub"], user_id.as_str());
+
+    // Logout with Bearer + refresh token: 204; the token is then refused on both routes.
+    let resp = srv
+        .post_json_bearer(
+            "/v2/auth/logout",
+            &access,
+            &json!({ "client_id": cid, "refresh_token": r2_refresh }),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    assert!(resp.bytes().await.unwrap().is_empty());
+    let (status, body) = srv.refresh(cid, &r2_refresh).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    let (status, body) = oauth_refresh(&srv, cid, &r2_refresh).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    // Idempotent.
+    let resp = srv
+        .post_json_bearer(
+            "/v2/auth/logout",
+            &access,
+            &json!({ "client_id": cid, "refresh_token": r2_refresh }),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    // The other families are untouched by that logout.
+    let (status, body) = srv.refresh(cid, &form_refresh).await;
+    assert_eq!(status, 200, "{body}");
+    let form_refresh = assert_tokens(&body);
+
+    // logout-all: every family of the user (register's and two logins) is revoked.
+    let (status, l1) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{l1}");
+    let (status, l2) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{l2}");
+    let l1_refresh = assert_tokens(&l1);
+    let l2_refresh = assert_tokens(&l2);
+    // Another user's tokens survive.
+    let other = srv.register(&fx, "bob@example.com").await;
+    let other_refresh = assert_tokens(&other);
+
+    let resp = srv
+        .post_json_bearer("/v2/auth/logout-all", str_of(&l1, "access_token"), &json!({}))
+        .await;
+    assert_eq!(resp.status(), 204);
+    for token in [&reg_refresh, &form_refresh, &l1_refresh, &l2_refresh] {
+        let (status, body) = srv.refresh(cid, token).await;
+        assert_error(status, &body, 401, "TOKEN_INVALID");
+    }
+    let (status, body) = srv.refresh(cid, &other_refresh).await;
+    assert_eq!(status, 200, "{body}");
+    // logout-all needs a Bearer.
+    let resp = srv
+        .client
+        .post(srv.url("/v2/auth/logout-all"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(resp).await;
+    assert_error(status, &body, 401, "UNAUTHORIZED");
+
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_email_are_indistinguishable_and_both_hash() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    srv.register(&fx, "ada@example.com").await;
+
+    let hashes_before = srv.metric_value(HASHES).await;
+    assert_eq!(hashes_before, 1.0, "registration hashes once");
+
+    let (s1, wrong_password) = srv.login(&fx, "ada@example.com", "Wrong-Password-1").await;
+    let hashes_after_wrong = srv.metric_value(HASHES).await;
+    let (s2, unknown_email) = srv.login(&fx, "nobody@example.com", PASSWORD).await;
+    let hashes_after_unknown = srv.metric_value(HASHES).await;
+
+    assert_eq!(s1, 401);
+    assert_eq!(s2, 401);
+    assert_eq!(wrong_password, unknown_email);
+    assert_eq!(wrong_password["code"], "INVALID_CREDENTIALS");
+    assert_eq!(hashes_after_wrong - hashes_before, 1.0);
+    assert_eq!(hashes_after_unknown - hashes_after_wrong, 1.0);
+
+    // An email that is not even an address is answered the same way, and still hashes.
+    let (s3, not_an_email) = srv.login(&fx, "not-an-address", PASSWORD).await;
+    assert_eq!(s3, 401);
+    assert_eq!(not_an_email, wrong_password);
+    assert_eq!(srv.metric_value(HASHES).await - hashes_after_unknown, 1.0);
+
+    let (status, ok) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{ok}");
+
+    let text = srv.metrics().await;
+    let m = |s: &str| crate::support::metric(&text, s).unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(m(SIGN_IN_BAD), 3.0);
+    assert_eq!(m(SIGN_IN_OK), 1.0);
+    assert_eq!(
+        m(r#"hellojohn_auth_sign_ins_total{method="password",status="overloaded"}"#),
+        0.0
+    );
+    assert_eq!(m(HASHES), 5.0);
+    assert_eq!(
+        m(r#"hellojohn_http_requests_total{method="POST",path="/v2/auth/login",status="401"}"#),
+        3.0
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
+    let srv = Arc::new(TestServer::start().await);
+    let fx = srv.fixture().await;
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let token = assert_tokens(&reg);
+    let cid = fx.client_id().to_string();
+
+    const N: usize = 20;
+    let barrier = Arc::new(tokio::sync::Barrier::new(N));
+    let mut tasks = Vec::new();
+    for _ in 0..N {
+        let srv = srv.clone();
+        let barrier = barrier.clone();
+        let token = token.clone();
+        let cid = cid.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each task its own connection, so the requests really are concurrent.
+            let client = reqwest::Client::new();
+            // Warm the connection first, so the refreshes leave together.
+            assert_eq!(client.get(srv.url("/ping")).send().await.unwrap().status(), 200);
+            barrier.wait().await;
+            let resp = client
+                .post(srv.url("/v2/auth/refresh"))
+                .json(&json!({ "client_id": cid, "refresh_token": token }))
+                .send()
+                .await
+                .unwrap();
+            status_and_json(resp).await
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut reuse = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 => winners.push(assert_tokens(&body)),
+            401 => {
+                let code = body["code"].as_str().unwrap();
+                assert!(
+                    code == "REFRESH_TOKEN_REUSE" || code == "TOKEN_INVALID",
+                    "{body}"
+                );
+                reuse += usize::from(code == "REFRESH_TOKEN_REUSE");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one refresh succeeds");
+    assert!(reuse >= 1, "the first loser detects the reuse");
+    // The reuse revoked the family, the winner's new token included.
+    let (status, body) = srv.refresh(&cid, &winners[0]).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+
+    let text = srv.metrics().await;
+    let m = |s: &str| crate::support::metric(&text, s).unwrap();
+    assert_eq!(
+        m(r#"hellojohn_auth_sign_ins_total{method="refresh",status="success"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"hellojohn_auth_sign_ins_total{method="refresh",status="invalid_credentials"}"#),
+        N as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reusing_a_rotated_token_revokes_its_family() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let cid = fx.client_id();
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let old = assert_tokens(&reg);
+    // A second, independent sign-in: its family must survive the reuse of the first.
+    let (_, other) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    let other = assert_tokens(&other);
+
+    let (status, body) = srv.refresh(cid, &old).await;
+    assert_eq!(status, 200, "{body}");
+    let new = assert_tokens(&body);
+
+    let (status, body) = srv.refresh(cid, &old).await;
+    assert_error(status, &body, 401, "REFRESH_TOKEN_REUSE");
+    let (status, body) = srv.refresh(cid, &new).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    // Presenting the old one again: the family is already revoked.
+    let (status, body) = srv.refresh(cid, &old).await;
+    assert_eq!(status, 401, "{body}");
+
+    let (status, body) = srv.refresh(cid, &other).await;
+    assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_with_the_wrong_client_or_tenant_is_refused_and_does_not_burn_the_token() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    srv.add_client(&fx.tenant, "acme-mobile").await;
+    let other = srv.fixture_with("globex", "globex-web").await;
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let token = assert_tokens(&reg);
+
+    let (status, body) = srv.refresh("acme-mobile", &token).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    let (status, body) = oauth_refresh(&srv, "acme-mobile", &token).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    let resp = srv
+        .post_json(
+            "/v2/auth/refresh",
+            &json!({ "tenant_id": other.slug(), "client_id": fx.client_id(), "refresh_token": token }),
+        )
+        .await;
+    let (status, body) = status_and_json(resp).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    let (status, body) = srv.refresh(fx.client_id(), "bm90LWEtdG9rZW4").await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+
+    // The rightful client, naming its tenant by UUID, still gets through.
+    let resp = srv
+        .post_json(
+            "/v2/auth/refresh",
+            &json!({ "tenant_id": fx.tenant.id.to_string(), "client_id": fx.client_id(), "refresh_token": token }),
+        )
+        .await;
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_verify_with_an_independent_jwt_library_from_the_jwks() {
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+
+    let (status, oidc) =
+        status_and_json(srv.get("/.well-known/openid-configuration").await).await;
+    assert_eq!(status, 200, "{oidc}");
+    let issuer = str_of(&oidc, "issuer").to_string();
+    assert_eq!(issuer, format!("http://localhost:{}", srv.addr.port()));
+    assert_eq!(oidc["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
+    assert_eq!(oidc["token_endpoint"], format!("{issuer}/oauth2/token"));
+    assert_eq!(oidc["userinfo_endpoint"], format!("{issuer}/userinfo"));
+    assert_eq!(oidc["id_token_signing_alg_values_supported"], json!(["EdDSA"]));
+
+    let (status, jwks) = status_and_json(srv.get("/.well-known/jwks.json").await).await;
+    assert_eq!(status, 200, "{jwks}");
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    let jwk = &keys[0];
+    assert_eq!(jwk["kty"], "OKP");
+    assert_eq!(jwk["crv"], "Ed25519");
+    assert_eq!(jwk["alg"], "EdDSA");
+    assert_eq!(jwk["use"], "sig");
+    let kid = str_of(jwk, "kid");
+    let x = str_of(jwk, "x");
+    assert!(jwk.get("d").is_none(), "no private part in the JWKS");
+
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let (_, login) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    let (_, refreshed) = srv
+        .refresh(fx.client_id(), str_of(&login, "refresh_token"))
+        .await;
+
+    let key = DecodingKey::from_ed_components(x).unwrap();
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[fx.client_id()]);
+    validation.set_issuer(&[issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+    validation.validate_nbf = true;
+    validation.leeway = 5;
+    for body in [&reg, &login, &refreshed] {
+        let token = str_of(body, "access_token");
+        let header = decode_header(token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(kid));
+        let data = decode::<Value>(token, &key, &validation)
+            .unwrap_or_else(|e| panic!("{e}: {token}"));
+        let c = data.claims;
+        assert_eq!(c["sub"], reg["user_id"]);
+        assert_eq!(c["aud"], fx.client_id());
+        assert_eq!(c["iss"], issuer.as_str());
+        assert_eq!(c["tid"], fx.tenant.id.to_string());
+        assert_eq!(c["amr"], json!(["pwd"]));
+        assert_eq!(
+            c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+            900
+        );
+        assert!(c["nbf"].is_i64(), "{c}");
+        assert_eq!(c["scp"], "openid email profile");
+    }
+
+    // Negative controls: another audience, and a tampered payload, are refused.
+    let token = str_of(&login, "access_token");
+    let mut other_aud = validation.clone();
+    other_aud.set_audience(&["someone-else"]);
+    assert!(decode::<Value>(token, &key, &other_aud).is_err());
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let last = parts[1].pop().unwrap();
+    parts[1].push(if last == 'A' { 'B' } else { 'A' });
+    let tampered = parts.join(".");
+    assert!(decode::<Value>(&tampered, &key, &validation).is_err());
+    let (status, body) = status_and_json(srv.get_bearer("/v2/me", &tampered).await).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_style_hash_is_accepted_and_upgraded_to_current_params_on_sign_in() {
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let user_id: uuid::Uuid = str_of(&reg, "user_id").parse().unwrap();
+    let store = srv.store();
+    let current = store
+        .find_password_login(fx.tenant.id, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+
+    // What HelloJohn (Go) stores: Argon2id, m=65536, t=3, p=1.
+    let go_phc = tokio::task::spawn_blocking(|| {
+        let params = argon2::Params::new(65536, 3, 1, Some(32)).unwrap();
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon
+            .hash_password(PASSWORD.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    })
+    .await
+    .unwrap();
+    assert!(go_phc.starts_with("$argon2id$v=19$m=65536,t=3,p=1$"), "{go_phc}");
+    assert!(store
+        .upgrade_password_hash(user_id, &current, &go_phc)
+        .await
+        .unwrap());
+
+    // A wrong password neither signs in nor rewrites the hash.
+    let (status, body) = srv.login(&fx, "ada@example.com", "Wrong-Password-1").await;
+    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+    let stored = store
+        .find_password_login(fx.tenant.id, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(stored, go_phc);
+
+    let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let stored = store
+        .find_password_login(fx.tenant.id, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+        "rehashed with the server's params: {stored}"
+    );
+    assert_ne!(stored, go_phc);
+    assert_ne!(stored, current, "a fresh salt");
+    // The upgraded hash still signs in, and is not rewritten again.
+    let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let again = store
+        .find_password_login(fx.tenant.id, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(again, stored);
+    srv.stop().await;
+}
+
+fn register_body(fx: &Fixture, email: &str) -> Value {
+    json!({
+        "tenant_id": fx.slug(),
+        "client_id": fx.client_id(),
+        "email": email,
+        "password": PASSWORD,
+    })
+}
+
+async fn assert_no_user(srv: &TestServer, fx: &Fixture, email: &str) {
+    let found = srv
+        .store()
+        .find_password_login(fx.tenant.id, email)
+        .await
+        .unwrap();
+    assert!(found.is_none(), "{email} must not be stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let email = "new@example.com";
+
+    // Malformed JSON and JSON of the wrong shape.
+    for raw in [
+        &b"{\"email\": "[..],
+        b"not json",
+        b"[1,2,3]",
+        b"",
+        b"{\"email\": 5}",
+    ] {
+        let resp = srv
+            .client
+            .post(srv.url("/v2/auth/register"))
+            .header("content-type", "application/json")
+            .body(raw.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_and_json(resp).await;
+        assert_error(status, &body, 400, "INVALID_JSON");
+    }
+    let resp = srv
+        .client
+        .post(srv.url("/v2/auth/login"))
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(resp).await;
+    assert_error(status, &body, 400, "INVALID_JSON");
+
+    // Each missing (or empty) field is named.
+    for field in ["tenant_id", "client_id", "email", "password"] {
+        for empty in [false, true] {
+            let mut body = register_body(&fx, email);
+            if empty {
+                body[field] = json!("");
+            } else {
+                body.as_object_mut().unwrap().remove(field);
+            }
+            for path in ["/v2/auth/register", "/v2/auth/login"] {
+                let (status, err) = status_and_json(srv.post_json(path, &body).await).await;
+                assert_error(status, &err, 400, "BAD_REQUEST");
+                assert_eq!(err["detail"]["field"], field, "{path}: {err}");
+            }
+        }
+    }
+
+    // Unknown tenant, unknown client (also: a client of another tenant).
+    let other = srv.fixture_with("globex", "globex-web").await;
+    for (tenant, client, field) in [
+        ("nope", fx.client_id(), "tenant_id"),
+        (
+            "00000000-0000-0000-0000-000000000000",
+            fx.client_id(),
+            "tenant_id",
+        ),
+        (fx.slug(), "nope", "client_id"),
+        (fx.slug(), other.client_id(), "client_id"),
+    ] {
+        let mut body = register_body(&fx, email);
+        body["tenant_id"] = json!(tenant);
+        body["client_id"] = json!(client);
+        for path in ["/v2/auth/register", "/v2/auth/login"] {
+            let (status, err) = status_and_json(srv.post_json(path, &body).await).await;
+            assert_error(status, &err, 400, "BAD_REQUEST");
+            assert_eq!(err["detail"]["field"], field, "{path} {tenant}/{client}: {err}");
+        }
+    }
+
+    // Weak passwords: the rule is named.
+    for (password, rule) in [
+        ("Sh0rt", "min_length"),
+        ("alllowercase1", "uppercase"),
+        ("ALLUPPERCASE1", "lowercase"),
+        ("NoDigitsHere", "digit"),
+    ] {
+        let mut body = register_body(&fx, email);
+        body["password"] = json!(password);
+        let (status, err) = status_and_json(srv.post_json("/v2/auth/register", &body).await).await;
+        assert_error(status, &err, 400, "BAD_REQUEST");
+        assert_eq!(err["detail"]["rule"], rule, "{err}");
+        assert_eq!(err["detail"]["field"], "password", "{err}");
+    }
+    // Not an email address.
+    let (status, err) =
+        status_and_json(srv.post_json("/v2/auth/register", &register_body(&fx, "nope")).await).await;
+    assert_error(status, &err, 400, "BAD_REQUEST");
+    assert_eq!(err["detail"]["field"], "email", "{err}");
+    assert_no_user(&srv, &fx, email).await;
+    assert_no_user(&srv, &other, email).await;
+    assert_no_user(&srv, &fx, "nope").await;
+    // None of the refused requests cost a hash.
+    assert_eq!(srv.metric_value(HASHES).await, 0.0);
+
+    // Duplicate email, in any case: 409, and the first registration is untouched.
+    let first = srv.register(&fx, "taken@example.com").await;
+    let before = srv
+        .store()
+        .find_password_login(fx.tenant.id, "taken@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    for dup in ["taken@example.com", "TAKEN@Example.COM", "  taken@example.com "] {
+        let mut body = register_body(&fx, dup);
+        body["password"] = json!("Another-Pass-77");
+        let (status, err) = status_and_json(srv.post_json("/v2/auth/register", &body).await).await;
+        assert_error(status, &err, 409, "CONFLICT");
+    }
+    let after = srv
+        .store()
+        .find_password_login(fx.tenant.id, "taken@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before);
+    assert_eq!(after.user.id.to_string(), first["user_id"].as_str().unwrap());
+    // The same email in another tenant is a different user.
+    srv.register(&other, "taken@example.com").await;
+
+    // The tenant by header or query string instead of the body.
+    let mut body = register_body(&fx, "header@example.com");
+    body.as_object_mut().unwrap().remove("tenant_id");
+    for (i, how) in ["x-tenant-id", "x-tenant-slug", "query", "uuid-header"]
+        .into_iter()
+        .enumerate()
+    {
+        let email = format!("via{i}@example.com");
+        body["email"] = json!(email);
+        let req = match how {
+            "query" => srv
+                .client
+                .post(srv.url(&format!("/v2/auth/register?tenant_id={}", fx.slug()))),
+            "uuid-header" => srv
+                .client
+                .post(srv.url("/v2/auth/register"))
+                .header("x-tenant-id", fx.tenant.id.to_string()),
+            h => srv
+                .client
+                .post(srv.url("/v2/auth/register"))
+                .header(h, fx.slug()),
+        };
+        let (status, reg) = status_and_json(req.json(&body).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{how}: {reg}");
+        assert!(srv
+            .store()
+            .find_password_login(fx.tenant.id, &email)
+            .await
+            .unwrap()
+            .is_some());
+        // And sign in the same way.
+        let mut login = body.clone();
+        login["email"] = json!(email);
+        let resp = srv
+            .client
+            .post(srv.url(&format!("/v2/auth/login?tenant_id={}", fx.slug())))
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_and_json(resp).await;
+        assert_eq!(status, 200, "{how}: {body}");
+    }
+    // The body wins over the header.
+    let resp = srv
+        .client
+        .post(srv.url("/v2/auth/login"))
+        .header("x-tenant-id", "nope")
+        .json(&json!({
+            "tenant_id": fx.slug(),
+            "client_id": fx.client_id(),
+            "email": "via0@example.com",
+            "password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413_and_nothing_is_written() {
+    let srv = TestServer::with(&[("HELLOJOHN_MAX_BODY_BYTES", "1024")]).await;
+    let fx = srv.fixture().await;
+    let email = "big@example.com";
+    let mut body = register_body(&fx, email);
+    body["name"] = json!("x".repeat(2000));
+    for path in ["/v2/auth/register", "/v2/auth/login", "/v2/auth/refresh"] {
+        let (status, err) = status_and_json(srv.post_json(path, &body).await).await;
+        assert_error(status, &err, 413, "PAYLOAD_TOO_LARGE");
+    }
+    let padding = "x".repeat(2000);
+    let resp = srv
+        .post_form(
+            "/oauth2/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "c"),
+                ("refresh_token", &padding),
+            ],
+        )
+        .await;
+    let (status, err) = status_and_json(resp).await;
+    // RFC 6749 shape. The status may be the transport's 413 or RFC 6749's 400; both are sound.
+    assert!(status == 413 || status == 400, "{status}: {err}");
+    assert_oauth_error(status, &err, status, "invalid_request");
+    assert_no_user(&srv, &fx, email).await;
+
+    // Just under the limit is fine.
+    body["name"] = json!("x".repeat(800));
+    let (status, reg) = status_and_json(srv.post_json("/v2/auth/register", &body).await).await;
+    assert_eq!(status, 200, "{reg}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_allows_only_configured_origins() {
+    let srv = TestServer::with(&[("HELLOJOHN_CORS_ORIGINS", "https://app.example")]).await;
+    let preflight = |origin: &'static str| {
+        srv.client
+            .request(reqwest::Method::OPTIONS, srv.url("/v2/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization, x-csrf-token",
+            )
+            .send()
+    };
+    let resp = preflight("https://app.example").await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let allowed: Vec<String> = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    for want in [
+        "authorization",
+        "content-type",
+        "x-csrf-token",
+        "x-tenant-id",
+        "x-tenant-slug",
+    ] {
+        assert!(allowed.iter().any(|a| a == want), "{want} in {allowed:?}");
+    }
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    assert!(h
+        .get_all("vary")
+        .iter()
+        .any(|v| v.to_str().unwrap().contains("Origin")));
+
+    let resp = preflight("https://evil.example").await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    assert!(resp.headers().get("access-control-allow-credentials").is_none());
+
+    // Actual requests: the allowed origin is echoed, errors included; others get nothing.
+    let resp = srv
+        .client
+        .post(srv.url("/v2/auth/login"))
+        .header("origin", "https://app.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let resp = srv
+        .client
+        .get(srv.url("/ping"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_token_endpoint_answers_rfc6749_errors() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let cid = fx.client_id();
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let token = assert_tokens(&reg);
+
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("grant_type", "password"), ("client_id", cid)], "unsupported_grant_type"),
+        (
+            vec![("grant_type", "authorization_code"), ("client_id", cid), ("code", "x")],
+            "unsupported_grant_type",
+        ),
+        (vec![("grant_type", "refresh_token"), ("client_id", cid)], "invalid_request"),
+        (
+            vec![("grant_type", "refresh_token"), ("client_id", cid), ("refresh_token", "")],
+            "invalid_request",
+        ),
+        (vec![("client_id", cid), ("refresh_token", &token)], "invalid_request"),
+        (
+            vec![("grant_type", "refresh_token"), ("refresh_token", &token)],
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "refresh_token"), ("client_id", cid), ("refresh_token", "bogus")],
+            "invalid_grant",
+        ),
+        (
+            vec![("grant_type", "refresh_token"), ("client_id", "other"), ("refresh_token", &token)],
+            "invalid_grant",
+        ),
+    ];
+    for (form, error) in cases {
+        let resp = srv.post_form("/oauth2/token", &form).await;
+        assert_eq!(resp.headers()["cache-control"], "no-store", "{form:?}");
+        let (status, body) = status_and_json(resp).await;
+        assert_eq!(status, 400, "{form:?}: {body}");
+        assert_eq!(body["error"], error, "{form:?}: {body}");
+        assert!(body["error_description"].is_string(), "{body}");
+    }
+    // GET is not allowed, in RFC 6749 shape too.
+    let (status, body) = status_and_json(srv.get("/oauth2/token").await).await;
+    assert_eq!(status, 405, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    // None of that burnt the token.
+    let (status, body) = oauth_refresh(&srv, cid, &token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_tokens(&body);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_tenant_local_works_end_to_end() {
+    let srv = TestServer::start().await;
+    let fx = srv.bootstrap().await;
+    assert_eq!(fx.slug(), "local");
+    assert_eq!(fx.client_id(), "local-app");
+    srv.register(&fx, "ada@example.com").await;
+    let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_fields_and_special_characters_survive_json_and_form() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    // Characters that form encoding must escape, and non-ASCII.
+    let password = "Pä ss+w&rd=1%2Bx";
+    let resp = srv
+        .post_json(
+            "/v2/auth/register",
+            &json!({
+                "tenant_id": fx.slug(),
+                "client_id": fx.client_id(),
+                "email": "zoë@example.com",
+                "password": password,
+                "name": "Zoë",
+                "custom_fields": { "plan": "pro", "seats": 3 },
+            }),
+        )
+        .await;
+    let (status, reg) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{reg}");
+
+    let resp = srv
+        .post_form(
+            "/v2/auth/login",
+            &[
+                ("tenant_id", fx.slug()),
+                ("client_id", fx.client_id()),
+                ("email", "ZOË@example.com"),
+                ("password", password),
+            ],
+        )
+        .await;
+    let (status, login) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{login}");
+    let access = str_of(&login, "access_token");
+
+    let (status, me) = status_and_json(srv.get_bearer("/v2/me", access).await).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["custom"], json!({ "plan": "pro", "seats": 3 }));
+    let (status, info) = status_and_json(srv.get_bearer("/userinfo", access).await).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["email"], "zoë@example.com");
+    assert_eq!(info["name"], "Zoë");
+    assert_eq!(info["custom_fields"], json!({ "plan": "pro", "seats": 3 }));
+    assert_eq!(info["tenant_id"], fx.tenant.id.to_string());
+
+    // custom_fields must be an object.
+    let resp = srv
+        .post_json(
+            "/v2/auth/register",
+            &json!({
+                "tenant_id": fx.slug(),
+                "client_id": fx.client_id(),
+                "email": "x@example.com",
+                "password": PASSWORD,
+                "custom_fields": [1, 2],
+            }),
+        )
+        .await;
+    let (status, err) = status_and_json(resp).await;
+    assert_error(status, &err, 400, "BAD_REQUEST");
+    assert_eq!(err["detail"]["field"], "custom_fields");
+    assert_no_user(&srv, &fx, "x@example.com").await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_with_post_logout_redirect_uri() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let spa = srv
+        .store()
+        .create_client(
+            storage::NewClient {
+                tenant_id: fx.tenant.id,
+                client_id: "spa".into(),
+                name: "spa".into(),
+                scopes: vec![],
+                post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+                access_token_ttl: None,
+                refresh_token_ttl: None,
+            },
+            engine::unix_now(),
+        )
+        .await
+        .unwrap();
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let access = str_of(&reg, "access_token");
+    let token = assert_tokens(&reg);
+
+    // Not registered for the client: refused, and nothing is revoked.
+    let resp = srv
+        .post_json_bearer(
+            "/v2/auth/logout",
+            access,
+            &json!({
+                "tenant_id": fx.slug(),
+                "client_id": spa.client_id,
+                "refresh_token": token,
+                "post_logout_redirect_uri": "https://evil.example/",
+            }),
+        )
+        .await;
+    let (status, err) = status_and_json(resp).await;
+    assert_error(status, &err, 400, "BAD_REQUEST");
+    assert_eq!(err["detail"]["field"], "post_logout_redirect_uri");
+    let (status, body) = srv.refresh(fx.client_id(), &token).await;
+    assert_eq!(status, 200, "{body}");
+    let token = assert_tokens(&body);
+
+    let resp = srv
+        .post_json_bearer(
+            "/v2/auth/logout",
+            access,
+            &json!({
+                "tenant_id": fx.slug(),
+                "client_id": spa.client_id,
+                "refresh_token": token,
+                "post_logout_redirect_uri": "https://app.example/bye",
+            }),
+        )
+        .await;
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "post_logout_redirect_uri": "https://app.example/bye" })
+    );
+    let (status, body) = srv.refresh(fx.client_id(), &token).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+
+    // A bad Bearer is refused.
+    let resp = srv
+        .post_json_bearer("/v2/auth/logout", "nope", &json!({ "client_id": fx.client_id() }))
+        .await;
+    let (status, body) = status_and_json(resp).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_access_refresh_and_session_tokens_are_refused() {
+    let srv = TestServer::with(&[
+        ("HELLOJOHN_ACCESS_TOKEN_TTL", "2s"),
+        ("HELLOJOHN_REFRESH_TOKEN_TTL", "2s"),
+        ("HELLOJOHN_SESSION_TTL", "2s"),
+    ])
+    .await;
+    let fx = srv.fixture().await;
+    let issued_at = engine::unix_now();
+    let reg = srv.register(&fx, "ada@example.com").await;
+    assert_eq!(reg["expires_in"], 2);
+    let access = str_of(&reg, "access_token");
+    let resp = srv
+        .post_json(
+            "/v2/session/login",
+            &json!({
+                "tenant_id": fx.slug(),
+                "client_id": fx.client_id(),
+                "email": "ada@example.com",
+                "password": PASSWORD,
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let sid = crate::support::cookie_value(&crate::support::set_cookies(&resp), "sid").unwrap();
+    let userinfo_by_cookie = || {
+        srv.client
+            .get(srv.url("/userinfo"))
+            .header("cookie", format!("sid={sid}"))
+            .send()
+    };
+    if engine::unix_now() < issued_at + 2 {
+        let (status, body) = status_and_json(srv.get_bearer("/v2/me", access).await).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    while engine::unix_now() < issued_at + 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, body) = status_and_json(srv.get_bearer("/v2/me", access).await).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    let (status, body) = srv.refresh(fx.client_id(), str_of(&reg, "refresh_token")).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+    let (status, body) = status_and_json(userinfo_by_cookie().await.unwrap()).await;
+    assert_error(status, &body, 401, "SESSION_EXPIRED");
+    srv.stop().await;
+}
+
+/// A body the server refuses unread must not be parsed as a further request on the same
+/// connection (request smuggling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_unread_body_is_not_read_as_another_request() {
+    use std::io::{Read, Write};
+
+    let srv = TestServer::with(&[("HELLOJOHN_MAX_BODY_BYTES", "1024")]).await;
+    let addr = srv.addr;
+    let answers = tokio::task::spawn_blocking(move || {
+        let smuggled = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut body = smuggled.repeat(2048 / smuggled.len() + 1);
+        body.truncate(2048);
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .unwrap();
+        write!(
+            s,
+            "POST /v2/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answers.starts_with("HTTP/1.1 413"), "{answers}");
+    assert_eq!(
+        answers.matches("HTTP/1.1 ").count(),
+        1,
+        "exactly one response: {answers}"
+    );
+    srv.stop().await;
+}

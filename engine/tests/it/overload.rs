@@ -1,0 +1,162 @@
+//! Admission control of the hash pool under a flood of sign-ins: the excess is refused at once
+//! with 503 `OVERLOADED` and `Retry-After`, while admitted sign-ins succeed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{metric, status_and_json, TestServer, PASSWORD};
+
+/// Argon2 parameters that make one hash cost tens of milliseconds in the test build.
+const MEMORY_KIB: &str = "49152";
+const ITERATIONS: &str = "2";
+const FLOOD: usize = 30;
+const WARM_UP: usize = 8;
+
+struct Answer {
+    status: u16,
+    elapsed: Duration,
+    retry_after: Option<u64>,
+    body: serde_json::Value,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
+    let srv = Arc::new(
+        TestServer::with(&[
+            ("HELLOJOHN_WORKERS", "1"),
+            ("HELLOJOHN_ARGON2_MEMORY_KIB", MEMORY_KIB),
+            ("HELLOJOHN_ARGON2_ITERATIONS", ITERATIONS),
+            ("HELLOJOHN_HASH_QUEUE_BUDGET", "100ms"),
+        ])
+        .await,
+    );
+    let fx = srv.fixture().await;
+    srv.register(&fx, "ada@example.com").await;
+    // The pool seeds its estimate with one cold hash (fresh memory), which overstates a warm
+    // one; a few sign-ins bring the moving average to the real cost.
+    for _ in 0..WARM_UP {
+        let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let pool = &srv.handle().app().auth.pool;
+    let hash_time = pool.avg_job_time();
+    eprintln!("one hash takes about {hash_time:?}");
+    assert!(
+        hash_time >= Duration::from_millis(20),
+        "the test needs a slow hash; got {hash_time:?}"
+    );
+
+    let body = json!({
+        "tenant_id": fx.slug(),
+        "client_id": fx.client_id(),
+        "email": "ada@example.com",
+        "password": PASSWORD,
+    });
+    let barrier = Arc::new(tokio::sync::Barrier::new(FLOOD));
+    let mut tasks = Vec::new();
+    for _ in 0..FLOOD {
+        let srv = srv.clone();
+        let barrier = barrier.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            // One connection per task, opened before the flood so that only the sign-in is
+            // timed.
+            let client = reqwest::Client::new();
+            let ping = client.get(srv.url("/ping")).send().await.unwrap();
+            assert_eq!(ping.status(), 200);
+            barrier.wait().await;
+            let started = Instant::now();
+            let resp = client
+                .post(srv.url("/v2/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let (status, body) = status_and_json(resp).await;
+            Answer {
+                status,
+                elapsed: started.elapsed(),
+                retry_after,
+                body,
+            }
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+
+    let ok: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    let shed: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
+    let mut shed_ms: Vec<u128> = shed.iter().map(|a| a.elapsed.as_millis()).collect();
+    shed_ms.sort_unstable();
+    let ok_ms: Vec<u128> = ok.iter().map(|a| a.elapsed.as_millis()).collect();
+    eprintln!(
+        "{} admitted (ms: {ok_ms:?}), {} shed (ms: {shed_ms:?})",
+        ok.len(),
+        shed.len()
+    );
+    assert_eq!(
+        ok.len() + shed.len(),
+        FLOOD,
+        "only 200 and 503: {:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(!ok.is_empty(), "some sign-ins are admitted");
+    assert!(!shed.is_empty(), "a flood this size must be shed");
+    for a in &ok {
+        assert!(a.body["access_token"].is_string(), "{}", a.body);
+    }
+    for a in &shed {
+        assert_eq!(a.body["code"], "OVERLOADED", "{}", a.body);
+        let after = a.retry_after.expect("503 carries Retry-After");
+        assert!(after >= 1, "Retry-After {after}");
+        assert_eq!(a.body["detail"]["retry_after"], after, "{}", a.body);
+        // Refused at once: never after waiting for a hash. The bound is generous for a loaded
+        // 2-core CI machine; the point is that it does not grow with the queue.
+        assert!(
+            a.elapsed < Duration::from_millis(50),
+            "a 503 took {:?} (hash {hash_time:?}); all: {shed_ms:?}",
+            a.elapsed
+        );
+    }
+    // Every refusal came back before any admitted sign-in (each of which ran a hash).
+    let fastest_ok = ok.iter().map(|a| a.elapsed).min().unwrap();
+    let slowest_shed = shed.iter().map(|a| a.elapsed).max().unwrap();
+    assert!(
+        slowest_shed < fastest_ok,
+        "503s ({shed_ms:?}) must be faster than any admitted sign-in ({ok_ms:?})"
+    );
+
+    let text = srv.metrics().await;
+    let m = |s: &str| metric(&text, s).unwrap_or_else(|| panic!("{s} missing"));
+    assert_eq!(m("hellojohn_hash_pool_rejected_total"), shed.len() as f64);
+    assert_eq!(
+        m(r#"hellojohn_auth_sign_ins_total{method="password",status="overloaded"}"#),
+        shed.len() as f64
+    );
+    assert_eq!(
+        m(r#"hellojohn_auth_sign_ins_total{method="password",status="success"}"#),
+        (WARM_UP + ok.len()) as f64
+    );
+    assert_eq!(
+        m(r#"hellojohn_http_requests_total{method="POST",path="/v2/auth/login",status="503"}"#),
+        shed.len() as f64
+    );
+    // One hash for the registration and one per admitted sign-in (warm-up included), nothing for the shed ones.
+    assert_eq!(
+        m("hellojohn_hash_pool_hashes_total"),
+        (1 + WARM_UP + ok.len()) as f64
+    );
+
+    // Once the flood is over, sign-in works again.
+    tokio::time::sleep(hash_time).await;
+    let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+}
