@@ -51,5 +51,15 @@ done
 set +e
 cargo test "${workspace[@]}" "${targets[@]}" "$@"
 status=$?
+# With no arguments this is the whole suite: the engine's API suite then runs again against
+# PostgreSQL directly and through PgBouncer in transaction mode (the same tests, another store).
+if [[ $# -eq 0 ]]; then
+    for store in postgres pgbouncer; do
+        echo "== engine API suite on $store =="
+        HJ_TEST_STORE="$store" cargo test -p hellojohn-engine --test it
+        rc=$?
+        [[ $status -eq 0 ]] && status=$rc
+    done
+fi
 set -e
 exit "$status"

@@ -20,7 +20,9 @@ use crate::seed::{seed_users, SeedFile, DEFAULT_SEED_FILE};
 use crate::target::Target;
 use crate::util::{cores, fmt_ms, fmt_rate, parse_duration, parse_positive, unix_now, write_file};
 
-const SCENARIOS: [&str; 6] = ["signin", "register", "refresh", "userinfo", "session", "mixed"];
+const SCENARIOS: [&str; 6] = [
+    "signin", "register", "refresh", "userinfo", "session", "mixed",
+];
 const DEFAULT_TARGET: &str = "http://127.0.0.1:8080";
 
 /// The `bench` subcommand and its `seed`, `run`, `capacity` and `ceiling` subcommands.
@@ -178,7 +180,11 @@ fn run_command() -> Command {
                 .required(true),
         )
         .arg(duration_arg("duration", "30s", "Measured phase"))
-        .arg(duration_arg("warmup", "5s", "Load before the measured phase, left out"))
+        .arg(duration_arg(
+            "warmup",
+            "5s",
+            "Load before the measured phase, left out",
+        ))
         .arg(duration_arg(
             "timeout",
             "10s",
@@ -358,7 +364,9 @@ pub fn main(matches: &ArgMatches) -> ExitCode {
         Some(("run", m)) => run_main(m),
         Some(("capacity", m)) => capacity_main(m),
         Some(("ceiling", m)) => ceiling_main(m),
-        _ => Err(anyhow!("missing subcommand: seed, run, capacity or ceiling")),
+        _ => Err(anyhow!(
+            "missing subcommand: seed, run, capacity or ceiling"
+        )),
     };
     match result {
         Ok(code) => code,
@@ -408,8 +416,17 @@ fn seed_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let quiet = m.get_flag("quiet");
     let rt = runtime()?;
     let outcome = rt.block_on(async {
-        metrics::health(&target).await.map_err(|e| anyhow!("cannot reach the server: {e}"))?;
-        seed_users(target.clone(), &creds, users, get(m, "concurrency")?, !quiet).await
+        metrics::health(&target)
+            .await
+            .map_err(|e| anyhow!("cannot reach the server: {e}"))?;
+        seed_users(
+            target.clone(),
+            &creds,
+            users,
+            get(m, "concurrency")?,
+            !quiet,
+        )
+        .await
     })?;
     let file = SeedFile {
         target: target.url.clone(),
@@ -505,13 +522,24 @@ async fn prepare(
         }
         Err(e) => bail!("cannot reach the server: {e}"),
     };
-    let users = if scenario.mix.iter().all(|(op, _)| *op == crate::scenario::Op::Register) {
+    let users = if scenario
+        .mix
+        .iter()
+        .all(|(op, _)| *op == crate::scenario::Op::Register)
+    {
         0
     } else {
         users
     };
-    let wl = Workload::prepare(target.clone(), scenario, creds, users, concurrency, progress)
-        .await?;
+    let wl = Workload::prepare(
+        target.clone(),
+        scenario,
+        creds,
+        users,
+        concurrency,
+        progress,
+    )
+    .await?;
     Ok((wl, health))
 }
 
@@ -582,7 +610,10 @@ fn describe(mode: &Mode, scenario: &str) -> String {
 }
 
 /// Argon2 parameters: flags when given, else the server's gauges, else the flag defaults.
-fn argon2_params(m: &ArgMatches, server: Option<&metrics::Snapshot>) -> anyhow::Result<(u32, u32, u32)> {
+fn argon2_params(
+    m: &ArgMatches,
+    server: Option<&metrics::Snapshot>,
+) -> anyhow::Result<(u32, u32, u32)> {
     let flags = (
         get::<u32>(m, "memory-kib")?,
         get::<u32>(m, "iterations")?,
@@ -844,7 +875,14 @@ fn capacity_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    write_capacity_svg(&out, &scenario.name, &target.url, &outcome.steps, &hists, criteria.p99_ms)?;
+    write_capacity_svg(
+        &out,
+        &scenario.name,
+        &target.url,
+        &outcome.steps,
+        &hists,
+        criteria.p99_ms,
+    )?;
     let report = CapacityReport {
         target: target.url.clone(),
         scenario: scenario.name.clone(),

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use anyhow::anyhow;
+use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
@@ -233,10 +233,8 @@ where
                 client = back;
                 match result {
                     Ok(v) => {
-                        if let Some(slot) = results
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_mut(i)
+                        if let Some(slot) =
+                            results.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i)
                         {
                             *slot = Some(v);
                         }

@@ -149,7 +149,10 @@ pub fn run_load(cfg: &LoadConfig, wl: &Arc<Workload>) -> anyhow::Result<LoadResu
         );
         let now = std::time::Instant::now();
         if cfg.progress && now >= next_tick {
-            let completed: u64 = lives.iter().map(|l| l.completed.load(Ordering::Relaxed)).sum();
+            let completed: u64 = lives
+                .iter()
+                .map(|l| l.completed.load(Ordering::Relaxed))
+                .sum();
             let secs = now.duration_since(last.0).as_secs_f64().max(1e-3);
             let rate = (completed - last.1) as f64 / secs;
             last = (now, completed);
@@ -380,12 +383,12 @@ impl Worker {
                 Op::Signin => self.wl.signin_request(user),
                 Op::Register => self.wl.register_request(),
                 Op::Userinfo => self.wl.userinfo_request(user),
+                // Refresh took the branch above; it is only here to keep the match exhaustive.
                 Op::Session | Op::Refresh => self.wl.session_request(user),
             };
             match req {
                 Ok(req) => {
-                    match tokio::time::timeout_at(deadline, self.send(conn, req, &mut sent)).await
-                    {
+                    match tokio::time::timeout_at(deadline, self.send(conn, req, &mut sent)).await {
                         Ok(Ok(reply)) => Outcome::Status(reply.status),
                         Ok(Err(e)) => failure_outcome(&e),
                         Err(_) => {

@@ -71,8 +71,16 @@ impl Snapshot {
 
     /// Argon2 `(memory KiB, iterations, parallelism)`, when exposed.
     pub fn argon2(&self) -> Option<(u32, u32, u32)> {
-        let g = |n| self.get(n).filter(|v| v.is_finite() && *v >= 1.0).map(|v| v as u32);
-        Some((g(ARGON2_MEMORY)?, g(ARGON2_ITERATIONS)?, g(ARGON2_PARALLELISM)?))
+        let g = |n| {
+            self.get(n)
+                .filter(|v| v.is_finite() && *v >= 1.0)
+                .map(|v| v as u32)
+        };
+        Some((
+            g(ARGON2_MEMORY)?,
+            g(ARGON2_ITERATIONS)?,
+            g(ARGON2_PARALLELISM)?,
+        ))
     }
 }
 
@@ -80,11 +88,7 @@ impl Snapshot {
 pub async fn scrape(target: &Arc<Target>) -> Option<Snapshot> {
     let mut client = Client::new(target.clone());
     let reply = client
-        .send_once(
-            target
-                .request(Method::GET, "/metrics", None, &[])
-                .ok()?,
-        )
+        .send_once(target.request(Method::GET, "/metrics", None, &[]).ok()?)
         .await
         .ok()?;
     reply.is_success().then(|| Snapshot {

@@ -203,11 +203,7 @@ impl Summary {
     /// `signin, open loop, 200 req/s`.
     pub fn headline(&self) -> String {
         match (self.offered_rate, self.connections) {
-            (Some(rate), _) => format!(
-                "{}, open loop at {} req/s",
-                self.scenario,
-                fmt_rate(rate)
-            ),
+            (Some(rate), _) => format!("{}, open loop at {} req/s", self.scenario, fmt_rate(rate)),
             (None, Some(c)) => format!(
                 "{}, closed loop with {c} connection{}",
                 self.scenario,

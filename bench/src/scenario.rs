@@ -40,7 +40,13 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 5] = [Op::Signin, Op::Register, Op::Refresh, Op::Userinfo, Op::Session];
+    pub const ALL: [Op; 5] = [
+        Op::Signin,
+        Op::Register,
+        Op::Refresh,
+        Op::Userinfo,
+        Op::Session,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -287,7 +293,7 @@ impl Workload {
             // One sign-in up front, so an unseeded target fails here with a clear message
             // instead of as a run full of 401s.
             let mut client = Client::new(target.clone());
-            let body = wl.login_bodies[0].clone();
+            let body = wl.login_bodies.first().cloned().unwrap_or_default();
             let reply = client
                 .send(|t| t.request(Method::POST, "/v2/auth/login", Some(body.clone()), &[]))
                 .await?;
@@ -505,5 +511,8 @@ fn session_cookie(reply: &Reply, user: usize) -> anyhow::Result<HeaderValue> {
             return HeaderValue::from_str(pair).context("invalid sid cookie");
         }
     }
-    Err(anyhow!("session login answered {} without a sid cookie", reply.status))
+    Err(anyhow!(
+        "session login answered {} without a sid cookie",
+        reply.status
+    ))
 }

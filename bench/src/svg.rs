@@ -253,7 +253,8 @@ fn nice_axis(v: f64) -> (f64, f64) {
 
 fn decimals_for(step: f64) -> usize {
     let mut d = 0;
-    while d < 6 && ((step * 10f64.powi(d as i32)).round() - step * 10f64.powi(d as i32)).abs() > 1e-9
+    while d < 6
+        && ((step * 10f64.powi(d as i32)).round() - step * 10f64.powi(d as i32)).abs() > 1e-9
     {
         d += 1;
     }

@@ -45,7 +45,10 @@ impl Target {
             .authority()
             .ok_or_else(|| anyhow!("--target {url:?} has no host"))?;
         let port = authority.port_u16().unwrap_or(80);
-        let host_name = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host_name = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let addr = (host_name, port)
             .to_socket_addrs()
             .with_context(|| format!("cannot resolve {}", authority.as_str()))?

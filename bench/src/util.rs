@@ -21,7 +21,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_end == 0 {
-            return Err(format!("invalid duration {text:?} (expected e.g. 30s, 500ms, 1m30s)"));
+            return Err(format!(
+                "invalid duration {text:?} (expected e.g. 30s, 500ms, 1m30s)"
+            ));
         }
         let n: f64 = rest[..num_end]
             .parse()
@@ -82,14 +84,19 @@ pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> anyhow::Result<()>
     std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A rate for humans: `143`, `12.5`, `0.25`.
+/// A rate (or a number of seconds) for humans: `143`, `12.5`, `0.25`.
 pub fn fmt_rate(rate: f64) -> String {
-    if rate >= 100.0 {
+    let text = if rate >= 100.0 {
         format!("{rate:.0}")
     } else if rate >= 10.0 {
         format!("{rate:.1}")
     } else {
         format!("{rate:.2}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
     }
 }
 

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hellojohn_bench::capacity::{search, Criteria, SearchConfig, SearchOutcome, Step, VerdictInput};
+use hellojohn_bench::capacity::{
+    search, Criteria, SearchConfig, SearchOutcome, Step, VerdictInput,
+};
 use hellojohn_bench::ceiling::{measure, CeilingConfig};
 use hellojohn_bench::report::Summary;
 use hellojohn_bench::scenario::{parse_mix, Op, Scenario};
@@ -26,10 +28,28 @@ fn timing() -> std::sync::MutexGuard<'static, ()> {
     TIMING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn out_dir(name: &str) -> PathBuf {
+/// A fresh output folder, removed when the test passes (kept for a look when it fails).
+struct OutDir(PathBuf);
+
+impl std::ops::Deref for OutDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn out_dir(name: &str) -> OutDir {
     let dir = std::env::temp_dir().join(format!("hj-bench-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    OutDir(dir)
 }
 
 /// `hj bench <args>` in-process.
@@ -54,15 +74,35 @@ fn open_loop_keeps_its_rate() {
     let out = out_dir("rate");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "signin", "--rate", "200", "--duration", "2s",
-        "--warmup", "0s", "--users", "10", "--out", out.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "signin",
+        "--rate",
+        "200",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--users",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     // One sign-in of the preparation checks the seed; the rest is the schedule.
     let sent = server.hits("/v2/auth/login") - 1;
-    assert!((380..=420).contains(&sent), "sent {sent}, expected 400 ± 5 %");
+    assert!(
+        (380..=420).contains(&sent),
+        "sent {sent}, expected 400 ± 5 %"
+    );
     let s = summary(&out);
-    assert_eq!(s.requests, 400, "the schedule has exactly rate x duration requests");
+    assert_eq!(
+        s.requests, 400,
+        "the schedule has exactly rate x duration requests"
+    );
     assert_eq!(s.errors.total, 0);
     assert_eq!(s.mode, "open");
     assert_eq!(s.offered_rate, Some(200.0));
@@ -89,8 +129,22 @@ fn open_loop_latency_includes_queueing_delay() {
     let open = out_dir("stall-open");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "userinfo", "--rate", "100", "--duration", "3s",
-        "--warmup", "0s", "--users", "4", "--out", open.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "userinfo",
+        "--rate",
+        "100",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0s",
+        "--users",
+        "4",
+        "--out",
+        open.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let open = summary(&open);
@@ -112,13 +166,31 @@ fn open_loop_latency_includes_queueing_delay() {
     let closed = out_dir("stall-closed");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "userinfo", "--connections", "2", "--duration",
-        "3s", "--warmup", "0s", "--users", "4", "--out", closed.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "userinfo",
+        "--connections",
+        "2",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0s",
+        "--users",
+        "4",
+        "--out",
+        closed.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let closed = summary(&closed);
     assert_eq!(closed.mode, "closed");
-    assert!(closed.latency_ms.max >= 400.0, "closed max {}", closed.latency_ms.max);
+    assert!(
+        closed.latency_ms.max >= 400.0,
+        "closed max {}",
+        closed.latency_ms.max
+    );
     assert!(
         closed.latency_ms.p99 < 100.0 && closed.latency_ms.p99 < open.latency_ms.p99 / 3.0,
         "closed-loop p99 {} ms vs open-loop {} ms",
@@ -172,9 +244,24 @@ fn closed_loop_workers_merge_to_what_the_server_saw() {
     let out = out_dir("closed-merge");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "userinfo", "--connections", "4", "--threads",
-        "2", "--duration", "1s", "--warmup", "0s", "--users", "4", "--out",
-        out.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "userinfo",
+        "--connections",
+        "4",
+        "--threads",
+        "2",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--users",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let s = summary(&out);
@@ -202,15 +289,37 @@ fn capacity_search_finds_a_known_limit() {
     let out = out_dir("capacity");
     let url = server.url();
     let code = bench(&[
-        "capacity", "--target", &url, "--scenario", "signin", "--p99", "500ms", "--out",
-        out.to_str().unwrap(), "--start-rate", "50", "--step-duration", "1s", "--step-warmup",
-        "300ms", "--cooldown", "0s", "--precision", "0.1", "--max-steps", "10", "--timeout",
-        "2s", "--no-ceiling", "--users", "5", "--quiet",
+        "capacity",
+        "--target",
+        &url,
+        "--scenario",
+        "signin",
+        "--p99",
+        "500ms",
+        "--out",
+        out.to_str().unwrap(),
+        "--start-rate",
+        "50",
+        "--step-duration",
+        "1s",
+        "--step-warmup",
+        "300ms",
+        "--cooldown",
+        "0s",
+        "--precision",
+        "0.1",
+        "--max-steps",
+        "10",
+        "--timeout",
+        "2s",
+        "--no-ceiling",
+        "--users",
+        "5",
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("capacity.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("capacity.json")).unwrap()).unwrap();
     let found = report["sustained_rate"].as_f64().unwrap();
     assert!(
         (160.0..=240.0).contains(&found),
@@ -218,10 +327,7 @@ fn capacity_search_finds_a_known_limit() {
         report["steps"]
     );
     assert!(report["steps"].as_array().unwrap().len() >= 4);
-    assert!(report["verdict"]
-        .as_str()
-        .unwrap()
-        .starts_with("sustains "));
+    assert!(report["verdict"].as_str().unwrap().starts_with("sustains "));
     // Hash workers come from the server's /metrics.
     assert_eq!(report["cores"], 2);
     for name in ["summary.json", "latency.hgrm", "latency.svg"] {
@@ -242,21 +348,39 @@ fn mixed_run_writes_summary_hgrm_and_svg() {
     let out = out_dir("mixed");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "mixed", "--mix",
-        "signin=1,register=1,refresh=4,userinfo=2,session=2", "--rate", "300", "--duration",
-        "1s", "--warmup", "200ms", "--users", "6", "--out", out.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "mixed",
+        "--mix",
+        "signin=1,register=1,refresh=4,userinfo=2,session=2",
+        "--rate",
+        "300",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--users",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let s = summary(&out);
     assert_eq!(s.requests, 300);
     assert_eq!(s.errors.total, 0, "{:?}", s.status_counts);
     let names: Vec<&str> = s.ops.keys().map(String::as_str).collect();
-    assert_eq!(names, ["register", "session", "signin", "refresh", "userinfo"]
-        .iter()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        ["register", "session", "signin", "refresh", "userinfo"]
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
     assert_eq!(s.ops["refresh"].requests, 120);
     // Every virtual user chained its own refresh tokens: none was ever used twice.
     assert_eq!(server.refresh_reuse(), 0);
@@ -281,8 +405,22 @@ fn refresh_chains_survive_a_long_run() {
     let out = out_dir("refresh");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "refresh", "--connections", "8", "--duration",
-        "1s", "--warmup", "0s", "--users", "4", "--out", out.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "refresh",
+        "--connections",
+        "8",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--users",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let s = summary(&out);
@@ -300,8 +438,16 @@ fn seed_resumes_and_run_reuses_the_seed_file() {
     let seed_file = out.join("seed.json");
     let url = server.url();
     let code = bench(&[
-        "seed", "--target", &url, "--users", "10", "--tenant", "acme", "--seed-file",
-        seed_file.to_str().unwrap(), "--quiet",
+        "seed",
+        "--target",
+        &url,
+        "--users",
+        "10",
+        "--tenant",
+        "acme",
+        "--seed-file",
+        seed_file.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let seed: serde_json::Value =
@@ -315,9 +461,22 @@ fn seed_resumes_and_run_reuses_the_seed_file() {
     // `run` takes the tenant (only "acme" signs in here) and the users from the seed file.
     let run_out = out.join("run");
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "signin", "--rate", "50", "--duration", "500ms",
-        "--warmup", "0s", "--seed-file", seed_file.to_str().unwrap(), "--out",
-        run_out.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "signin",
+        "--rate",
+        "50",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--seed-file",
+        seed_file.to_str().unwrap(),
+        "--out",
+        run_out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::SUCCESS);
     let s = summary(&run_out);
@@ -331,8 +490,18 @@ fn run_fails_clearly_without_seeded_users() {
     let out = out_dir("unseeded");
     let url = server.url();
     let code = bench(&[
-        "run", "--target", &url, "--scenario", "signin", "--rate", "10", "--duration", "1s",
-        "--out", out.to_str().unwrap(), "--quiet",
+        "run",
+        "--target",
+        &url,
+        "--scenario",
+        "signin",
+        "--rate",
+        "10",
+        "--duration",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(code, ExitCode::FAILURE);
     assert!(!out.join("summary.json").exists());
@@ -394,9 +563,13 @@ fn search_brackets_then_bisects() {
     assert_eq!(&rates[..5], &[20.0, 40.0, 80.0, 160.0, 120.0]);
 
     // Starting above the limit it shrinks first.
-    let out = search(&SearchConfig { start_rate: 1000.0, ..cfg }, |i, r| {
-        Ok(step(i, r, 143.0))
-    })
+    let out = search(
+        &SearchConfig {
+            start_rate: 1000.0,
+            ..cfg
+        },
+        |i, r| Ok(step(i, r, 143.0)),
+    )
     .unwrap();
     let best = out.best_step().unwrap().offered_rate;
     assert!((136.0..=143.0).contains(&best), "best {best}");
@@ -407,9 +580,13 @@ fn search_brackets_then_bisects() {
     assert!(out.steps.len() <= 6);
 
     // The cap is respected.
-    let out = search(&SearchConfig { max_rate: 100.0, ..cfg }, |i, r| {
-        Ok(step(i, r, 1e9))
-    })
+    let out = search(
+        &SearchConfig {
+            max_rate: 100.0,
+            ..cfg
+        },
+        |i, r| Ok(step(i, r, 1e9)),
+    )
     .unwrap();
     assert_eq!(out.best_step().unwrap().offered_rate, 100.0);
 }
@@ -489,7 +666,10 @@ fn durations_and_mixes_parse() {
     assert!(parse_duration("5x").is_err());
 
     let mix = parse_mix("signin=1,refresh=4,userinfo=15").unwrap();
-    assert_eq!(mix, vec![(Op::Signin, 1), (Op::Refresh, 4), (Op::Userinfo, 15)]);
+    assert_eq!(
+        mix,
+        vec![(Op::Signin, 1), (Op::Refresh, 4), (Op::Userinfo, 15)]
+    );
     assert!(parse_mix("signin=1,signin=2").is_err());
     assert!(parse_mix("login=1").is_err());
     assert!(parse_mix("signin=0").is_err());
@@ -518,13 +698,20 @@ fn hgrm_follows_the_hdrhistogram_format() {
     }
     let text = hgrm::percentile_distribution(&h, 1e3);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "       Value     Percentile TotalCount 1/(1-Percentile)");
+    assert_eq!(
+        lines[0],
+        "       Value     Percentile TotalCount 1/(1-Percentile)"
+    );
     assert_eq!(lines[1], "");
     let first: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(first, ["0.100", "0.000000000000", "1", "1.00"]);
     let last_data = lines.iter().rev().find(|l| !l.starts_with('#')).unwrap();
     let cols: Vec<&str> = last_data.split_whitespace().collect();
-    assert_eq!(cols.len(), 3, "the 100 % line has no 1/(1-p) column: {last_data}");
+    assert_eq!(
+        cols.len(),
+        3,
+        "the 100 % line has no 1/(1-p) column: {last_data}"
+    );
     assert_eq!(cols[1], "1.000000000000");
     assert_eq!(cols[2], "10000");
     assert!(text.contains("#[Max     =     1000.447, Total count    =        10000]"));
@@ -570,7 +757,15 @@ fn svg_plot_is_well_formed() {
     }
     // An empty run still renders.
     let empty = new_histogram().unwrap();
-    let doc = svg::latency_by_percentile("t", "s", &[svg::Series { label: "x".into(), hist: &empty }], None);
+    let doc = svg::latency_by_percentile(
+        "t",
+        "s",
+        &[svg::Series {
+            label: "x".into(),
+            hist: &empty,
+        }],
+        None,
+    );
     assert!(doc.ends_with("</svg>\n"));
 }
 
@@ -601,12 +796,29 @@ fn command_line_is_consistent() {
         .is_err());
     assert!(command()
         .try_get_matches_from([
-            "bench", "run", "--scenario", "signin", "--out", "x", "--rate", "5",
-            "--connections", "2"
+            "bench",
+            "run",
+            "--scenario",
+            "signin",
+            "--out",
+            "x",
+            "--rate",
+            "5",
+            "--connections",
+            "2"
         ])
         .is_err());
     assert!(command()
-        .try_get_matches_from(["bench", "run", "--scenario", "signin", "--out", "x", "--rate", "0"])
+        .try_get_matches_from([
+            "bench",
+            "run",
+            "--scenario",
+            "signin",
+            "--out",
+            "x",
+            "--rate",
+            "0"
+        ])
         .is_err());
     assert!(command()
         .try_get_matches_from(["bench", "capacity", "--out", "x", "--p99", "250ms"])

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use storage::redis::Redis;
 use storage::Store;
 use tokio::sync::watch;
 
 use crate::auth::flows::Auth;
 use crate::config::Config;
+use crate::limiter::Limiter;
 use crate::metrics::{Hub, ShardMetrics};
 
 /// Where the server is in its life. Shards watch it.
@@ -63,6 +65,10 @@ pub struct App {
     pub lifecycle: Lifecycle,
     pub store: Arc<dyn Store>,
     pub auth: Arc<Auth>,
+    /// The rate limiter of this instance (Redis-backed when configured), shared by all shards.
+    pub limiter: Arc<Limiter>,
+    /// The Redis client, when `HELLOJOHN_REDIS_URL` is set.
+    pub redis: Option<Redis>,
     pub started: Instant,
     pub version: &'static str,
 }

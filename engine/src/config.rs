@@ -209,6 +209,9 @@ pub struct Config {
     pub master_key: Option<Secret>,
     pub database_url: Option<Secret>,
     pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key (`hj:`). Not a `HELLOJOHN_*` setting: tests sharing one Redis
+    /// give each server its own prefix.
+    pub redis_key_prefix: String,
     pub db_max_open_conns: u32,
     pub db_max_idle_conns: u32,
     pub db_conn_max_lifetime: Duration,
@@ -647,6 +650,7 @@ impl Config {
             master_key,
             database_url,
             redis_url,
+            redis_key_prefix: "hj:".to_string(),
             db_max_open_conns,
             db_max_idle_conns,
             db_conn_max_lifetime,

@@ -34,7 +34,17 @@ pub fn empty(status: u16) -> Resp {
 pub fn error(err: &ApiError, oauth: bool) -> Resp {
     if oauth {
         let e = err.to_oauth();
-        let mut resp = json(e.status(), &e);
+        // RFC 6749 errors are 400/401 by default, but transport-level answers keep their own
+        // status (a client or proxy acts on 405, 413, 429 and 503 whatever the body says).
+        let status = match err.code {
+            ErrorCode::MethodNotAllowed
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::RateLimitExceeded
+            | ErrorCode::Overloaded
+            | ErrorCode::Unavailable => err.status(),
+            _ => e.status(),
+        };
+        let mut resp = json(status, &e);
         resp.headers_mut().insert(
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -3,9 +3,11 @@
 
 pub mod app;
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod handlers;
 pub mod http;
+pub mod limiter;
 pub mod logging;
 pub mod metrics;
 pub mod router;
@@ -25,8 +27,19 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Opens the configured store: PostgreSQL when `HELLOJOHN_DATABASE_URL` is set, else the
 /// embedded SQLite database in the data dir (migrated on start).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if config.database_url.is_some() {
-        anyhow::bail!("the PostgreSQL store is not available in this build yet");
+    if let Some(url) = &config.database_url {
+        // One pool per shard (each event loop uses its own), the connection budget divided
+        // among them. Opening checks the URL and TLS roots; the first call connects.
+        let options = storage::postgres::PgOptions {
+            pools: config.shards.max(1),
+            max_open: config.db_max_open_conns,
+            max_idle: config.db_max_idle_conns,
+            max_lifetime: config.db_conn_max_lifetime,
+            ..storage::postgres::PgOptions::default()
+        };
+        let store = storage::postgres::PgStore::open(url.expose(), options)
+            .context("cannot open the PostgreSQL store (HELLOJOHN_DATABASE_URL)")?;
+        return Ok(Arc::new(store));
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -45,11 +58,37 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The Redis client when `HELLOJOHN_REDIS_URL` is set. A bad URL stops the start; an
+/// unreachable Redis does not (the instance serves locally and connects when Redis answers).
+pub async fn connect_redis(
+    config: &Config,
+    process: Arc<metrics::Process>,
+) -> anyhow::Result<Option<storage::redis::Redis>> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let options = storage::redis::RedisOptions {
+        key_prefix: config.redis_key_prefix.clone(),
+        on_fallback: Some(Arc::new(move || {
+            process
+                .redis_fallbacks_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })),
+        ..Default::default()
+    };
+    let redis = storage::redis::Redis::connect(url.expose(), options)
+        .await
+        .context("HELLOJOHN_REDIS_URL")?;
+    Ok(Some(redis))
+}
+
 /// The master key, the signing keys and the hash pool.
 async fn build_auth(
     config: &Config,
     store: Arc<dyn Store>,
     process: Arc<metrics::Process>,
+    limiter: Arc<limiter::Limiter>,
+    redis: Option<storage::redis::Redis>,
 ) -> anyhow::Result<auth::flows::Auth> {
     let embedded = store.backend() == "sqlite";
     let master = auth::MasterKey::load(config, embedded).context("master key")?;
@@ -73,6 +112,8 @@ async fn build_auth(
         access_ttl: config.access_token_ttl,
         refresh_ttl: config.refresh_token_ttl,
         session_ttl: config.session_ttl,
+        limiter,
+        redis,
     })
 }
 
@@ -179,13 +220,26 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         config.base_url = format!("http://localhost:{}", addr.port());
     }
     let (hub, collectors) = metrics::Hub::new(listeners.len());
-    let auth = Arc::new(build_auth(&config, store.clone(), hub.process.clone()).await?);
+    let redis = connect_redis(&config, hub.process.clone()).await?;
+    let limiter = Arc::new(limiter::Limiter::new(&config, redis.clone()));
+    let auth = Arc::new(
+        build_auth(
+            &config,
+            store.clone(),
+            hub.process.clone(),
+            limiter.clone(),
+            redis.clone(),
+        )
+        .await?,
+    );
     let app = Arc::new(app::App {
         config,
         hub,
         lifecycle: app::Lifecycle::new(),
         store,
         auth,
+        limiter,
+        redis,
         started: Instant::now(),
         version: VERSION,
     });

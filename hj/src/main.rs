@@ -89,6 +89,7 @@ fn cli() -> Command {
                         .arg(Arg::new("tenant").long("tenant").help("Only this tenant (slug or id)")),
                 ),
         )
+        .subcommand(bench::command())
         .subcommand(
             Command::new("config")
                 .about("Check or document the configuration")
@@ -124,6 +125,8 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some((cmd @ ("migrate" | "tenant" | "client"), m)) => admin(cmd, m),
+        // The bench builds its own runtimes: called outside any.
+        Some(("bench", m)) => bench::main(m),
         Some(("config", m)) => match m.subcommand() {
             Some(("check", m)) => match load_config(m) {
                 Ok(config) => {

@@ -7,6 +7,7 @@
 
 pub mod model;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 
 use std::future::Future;

@@ -1,6 +1,8 @@
 //! The store suite (`suite/`), instantiated for every backend: one `#[tokio::test]` per case,
-//! each on a fresh store. A new backend adds a factory and one `store_suite!` invocation.
+//! each on a fresh store. A new backend adds a factory and one `store_suite!` invocation
+//! (PostgreSQL: `pg_suite.rs`).
 
+#[macro_use]
 mod suite;
 
 use std::path::{Path, PathBuf};
@@ -9,33 +11,6 @@ use std::sync::Arc;
 
 use hellojohn_storage::sqlite::SqliteStore;
 use hellojohn_storage::Store;
-
-/// Generates one test per case. `factory(case_name).await` returns the store and a guard that
-/// cleans up after it (dropped once the case has finished and released the store).
-macro_rules! store_suite {
-    (
-        factory = $factory:path;
-        cases = [$($case:ident),* $(,)?];
-        concurrent = [$($concurrent:ident),* $(,)?] $(;)?
-    ) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                let (store, guard) = $factory(stringify!($case)).await;
-                crate::suite::$case(store).await;
-                drop(guard);
-            }
-        )*
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $concurrent() {
-                let (store, guard) = $factory(stringify!($concurrent)).await;
-                crate::suite::$concurrent(store).await;
-                drop(guard);
-            }
-        )*
-    };
-}
 
 /// A directory under the system temp dir, unique to this process and case, removed on drop.
 struct TempDir(PathBuf);
@@ -73,24 +48,8 @@ async fn sqlite_store(case: &str) -> (Arc<dyn Store>, TempDir) {
 }
 
 mod sqlite {
-    store_suite! {
+    store_suite_all! {
         factory = super::sqlite_store;
-        cases = [
-            migrate_is_idempotent,
-            tenants,
-            clients,
-            register_and_login,
-            duplicate_email,
-            upgrade_password_hash,
-            refresh_rotation_and_reuse,
-            expired_refresh_token,
-            refresh_wrong_client,
-            insert_refresh_token,
-            revoke_refresh_family,
-            revoke_all_for_user,
-            sessions,
-        ];
-        concurrent = [concurrent_rotation, signing_keys];
     }
 
     // ----- SQLite only --------------------------------------------------------------------

@@ -158,11 +158,18 @@ fn tokens(st: &State) -> String {
     .to_string()
 }
 
-async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    st: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let arrived = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     *st.hits.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
     match path.as_str() {
         "/health" => return Ok(reply(200, r#"{"status":"ok","version":"test"}"#)),
@@ -204,7 +211,8 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
             };
             if !admitted {
                 let mut resp = reply(503, r#"{"code":"OVERLOADED","message":"busy"}"#);
-                resp.headers_mut().insert("retry-after", "1".parse().unwrap());
+                resp.headers_mut()
+                    .insert("retry-after", "1".parse().unwrap());
                 return Ok(resp);
             }
         }
@@ -247,7 +255,9 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
             let mut resp = reply(204, "");
             resp.headers_mut().insert(
                 "set-cookie",
-                format!("sid=s-{n}; Path=/; HttpOnly; SameSite=Lax").parse().unwrap(),
+                format!("sid=s-{n}; Path=/; HttpOnly; SameSite=Lax")
+                    .parse()
+                    .unwrap(),
             );
             resp
         }

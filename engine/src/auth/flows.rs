@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::token::AccessClaims;
+use storage::redis::{CachedSession, Redis};
 use storage::{
-    Client, NewRefreshToken, NewSession, NewUser, RotateOutcome, Store, StoreError, Tenant, User,
+    Client, NewRefreshToken, NewSession, NewUser, RotateOutcome, Session, Store, StoreError,
+    Tenant, TokenHash, User,
 };
 use uuid::Uuid;
 
@@ -19,6 +21,14 @@ use super::hashpool::HashPool;
 use super::keys::KeyRing;
 use super::password::{check_policy, Password, PolicyViolation, Verification};
 use super::tokens::{hash_opaque, new_opaque_token, TokenError};
+use crate::limiter::{account_subject, Decision, Limit, Limiter};
+
+/// Longest life of a cached session in Redis (shorter when the session ends sooner). Also the
+/// life of a sign-out mark, which must outlive every cached copy it overrides.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Life of a "refresh family revoked" mark in Redis: a fast answer for replays right after a
+/// sign-out or a reuse detection. The database stays the source of truth.
+pub const FAMILY_MARK_TTL: Duration = Duration::from_secs(300);
 
 /// Why a request was denied. Each maps to one stable error code in the HTTP layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +47,11 @@ pub enum Denial {
     /// A rotated refresh token was presented again: its family is now revoked.
     TokenReuse,
     SessionExpired,
+    /// Too many failed sign-ins for this account: refused before any hashing.
+    RateLimited {
+        limit: Limit,
+        decision: Decision,
+    },
 }
 
 #[derive(Debug)]
@@ -93,6 +108,10 @@ pub struct Auth {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub session_ttl: Duration,
+    /// Rate limits (failed sign-ins per account are checked here, before hashing).
+    pub limiter: Arc<Limiter>,
+    /// The shared session cache and revocation marks, when Redis is configured.
+    pub redis: Option<Redis>,
 }
 
 /// Trims and lower-cases an email; `None` when it cannot be an address.
@@ -245,13 +264,31 @@ impl Auth {
 
     /// Checks email and password. An unknown email is verified against a dummy hash, so it
     /// costs one real verification, exactly like a wrong password.
+    ///
+    /// An account over its failed-sign-in limit is refused before the store or the hash pool is
+    /// asked; every failed verification counts against that limit.
     pub async fn check_password(
         &self,
         tenant: &Tenant,
         email: &str,
         password: Password,
     ) -> Flow<User> {
-        let login = match normalize_email(email) {
+        let normalized = normalize_email(email);
+        let account = account_subject(
+            tenant.id,
+            normalized
+                .as_deref()
+                .unwrap_or(email.trim().to_lowercase().as_str()),
+        );
+        if let Some(decision) = self.limiter.peek(Limit::FailedSignIn, &account).await {
+            if !decision.allowed {
+                deny!(Denial::RateLimited {
+                    limit: Limit::FailedSignIn,
+                    decision
+                })
+            }
+        }
+        let login = match normalized {
             Some(e) => self.store.find_password_login(tenant.id, &e).await?,
             None => None,
         };
@@ -267,20 +304,21 @@ impl Auth {
                 retry_after: o.retry_after
             }),
         };
-        let Some(login) = login else {
-            deny!(Denial::InvalidCredentials)
-        };
-        match verification {
-            Verification::Mismatch => deny!(Denial::InvalidCredentials),
-            _ if login.user.disabled => deny!(Denial::InvalidCredentials),
-            Verification::Match { needs_rehash } => {
-                if needs_rehash {
-                    self.upgrade_hash(&login.user, &login.password_hash, retained)
-                        .await;
-                }
-                Ok(Outcome::Done(login.user))
+        let (login, needs_rehash) = match (login, verification) {
+            (Some(l), Verification::Match { needs_rehash }) if !l.user.disabled => {
+                (l, needs_rehash)
             }
+            // Unknown email, wrong password or disabled user: one failure for the account.
+            _ => {
+                self.limiter.take(Limit::FailedSignIn, &account).await;
+                deny!(Denial::InvalidCredentials)
+            }
+        };
+        if needs_rehash {
+            self.upgrade_hash(&login.user, &login.password_hash, retained)
+                .await;
         }
+        Ok(Outcome::Done(login.user))
     }
 
     /// Re-hashes a password made with old parameters. Best effort: a full pool or a failed
@@ -349,6 +387,12 @@ impl Auth {
         if tenant.is_some_and(|t| t.id != current.tenant_id) || current.client_id != client_id {
             deny!(Denial::TokenInvalid)
         }
+        if let Some(redis) = &self.redis {
+            // Signed out or caught reusing on some instance moments ago: no need to go on.
+            if let Ok(true) = redis.family_revoked(current.family_id).await {
+                deny!(Denial::TokenInvalid)
+            }
+        }
         let Some(client) = self.store.find_client(current.tenant_id, client_id).await? else {
             deny!(Denial::TokenInvalid)
         };
@@ -385,6 +429,9 @@ impl Auth {
             }
             RotateOutcome::Reused { family_id, user_id } => {
                 tracing::warn!(%family_id, %user_id, "refresh token reuse detected; family revoked");
+                if let Some(redis) = &self.redis {
+                    let _ = redis.family_revoke(family_id, FAMILY_MARK_TTL).await;
+                }
                 deny!(Denial::TokenReuse)
             }
             RotateOutcome::NotFound | RotateOutcome::Expired | RotateOutcome::Revoked => {
@@ -395,14 +442,33 @@ impl Auth {
 
     /// Revokes the family of a refresh token. Idempotent; an unknown token is not an error.
     pub async fn revoke_refresh(&self, refresh_token: &str, now: i64) -> Result<(), StoreError> {
-        self.store
+        let token = self
+            .store
             .revoke_refresh_family(hash_opaque(refresh_token), now)
-            .await
-            .map(|_| ())
+            .await?;
+        if let (Some(redis), Some(t)) = (&self.redis, token) {
+            let _ = redis.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
+        }
+        Ok(())
     }
 
+    /// Revokes every session and refresh family of a user, and their cached sessions.
     pub async fn logout_all(&self, user_id: Uuid, now: i64) -> Result<u64, StoreError> {
-        self.store.revoke_all_for_user(user_id, now).await
+        let n = self.store.revoke_all_for_user(user_id, now).await?;
+        if let Some(redis) = &self.redis {
+            let _ = redis.revoke_user_sessions(user_id, SESSION_CACHE_TTL).await;
+        }
+        Ok(n)
+    }
+
+    /// Caches a live session for the other instances (and this one).
+    async fn cache_session(&self, id: &TokenHash, s: &Session, now: i64) {
+        let Some(redis) = &self.redis else { return };
+        let left = u64::try_from(s.expires_at.saturating_sub(now)).unwrap_or(0);
+        let ttl = Duration::from_secs(left).min(SESSION_CACHE_TTL);
+        if !ttl.is_zero() {
+            let _ = redis.session_put(id, s, ttl).await;
+        }
     }
 
     /// Starts a cookie session after checking the password.
@@ -419,6 +485,7 @@ impl Auth {
             Outcome::Denied(d) => deny!(d),
         };
         let (value, id_hash) = new_opaque_token();
+        let expires_at = now + secs(self.session_ttl);
         self.store
             .create_session(NewSession {
                 id_hash,
@@ -426,9 +493,17 @@ impl Auth {
                 tenant_id: tenant.id,
                 client_id: client.client_id.clone(),
                 created_at: now,
-                expires_at: now + secs(self.session_ttl),
+                expires_at,
             })
             .await?;
+        let session = Session {
+            user,
+            client_id: client.client_id.clone(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        self.cache_session(&id_hash, &session, now).await;
         Ok(Outcome::Done(NewSessionCookie {
             value,
             max_age: self.session_ttl,
@@ -442,13 +517,32 @@ impl Auth {
             .map(|claims| Caller { claims })
     }
 
-    /// The caller behind a session cookie, as claims shaped like an access token's.
+    /// The caller behind a session cookie, as claims shaped like an access token's. With
+    /// Redis the session comes from the shared cache when it is there (no database read), and
+    /// a sign-out on any instance is seen at once; without Redis, or while it is unreachable,
+    /// from the database.
     pub async fn session(&self, cookie: &str, now: i64) -> Flow<(Caller, User)> {
-        let Some(s) = self.store.find_session(hash_opaque(cookie)).await? else {
+        let id = hash_opaque(cookie);
+        if let Some(redis) = &self.redis {
+            match redis.session_get(&id).await {
+                Ok(Some(CachedSession::Revoked)) => deny!(Denial::SessionExpired),
+                Ok(Some(CachedSession::Live(s))) => return Ok(self.session_caller(s, now)),
+                Ok(None) | Err(_) => {}
+            }
+        }
+        let Some(s) = self.store.find_session(id).await? else {
             deny!(Denial::SessionExpired)
         };
+        let outcome = self.session_caller(s.clone(), now);
+        if matches!(outcome, Outcome::Done(_)) {
+            self.cache_session(&id, &s, now).await;
+        }
+        Ok(outcome)
+    }
+
+    fn session_caller(&self, s: Session, now: i64) -> Outcome<(Caller, User)> {
         if s.revoked_at.is_some() || s.expires_at <= now || s.user.disabled {
-            deny!(Denial::SessionExpired)
+            return Outcome::Denied(Denial::SessionExpired);
         }
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -466,11 +560,18 @@ impl Auth {
             },
             sid: None,
         };
-        Ok(Outcome::Done((Caller { claims }, s.user)))
+        Outcome::Done((Caller { claims }, s.user))
     }
 
+    /// Signs a cookie session out: in the database, then in the shared cache, so every
+    /// instance refuses the cookie from its next request on.
     pub async fn end_session(&self, cookie: &str, now: i64) -> Result<bool, StoreError> {
-        self.store.revoke_session(hash_opaque(cookie), now).await
+        let id = hash_opaque(cookie);
+        let live = self.store.revoke_session(id, now).await?;
+        if let Some(redis) = &self.redis {
+            let _ = redis.session_revoke(&id, SESSION_CACHE_TTL).await;
+        }
+        Ok(live)
     }
 }
 

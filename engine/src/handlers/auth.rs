@@ -16,6 +16,7 @@ use crate::auth::flows::{Issued, Outcome, Registration};
 use crate::auth::password::Password;
 use crate::auth::tokens::constant_time_eq;
 use crate::http::{empty, form_pairs, json};
+use crate::limiter::Limit;
 
 fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
     no_store(json(
@@ -32,6 +33,7 @@ fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
 
 pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::SignUp).await?;
     let r: RegisterRequest = parse(&parts, bytes, false)?;
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?;
@@ -69,7 +71,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .map_err(|e| errors::store(&e))?
     {
         Outcome::Done(issued) => Ok(tokens(issued, true)),
-        Outcome::Denied(d) => Ok(denied(&d, false)),
+        Outcome::Denied(d) => Ok(denied(ctx, &d, false)),
     }
 }
 
@@ -78,8 +80,7 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let result = login_inner(ctx, req).await;
     let status = match &result {
         Ok((_, s)) => *s,
-        Err(e) if e.code == ErrorCode::Unavailable || e.code == ErrorCode::Internal => "error",
-        Err(_) => "bad_request",
+        Err(e) => common::error_status(e),
     };
     metrics.sign_in("password", status);
     result.map(|(r, _)| r)
@@ -90,6 +91,7 @@ async fn login_inner(
     req: Request<Incoming>,
 ) -> Result<(crate::http::Resp, &'static str), ApiError> {
     let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::SignIn).await?;
     let r: LoginRequest = parse(&parts, bytes, false)?;
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?;
@@ -107,12 +109,13 @@ async fn login_inner(
         .map_err(|e| errors::store(&e))?
     {
         Outcome::Done(issued) => Ok((tokens(issued, false), "success")),
-        Outcome::Denied(d) => Ok((denied(&d, false), sign_in_status(&d))),
+        Outcome::Denied(d) => Ok((denied(ctx, &d, false), sign_in_status(&d))),
     }
 }
 
 pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::Token).await?;
     let r: RefreshRequest = parse(&parts, bytes, false)?;
     let client_id = required(&r.client_id, "client_id")?;
     let token = required(&r.refresh_token, "refresh_token")?;
@@ -132,7 +135,7 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         }
         Outcome::Denied(d) => {
             ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
-            denied(&d, false)
+            denied(ctx, &d, false)
         }
     })
 }
@@ -141,6 +144,7 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// RFC 6749 shape. No tenant is sent: it comes from the token.
 pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (_parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::Token).await?;
     let form = form_pairs(&bytes);
     let field = |name: &str| {
         form.iter()
@@ -171,7 +175,7 @@ pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         }
         Outcome::Denied(d) => {
             ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
-            denied(&d, true)
+            denied(ctx, &d, true)
         }
     })
 }

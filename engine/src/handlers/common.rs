@@ -142,8 +142,12 @@ pub fn no_store(mut resp: Resp) -> Resp {
     resp
 }
 
-/// An error response for a denial, with `Retry-After` when the pool is full.
-pub fn denied(d: &Denial, oauth: bool) -> Resp {
+/// An error response for a denial, with `Retry-After` when the pool is full. A rate-limit
+/// denial is noted on the request, for its headers and metrics.
+pub fn denied(ctx: &Ctx, d: &Denial, oauth: bool) -> Resp {
+    if let Denial::RateLimited { limit, decision } = d {
+        ctx.note_limit(*limit, *decision);
+    }
     let mut resp = crate::http::error(&errors::denial(d), oauth);
     if let Denial::Overloaded { retry_after } = d {
         let secs = retry_after.as_secs().max(1);
@@ -158,10 +162,21 @@ pub fn denied(d: &Denial, oauth: bool) -> Resp {
 pub fn sign_in_status(d: &Denial) -> &'static str {
     match d {
         Denial::Overloaded { .. } => "overloaded",
+        Denial::RateLimited { .. } => "rate_limited",
         Denial::InvalidCredentials
         | Denial::TokenInvalid
         | Denial::TokenReuse
         | Denial::SessionExpired => "invalid_credentials",
+        _ => "bad_request",
+    }
+}
+
+/// The sign-in metric label of a failed request.
+pub fn error_status(e: &ApiError) -> &'static str {
+    match e.code {
+        ErrorCode::Unavailable | ErrorCode::Internal => "error",
+        ErrorCode::RateLimitExceeded => "rate_limited",
+        ErrorCode::Overloaded => "overloaded",
         _ => "bad_request",
     }
 }

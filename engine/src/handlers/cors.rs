@@ -3,7 +3,7 @@
 use http::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
     ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
-    ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
+    ACCESS_CONTROL_MAX_AGE, ORIGIN,
 };
 use http::HeaderMap;
 
@@ -28,7 +28,6 @@ pub fn decorate(resp: &mut Resp, origin: HeaderValue) {
         ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("Retry-After, X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"),
     );
-    h.append(VARY, HeaderValue::from_static("Origin"));
 }
 
 /// Answers a preflight. Unknown origins get 204 without CORS headers, so the browser refuses.

@@ -4,6 +4,7 @@ use protocol::{ApiError, ErrorCode};
 use storage::StoreError;
 
 use crate::auth::flows::Denial;
+use crate::limiter::Decision;
 
 pub fn denial(d: &Denial) -> ApiError {
     match d {
@@ -33,7 +34,17 @@ pub fn denial(d: &Denial) -> ApiError {
         Denial::SessionExpired => {
             ApiError::new(ErrorCode::SessionExpired, "session expired or signed out")
         }
+        Denial::RateLimited { decision, .. } => rate_limited(decision),
     }
+}
+
+/// 429: a rate limit was hit (the handler pipeline adds `Retry-After` and `X-RateLimit-*`).
+pub fn rate_limited(d: &Decision) -> ApiError {
+    ApiError::new(
+        ErrorCode::RateLimitExceeded,
+        "too many requests; retry later",
+    )
+    .with_detail(serde_json::json!({ "retry_after": d.retry_after_secs() }))
 }
 
 /// A store fault. Unavailability is 503 (safe to retry: nothing was committed).

@@ -9,16 +9,19 @@ mod oidc;
 mod session;
 mod system;
 
-use std::net::SocketAddr;
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
-use http::{Method, Request};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use protocol::{ApiError, ErrorCode};
 
 use crate::app::Shard;
 use crate::http::{error, Resp};
+use crate::limiter::{Decision, Limit};
 use crate::metrics::{method_index, METHODS};
 use crate::router::Route;
 use crate::server::{finish_headers, ConnClock};
@@ -28,15 +31,68 @@ pub struct Ctx {
     pub shard: Rc<Shard>,
     pub route: Route,
     pub peer: SocketAddr,
+    /// The client: the peer, or what a trusted proxy says (see `client_ip`).
+    pub client_ip: IpAddr,
     pub request_id: String,
     pub clock: Rc<ConnClock>,
     /// Unix seconds at the start of the request.
     pub now: i64,
+    /// The rate-limit answer reported in the `X-RateLimit-*` headers (and `Retry-After`).
+    rate: Cell<Option<Decision>>,
 }
 
 impl Ctx {
     pub fn auth(&self) -> &crate::auth::flows::Auth {
         &self.shard.app.auth
+    }
+
+    /// Counts this request against `limit` for the client IP: `Err` (429
+    /// `RATE_LIMIT_EXCEEDED`) when over it. Call before any store lookup or hash.
+    pub async fn limit(&self, limit: Limit) -> Result<(), ApiError> {
+        let subject = crate::client_ip::subject(self.client_ip);
+        match self.shard.app.limiter.take(limit, &subject).await {
+            None => Ok(()),
+            Some(d) => {
+                self.note_limit(limit, d);
+                if d.allowed {
+                    Ok(())
+                } else {
+                    Err(errors::rate_limited(&d))
+                }
+            }
+        }
+    }
+
+    /// Records a limit's answer for the response headers, and a rejection in the metrics.
+    pub fn note_limit(&self, limit: Limit, d: Decision) {
+        self.rate.set(Some(d));
+        if !d.allowed {
+            self.shard.metrics.rate_limited(limit.name());
+        }
+    }
+}
+
+/// `X-RateLimit-Limit/Remaining/Reset` on every limited response; a rejection is 429 with
+/// `Retry-After`, in the v2 and the OAuth shapes alike.
+fn rate_headers(resp: &mut Resp, d: &Decision) {
+    let h = resp.headers_mut();
+    let mut put = |name: HeaderName, v: u64| {
+        if let Ok(v) = HeaderValue::from_str(&v.to_string()) {
+            h.insert(name, v);
+        }
+    };
+    put(
+        HeaderName::from_static("x-ratelimit-limit"),
+        u64::from(d.limit),
+    );
+    put(
+        HeaderName::from_static("x-ratelimit-remaining"),
+        u64::from(d.remaining),
+    );
+    put(HeaderName::from_static("x-ratelimit-reset"), d.reset_secs());
+    if !d.allowed {
+        put(RETRY_AFTER, d.retry_after_secs());
+        *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     }
 }
 
@@ -55,13 +111,16 @@ pub async fn handle(
     let method_idx = method_index(&method);
     let request_id = incoming_request_id(&req).unwrap_or_else(|| shard.next_request_id());
     let config = &shard.app.config;
+    let client_ip = crate::client_ip::client_ip(peer.ip(), req.headers(), &config.trusted_proxies);
     let ctx = Ctx {
         shard: shard.clone(),
         route,
         peer,
+        client_ip,
         request_id,
         clock,
         now: crate::unix_now(),
+        rate: Cell::new(None),
     };
     let origin = cors::allowed_origin(&config.cors_origins, req.headers());
 
@@ -73,17 +132,13 @@ pub async fn handle(
         cors::preflight(route, origin.is_some())
     } else if !route.allows(&method) {
         ctx.clock.request_read();
-        let mut r = error(
+        error(
             &ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed here"),
             ),
             route.is_oauth(),
-        );
-        if route.is_oauth() {
-            *r.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
-        }
-        r
+        )
     } else {
         match tokio::time::timeout(config.write_timeout, dispatch(&ctx, req)).await {
             Ok(Ok(resp)) => resp,
@@ -97,8 +152,17 @@ pub async fn handle(
             ),
         }
     };
+    if let Some(d) = ctx.rate.get() {
+        rate_headers(&mut resp, &d);
+    }
     let draining = shard.app.lifecycle.is_draining();
     finish_headers(&mut resp, &ctx.request_id, draining);
+    if !config.cors_origins.is_empty() {
+        // Every answer may differ by Origin once CORS is on; caches must key on it even for
+        // requests from origins that get no CORS headers.
+        resp.headers_mut()
+            .append(http::header::VARY, http::HeaderValue::from_static("Origin"));
+    }
     if let Some(origin) = origin {
         cors::decorate(&mut resp, origin);
     }
@@ -117,6 +181,7 @@ pub async fn handle(
         status,
         duration_us = elapsed.as_micros() as u64,
         peer = %peer,
+        client = %ctx.client_ip,
     );
     resp
 }

@@ -26,7 +26,7 @@ pub fn openid_configuration(ctx: &Ctx) -> HandlerResult {
         userinfo_endpoint: format!("{base}/userinfo"),
         end_session_endpoint: format!("{base}/v2/auth/logout"),
         response_types_supported: vec!["token"],
-        grant_types_supported: vec!["refresh_token", "password"],
+        grant_types_supported: vec!["refresh_token"],
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec!["EdDSA"],
         token_endpoint_auth_methods_supported: vec!["none"],

@@ -16,6 +16,7 @@ use crate::auth::flows::{Caller, Outcome};
 use crate::auth::password::Password;
 use crate::auth::tokens::new_csrf_token;
 use crate::http::{empty, json};
+use crate::limiter::Limit;
 
 pub fn clear_session_cookie(ctx: &Ctx) -> String {
     let secure = if common::secure_cookies(ctx) {
@@ -34,8 +35,7 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let result = login_inner(ctx, req).await;
     let status = match &result {
         Ok((_, s)) => *s,
-        Err(e) if e.code == ErrorCode::Unavailable || e.code == ErrorCode::Internal => "error",
-        Err(_) => "bad_request",
+        Err(e) => common::error_status(e),
     };
     ctx.shard.metrics.sign_in("session", status);
     result.map(|(r, _)| r)
@@ -46,6 +46,7 @@ async fn login_inner(
     req: Request<Incoming>,
 ) -> Result<(crate::http::Resp, &'static str), ApiError> {
     let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::SignIn).await?;
     let r: LoginRequest = parse(&parts, bytes, false)?;
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?;
@@ -80,7 +81,7 @@ async fn login_inner(
             );
             Ok((no_store(resp), "success"))
         }
-        Outcome::Denied(d) => Ok((denied(&d, false), sign_in_status(&d))),
+        Outcome::Denied(d) => Ok((denied(ctx, &d, false), sign_in_status(&d))),
     }
 }
 

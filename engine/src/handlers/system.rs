@@ -35,10 +35,12 @@ pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
         Ok(Ok(())) => "ok",
         _ => "down",
     };
-    let redis = if app.config.redis_url.is_some() {
-        "ok"
-    } else {
-        "disabled"
+    // Redis is optional: when it is unreachable the instance serves locally, so it stays
+    // ready and only reports the degradation.
+    let redis = match &app.redis {
+        None => "disabled",
+        Some(r) if r.is_up() => "ok",
+        Some(_) => "degraded",
     };
     let draining = app.lifecycle.is_draining();
     let ready = !draining && database == "ok";

@@ -88,7 +88,9 @@ async fn full_flow_register_login_userinfo_refresh_logout() {
         .unwrap()
         .expect("the user is stored with a normalised email");
     assert_eq!(login.user.id.to_string(), user_id);
-    assert!(login.password_hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+    assert!(login
+        .password_hash
+        .starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
 
     // Sign in with JSON (any case of the email) and with a form.
     let (status, json_login) = srv.login(&fx, "ADA@example.COM", PASSWORD).await;
@@ -200,7 +202,11 @@ async fn full_flow_register_login_userinfo_refresh_logout() {
     let other_refresh = assert_tokens(&other);
 
     let resp = srv
-        .post_json_bearer("/v2/auth/logout-all", str_of(&l1, "access_token"), &json!({}))
+        .post_json_bearer(
+            "/v2/auth/logout-all",
+            str_of(&l1, "access_token"),
+            &json!({}),
+        )
         .await;
     assert_eq!(resp.status(), 204);
     for token in [&reg_refresh, &form_refresh, &l1_refresh, &l2_refresh] {
@@ -288,7 +294,10 @@ async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
             // Each task its own connection, so the requests really are concurrent.
             let client = reqwest::Client::new();
             // Warm the connection first, so the refreshes leave together.
-            assert_eq!(client.get(srv.url("/ping")).send().await.unwrap().status(), 200);
+            assert_eq!(
+                client.get(srv.url("/ping")).send().await.unwrap().status(),
+                200
+            );
             barrier.wait().await;
             let resp = client
                 .post(srv.url("/v2/auth/refresh"))
@@ -405,15 +414,17 @@ async fn access_tokens_verify_with_an_independent_jwt_library_from_the_jwks() {
     let srv = TestServer::start().await;
     let fx = srv.fixture().await;
 
-    let (status, oidc) =
-        status_and_json(srv.get("/.well-known/openid-configuration").await).await;
+    let (status, oidc) = status_and_json(srv.get("/.well-known/openid-configuration").await).await;
     assert_eq!(status, 200, "{oidc}");
     let issuer = str_of(&oidc, "issuer").to_string();
     assert_eq!(issuer, format!("http://localhost:{}", srv.addr.port()));
     assert_eq!(oidc["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     assert_eq!(oidc["token_endpoint"], format!("{issuer}/oauth2/token"));
     assert_eq!(oidc["userinfo_endpoint"], format!("{issuer}/userinfo"));
-    assert_eq!(oidc["id_token_signing_alg_values_supported"], json!(["EdDSA"]));
+    assert_eq!(
+        oidc["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
 
     let (status, jwks) = status_and_json(srv.get("/.well-known/jwks.json").await).await;
     assert_eq!(status, 200, "{jwks}");
@@ -446,18 +457,15 @@ async fn access_tokens_verify_with_an_independent_jwt_library_from_the_jwks() {
         let header = decode_header(token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.kid.as_deref(), Some(kid));
-        let data = decode::<Value>(token, &key, &validation)
-            .unwrap_or_else(|e| panic!("{e}: {token}"));
+        let data =
+            decode::<Value>(token, &key, &validation).unwrap_or_else(|e| panic!("{e}: {token}"));
         let c = data.claims;
         assert_eq!(c["sub"], reg["user_id"]);
         assert_eq!(c["aud"], fx.client_id());
         assert_eq!(c["iss"], issuer.as_str());
         assert_eq!(c["tid"], fx.tenant.id.to_string());
         assert_eq!(c["amr"], json!(["pwd"]));
-        assert_eq!(
-            c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
-            900
-        );
+        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 900);
         assert!(c["nbf"].is_i64(), "{c}");
         assert_eq!(c["scp"], "openid email profile");
     }
@@ -496,7 +504,8 @@ async fn go_style_hash_is_accepted_and_upgraded_to_current_params_on_sign_in() {
     // What HelloJohn (Go) stores: Argon2id, m=65536, t=3, p=1.
     let go_phc = tokio::task::spawn_blocking(|| {
         let params = argon2::Params::new(65536, 3, 1, Some(32)).unwrap();
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         argon
             .hash_password(PASSWORD.as_bytes(), &salt)
@@ -505,7 +514,10 @@ async fn go_style_hash_is_accepted_and_upgraded_to_current_params_on_sign_in() {
     })
     .await
     .unwrap();
-    assert!(go_phc.starts_with("$argon2id$v=19$m=65536,t=3,p=1$"), "{go_phc}");
+    assert!(
+        go_phc.starts_with("$argon2id$v=19$m=65536,t=3,p=1$"),
+        "{go_phc}"
+    );
     assert!(store
         .upgrade_password_hash(user_id, &current, &go_phc)
         .await
@@ -638,7 +650,10 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         for path in ["/v2/auth/register", "/v2/auth/login"] {
             let (status, err) = status_and_json(srv.post_json(path, &body).await).await;
             assert_error(status, &err, 400, "BAD_REQUEST");
-            assert_eq!(err["detail"]["field"], field, "{path} {tenant}/{client}: {err}");
+            assert_eq!(
+                err["detail"]["field"], field,
+                "{path} {tenant}/{client}: {err}"
+            );
         }
     }
 
@@ -657,8 +672,11 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         assert_eq!(err["detail"]["field"], "password", "{err}");
     }
     // Not an email address.
-    let (status, err) =
-        status_and_json(srv.post_json("/v2/auth/register", &register_body(&fx, "nope")).await).await;
+    let (status, err) = status_and_json(
+        srv.post_json("/v2/auth/register", &register_body(&fx, "nope"))
+            .await,
+    )
+    .await;
     assert_error(status, &err, 400, "BAD_REQUEST");
     assert_eq!(err["detail"]["field"], "email", "{err}");
     assert_no_user(&srv, &fx, email).await;
@@ -675,7 +693,11 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         .await
         .unwrap()
         .unwrap();
-    for dup in ["taken@example.com", "TAKEN@Example.COM", "  taken@example.com "] {
+    for dup in [
+        "taken@example.com",
+        "TAKEN@Example.COM",
+        "  taken@example.com ",
+    ] {
         let mut body = register_body(&fx, dup);
         body["password"] = json!("Another-Pass-77");
         let (status, err) = status_and_json(srv.post_json("/v2/auth/register", &body).await).await;
@@ -688,7 +710,10 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         .unwrap()
         .unwrap();
     assert_eq!(after, before);
-    assert_eq!(after.user.id.to_string(), first["user_id"].as_str().unwrap());
+    assert_eq!(
+        after.user.id.to_string(),
+        first["user_id"].as_str().unwrap()
+    );
     // The same email in another tenant is a different user.
     srv.register(&other, "taken@example.com").await;
 
@@ -834,7 +859,10 @@ async fn cors_preflight_allows_only_configured_origins() {
     let resp = preflight("https://evil.example").await.unwrap();
     assert_eq!(resp.status(), 204);
     assert!(resp.headers().get("access-control-allow-origin").is_none());
-    assert!(resp.headers().get("access-control-allow-credentials").is_none());
+    assert!(resp
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
 
     // Actual requests: the allowed origin is echoed, errors included; others get nothing.
     let resp = srv
@@ -870,27 +898,52 @@ async fn oauth_token_endpoint_answers_rfc6749_errors() {
     let token = assert_tokens(&reg);
 
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (vec![("grant_type", "password"), ("client_id", cid)], "unsupported_grant_type"),
         (
-            vec![("grant_type", "authorization_code"), ("client_id", cid), ("code", "x")],
+            vec![("grant_type", "password"), ("client_id", cid)],
             "unsupported_grant_type",
         ),
-        (vec![("grant_type", "refresh_token"), ("client_id", cid)], "invalid_request"),
         (
-            vec![("grant_type", "refresh_token"), ("client_id", cid), ("refresh_token", "")],
+            vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", cid),
+                ("code", "x"),
+            ],
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("grant_type", "refresh_token"), ("client_id", cid)],
             "invalid_request",
         ),
-        (vec![("client_id", cid), ("refresh_token", &token)], "invalid_request"),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", cid),
+                ("refresh_token", ""),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![("client_id", cid), ("refresh_token", &token)],
+            "invalid_request",
+        ),
         (
             vec![("grant_type", "refresh_token"), ("refresh_token", &token)],
             "invalid_request",
         ),
         (
-            vec![("grant_type", "refresh_token"), ("client_id", cid), ("refresh_token", "bogus")],
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", cid),
+                ("refresh_token", "bogus"),
+            ],
             "invalid_grant",
         ),
         (
-            vec![("grant_type", "refresh_token"), ("client_id", "other"), ("refresh_token", &token)],
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", "other"),
+                ("refresh_token", &token),
+            ],
             "invalid_grant",
         ),
     ];
@@ -1060,7 +1113,11 @@ async fn logout_with_post_logout_redirect_uri() {
 
     // A bad Bearer is refused.
     let resp = srv
-        .post_json_bearer("/v2/auth/logout", "nope", &json!({ "client_id": fx.client_id() }))
+        .post_json_bearer(
+            "/v2/auth/logout",
+            "nope",
+            &json!({ "client_id": fx.client_id() }),
+        )
         .await;
     let (status, body) = status_and_json(resp).await;
     assert_error(status, &body, 401, "TOKEN_INVALID");
@@ -1108,7 +1165,9 @@ async fn expired_access_refresh_and_session_tokens_are_refused() {
     }
     let (status, body) = status_and_json(srv.get_bearer("/v2/me", access).await).await;
     assert_error(status, &body, 401, "TOKEN_INVALID");
-    let (status, body) = srv.refresh(fx.client_id(), str_of(&reg, "refresh_token")).await;
+    let (status, body) = srv
+        .refresh(fx.client_id(), str_of(&reg, "refresh_token"))
+        .await;
     assert_error(status, &body, 401, "TOKEN_INVALID");
     let (status, body) = status_and_json(userinfo_by_cookie().await.unwrap()).await;
     assert_error(status, &body, 401, "SESSION_EXPIRED");
@@ -1154,5 +1213,202 @@ async fn a_refused_unread_body_is_not_read_as_another_request() {
         1,
         "exactly one response: {answers}"
     );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_email_create_one_user() {
+    let srv = Arc::new(TestServer::start().await);
+    let fx = Arc::new(srv.fixture().await);
+    const N: usize = 10;
+    let barrier = Arc::new(tokio::sync::Barrier::new(N));
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let (srv, fx, barrier) = (srv.clone(), fx.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            barrier.wait().await;
+            // Differently cased spellings of one address.
+            let email = if i % 2 == 0 {
+                "race@example.com"
+            } else {
+                "RACE@example.com"
+            };
+            let resp = client
+                .post(srv.url("/v2/auth/register"))
+                .json(&register_body(&fx, email))
+                .send()
+                .await
+                .unwrap();
+            status_and_json(resp).await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 => created += 1,
+            409 => assert_eq!(body["code"], "CONFLICT", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert!(srv
+        .store()
+        .find_password_login(fx.tenant.id, "race@example.com")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_token_lifetimes_override_the_server_defaults() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let short = srv
+        .store()
+        .create_client(
+            storage::NewClient {
+                tenant_id: fx.tenant.id,
+                client_id: "short".into(),
+                name: "short".into(),
+                scopes: vec![],
+                post_logout_redirect_uris: vec![],
+                access_token_ttl: Some(60),
+                refresh_token_ttl: Some(3600),
+            },
+            engine::unix_now(),
+        )
+        .await
+        .unwrap();
+    let short_fx = Fixture {
+        tenant: fx.tenant.clone(),
+        client: short,
+    };
+    let reg = srv.register(&short_fx, "ada@example.com").await;
+    assert_eq!(reg["expires_in"], 60);
+    let (status, me) =
+        status_and_json(srv.get_bearer("/v2/me", str_of(&reg, "access_token")).await).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["exp"].as_i64().unwrap() - me["iat"].as_i64().unwrap(),
+        60
+    );
+    assert!(me.get("scp").is_none(), "no scopes, no scp: {me}");
+    let (status, body) = srv.refresh("short", str_of(&reg, "refresh_token")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], 60);
+    // The server default for the other client.
+    let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], 900);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_of_an_unknown_or_already_revoked_token_is_204() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let access = str_of(&reg, "access_token");
+    for body in [
+        json!({ "client_id": fx.client_id(), "refresh_token": "bm90LWEtdG9rZW4" }),
+        json!({ "client_id": fx.client_id() }),
+        json!({}),
+    ] {
+        let resp = srv.post_json_bearer("/v2/auth/logout", access, &body).await;
+        assert_eq!(resp.status(), 204, "{body}");
+    }
+    // An empty body with a Bearer is a plain logout too.
+    let resp = srv
+        .client
+        .post(srv.url("/v2/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    // The registration's family was not touched.
+    let (status, body) = srv
+        .refresh(fx.client_id(), str_of(&reg, "refresh_token"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}
+
+/// Discovery must not advertise what the token endpoint refuses: a generic OpenID client
+/// reads `grant_types_supported` and may try each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_advertised_grant_type_is_accepted_by_the_token_endpoint() {
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    srv.register(&fx, "ada@example.com").await;
+    let (_, oidc) = status_and_json(srv.get("/.well-known/openid-configuration").await).await;
+    let grants: Vec<String> = oidc["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap().to_string())
+        .collect();
+    assert!(grants.iter().any(|g| g == "refresh_token"), "{grants:?}");
+    for grant in &grants {
+        let resp = srv
+            .post_form(
+                "/oauth2/token",
+                &[
+                    ("grant_type", grant.as_str()),
+                    ("client_id", fx.client_id()),
+                    ("username", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("refresh_token", "bm90LWEtdG9rZW4"),
+                ],
+            )
+            .await;
+        let (status, body) = status_and_json(resp).await;
+        assert_ne!(
+            body["error"], "unsupported_grant_type",
+            "discovery advertises grant_type {grant:?} but /oauth2/token refuses it ({status}: {body})"
+        );
+    }
+    srv.stop().await;
+}
+
+/// With CORS configured, answers depend on `Origin`, so every answer must say so with
+/// `Vary: Origin`, or a shared cache may serve an answer without CORS headers to an allowed
+/// origin (JWKS and discovery are `public, max-age=300`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cacheable_answers_vary_on_origin_when_cors_is_configured() {
+    let srv = TestServer::with(&[("HELLOJOHN_CORS_ORIGINS", "https://app.example")]).await;
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+    ] {
+        for origin in [
+            None,
+            Some("https://evil.example"),
+            Some("https://app.example"),
+        ] {
+            let mut req = srv.client.get(srv.url(path));
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert!(resp.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("public"));
+            let vary: Vec<String> = resp
+                .headers()
+                .get_all("vary")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+                .collect();
+            assert!(
+                vary.iter().any(|v| v.contains("origin")),
+                "{path} with Origin {origin:?}: Vary is {vary:?}"
+            );
+        }
+    }
     srv.stop().await;
 }

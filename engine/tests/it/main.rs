@@ -2,8 +2,8 @@
 
 extern crate hellojohn_engine as engine;
 
-mod server;
-mod support;
 mod auth;
 mod overload;
+mod server;
 mod session;
+mod support;

@@ -102,7 +102,10 @@ async fn session_cookie_login_userinfo_and_csrf_protected_logout() {
         (sid_cookie.clone(), None),
         (format!("{sid_cookie}; csrf_token={csrf}"), None),
         (sid_cookie.clone(), Some(csrf.as_str())),
-        (format!("{sid_cookie}; csrf_token={csrf}"), Some("something-else")),
+        (
+            format!("{sid_cookie}; csrf_token={csrf}"),
+            Some("something-else"),
+        ),
     ];
     for (cookie, header) in &forged {
         let mut req = srv

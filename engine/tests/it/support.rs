@@ -321,3 +321,53 @@ pub fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
         (k == name).then(|| v.to_string())
     })
 }
+
+/// How [`TestServer::with_options`] starts a server beyond its settings.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Prefix of this server's Redis keys, so tests sharing one Redis stay apart.
+    pub redis_key_prefix: Option<String>,
+    /// Serve from this store (another server's): two instances of one deployment.
+    pub store: Option<std::sync::Arc<dyn storage::Store>>,
+}
+
+impl TestServer {
+    /// Starts with extra `HELLOJOHN_*` settings and [`StartOptions`].
+    pub async fn with_options(settings: &[(&str, &str)], options: StartOptions) -> TestServer {
+        let dir = temp_dir("srv");
+        let mut map = base_settings(&dir);
+        for (k, v) in settings {
+            map.insert(k.to_string(), v.to_string());
+        }
+        let mut config = Config::from_source(&map).unwrap();
+        if let Some(prefix) = options.redis_key_prefix {
+            config.redis_key_prefix = prefix;
+        }
+        engine::logging::init(&config);
+        let store = match options.store {
+            Some(store) => store,
+            None => {
+                let store = engine::open_store(&config).await.unwrap();
+                store.migrate().await.unwrap();
+                store
+            }
+        };
+        let handle = engine::start(config, store).await.unwrap();
+        let addr = handle.addr();
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            dir,
+            handle: Some(handle),
+        }
+    }
+
+    /// `GET /health`: status and body.
+    pub async fn health(&self) -> (u16, serde_json::Value) {
+        status_and_json(self.get("/health").await).await
+    }
+}

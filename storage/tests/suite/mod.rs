@@ -2,8 +2,62 @@
 //!
 //! Every case is an `async fn(Arc<dyn Store>)` that receives a freshly opened, empty and
 //! *unmigrated* store of the backend under test, and only talks to it through the [`Store`]
-//! trait. `store_suite.rs` instantiates every case once per backend (one `#[tokio::test]` each);
-//! cases listed as concurrent run on a multi-thread runtime.
+//! trait. `store_suite.rs` (SQLite) and `pg_suite.rs` (PostgreSQL, direct and through PgBouncer)
+//! instantiate every case with [`store_suite!`] (one `#[tokio::test]` each); cases listed as
+//! concurrent run on a multi-thread runtime. Include this module with `#[macro_use] mod suite;`.
+
+/// Generates one test per case. `factory(case_name).await` returns the store and a guard that
+/// cleans up after it (dropped once the case has finished and released the store).
+macro_rules! store_suite {
+    (
+        factory = $factory:path;
+        cases = [$($case:ident),* $(,)?];
+        concurrent = [$($concurrent:ident),* $(,)?] $(;)?
+    ) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (store, guard) = $factory(stringify!($case)).await;
+                crate::suite::$case(store).await;
+                drop(guard);
+            }
+        )*
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $concurrent() {
+                let (store, guard) = $factory(stringify!($concurrent)).await;
+                crate::suite::$concurrent(store).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
+/// Every case of the suite, for one backend: `store_suite_all! { factory = path::to::factory; }`.
+/// A new case is added here (and as an `async fn` below) and so runs against every backend.
+macro_rules! store_suite_all {
+    (factory = $factory:path $(;)?) => {
+        store_suite! {
+            factory = $factory;
+            cases = [
+                migrate_is_idempotent,
+                tenants,
+                clients,
+                register_and_login,
+                duplicate_email,
+                upgrade_password_hash,
+                refresh_rotation_and_reuse,
+                expired_refresh_token,
+                refresh_wrong_client,
+                insert_refresh_token,
+                revoke_refresh_family,
+                revoke_all_for_user,
+                sessions,
+            ];
+            concurrent = [concurrent_rotation, signing_keys];
+        }
+    };
+}
 
 use std::sync::Arc;
 

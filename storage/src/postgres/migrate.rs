@@ -1,0 +1,157 @@
+//! Embedded migrations and the `schema_migrations` bookkeeping.
+//!
+//! Several processes may migrate at once (every instance of a rolling update, or `hj migrate`
+//! run twice): each migration is applied in one transaction that first takes a
+//! transaction-level advisory lock (session-level locks do not survive PgBouncer's transaction
+//! pooling) and then re-checks whether the version is applied. Whoever comes second waits,
+//! sees the version and applies nothing.
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Transaction};
+
+use crate::{MigrationStatus, StoreError};
+
+/// The advisory lock key of migrations.
+const MIGRATION_LOCK: i64 = 0x686a_5f6d_6967_7261; // "hj_migra"
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration this binary knows, ascending by version.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../../migrations/postgres/0001_init.sql"),
+}];
+
+fn known() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.version).collect()
+}
+
+async fn table_exists(client: &Client) -> Result<bool, StoreError> {
+    Ok(client
+        .query_typed_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?)
+}
+
+async fn applied(client: &Client) -> Result<Vec<i64>, StoreError> {
+    let rows = client
+        .query_typed(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Applied versus known versions. A database never migrated has nothing applied.
+pub(super) async fn status(client: &Client) -> Result<MigrationStatus, StoreError> {
+    let applied = if table_exists(client).await? {
+        applied(client).await?
+    } else {
+        Vec::new()
+    };
+    Ok(MigrationStatus {
+        applied,
+        known: known(),
+    })
+}
+
+async fn lock(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_typed(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[(&MIGRATION_LOCK, Type::INT8)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies the pending migrations, each with its `schema_migrations` row in one transaction
+/// under the migration lock. Refuses (`Schema`) a database holding versions this binary does
+/// not know.
+pub(super) async fn migrate(client: &mut Client) -> Result<MigrationStatus, StoreError> {
+    if !table_exists(client).await? {
+        // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog: under the
+        // lock too.
+        let tx = client.transaction().await?;
+        lock(&tx).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (\
+             version    bigint NOT NULL PRIMARY KEY, \
+             name       text   NOT NULL, \
+             applied_at bigint NOT NULL\
+             )",
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    let before = status(client).await?;
+    refuse_unknown(&before)?;
+    for migration in MIGRATIONS {
+        if before.applied.contains(&migration.version) {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        lock(&tx).await?;
+        let done: bool = tx
+            .query_typed_one(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
+                &[(&migration.version, Type::INT8)],
+            )
+            .await?
+            .try_get(0)?;
+        if !done {
+            tx.batch_execute(migration.sql)
+                .await
+                .map_err(|e| failed(migration, e.into()))?;
+            // The one clock read of the store: bookkeeping, not domain data.
+            tx.execute_typed(
+                "INSERT INTO schema_migrations (version, name, applied_at) \
+                 VALUES ($1, $2, floor(extract(epoch FROM now()))::bigint)",
+                &[
+                    (&migration.version, Type::INT8),
+                    (&migration.name, Type::TEXT),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if !done {
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied postgres migration"
+            );
+        }
+    }
+    status(client).await
+}
+
+fn refuse_unknown(status: &MigrationStatus) -> Result<(), StoreError> {
+    let unknown = status.unknown();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Schema(format!(
+        "the database has migrations {unknown:?} that this binary does not know \
+         (it knows {:?}); upgrade the binary",
+        status.known
+    )))
+}
+
+fn failed(migration: &Migration, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Internal(m) | StoreError::Schema(m) => StoreError::Schema(format!(
+            "migration {} ({}) failed: {m}",
+            migration.version, migration.name
+        )),
+        other => other,
+    }
+}

@@ -1,0 +1,343 @@
+//! The PostgreSQL store: the production and multi-instance backend, with the same semantics
+//! as the embedded SQLite store (the same suite runs against both).
+//!
+//! * Connections come from per-core pools (`pool`): each calling thread uses one pool, so a
+//!   pool's connection tasks run on the runtime that uses them. Waiting for a connection is
+//!   bounded (`acquire_timeout`), and so are opening one (`connect_timeout`) and each store
+//!   call (`query_timeout`); past a bound the call fails with [`StoreError::Unavailable`].
+//! * Every statement is an unnamed one with explicit parameter types (`query_typed`,
+//!   `execute_typed`): no prepared statements, so it works behind PgBouncer in transaction
+//!   mode. Changes of several rows run in one transaction (`BEGIN` … `COMMIT`), so a failure —
+//!   the server restarting included — leaves nothing half-written. Statements that do not
+//!   depend on each other's results are pipelined (one round trip).
+//! * TLS through rustls with libpq's `sslmode` / `sslrootcert` meanings (`url`, `tls`).
+//! * A broken connection is closed rather than returned to its pool; the next call opens a new
+//!   one, so service resumes by itself once the server is back.
+//!
+//! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
+
+mod error;
+mod keys;
+mod migrate;
+mod pipelined;
+mod pool;
+mod refresh;
+mod sessions;
+mod tenants;
+mod tls;
+mod url;
+mod users;
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::{
+    Client as AppClient, MigrationStatus, NewClient, NewRefreshToken, NewSession, NewUser,
+    PasswordLogin, PoolStats, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError,
+    StoreFuture, Tenant, TokenHash, User,
+};
+use pool::{Connector, Limits, Pools};
+
+/// Pool sizes and time bounds of a [`PgStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Number of pools: one per event loop (`HELLOJOHN_SHARDS`). At least 1.
+    pub pools: usize,
+    /// Connections per instance (`HELLOJOHN_DB_MAX_OPEN_CONNS`), divided across the pools;
+    /// each pool gets `max(1, max_open / pools)`.
+    pub max_open: u32,
+    /// Idle connections kept per instance (`HELLOJOHN_DB_MAX_IDLE_CONNS`), divided likewise
+    /// (`max(1, max_idle / pools)`, at most the pool's size); 0 keeps none.
+    pub max_idle: u32,
+    /// Connections older than this are closed instead of reused
+    /// (`HELLOJOHN_DB_CONN_MAX_LIFETIME`); zero means no limit.
+    pub max_lifetime: Duration,
+    /// The longest a call waits for a free connection before failing with `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// The longest opening a connection (TCP, TLS, authentication) may take. A
+    /// `connect_timeout` in the URL bounds the TCP connect alone.
+    pub connect_timeout: Duration,
+    /// The longest one store call may hold its connection (its statements and transaction,
+    /// lock waits included); past it the call fails with `Unavailable` and the connection is
+    /// closed. Migrations are not bounded.
+    pub query_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    /// The engine's defaults: 25 connections, 10 idle, 5 minutes of life, one pool; 2 s to get
+    /// a connection, 5 s to open one, 30 s per call.
+    fn default() -> PgOptions {
+        PgOptions {
+            pools: 1,
+            max_open: 25,
+            max_idle: 10,
+            max_lifetime: Duration::from_secs(300),
+            acquire_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The PostgreSQL [`Store`].
+pub struct PgStore {
+    pools: Pools,
+    query_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool_stats", &self.pools.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// A store for the database at `url` (`postgres://` or `postgresql://`, libpq-style; see
+    /// the `sslmode` table in the module `url`). Checks the URL and loads the TLS roots; opens
+    /// no connection (the first call does), so it succeeds while the database is down.
+    ///
+    /// Does not migrate: call [`Store::migrate`].
+    pub fn open(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        let settings = url::parse(url)?;
+        let tls = tls::client_config(&settings)?;
+        let pools = options.pools.max(1);
+        let max = (options.max_open as usize / pools).max(1);
+        let max_idle = match options.max_idle {
+            0 => 0,
+            idle => (idle as usize / pools).clamp(1, max),
+        };
+        let limits = Limits {
+            max,
+            max_idle,
+            max_lifetime: (!options.max_lifetime.is_zero()).then_some(options.max_lifetime),
+            acquire_timeout: options.acquire_timeout,
+        };
+        let connector = Connector {
+            config: settings.config,
+            tls,
+            connect_timeout: options.connect_timeout,
+        };
+        Ok(PgStore {
+            pools: Pools::new(connector, pools, limits),
+            query_timeout: options.query_timeout,
+        })
+    }
+
+    /// Runs `f` on a connection of the calling thread's pool, within `timeout` if given.
+    fn run<'a, T, F>(
+        &'a self,
+        what: &'static str,
+        timeout: Option<Duration>,
+        f: F,
+    ) -> StoreFuture<'a, T>
+    where
+        T: Send + 'a,
+        F: for<'c> FnOnce(&'c mut Client) -> StoreFuture<'c, T> + Send + 'a,
+    {
+        Box::pin(async move {
+            let mut conn = self.pools.acquire().await?;
+            let work = f(conn.client()?);
+            let Some(limit) = timeout else {
+                return work.await;
+            };
+            let result = tokio::time::timeout(limit, work).await;
+            result.unwrap_or_else(|_| {
+                // Its state is unknown (a statement may still run): never reuse it.
+                conn.discard();
+                Err(error::timed_out(what, limit))
+            })
+        })
+    }
+
+    fn call<'a, T, F>(&'a self, what: &'static str, f: F) -> StoreFuture<'a, T>
+    where
+        T: Send + 'a,
+        F: for<'c> FnOnce(&'c mut Client) -> StoreFuture<'c, T> + Send + 'a,
+    {
+        self.run(what, Some(self.query_timeout), f)
+    }
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        self.pools.stats()
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.call("ping", |c| {
+            Box::pin(async move {
+                c.query_typed_one("SELECT 1", &[]).await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn migrate(&self) -> StoreFuture<'_, MigrationStatus> {
+        self.run("migrate", None, |c| Box::pin(migrate::migrate(c)))
+    }
+
+    fn migration_status(&self) -> StoreFuture<'_, MigrationStatus> {
+        self.call("migration_status", |c| Box::pin(migrate::status(c)))
+    }
+
+    fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant> {
+        let (slug, name) = (slug.to_owned(), name.to_owned());
+        self.call("create_tenant", move |c| {
+            Box::pin(tenants::create_tenant(c, slug, name, now))
+        })
+    }
+
+    fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>> {
+        self.call("list_tenants", |c| Box::pin(tenants::list_tenants(c)))
+    }
+
+    fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>> {
+        let key = key.to_owned();
+        self.call("find_tenant", move |c| {
+            Box::pin(async move { tenants::find_tenant(c, &key).await })
+        })
+    }
+
+    fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, AppClient> {
+        self.call("create_client", move |c| {
+            Box::pin(tenants::create_client(c, client, now))
+        })
+    }
+
+    fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<AppClient>> {
+        self.call("list_clients", move |c| {
+            Box::pin(tenants::list_clients(c, tenant_id))
+        })
+    }
+
+    fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<AppClient>> {
+        let client_id = client_id.to_owned();
+        self.call("find_client", move |c| {
+            Box::pin(async move { tenants::find_client(c, tenant_id, &client_id).await })
+        })
+    }
+
+    fn register_user(
+        &self,
+        user: NewUser,
+        password_hash: String,
+        refresh: NewRefreshToken,
+        now: i64,
+    ) -> StoreFuture<'_, User> {
+        self.call("register_user", move |c| {
+            Box::pin(
+                async move { users::register_user(c, user, &password_hash, &refresh, now).await },
+            )
+        })
+    }
+
+    fn get_user(&self, user_id: Uuid) -> StoreFuture<'_, Option<User>> {
+        self.call("get_user", move |c| Box::pin(users::get_user(c, user_id)))
+    }
+
+    fn find_password_login(
+        &self,
+        tenant_id: Uuid,
+        email: &str,
+    ) -> StoreFuture<'_, Option<PasswordLogin>> {
+        let email = email.to_owned();
+        self.call("find_password_login", move |c| {
+            Box::pin(async move { users::find_password_login(c, tenant_id, &email).await })
+        })
+    }
+
+    fn upgrade_password_hash(
+        &self,
+        user_id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreFuture<'_, bool> {
+        let (old_hash, new_hash) = (old_hash.to_owned(), new_hash.to_owned());
+        self.call("upgrade_password_hash", move |c| {
+            Box::pin(
+                async move { users::upgrade_password_hash(c, user_id, &old_hash, &new_hash).await },
+            )
+        })
+    }
+
+    fn insert_refresh_token(&self, token: NewRefreshToken) -> StoreFuture<'_, ()> {
+        self.call("insert_refresh_token", move |c| {
+            Box::pin(async move { refresh::insert_refresh_token(c, &token).await })
+        })
+    }
+
+    fn find_refresh_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<RefreshToken>> {
+        self.call("find_refresh_token", move |c| {
+            Box::pin(async move { refresh::find_refresh_token(c, &token_hash).await })
+        })
+    }
+
+    fn rotate_refresh_token(
+        &self,
+        old_hash: TokenHash,
+        client_id: &str,
+        new: NewRefreshToken,
+        now: i64,
+    ) -> StoreFuture<'_, RotateOutcome> {
+        let client_id = client_id.to_owned();
+        self.call("rotate_refresh_token", move |c| {
+            Box::pin(async move {
+                refresh::rotate_refresh_token(c, &old_hash, &client_id, &new, now).await
+            })
+        })
+    }
+
+    fn revoke_refresh_family(
+        &self,
+        token_hash: TokenHash,
+        now: i64,
+    ) -> StoreFuture<'_, Option<RefreshToken>> {
+        self.call("revoke_refresh_family", move |c| {
+            Box::pin(async move { refresh::revoke_refresh_family(c, &token_hash, now).await })
+        })
+    }
+
+    fn revoke_all_for_user(&self, user_id: Uuid, now: i64) -> StoreFuture<'_, u64> {
+        self.call("revoke_all_for_user", move |c| {
+            Box::pin(refresh::revoke_all_for_user(c, user_id, now))
+        })
+    }
+
+    fn create_session(&self, session: NewSession) -> StoreFuture<'_, ()> {
+        self.call("create_session", move |c| {
+            Box::pin(async move { sessions::create_session(c, &session).await })
+        })
+    }
+
+    fn find_session(&self, id_hash: TokenHash) -> StoreFuture<'_, Option<Session>> {
+        self.call("find_session", move |c| {
+            Box::pin(async move { sessions::find_session(c, &id_hash).await })
+        })
+    }
+
+    fn revoke_session(&self, id_hash: TokenHash, now: i64) -> StoreFuture<'_, bool> {
+        self.call("revoke_session", move |c| {
+            Box::pin(async move { sessions::revoke_session(c, &id_hash, now).await })
+        })
+    }
+
+    fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
+        self.call("list_signing_keys", |c| {
+            Box::pin(keys::list_signing_keys(c))
+        })
+    }
+
+    fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>> {
+        self.call("insert_signing_key_if_none", move |c| {
+            Box::pin(async move { keys::insert_signing_key_if_none(c, &key).await })
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! Refresh tokens and their families, and "log out everywhere".
+//!
+//! Concurrency (READ COMMITTED): every change to a family's state — rotation, reuse detection,
+//! revocation — first locks the family row (`FOR NO KEY UPDATE`), so the checks that follow
+//! see every change committed before and none can interleave, as behind SQLite's single
+//! writer. Rows of several families are locked in key order (`revoke_all_for_user`). Foreign
+//! key checks only take `KEY SHARE` locks, which those do not block.
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Row, Transaction};
+use uuid::Uuid;
+
+use super::pipelined::pipelined2;
+use super::users::{user_from, USER_COLUMNS};
+use crate::{NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
+
+const TOKEN_COLUMNS: &str = "t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, \
+                             t.expires_at, t.rotated_at, f.revoked_at";
+
+const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, user_id, \
+                            tenant_id, client_id, issued_at, expires_at) \
+                            VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+fn token_from(row: &Row) -> Result<RefreshToken, tokio_postgres::Error> {
+    Ok(RefreshToken {
+        family_id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        tenant_id: row.try_get(2)?,
+        client_id: row.try_get(3)?,
+        issued_at: row.try_get(4)?,
+        expires_at: row.try_get(5)?,
+        rotated_at: row.try_get(6)?,
+        family_revoked_at: row.try_get(7)?,
+    })
+}
+
+/// Inserts the token's family unless it exists (`created_at` for a new one), then the token
+/// (both statements pipelined). Runs inside the caller's transaction. A family of another user
+/// is refused.
+pub(super) async fn insert_family_and_token(
+    tx: &Transaction<'_>,
+    token: &NewRefreshToken,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    let hash: &[u8] = &token.token_hash;
+    let (family, inserted) = pipelined2(
+        async {
+            tx.execute_typed(
+                "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                &[
+                    (&token.family_id, Type::UUID),
+                    (&token.user_id, Type::UUID),
+                    (&token.tenant_id, Type::UUID),
+                    (&token.client_id, Type::TEXT),
+                    (&created_at, Type::INT8),
+                ],
+            )
+            .await
+        },
+        async {
+            tx.execute_typed(
+                INSERT_TOKEN,
+                &[
+                    (&hash, Type::BYTEA),
+                    (&token.family_id, Type::UUID),
+                    (&token.user_id, Type::UUID),
+                    (&token.tenant_id, Type::UUID),
+                    (&token.client_id, Type::TEXT),
+                    (&token.issued_at, Type::INT8),
+                    (&token.expires_at, Type::INT8),
+                ],
+            )
+            .await
+        },
+    )
+    .await;
+    let family = family?;
+    inserted?;
+    if family == 0 {
+        let owner: Uuid = tx
+            .query_typed_one(
+                "SELECT user_id FROM refresh_families WHERE id = $1",
+                &[(&token.family_id, Type::UUID)],
+            )
+            .await?
+            .try_get(0)?;
+        if owner != token.user_id {
+            // The caller's transaction is rolled back: the token is not kept.
+            return Err(StoreError::Internal(
+                "refresh token for a family of another user".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A new family on sign-in (or one more token in an existing family of the same user), in one
+/// transaction.
+pub(super) async fn insert_refresh_token(
+    client: &mut Client,
+    token: &NewRefreshToken,
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    insert_family_and_token(&tx, token, token.issued_at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn find_refresh_token(
+    client: &Client,
+    token_hash: &TokenHash,
+) -> Result<Option<RefreshToken>, StoreError> {
+    let hash: &[u8] = token_hash;
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} \
+                 FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                 WHERE t.token_hash = $1"
+            ),
+            &[(&hash, Type::BYTEA)],
+        )
+        .await?;
+    Ok(row.as_ref().map(token_from).transpose()?)
+}
+
+/// Sets `revoked_at` on the family unless already set. Returns whether it changed.
+async fn revoke_family(
+    tx: &Transaction<'_>,
+    family_id: Uuid,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = tx
+        .execute_typed(
+            "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            &[(&now, Type::INT8), (&family_id, Type::UUID)],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// One transaction. Locks the token's family, then reads the token as it stands and checks,
+/// in order: unknown token or other client (`NotFound`); family revoked (`Revoked`); token
+/// already rotated (the family is revoked: `Reused`, even when the token has expired since);
+/// expired (`Expired`). Then one statement marks the token rotated and, if it did, inserts the
+/// successor in the same family.
+pub(super) async fn rotate_refresh_token(
+    client: &mut Client,
+    old_hash: &TokenHash,
+    client_id: &str,
+    new: &NewRefreshToken,
+    now: i64,
+) -> Result<RotateOutcome, StoreError> {
+    let hash: &[u8] = old_hash;
+    let tx = client.transaction().await?;
+    // Pipelined: the read runs once the lock is held, on a fresh snapshot.
+    let (locked, row) = pipelined2(
+        async {
+            tx.execute_typed(
+                "SELECT 1 FROM refresh_families \
+                 WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) \
+                 FOR NO KEY UPDATE",
+                &[(&hash, Type::BYTEA)],
+            )
+            .await
+        },
+        async {
+            tx.query_typed_opt(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS}, {USER_COLUMNS} \
+                     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                     LEFT JOIN users u ON u.id = t.user_id \
+                     WHERE t.token_hash = $1"
+                ),
+                &[(&hash, Type::BYTEA)],
+            )
+            .await
+        },
+    )
+    .await;
+    locked?;
+    let Some(row) = row? else {
+        return Ok(RotateOutcome::NotFound);
+    };
+    let old = token_from(&row)?;
+    if old.client_id != client_id {
+        return Ok(RotateOutcome::NotFound);
+    }
+    if old.family_revoked_at.is_some() {
+        return Ok(RotateOutcome::Revoked);
+    }
+    let reused = RotateOutcome::Reused {
+        family_id: old.family_id,
+        user_id: old.user_id,
+    };
+    if old.rotated_at.is_some() {
+        revoke_family(&tx, old.family_id, now).await?;
+        tx.commit().await?;
+        return Ok(reused);
+    }
+    if old.expires_at <= now {
+        return Ok(RotateOutcome::Expired);
+    }
+    // The successor always joins the old token's family, user and client.
+    let new_hash: &[u8] = &new.token_hash;
+    let inserted = tx
+        .execute_typed(
+            "WITH marked AS (\
+             UPDATE refresh_tokens SET rotated_at = $2 \
+             WHERE token_hash = $1 AND rotated_at IS NULL \
+             RETURNING family_id, user_id, tenant_id, client_id\
+             ) \
+             INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, client_id, \
+             issued_at, expires_at) \
+             SELECT $3, family_id, user_id, tenant_id, client_id, $4, $5 FROM marked",
+            &[
+                (&hash, Type::BYTEA),
+                (&now, Type::INT8),
+                (&new_hash, Type::BYTEA),
+                (&new.issued_at, Type::INT8),
+                (&new.expires_at, Type::INT8),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        // Rotated by someone else in between (cannot happen under the family lock, but the
+        // conditional update is what decides).
+        revoke_family(&tx, old.family_id, now).await?;
+        tx.commit().await?;
+        return Ok(reused);
+    }
+    let user = match row.try_get::<_, Option<Uuid>>(8)? {
+        Some(_) => user_from(&row, 8)?,
+        None => {
+            return Err(StoreError::Internal(format!(
+                "refresh token of a missing user {}",
+                old.user_id
+            )))
+        }
+    };
+    tx.commit().await?;
+    Ok(RotateOutcome::Rotated {
+        user,
+        family_id: old.family_id,
+    })
+}
+
+/// Revokes the token's family (idempotent). Returns the token's record as it stands after the
+/// call (`family_revoked_at` set), or `None` for an unknown token. Two statements, pipelined,
+/// each atomic: the first revocation time stays.
+pub(super) async fn revoke_refresh_family(
+    client: &Client,
+    token_hash: &TokenHash,
+    now: i64,
+) -> Result<Option<RefreshToken>, StoreError> {
+    let hash: &[u8] = token_hash;
+    let (revoked, found) = pipelined2(
+        async {
+            client
+                .execute_typed(
+                    "UPDATE refresh_families SET revoked_at = $2 \
+                     WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) \
+                     AND revoked_at IS NULL",
+                    &[(&hash, Type::BYTEA), (&now, Type::INT8)],
+                )
+                .await
+        },
+        find_refresh_token(client, token_hash),
+    )
+    .await;
+    revoked?;
+    found
+}
+
+/// Revokes every live (not yet revoked) refresh family and session of the user in one
+/// transaction. Returns how many families plus sessions were revoked.
+pub(super) async fn revoke_all_for_user(
+    client: &mut Client,
+    user_id: Uuid,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let tx = client.transaction().await?;
+    let (families, sessions) = pipelined2(
+        async {
+            tx.execute_typed(
+                "UPDATE refresh_families f SET revoked_at = $1 \
+                 FROM (SELECT id FROM refresh_families \
+                 WHERE user_id = $2 AND revoked_at IS NULL \
+                 ORDER BY id FOR NO KEY UPDATE) live \
+                 WHERE f.id = live.id AND f.revoked_at IS NULL",
+                &[(&now, Type::INT8), (&user_id, Type::UUID)],
+            )
+            .await
+        },
+        async {
+            tx.execute_typed(
+                "UPDATE sessions s SET revoked_at = $1 \
+                 FROM (SELECT id_hash FROM sessions \
+                 WHERE user_id = $2 AND revoked_at IS NULL \
+                 ORDER BY id_hash FOR NO KEY UPDATE) live \
+                 WHERE s.id_hash = live.id_hash AND s.revoked_at IS NULL",
+                &[(&now, Type::INT8), (&user_id, Type::UUID)],
+            )
+            .await
+        },
+    )
+    .await;
+    let (families, sessions) = (families?, sessions?);
+    tx.commit().await?;
+    Ok(families + sessions)
+}

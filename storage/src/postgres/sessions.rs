@@ -1,0 +1,71 @@
+//! Cookie sessions.
+
+use tokio_postgres::types::Type;
+use tokio_postgres::Client;
+
+use super::users::{user_from, USER_COLUMNS};
+use crate::{NewSession, Session, StoreError, TokenHash};
+
+pub(super) async fn create_session(
+    client: &Client,
+    session: &NewSession,
+) -> Result<(), StoreError> {
+    let hash: &[u8] = &session.id_hash;
+    client
+        .execute_typed(
+            "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                (&hash, Type::BYTEA),
+                (&session.user_id, Type::UUID),
+                (&session.tenant_id, Type::UUID),
+                (&session.client_id, Type::TEXT),
+                (&session.created_at, Type::INT8),
+                (&session.expires_at, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The session and its user, whatever the session's state.
+pub(super) async fn find_session(
+    client: &Client,
+    id_hash: &TokenHash,
+) -> Result<Option<Session>, StoreError> {
+    let hash: &[u8] = id_hash;
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "SELECT {USER_COLUMNS}, s.client_id, s.created_at, s.expires_at, s.revoked_at \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id_hash = $1"
+            ),
+            &[(&hash, Type::BYTEA)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Session {
+        user: user_from(&row, 0)?,
+        client_id: row.try_get(8)?,
+        created_at: row.try_get(9)?,
+        expires_at: row.try_get(10)?,
+        revoked_at: row.try_get(11)?,
+    }))
+}
+
+/// Idempotent. True when this call revoked a not-yet-revoked session.
+pub(super) async fn revoke_session(
+    client: &Client,
+    id_hash: &TokenHash,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let hash: &[u8] = id_hash;
+    let changed = client
+        .execute_typed(
+            "UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL",
+            &[(&now, Type::INT8), (&hash, Type::BYTEA)],
+        )
+        .await?;
+    Ok(changed == 1)
+}

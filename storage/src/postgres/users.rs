@@ -1,0 +1,153 @@
+//! Users and password identities.
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Row};
+use uuid::Uuid;
+
+use super::pipelined::pipelined3;
+use super::refresh;
+use crate::{NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
+
+/// The 8 user columns of [`user_from`], for a table aliased `u`.
+pub(super) const USER_COLUMNS: &str =
+    "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
+     u.created_at";
+
+/// A user from 8 columns starting at `at`, in this order:
+/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at`.
+pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Error> {
+    Ok(User {
+        id: row.try_get(at)?,
+        tenant_id: row.try_get(at + 1)?,
+        email: row.try_get(at + 2)?,
+        email_verified: row.try_get(at + 3)?,
+        name: row.try_get(at + 4)?,
+        custom_fields: row.try_get(at + 5)?,
+        disabled: row.try_get(at + 6)?,
+        created_at: row.try_get(at + 7)?,
+    })
+}
+
+/// User, password identity, a new refresh family and its first token, in one transaction
+/// (the four inserts pipelined: one round trip). `Conflict("email")` (and nothing written)
+/// when the email is taken in the tenant.
+pub(super) async fn register_user(
+    client: &mut Client,
+    new: NewUser,
+    password_hash: &str,
+    token: &NewRefreshToken,
+    now: i64,
+) -> Result<User, StoreError> {
+    if token.user_id != new.id || token.tenant_id != new.tenant_id {
+        return Err(StoreError::Internal(
+            "register_user: the refresh token is for another user".into(),
+        ));
+    }
+    let user = User {
+        id: new.id,
+        tenant_id: new.tenant_id,
+        email: new.email,
+        email_verified: false,
+        name: new.name,
+        custom_fields: new.custom_fields,
+        disabled: false,
+        created_at: now,
+    };
+    let tx = client.transaction().await?;
+    let (inserted_user, inserted_password, family) = pipelined3(
+        async {
+            tx.execute_typed(
+                "INSERT INTO users (id, tenant_id, email, email_verified, name, custom_fields, \
+                 disabled, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    (&user.id, Type::UUID),
+                    (&user.tenant_id, Type::UUID),
+                    (&user.email, Type::TEXT),
+                    (&user.email_verified, Type::BOOL),
+                    (&user.name, Type::TEXT),
+                    (&user.custom_fields, Type::JSONB),
+                    (&user.disabled, Type::BOOL),
+                    (&user.created_at, Type::INT8),
+                ],
+            )
+            .await
+        },
+        async {
+            tx.execute_typed(
+                "INSERT INTO password_identities (user_id, password_hash, updated_at) \
+                 VALUES ($1, $2, $3)",
+                &[
+                    (&user.id, Type::UUID),
+                    (&password_hash, Type::TEXT),
+                    (&now, Type::INT8),
+                ],
+            )
+            .await
+        },
+        refresh::insert_family_and_token(&tx, token, now),
+    )
+    .await;
+    // The first failure in statement order is the cause; later ones only report the aborted
+    // transaction.
+    inserted_user?;
+    inserted_password?;
+    family?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub(super) async fn get_user(client: &Client, user_id: Uuid) -> Result<Option<User>, StoreError> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"),
+            &[(&user_id, Type::UUID)],
+        )
+        .await?;
+    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+}
+
+pub(super) async fn find_password_login(
+    client: &Client,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Option<PasswordLogin>, StoreError> {
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "SELECT {USER_COLUMNS}, p.password_hash \
+                 FROM users u JOIN password_identities p ON p.user_id = u.id \
+                 WHERE u.tenant_id = $1 AND u.email = $2"
+            ),
+            &[(&tenant_id, Type::UUID), (&email, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(PasswordLogin {
+        user: user_from(&row, 0)?,
+        password_hash: row.try_get(8)?,
+    }))
+}
+
+/// Compare-and-set on the hash: a concurrent change (another upgrade, a password reset) wins.
+pub(super) async fn upgrade_password_hash(
+    client: &Client,
+    user_id: Uuid,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, StoreError> {
+    // The trait passes no `now`; the database clock stamps `updated_at`.
+    let changed = client
+        .execute_typed(
+            "UPDATE password_identities \
+             SET password_hash = $1, updated_at = floor(extract(epoch FROM now()))::bigint \
+             WHERE user_id = $2 AND password_hash = $3",
+            &[
+                (&new_hash, Type::TEXT),
+                (&user_id, Type::UUID),
+                (&old_hash, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,216 @@
+//! The Redis client against real Redis: the GCRA script, the session cache, degradation.
+//! Needs `HJ_TEST_REDIS_URL` and `HJ_TEST_REDIS_CLUSTER_URL` (scripts/services.sh); fails
+//! without them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hellojohn_storage::redis::{CachedSession, Redis, RedisError, RedisOptions};
+use hellojohn_storage::{Session, User};
+use uuid::Uuid;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `bash scripts/services.sh start` and `source .hj-test/env`")
+    })
+}
+
+async fn client(url: &str) -> (Redis, Arc<AtomicU64>) {
+    let fallbacks = Arc::new(AtomicU64::new(0));
+    let f = fallbacks.clone();
+    let redis = Redis::connect(
+        url,
+        RedisOptions {
+            key_prefix: format!("hj-test-{}:", Uuid::new_v4()),
+            on_fallback: Some(Arc::new(move || {
+                f.fetch_add(1, Ordering::Relaxed);
+            })),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    (redis, fallbacks)
+}
+
+async fn gcra_semantics(url: &str) {
+    let (redis, fallbacks) = client(url).await;
+    assert!(redis.is_up(), "connected to {}", redis.kind());
+    let interval = Duration::from_secs(10);
+    // Many subjects, so that a cluster spreads them over its nodes.
+    for s in 0..12 {
+        let subject = format!("rl:test:{s}");
+        for want in [2, 1, 0] {
+            let r = redis.gcra(&subject, interval, 3, true).await.unwrap();
+            assert!(r.allowed);
+            assert_eq!(r.remaining, want);
+        }
+        // Looking changes nothing; the 4th request is refused until one interval passes.
+        for _ in 0..2 {
+            let r = redis.gcra(&subject, interval, 3, false).await.unwrap();
+            assert!(!r.allowed);
+        }
+        let r = redis.gcra(&subject, interval, 3, true).await.unwrap();
+        assert!(!r.allowed);
+        assert!(
+            r.retry_after > Duration::from_secs(9) && r.retry_after <= interval,
+            "{r:?}"
+        );
+        assert!(r.reset > Duration::from_secs(29) && r.reset <= Duration::from_secs(30));
+    }
+    // A fast rate refills: 2 per 200 ms.
+    let interval = Duration::from_millis(100);
+    assert!(
+        redis
+            .gcra("rl:fast", interval, 2, true)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        redis
+            .gcra("rl:fast", interval, 2, true)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        !redis
+            .gcra("rl:fast", interval, 2, true)
+            .await
+            .unwrap()
+            .allowed
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        redis
+            .gcra("rl:fast", interval, 2, true)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(fallbacks.load(Ordering::Relaxed), 0);
+    redis.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn gcra_standalone() {
+    gcra_semantics(&env("HJ_TEST_REDIS_URL")).await;
+}
+
+#[tokio::test]
+async fn gcra_cluster() {
+    gcra_semantics(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
+}
+
+fn session(user_id: Uuid, expires_at: i64) -> Session {
+    Session {
+        user: User {
+            id: user_id,
+            tenant_id: Uuid::now_v7(),
+            email: "ada@example.com".into(),
+            email_verified: true,
+            name: None,
+            custom_fields: serde_json::json!({}),
+            disabled: false,
+            created_at: 1,
+        },
+        client_id: "web".into(),
+        created_at: 2,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+async fn session_cache(url: &str) {
+    let (redis, _) = client(url).await;
+    let ttl = Duration::from_secs(60);
+    let user = Uuid::now_v7();
+    let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    assert_eq!(redis.session_get(&a).await.unwrap(), None);
+    let s = session(user, 99);
+    redis.session_put(&a, &s, ttl).await.unwrap();
+    assert_eq!(
+        redis.session_get(&a).await.unwrap(),
+        Some(CachedSession::Live(s.clone()))
+    );
+    // A sign-out mark wins over a later put (a read that raced the sign-out).
+    redis.session_revoke(&a, ttl).await.unwrap();
+    redis.session_put(&a, &s, ttl).await.unwrap();
+    assert_eq!(
+        redis.session_get(&a).await.unwrap(),
+        Some(CachedSession::Revoked)
+    );
+    // Signing out everywhere reaches every cached session of the user.
+    redis.session_put(&b, &s, ttl).await.unwrap();
+    redis.session_put(&c, &s, ttl).await.unwrap();
+    redis.revoke_user_sessions(user, ttl).await.unwrap();
+    for id in [b, c] {
+        assert_eq!(
+            redis.session_get(&id).await.unwrap(),
+            Some(CachedSession::Revoked)
+        );
+    }
+    // Family marks.
+    let fam = Uuid::now_v7();
+    assert!(!redis.family_revoked(fam).await.unwrap());
+    redis.family_revoke(fam, ttl).await.unwrap();
+    assert!(redis.family_revoked(fam).await.unwrap());
+}
+
+#[tokio::test]
+async fn session_cache_standalone() {
+    session_cache(&env("HJ_TEST_REDIS_URL")).await;
+}
+
+#[tokio::test]
+async fn session_cache_cluster() {
+    session_cache(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
+}
+
+#[tokio::test]
+async fn unreachable_redis_fails_fast_and_counts_fallbacks() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = Instant::now();
+    let (redis, fallbacks) = client(&format!("redis://127.0.0.1:{port}/0")).await;
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(!redis.is_up());
+    let t = Instant::now();
+    for _ in 0..100 {
+        let e = redis
+            .gcra("rl:x", Duration::from_secs(1), 1, true)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RedisError::Unavailable), "{e}");
+    }
+    assert!(redis.session_get(&[0; 32]).await.is_err());
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(fallbacks.load(Ordering::Relaxed), 101);
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused() {
+    for url in [
+        "http://h:1",
+        "redis+cluster://a:1,b:2/5",
+        "redis+cluster:///0",
+    ] {
+        assert!(
+            matches!(
+                Redis::connect(url, RedisOptions::default()).await,
+                Err(RedisError::InvalidUrl(_))
+            ),
+            "{url}"
+        );
+    }
+}
