@@ -597,22 +597,24 @@ impl Redis {
         let member = hex(id);
         let ms = millis(ttl);
         self.finish(async move {
+            // First the user's list of cached sessions (so signing out everywhere reaches this
+            // one), then the session itself.
+            ::redis::pipe()
+                .cmd("SADD")
+                .arg(&set_key)
+                .arg(member)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&set_key)
+                .arg(ms)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await?;
             ::redis::cmd("SET")
                 .arg(&key)
                 .arg(json)
                 .arg("NX")
                 .arg("PX")
-                .arg(ms)
-                .query_async::<Value>(&mut c)
-                .await?;
-            // The user's cached sessions, so that signing out everywhere reaches each of them.
-            ::redis::cmd("SADD")
-                .arg(&set_key)
-                .arg(member)
-                .query_async::<Value>(&mut c)
-                .await?;
-            ::redis::cmd("PEXPIRE")
-                .arg(&set_key)
                 .arg(ms)
                 .query_async::<Value>(&mut c)
                 .await

@@ -224,6 +224,23 @@ async fn tls_disable_and_prefer() {
     let preferred = tls_store(&db, "").expect("open");
     preferred.ping().await.expect("prefer (the default)");
     assert!(ssl_of_store_connections(&db).await.contains(&true));
+
+    // PgBouncer here offers no TLS to clients: prefer falls back to plain, require refuses.
+    let bouncer = PgStore::open(
+        &with_ssl(&db.bouncer_url(), "sslmode=prefer"),
+        test_options(),
+    )
+    .expect("open");
+    bouncer
+        .ping()
+        .await
+        .expect("prefer through PgBouncer (no TLS)");
+    let bouncer = PgStore::open(
+        &with_ssl(&db.bouncer_url(), "sslmode=require"),
+        test_options(),
+    )
+    .expect("open");
+    assert_unavailable_mentioning(bouncer.ping().await, &["TLS"]);
 }
 
 // ----- migrations ---------------------------------------------------------------------------

@@ -214,3 +214,25 @@ async fn bad_urls_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn hung_redis_does_not_hold_up_the_start() {
+    // Accepts connections and never answers: a blackholed Redis.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            conns.push(c);
+        }
+    });
+    let t = Instant::now();
+    let (redis, _) = client(&format!("redis://127.0.0.1:{port}/0")).await;
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert!(!redis.is_up());
+    let t = Instant::now();
+    assert!(redis.ping().await.is_err());
+    assert!(t.elapsed() < Duration::from_millis(50));
+    held.abort();
+}

@@ -70,7 +70,14 @@ pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
 
 pub async fn metrics(ctx: &Ctx) -> HandlerResult {
     ctx.clock.request_read();
-    let text = ctx.shard.app.hub.render().await;
+    let app = &ctx.shard.app;
+    // The pool gauges are read from the store at scrape time (zeros for the embedded store).
+    let pool = app.store.pool_stats();
+    let process = &app.hub.process;
+    process.db_pool_idle.store(pool.idle, std::sync::atomic::Ordering::Relaxed);
+    process.db_pool_in_use.store(pool.in_use, std::sync::atomic::Ordering::Relaxed);
+    process.db_pool_max.store(pool.max, std::sync::atomic::Ordering::Relaxed);
+    let text = app.hub.render().await;
     Ok(bytes(
         200,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

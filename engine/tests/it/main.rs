@@ -4,6 +4,7 @@ extern crate hellojohn_engine as engine;
 
 mod auth;
 mod overload;
+mod ratelimit;
 mod server;
 mod session;
 mod support;

@@ -93,6 +93,17 @@ async fn metrics_count_requests_exactly_by_route_template() {
         7.0
     );
     assert!(text.contains("# TYPE hellojohn_http_request_latency_seconds histogram"));
+    // The database pool gauges: the per-instance budget on PostgreSQL (25 by default, one
+    // shard), nothing for the embedded store.
+    let max = count(r#"hellojohn_db_pool_connections{state="max"}"#);
+    let in_use = count(r#"hellojohn_db_pool_connections{state="in_use"}"#);
+    let idle = count(r#"hellojohn_db_pool_connections{state="idle"}"#);
+    if crate::support::test_store() == "sqlite" {
+        assert_eq!((idle, in_use, max), (0.0, 0.0, 0.0));
+    } else {
+        assert_eq!(max, 25.0);
+        assert!(idle >= 1.0 && idle + in_use <= max, "idle {idle} in_use {in_use}");
+    }
     srv.stop().await;
 }
 

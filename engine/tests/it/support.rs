@@ -33,6 +33,53 @@ fn base_settings(dir: &std::path::Path) -> BTreeMap<String, String> {
     m
 }
 
+/// The master key test servers use with PostgreSQL (where none is generated).
+pub const TEST_MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// Which store the suite runs on: `HJ_TEST_STORE` = `sqlite` (default), `postgres` (direct) or
+/// `pgbouncer` (PostgreSQL through PgBouncer in transaction mode). `scripts/test.sh` runs the
+/// suite once per store.
+pub fn test_store() -> String {
+    std::env::var("HJ_TEST_STORE").unwrap_or_else(|_| "sqlite".to_string())
+}
+
+fn env_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: start the test services (bash scripts/services.sh start && source .hj-test/env) or run bash scripts/test.sh")
+    })
+}
+
+/// Replaces the database name (the URL path) of a PostgreSQL URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let base = match head.rfind('/') {
+        Some(i) if i > head.find("://").map_or(0, |j| j + 2) => &head[..i],
+        _ => head,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A fresh, empty database for one test server, when the suite runs on PostgreSQL.
+pub async fn test_store_url() -> Option<String> {
+    let store = test_store();
+    if store == "sqlite" {
+        return None;
+    }
+    let admin_url = env_url("HJ_TEST_DATABASE_URL");
+    let db = format!("hj_it_{}", uuid::Uuid::new_v4().simple());
+    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    Some(match store.as_str() {
+        "postgres" => with_database(&admin_url, &db),
+        "pgbouncer" => with_database(&env_url("HJ_TEST_PGBOUNCER_URL"), &db),
+        other => panic!("HJ_TEST_STORE={other}: expected sqlite, postgres or pgbouncer"),
+    })
+}
+
 pub fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hj-it-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -46,27 +93,7 @@ impl TestServer {
 
     /// Starts with extra `HELLOJOHN_*` settings.
     pub async fn with(settings: &[(&str, &str)]) -> TestServer {
-        let dir = temp_dir("srv");
-        let mut map = base_settings(&dir);
-        for (k, v) in settings {
-            map.insert(k.to_string(), v.to_string());
-        }
-        let config = Config::from_source(&map).unwrap();
-        engine::logging::init(&config);
-        let store = engine::open_store(&config).await.unwrap();
-        store.migrate().await.unwrap();
-        let handle = engine::start(config, store).await.unwrap();
-        let addr = handle.addr();
-        TestServer {
-            addr,
-            base: format!("http://{addr}"),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            dir,
-            handle: Some(handle),
-        }
+        TestServer::with_options(settings, StartOptions::default()).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -186,11 +213,33 @@ impl TestServer {
     }
 
     /// What `hj serve` does on a fresh embedded store: tenant `local`, client `local-app`.
+    /// On PostgreSQL nothing is created implicitly: the same tenant and client are made
+    /// through the store, as an operator would with `hj tenant create` / `hj client create`.
     pub async fn bootstrap(&self) -> Fixture {
-        let (tenant, client) = engine::bootstrap_embedded(self.store().as_ref())
-            .await
-            .unwrap()
-            .expect("a fresh embedded store is bootstrapped");
+        let created = engine::bootstrap_embedded(self.store().as_ref()).await.unwrap();
+        if test_store() != "sqlite" {
+            assert!(created.is_none(), "PostgreSQL stores are never seeded implicitly");
+            let store = self.store();
+            let now = engine::unix_now();
+            let tenant = store.create_tenant("local", "Local", now).await.unwrap();
+            let client = store
+                .create_client(
+                    storage::NewClient {
+                        tenant_id: tenant.id,
+                        client_id: "local-app".into(),
+                        name: "Local app".into(),
+                        scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                        post_logout_redirect_uris: Vec::new(),
+                        access_token_ttl: None,
+                        refresh_token_ttl: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            return Fixture { tenant, client };
+        }
+        let (tenant, client) = created.expect("a fresh embedded store is bootstrapped");
         Fixture { tenant, client }
     }
 
@@ -338,6 +387,13 @@ impl TestServer {
         let mut map = base_settings(&dir);
         for (k, v) in settings {
             map.insert(k.to_string(), v.to_string());
+        }
+        if options.store.is_none() && !map.contains_key("HELLOJOHN_DATABASE_URL") {
+            if let Some(url) = test_store_url().await {
+                map.insert("HELLOJOHN_DATABASE_URL".into(), url);
+                map.entry("HELLOJOHN_MASTER_KEY".into())
+                    .or_insert_with(|| TEST_MASTER_KEY.to_string());
+            }
         }
         let mut config = Config::from_source(&map).unwrap();
         if let Some(prefix) = options.redis_key_prefix {

@@ -1,0 +1,70 @@
+//! A per-shard cache of tenants and clients.
+//!
+//! Every sign-in names a tenant and a client; both change rarely, so looking them up in the
+//! database on every request would spend two round trips on data that is almost always the
+//! same. Each shard keeps its own small cache (no locks: only its thread touches it) with a
+//! short time to live, so a tenant or client created through `hj` is seen by every instance
+//! within [`TTL`], and an unknown name is remembered for [`NEGATIVE_TTL`] so a flood of
+//! requests for a missing tenant does not become a flood of queries.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use storage::{Client, Store, StoreError, Tenant};
+use uuid::Uuid;
+
+pub const TTL: Duration = Duration::from_secs(30);
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(2);
+/// Entries per map before the cache starts over: bounds memory under a flood of random names.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Entry<T> {
+    at: Instant,
+    value: Option<T>,
+}
+
+impl<T: Clone> Entry<T> {
+    fn fresh(&self, now: Instant) -> Option<Option<T>> {
+        let ttl = if self.value.is_some() { TTL } else { NEGATIVE_TTL };
+        (now.duration_since(self.at) < ttl).then(|| self.value.clone())
+    }
+}
+
+fn insert<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, Entry<T>>, key: K, value: Option<T>, now: Instant) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, Entry { at: now, value });
+}
+
+#[derive(Default)]
+pub struct Directory {
+    tenants: RefCell<HashMap<String, Entry<Tenant>>>,
+    clients: RefCell<HashMap<(Uuid, String), Entry<Client>>>,
+}
+
+impl Directory {
+    /// The tenant by slug or UUID.
+    pub async fn tenant(&self, store: &dyn Store, key: &str) -> Result<Option<Tenant>, StoreError> {
+        let now = Instant::now();
+        if let Some(hit) = self.tenants.borrow().get(key).and_then(|e| e.fresh(now)) {
+            return Ok(hit);
+        }
+        let found = store.find_tenant(key).await?;
+        insert(&mut self.tenants.borrow_mut(), key.to_string(), found.clone(), now);
+        Ok(found)
+    }
+
+    /// The client `client_id` of a tenant.
+    pub async fn client(&self, store: &dyn Store, tenant_id: Uuid, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let now = Instant::now();
+        let key = (tenant_id, client_id.to_string());
+        if let Some(hit) = self.clients.borrow().get(&key).and_then(|e| e.fresh(now)) {
+            return Ok(hit);
+        }
+        let found = store.find_client(tenant_id, client_id).await?;
+        insert(&mut self.clients.borrow_mut(), key, found.clone(), now);
+        Ok(found)
+    }
+}
