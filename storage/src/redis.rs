@@ -889,24 +889,42 @@ async fn run(weak: Weak<Inner>, ready: tokio::sync::oneshot::Sender<()>) {
 }
 
 async fn reconnect(inner: Arc<Inner>) {
-    let deadline = inner.opts.connect_timeout * 2;
-    match tokio::time::timeout(deadline, inner.open()).await {
-        Ok(Ok(conn)) => {
-            let redis = Redis {
-                inner: inner.clone(),
-            };
-            // Deferred invalidations first, then traffic: a session signed out while Redis
-            // was down must not be served from a copy cached before.
-            if !redis.flush_pending(&conn).await {
+    // The breaker may have opened on one slow answer while the connection is fine (a cluster
+    // connection also heals by itself): keep a connection that answers.
+    let existing = if inner.heartbeat().await {
+        inner
+            .conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    } else {
+        None
+    };
+    let conn = match existing {
+        Some(c) => c,
+        None => match tokio::time::timeout(inner.opts.connect_timeout * 2, inner.open()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "redis connection attempt failed");
                 return;
             }
-            *inner.conn.write().unwrap_or_else(PoisonError::into_inner) = Some(conn);
-            inner.up.store(true, Ordering::Release);
-            tracing::info!(kind = inner.kind, "redis reachable");
-        }
-        Ok(Err(e)) => tracing::debug!(error = %e, "redis connection attempt failed"),
-        Err(_) => tracing::debug!("redis connection attempt timed out"),
+            Err(_) => {
+                tracing::debug!("redis connection attempt timed out");
+                return;
+            }
+        },
+    };
+    let redis = Redis {
+        inner: inner.clone(),
+    };
+    // Deferred invalidations first, then traffic: a session signed out while Redis was down
+    // must not be served from a copy cached before.
+    if !redis.flush_pending(&conn).await {
+        return;
     }
+    *inner.conn.write().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+    inner.up.store(true, Ordering::Release);
+    tracing::info!(kind = inner.kind, "redis reachable");
 }
 
 #[cfg(test)]

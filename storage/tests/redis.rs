@@ -236,3 +236,89 @@ async fn hung_redis_does_not_hold_up_the_start() {
     assert!(t.elapsed() < Duration::from_millis(50));
     held.abort();
 }
+
+/// A private redis-server on `port`, killed on drop.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(port: u16) -> Server {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/services.sh install-deps)");
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what} not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.elapsed()
+}
+
+#[tokio::test]
+async fn a_dead_connection_opens_the_breaker_and_a_restart_closes_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start(port);
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let redis = Redis::connect(
+        &url,
+        RedisOptions {
+            // Slow heartbeat: the failing operation, not the heartbeat, must open the breaker.
+            probe_interval: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    wait_for("first connection", Duration::from_secs(10), || {
+        redis.is_up()
+    })
+    .await;
+    assert!(
+        redis
+            .gcra("rl:t", Duration::from_secs(1), 5, true)
+            .await
+            .unwrap()
+            .allowed
+    );
+    drop(server);
+    let t = Instant::now();
+    let mut failed = false;
+    for _ in 0..3 {
+        failed |= redis
+            .gcra("rl:t", Duration::from_secs(1), 5, true)
+            .await
+            .is_err();
+    }
+    assert!(failed);
+    assert!(!redis.is_up(), "the breaker is open");
+    assert!(
+        t.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
+    let _server = Server::start(port);
+    let back = wait_for("reconnect", Duration::from_secs(10), || redis.is_up()).await;
+    assert!(back < Duration::from_secs(5), "{back:?}");
+    assert!(redis
+        .gcra("rl:t", Duration::from_secs(1), 5, true)
+        .await
+        .is_ok());
+}

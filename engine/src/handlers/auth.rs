@@ -115,7 +115,9 @@ async fn login_inner(
 
 pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::Token).await?;
+    ctx.limit(Limit::Token)
+        .await
+        .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
     let r: RefreshRequest = parse(&parts, bytes, false)?;
     let client_id = required(&r.client_id, "client_id")?;
     let token = required(&r.refresh_token, "refresh_token")?;
@@ -144,7 +146,9 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// RFC 6749 shape. No tenant is sent: it comes from the token.
 pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (_parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::Token).await?;
+    ctx.limit(Limit::Token)
+        .await
+        .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
     let form = form_pairs(&bytes);
     let field = |name: &str| {
         form.iter()

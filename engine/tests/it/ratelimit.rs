@@ -498,6 +498,16 @@ async fn rejections_carry_headers_and_cost_no_hash() {
         (status, body["code"].as_str()),
         (429, Some("RATE_LIMIT_EXCEEDED"))
     );
+    assert_eq!(
+        s.metric_value(r#"hellojohn_auth_sign_ins_total{method="refresh",status="rate_limited"}"#)
+            .await,
+        2.0
+    );
+    assert_eq!(
+        s.metric_value(r#"hellojohn_rate_limit_rejections_total{limit="token"}"#)
+            .await,
+        2.0
+    );
 
     // Sign-up: the pair's set-up registered once already.
     let reg = |email: String| {
