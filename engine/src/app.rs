@@ -78,6 +78,8 @@ pub struct Shard {
     pub index: usize,
     pub app: Arc<App>,
     pub metrics: ShardMetrics,
+    /// Tenants and clients recently looked up by this shard.
+    pub directory: crate::directory::Directory,
     /// Prefix of this process's request ids, so ids from several instances do not collide.
     id_prefix: u32,
     seq: Cell<u64>,
@@ -89,6 +91,7 @@ impl Shard {
             index,
             app,
             metrics,
+            directory: crate::directory::Directory::default(),
             id_prefix,
             seq: Cell::new(0),
         }

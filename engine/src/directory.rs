@@ -26,12 +26,21 @@ struct Entry<T> {
 
 impl<T: Clone> Entry<T> {
     fn fresh(&self, now: Instant) -> Option<Option<T>> {
-        let ttl = if self.value.is_some() { TTL } else { NEGATIVE_TTL };
+        let ttl = if self.value.is_some() {
+            TTL
+        } else {
+            NEGATIVE_TTL
+        };
         (now.duration_since(self.at) < ttl).then(|| self.value.clone())
     }
 }
 
-fn insert<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, Entry<T>>, key: K, value: Option<T>, now: Instant) {
+fn insert<K: std::hash::Hash + Eq, T>(
+    map: &mut HashMap<K, Entry<T>>,
+    key: K,
+    value: Option<T>,
+    now: Instant,
+) {
     if map.len() >= MAX_ENTRIES {
         map.clear();
     }
@@ -52,12 +61,22 @@ impl Directory {
             return Ok(hit);
         }
         let found = store.find_tenant(key).await?;
-        insert(&mut self.tenants.borrow_mut(), key.to_string(), found.clone(), now);
+        insert(
+            &mut self.tenants.borrow_mut(),
+            key.to_string(),
+            found.clone(),
+            now,
+        );
         Ok(found)
     }
 
     /// The client `client_id` of a tenant.
-    pub async fn client(&self, store: &dyn Store, tenant_id: Uuid, client_id: &str) -> Result<Option<Client>, StoreError> {
+    pub async fn client(
+        &self,
+        store: &dyn Store,
+        tenant_id: Uuid,
+        client_id: &str,
+    ) -> Result<Option<Client>, StoreError> {
         let now = Instant::now();
         let key = (tenant_id, client_id.to_string());
         if let Some(hit) = self.clients.borrow().get(&key).and_then(|e| e.fresh(now)) {

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod directory;
 pub mod handlers;
 pub mod http;
 pub mod limiter;

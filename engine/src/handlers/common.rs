@@ -87,7 +87,12 @@ pub async fn tenant(ctx: &Ctx, key: Option<String>) -> Result<Tenant, ApiError> 
     if key.len() > 200 {
         return Err(unknown("tenant_id", "unknown tenant"));
     }
-    match ctx.auth().store.find_tenant(&key).await {
+    match ctx
+        .shard
+        .directory
+        .tenant(ctx.auth().store.as_ref(), &key)
+        .await
+    {
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err(unknown("tenant_id", "unknown tenant")),
         Err(e) => Err(errors::store(&e)),
@@ -98,7 +103,12 @@ pub async fn client(ctx: &Ctx, tenant: &Tenant, client_id: &str) -> Result<Clien
     if client_id.len() > 200 {
         return Err(unknown("client_id", "unknown client"));
     }
-    match ctx.auth().store.find_client(tenant.id, client_id).await {
+    match ctx
+        .shard
+        .directory
+        .client(ctx.auth().store.as_ref(), tenant.id, client_id)
+        .await
+    {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(unknown("client_id", "unknown client for this tenant")),
         Err(e) => Err(errors::store(&e)),
