@@ -6,6 +6,7 @@
 #   scripts/services.sh stop              stops whatever runs from $STATE (idempotent)
 #   scripts/services.sh env               prints $STATE/env (export lines)
 #   scripts/services.sh restart-postgres  for failure tests (reads $STATE/env)
+#   scripts/services.sh stop-postgres / start-postgres   a longer database outage
 #   scripts/services.sh stop-redis        stops the standalone Redis (same port/state kept)
 #   scripts/services.sh start-redis       starts it again on the same port
 #   scripts/services.sh install-deps      apt-get installs missing packages (root only)
@@ -405,6 +406,25 @@ cmd_restart_postgres() {
         "$HJ_TEST_PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$HJ_TEST_PG_PORT" -t 1
 }
 
+# Stop and start for outage tests that need the database down for a while, not just restarted.
+cmd_stop_postgres() {
+    load_env
+    as_pg "$HJ_TEST_PG_BINDIR/pg_ctl" -D "$HJ_TEST_PG_DATADIR" -m fast -w -t "$WAIT_SECS" stop >/dev/null ||
+        die "postgres stop failed"
+}
+
+cmd_start_postgres() {
+    load_env
+    local logfile
+    logfile="$(dirname "$HJ_TEST_PG_DATADIR")/postgres.log"
+    if ! "$HJ_TEST_PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$HJ_TEST_PG_PORT" -t 1; then
+        as_pg "$HJ_TEST_PG_BINDIR/pg_ctl" -D "$HJ_TEST_PG_DATADIR" -l "$logfile" -w -t "$WAIT_SECS" start >/dev/null ||
+            { tail -n 60 "$logfile" >&2; die "postgres start failed"; }
+    fi
+    wait_until postgres "$logfile" \
+        "$HJ_TEST_PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$HJ_TEST_PG_PORT" -t 1
+}
+
 cmd_stop_redis() {
     load_env
     stop_redis_dir "$STATE/redis/standalone"
@@ -422,8 +442,10 @@ case "${1:-}" in
     stop) cmd_stop ;;
     env) load_env >/dev/null; cat "$STATE/env" ;;
     restart-postgres) cmd_restart_postgres ;;
+    stop-postgres) cmd_stop_postgres ;;
+    start-postgres) cmd_start_postgres ;;
     stop-redis) cmd_stop_redis ;;
     start-redis) cmd_start_redis ;;
     install-deps) install_deps ;;
-    *) echo "usage: $0 start|stop|env|restart-postgres|stop-redis|start-redis|install-deps" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|env|restart-postgres|stop-postgres|start-postgres|stop-redis|start-redis|install-deps" >&2; exit 2 ;;
 esac

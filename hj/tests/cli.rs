@@ -1,30 +1,12 @@
 //! The `hj` binary as an operator runs it: exit codes, help, signals.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn hj() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hj"));
-    // The test process's own HELLOJOHN_* variables must not leak into the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HELLOJOHN_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("hj-cli-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{hj, signal, start_server, temp_dir, wait_exit};
 
 #[test]
 fn config_errors_are_all_reported_then_exit_64() {
@@ -86,90 +68,6 @@ fn serve_help_lists_every_setting_with_env_and_default() {
             );
         }
     }
-}
-
-/// A server process; killed if the test fails before it exits.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `hj serve` on port 0 and finds the port in its "listening" log line.
-fn start_server(extra: &[(&str, &str)]) -> Server {
-    let dir = temp_dir("serve");
-    let mut cmd = hj();
-    cmd.arg("serve")
-        .env("HELLOJOHN_LISTEN", "127.0.0.1:0")
-        .env("HELLOJOHN_DATA_DIR", &dir)
-        .env("HELLOJOHN_SHARDS", "2")
-        .env("HELLOJOHN_WORKERS", "1")
-        .env("HELLOJOHN_ARGON2_MEMORY_KIB", "64")
-        .env("HELLOJOHN_ARGON2_ITERATIONS", "1")
-        .env("HELLOJOHN_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(t) = &tx {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if v["message"] == "listening" {
-                        let addr: SocketAddr = v["addr"].as_str().unwrap().parse().unwrap();
-                        let _ = t.send(addr);
-                        tx = None;
-                    }
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not start");
-    Server {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
-
-fn signal(child: &Child, sig: i32) {
-    let rc = unsafe_free_kill(child.id(), sig);
-    assert!(rc, "kill failed");
-}
-
-/// Sends a signal with the `kill` command, keeping the test free of unsafe code.
-fn unsafe_free_kill(pid: u32, sig: i32) -> bool {
-    Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]
@@ -238,8 +136,17 @@ fn sigterm_with_idle_server_exits_0_quickly() {
 fn tenant_and_client_administration_on_the_embedded_store() {
     let dir = temp_dir("admin");
     let run = |args: &[&str]| {
-        let out = hj().args(args).env("HELLOJOHN_DATA_DIR", &dir).env("HELLOJOHN_LOG", "error").output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = hj()
+            .args(args)
+            .env("HELLOJOHN_DATA_DIR", &dir)
+            .env("HELLOJOHN_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, out, _) = run(&["migrate"]);
     assert_eq!(code, Some(0));
@@ -258,7 +165,16 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     assert_eq!(code, Some(1));
     assert!(err.contains("slug"), "{err}");
 
-    let (code, _, _) = run(&["client", "create", "--tenant", "acme", "--client-id", "web", "--scopes", "openid,email"]);
+    let (code, _, _) = run(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "web",
+        "--scopes",
+        "openid,email",
+    ]);
     assert_eq!(code, Some(0));
     let (code, _, err) = run(&["client", "create", "--tenant", "nope", "--client-id", "web"]);
     assert_eq!(code, Some(1));
