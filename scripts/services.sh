@@ -219,6 +219,10 @@ auth_file = $dir/userlist.txt
 pool_mode = transaction
 max_client_conn = 1000
 default_pool_size = 20
+; Every test creates its own database, and the wildcard gives each one a pool: close idle
+; server connections and pools quickly, or they pile up past PostgreSQL's max_connections.
+server_idle_timeout = 5
+autodb_idle_timeout = 10
 server_tls_sslmode = disable
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log

@@ -136,6 +136,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "Attempts before a delivery is exhausted."),
     s("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "webhook-poll-interval", "1s", "How often each instance looks for due deliveries."),
     s("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "Allow deliveries to loopback, private and link-local addresses."),
+    s("HELLOJOHN_WEBHOOK_RETENTION", "webhook-retention", "168h", "How long webhook events whose deliveries are finished (delivered or exhausted) are kept."),
     s("HELLOJOHN_LOG", "log", "info", "Log level or filter (error, warn, info, debug, trace, or a tracing filter)."),
     s("HELLOJOHN_LOG_FORMAT", "log-format", "text", "Log format: text or json."),
     s("HELLOJOHN_SHUTDOWN_DELAY", "shutdown-delay", "0s", "After SIGTERM, /health answers 503 this long before listeners close (load-balancer deregistration)."),
@@ -237,6 +238,17 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     pub webhook_poll_interval: Duration,
     pub webhook_allow_private: bool,
+    /// How long events whose deliveries are all finished are kept before the workers delete
+    /// them (with their deliveries).
+    pub webhook_retention: Duration,
+    /// First retry delay of a failed webhook delivery (`5s`); each further retry doubles it,
+    /// up to `webhook_backoff_max` (`1h`), with ±20 % jitter. Not a `HELLOJOHN_*` setting:
+    /// tests shorten it.
+    pub webhook_backoff_base: Duration,
+    pub webhook_backoff_max: Duration,
+    /// How long a worker holds a claimed delivery; `None`: twice `webhook_timeout` plus 5 s.
+    /// Not a `HELLOJOHN_*` setting: tests shorten it.
+    pub webhook_lease: Option<Duration>,
     pub log: String,
     pub log_format: LogFormat,
     pub shutdown_delay: Duration,
@@ -601,6 +613,11 @@ impl Config {
             positive_duration,
         );
         let webhook_allow_private = r.parse("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", false, boolean);
+        let webhook_retention = r.parse(
+            "HELLOJOHN_WEBHOOK_RETENTION",
+            Duration::from_secs(7 * 24 * 3600),
+            positive_duration,
+        );
         let log = r.parse("HELLOJOHN_LOG", "info".to_string(), |v| {
             tracing_subscriber::EnvFilter::try_new(v)
                 .map(|_| v.to_string())
@@ -676,6 +693,10 @@ impl Config {
             webhook_max_attempts,
             webhook_poll_interval,
             webhook_allow_private,
+            webhook_retention,
+            webhook_backoff_base: Duration::from_secs(5),
+            webhook_backoff_max: Duration::from_secs(3600),
+            webhook_lease: None,
             log,
             log_format,
             shutdown_delay,

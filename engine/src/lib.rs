@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod router;
 pub mod server;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,17 +84,23 @@ pub async fn connect_redis(
     Ok(Some(redis))
 }
 
-/// The master key, the signing keys and the hash pool.
+/// The master key of `config` for `store`: generated in the data dir on first use only for the
+/// embedded store (see [`auth::MasterKey::load`]).
+pub fn master_key(config: &Config, store: &dyn Store) -> anyhow::Result<auth::MasterKey> {
+    let embedded = store.backend() == "sqlite";
+    auth::MasterKey::load(config, embedded).context("master key")
+}
+
+/// The signing keys and the hash pool.
 async fn build_auth(
     config: &Config,
     store: Arc<dyn Store>,
+    master: &auth::MasterKey,
     process: Arc<metrics::Process>,
     limiter: Arc<limiter::Limiter>,
     redis: Option<storage::redis::Redis>,
 ) -> anyhow::Result<auth::flows::Auth> {
-    let embedded = store.backend() == "sqlite";
-    let master = auth::MasterKey::load(config, embedded).context("master key")?;
-    let keys = auth::KeyRing::load_or_create(store.as_ref(), &master, unix_now())
+    let keys = auth::KeyRing::load_or_create(store.as_ref(), master, unix_now())
         .await
         .context("signing keys")?;
     let params = auth::Params::from_config(config);
@@ -178,6 +185,11 @@ pub struct ServerHandle {
     addr: SocketAddr,
     app: Arc<app::App>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The webhook worker's thread.
+    worker: Option<std::thread::JoinHandle<()>>,
+    /// Dropped once the shards have stopped: the worker keeps its runtime (which may drive
+    /// database connections the shards also use) until then.
+    shards_done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl ServerHandle {
@@ -196,8 +208,12 @@ impl ServerHandle {
     }
 
     /// Blocks until every shard has drained and stopped.
-    pub fn join(self) {
-        for t in self.threads {
+    pub fn join(mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        drop(self.shards_done.take());
+        if let Some(t) = self.worker.take() {
             let _ = t.join();
         }
     }
@@ -223,10 +239,12 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     let (hub, collectors) = metrics::Hub::new(listeners.len());
     let redis = connect_redis(&config, hub.process.clone()).await?;
     let limiter = Arc::new(limiter::Limiter::new(&config, redis.clone()));
+    let master = master_key(&config, store.as_ref())?;
     let auth = Arc::new(
         build_auth(
             &config,
             store.clone(),
+            &master,
             hub.process.clone(),
             limiter.clone(),
             redis.clone(),
@@ -246,5 +264,27 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     });
     let threads =
         server::spawn_shards(app.clone(), listeners, collectors).context("cannot start shards")?;
-    Ok(ServerHandle { addr, app, threads })
+    // The webhook worker: its own thread, stopped by the same shutdown as the shards.
+    let worker = webhook::worker::Worker {
+        store: app.store.clone(),
+        redis: app.redis.clone(),
+        master,
+        process: app.hub.process.clone(),
+        settings: webhook::worker::WorkerSettings::from_config(&app.config),
+    };
+    let (shards_done, shards_stopped) = tokio::sync::oneshot::channel();
+    let worker = match webhook::worker::spawn(worker, app.lifecycle.subscribe(), shards_stopped) {
+        Ok(t) => t,
+        Err(e) => {
+            app.lifecycle.begin_shutdown();
+            return Err(anyhow::Error::new(e).context("cannot start the webhook worker"));
+        }
+    };
+    Ok(ServerHandle {
+        addr,
+        app,
+        threads,
+        worker: Some(worker),
+        shards_done: Some(shards_done),
+    })
 }

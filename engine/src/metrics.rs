@@ -162,6 +162,39 @@ impl ShardMetrics {
     }
 }
 
+/// Upper bounds (seconds) of the webhook delivery latency histogram: from the event to the 2xx,
+/// retries included.
+pub const WEBHOOK_LATENCY_BUCKETS: [f64; 14] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
+];
+
+/// A fixed-bucket histogram of atomics, for values recorded off the request path.
+#[derive(Default)]
+pub struct AtomicHistogram {
+    /// Per bucket of [`WEBHOOK_LATENCY_BUCKETS`] (not cumulative); the last is `+Inf`.
+    buckets: [AtomicU64; WEBHOOK_LATENCY_BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl AtomicHistogram {
+    pub fn record(&self, value: Duration) {
+        let secs = value.as_secs_f64();
+        let i = WEBHOOK_LATENCY_BUCKETS
+            .iter()
+            .position(|le| secs <= *le)
+            .unwrap_or(WEBHOOK_LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
 /// Process-wide gauges and counters, off the request hot path.
 #[derive(Default)]
 pub struct Process {
@@ -172,10 +205,28 @@ pub struct Process {
     pub hash_wait_us_total: AtomicU64,
     pub hash_work_us_total: AtomicU64,
     pub hash_workers: AtomicU64,
+    /// Bytes of Argon2 memory held by the hashing threads' arenas (allocated at start).
+    pub hash_arena_bytes: AtomicU64,
+    /// Hashes that did not fit a thread's arena and allocated memory of their own.
+    pub hash_arena_fresh_allocations_total: AtomicU64,
+    /// The Argon2id parameters of new hashes, so that `hj bench` can measure the same.
+    pub argon2_memory_kib: AtomicU64,
+    pub argon2_iterations: AtomicU64,
+    pub argon2_parallelism: AtomicU64,
     pub db_pool_idle: AtomicU64,
     pub db_pool_in_use: AtomicU64,
     pub db_pool_max: AtomicU64,
     pub redis_fallbacks_total: AtomicU64,
+    /// Webhook attempts answered 2xx.
+    pub webhook_delivered_total: AtomicU64,
+    /// Webhook attempts that failed and will be retried.
+    pub webhook_failed_total: AtomicU64,
+    /// Webhook attempts that failed for the last time.
+    pub webhook_exhausted_total: AtomicU64,
+    /// Due webhook deliveries not yet delivered, as the worker last counted them.
+    pub webhook_backlog: AtomicU64,
+    /// From an event to its delivery's 2xx.
+    pub webhook_latency: AtomicHistogram,
 }
 
 /// Joins the shards for scraping.
@@ -404,6 +455,36 @@ fn render_process(out: &mut String, p: &Process) {
         "# HELP hellojohn_hash_pool_work_seconds_total Time spent computing hashes.\n# TYPE hellojohn_hash_pool_work_seconds_total counter\nhellojohn_hash_pool_work_seconds_total {}",
         get(&p.hash_work_us_total) as f64 / 1e6
     );
+    gauge(
+        out,
+        "hellojohn_hash_pool_arena_bytes",
+        "Argon2 memory held by the hashing threads, allocated and faulted in at start.",
+        get(&p.hash_arena_bytes),
+    );
+    counter(
+        out,
+        "hellojohn_hash_pool_arena_fresh_allocations_total",
+        "Hashes too large for a hashing thread's arena, which allocated memory of their own.",
+        get(&p.hash_arena_fresh_allocations_total),
+    );
+    gauge(
+        out,
+        "hellojohn_argon2_memory_kib",
+        "Argon2id memory of new password hashes, in KiB.",
+        get(&p.argon2_memory_kib),
+    );
+    gauge(
+        out,
+        "hellojohn_argon2_iterations",
+        "Argon2id iterations of new password hashes.",
+        get(&p.argon2_iterations),
+    );
+    gauge(
+        out,
+        "hellojohn_argon2_parallelism",
+        "Argon2id parallelism (lanes) of new password hashes.",
+        get(&p.argon2_parallelism),
+    );
     out.push_str("# HELP hellojohn_db_pool_connections Database connections by state.\n# TYPE hellojohn_db_pool_connections gauge\n");
     let _ = writeln!(
         out,
@@ -425,5 +506,44 @@ fn render_process(out: &mut String, p: &Process) {
         "hellojohn_redis_fallbacks_total",
         "Operations served locally because Redis was unreachable.",
         get(&p.redis_fallbacks_total),
+    );
+    render_webhooks(out, p);
+}
+
+fn render_webhooks(out: &mut String, p: &Process) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    out.push_str("# HELP hellojohn_webhook_deliveries_total Webhook delivery attempts by outcome: delivered (2xx), failed (retried later), exhausted (the last attempt failed).\n# TYPE hellojohn_webhook_deliveries_total counter\n");
+    for (status, v) in [
+        ("delivered", &p.webhook_delivered_total),
+        ("failed", &p.webhook_failed_total),
+        ("exhausted", &p.webhook_exhausted_total),
+    ] {
+        let _ = writeln!(
+            out,
+            "hellojohn_webhook_deliveries_total{{status=\"{status}\"}} {}",
+            get(v)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_webhook_backlog Webhook deliveries due and not yet delivered (the outbox backlog, all instances), as this instance last counted them.\n# TYPE hellojohn_webhook_backlog gauge\nhellojohn_webhook_backlog {}",
+        get(&p.webhook_backlog)
+    );
+    let h = &p.webhook_latency;
+    out.push_str("# HELP hellojohn_webhook_delivery_latency_seconds Time from an event to the 2xx of its delivery, retries included.\n# TYPE hellojohn_webhook_delivery_latency_seconds histogram\n");
+    let mut cumulative = 0;
+    for (i, le) in WEBHOOK_LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += get(&h.buckets[i]);
+        let _ = writeln!(
+            out,
+            "hellojohn_webhook_delivery_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "hellojohn_webhook_delivery_latency_seconds_bucket{{le=\"+Inf\"}} {}\nhellojohn_webhook_delivery_latency_seconds_sum {}\nhellojohn_webhook_delivery_latency_seconds_count {}",
+        cumulative + get(&h.buckets[WEBHOOK_LATENCY_BUCKETS.len()]),
+        get(&h.sum_us) as f64 / 1e6,
+        get(&h.count)
     );
 }

@@ -7,9 +7,18 @@ use storage::{NewClient, Store};
 pub async fn migrate(store: &dyn Store) -> anyhow::Result<()> {
     let before = store.migration_status().await?;
     let after = store.migrate().await.context("migrating")?;
-    let applied: Vec<i64> = after.applied.iter().copied().filter(|v| !before.applied.contains(v)).collect();
+    let applied: Vec<i64> = after
+        .applied
+        .iter()
+        .copied()
+        .filter(|v| !before.applied.contains(v))
+        .collect();
     if applied.is_empty() {
-        println!("{}: schema is up to date (version {:?})", store.backend(), after.applied.last());
+        println!(
+            "{}: schema is up to date (version {:?})",
+            store.backend(),
+            after.applied.last()
+        );
     } else {
         println!("{}: applied migrations {applied:?}", store.backend());
     }
@@ -30,19 +39,29 @@ pub async fn migrate_status(store: &dyn Store) -> anyhow::Result<()> {
 fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()
         && slug.len() <= 63
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')
 }
 
 pub async fn tenant_create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
-    let slug = m.get_one::<String>("slug").map(String::as_str).unwrap_or_default();
+    let slug = m
+        .get_one::<String>("slug")
+        .map(String::as_str)
+        .unwrap_or_default();
     if !valid_slug(slug) {
         bail!("slug {slug:?} must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'");
     }
-    let name = m.get_one::<String>("name").cloned().unwrap_or_else(|| slug.to_string());
+    let name = m
+        .get_one::<String>("name")
+        .cloned()
+        .unwrap_or_else(|| slug.to_string());
     let t = match store.create_tenant(slug, &name, engine::unix_now()).await {
-        Err(storage::StoreError::Conflict(_)) => bail!("a tenant with slug {slug:?} already exists"),
+        Err(storage::StoreError::Conflict(_)) => {
+            bail!("a tenant with slug {slug:?} already exists")
+        }
         other => other?,
     };
     println!("{}\t{}\t{}", t.id, t.slug, t.name);
@@ -65,14 +84,33 @@ async fn find_tenant(store: &dyn Store, key: &str) -> anyhow::Result<storage::Te
 }
 
 pub async fn client_create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
-    let tenant = find_tenant(store, m.get_one::<String>("tenant").map(String::as_str).unwrap_or_default()).await?;
-    let client_id = m.get_one::<String>("client-id").cloned().unwrap_or_default();
-    if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let tenant = find_tenant(
+        store,
+        m.get_one::<String>("tenant")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    )
+    .await?;
+    let client_id = m
+        .get_one::<String>("client-id")
+        .cloned()
+        .unwrap_or_default();
+    if client_id.is_empty()
+        || client_id.len() > 128
+        || client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         bail!("client id must be 1-128 characters without spaces");
     }
     let scopes = m
         .get_one::<String>("scopes")
-        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let uris: Vec<String> = m
         .get_many::<String>("post-logout-redirect-uri")
@@ -82,7 +120,10 @@ pub async fn client_create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<
         .create_client(
             NewClient {
                 tenant_id: tenant.id,
-                name: m.get_one::<String>("name").cloned().unwrap_or_else(|| client_id.clone()),
+                name: m
+                    .get_one::<String>("name")
+                    .cloned()
+                    .unwrap_or_else(|| client_id.clone()),
                 client_id,
                 scopes,
                 post_logout_redirect_uris: uris,
@@ -93,10 +134,18 @@ pub async fn client_create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<
         )
         .await;
     let c = match created {
-        Err(storage::StoreError::Conflict(_)) => bail!("tenant {:?} already has that client id", tenant.slug),
+        Err(storage::StoreError::Conflict(_)) => {
+            bail!("tenant {:?} already has that client id", tenant.slug)
+        }
         other => other?,
     };
-    println!("{}\t{}\t{}\t{}", tenant.slug, c.client_id, c.name, c.scopes.join(" "));
+    println!(
+        "{}\t{}\t{}\t{}",
+        tenant.slug,
+        c.client_id,
+        c.name,
+        c.scopes.join(" ")
+    );
     Ok(())
 }
 
@@ -108,8 +157,16 @@ pub async fn client_list(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()
     };
     println!("TENANT\tCLIENT_ID\tNAME\tSCOPES");
     for c in store.list_clients(filter).await? {
-        let slug = tenants.iter().find(|t| t.id == c.tenant_id).map_or("?", |t| t.slug.as_str());
-        println!("{slug}\t{}\t{}\t{}", c.client_id, c.name, c.scopes.join(" "));
+        let slug = tenants
+            .iter()
+            .find(|t| t.id == c.tenant_id)
+            .map_or("?", |t| t.slug.as_str());
+        println!(
+            "{slug}\t{}\t{}\t{}",
+            c.client_id,
+            c.name,
+            c.scopes.join(" ")
+        );
     }
     Ok(())
 }

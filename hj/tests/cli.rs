@@ -150,7 +150,7 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     };
     let (code, out, _) = run(&["migrate"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("applied migrations [1]"), "{out}");
+    assert!(out.contains("applied migrations [1, 2]"), "{out}");
     let (code, out, _) = run(&["migrate", "status"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("pending: []"), "{out}");
@@ -185,4 +185,161 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     let (code, out, _) = run(&["tenant", "list"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 2, "{out}");
+}
+
+/// `hj webhook` against the store of a running `hj serve`: an endpoint made by the CLI gets a
+/// sign-up's event, signed, and the delivery shows up in `hj webhook deliveries`.
+#[test]
+fn webhook_commands_and_a_delivery_from_hj_serve() {
+    let srv = start_server(&[
+        ("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "50ms"),
+    ]);
+    let run = |args: &[&str]| {
+        let out = hj()
+            .args(args)
+            .env("HELLOJOHN_DATA_DIR", &srv.dir)
+            .env("HELLOJOHN_LOG", "error")
+            .env("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "true")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A receiver that answers 204 to one request and keeps it.
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let got = std::thread::spawn(move || {
+        let (mut conn, _) = receiver.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap();
+                if body.len() >= len {
+                    break;
+                }
+            }
+            assert!(n > 0, "connection closed early");
+        }
+        conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request).to_string()
+    });
+
+    let (code, _, err) = run(&[
+        "webhook",
+        "create",
+        "--tenant",
+        "local",
+        "--url",
+        &url,
+        "--events",
+        "user.nope",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("unknown event type"), "{err}");
+    let (code, out, err) = run(&[
+        "webhook",
+        "create",
+        "--tenant",
+        "local",
+        "--url",
+        &url,
+        "--events",
+        "user.register",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let endpoint_id = out.split('\t').next().unwrap().to_string();
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("a generated secret is printed");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let (code, out, _) = run(&["webhook", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(&format!("{endpoint_id}\tlocal\t{url}\tuser.register")),
+        "{out}"
+    );
+    assert!(!out.contains(secret), "list never shows the secret");
+
+    let body = br#"{"tenant_id":"local","client_id":"local-app","email":"hook@example.com","password":"Correct-Horse-42"}"#;
+    let mut conn = TcpStream::connect(srv.addr).unwrap();
+    write!(
+        conn,
+        "POST /v2/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    let request = got.join().unwrap();
+    assert!(request.starts_with("POST /hook HTTP/1.1"), "{request}");
+    let lower = request.to_ascii_lowercase();
+    for header in [
+        "x-hellojohn-signature: t=",
+        "x-hellojohn-event: user.register",
+        "x-hellojohn-delivery-id: ",
+        "webhook-id: ",
+        "webhook-timestamp: ",
+        "webhook-signature: v1,",
+    ] {
+        assert!(lower.contains(header), "{header} missing: {request}");
+    }
+    assert!(request.contains(r#""type":"user.register""#), "{request}");
+
+    let start = Instant::now();
+    let delivery = loop {
+        let (code, out, _) = run(&["webhook", "deliveries", "--status", "delivered"]);
+        assert_eq!(code, Some(0));
+        if let Some(line) = out.lines().nth(1) {
+            break line.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not delivered: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let fields: Vec<&str> = delivery.split('\t').collect();
+    assert_eq!(
+        &fields[1..6],
+        ["user.register", "delivered", "1", "-", "204"],
+        "{delivery}"
+    );
+    let (code, out, _) = run(&["webhook", "redeliver", fields[0]]);
+    assert_eq!(code, Some(0), "{out}");
+    // Queued again: the receiver is gone, so it waits (pending) or fails and waits (failed).
+    let (code, out, _) = run(&["webhook", "deliveries", "--limit", "5"]);
+    assert_eq!(code, Some(0));
+    let line = out.lines().find(|l| l.starts_with(fields[0])).unwrap();
+    let status = line.split('\t').nth(2).unwrap();
+    assert!(["pending", "failed"].contains(&status), "{line}");
+    let (code, out, _) = run(&["webhook", "delete", &endpoint_id]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out, _) = run(&["webhook", "deliveries"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 1, "deleted with its endpoint: {out}");
+    let (code, _, err) = run(&["webhook", "delete", &endpoint_id]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no webhook endpoint"), "{err}");
 }

@@ -49,18 +49,20 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" <<'PY2'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
-    label, impl, m, t, p, threads, thp, pin, rate = f[:9]
-    rows[(f"{m},{t},{p}", label, impl, thp, pin, threads)].append(float(rate))
-print("| m,t,p | build | impl | THP | pinned | threads | median hashes/s | min | max | ms/hash (1 thread) | runs |")
+    label, impl, m, t, p, threads, thp, pin, rate, cpu_rate = f[:10]
+    rows[(f"{m},{t},{p}", label, impl, thp, pin, threads)].append((float(rate), float(cpu_rate)))
+print("| m,t,p | build | impl | THP | pinned | threads | hashes/s, wall (median) | hashes per CPU-s (median) | min–max per CPU-s | CPU ms/hash | runs |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for key in sorted(rows, key=lambda k: (k[0], -statistics.median(rows[k]))):
+med = lambda v, i: statistics.median(x[i] for x in v)
+for key in sorted(rows, key=lambda k: (k[0], -med(rows[k], 1))):
     v = rows[key]
-    med = statistics.median(v)
     threads = int(key[5])
-    print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | {threads} | {med:.1f} | {min(v):.1f} | {max(v):.1f} | {1e3 * threads / med:.1f} | {len(v)} |")
-PY
+    c = med(v, 1)
+    lo, hi = min(x[1] for x in v), max(x[1] for x in v)
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | {threads} | {med(v, 0):.1f} | {c:.1f} | {lo:.1f}–{hi:.1f} | {1e3 * threads / c:.1f} | {len(v)} |")
+PY2

@@ -7,5 +7,6 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod token;
+pub mod webhook;
 
 pub use error::{ApiError, ErrorCode, OAuthError};

@@ -66,12 +66,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Users and passwords.
     /// Creates the user, their password identity and their first refresh token in one
-    /// transaction. `Conflict("email")` when the email is taken in the tenant.
+    /// transaction, with `event` (see [`EventDraft`]). `Conflict("email")` when the email is
+    /// taken in the tenant (and no event is written).
     fn register_user(
         &self,
         user: NewUser,
         password_hash: String,
         refresh: NewRefreshToken,
+        event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, User>;
     fn get_user(&self, user_id: Uuid) -> StoreFuture<'_, Option<User>>;
@@ -91,41 +93,111 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'_, bool>;
 
     // Refresh tokens.
-    /// Stores a token (a new family on sign-in).
-    fn insert_refresh_token(&self, token: NewRefreshToken) -> StoreFuture<'_, ()>;
+    /// Stores a token (a new family on sign-in), with `event` in the same transaction.
+    fn insert_refresh_token(
+        &self,
+        token: NewRefreshToken,
+        event: Option<EventDraft>,
+    ) -> StoreFuture<'_, ()>;
     fn find_refresh_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<RefreshToken>>;
     /// Exchanges `old_hash` for `new`: one conditional update marks the old token rotated
     /// (only if it was not already), and the new token joins the same family, in one
     /// transaction. Of concurrent calls with the same `old_hash` exactly one gets `Rotated`.
     /// Presenting an already-rotated token revokes the whole family (`Reused`).
     /// `client_id` must match the token's client, else `NotFound`.
+    /// `reuse_event` is written (completed with [`EventDraft::for_token`]) in the transaction
+    /// that revokes the family on `Reused`, and only then.
     fn rotate_refresh_token(
         &self,
         old_hash: TokenHash,
         client_id: &str,
         new: NewRefreshToken,
+        reuse_event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, RotateOutcome>;
     /// Revokes the family of the token (logout). Returns the token's record if it existed.
-    /// Idempotent.
+    /// Idempotent: `event` (completed with [`EventDraft::for_token`]) is written only by the
+    /// call that revoked the family.
     fn revoke_refresh_family(
         &self,
         token_hash: TokenHash,
+        event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, Option<RefreshToken>>;
-    /// Revokes every refresh family and session of the user. Returns how many were revoked.
-    fn revoke_all_for_user(&self, user_id: Uuid, now: i64) -> StoreFuture<'_, u64>;
+    /// Revokes every refresh family and session of the user, with `event` (whose metadata, an
+    /// object, gains `revoked`: the count). Returns how many were revoked.
+    fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, u64>;
 
     // Cookie sessions.
-    fn create_session(&self, session: NewSession) -> StoreFuture<'_, ()>;
+    /// Stores the session, with `event` (completed with [`EventDraft::for_user`]).
+    fn create_session(&self, session: NewSession, event: Option<EventDraft>)
+        -> StoreFuture<'_, ()>;
     /// The session with its user, whatever its state; the caller checks expiry and revocation.
     fn find_session(&self, id_hash: TokenHash) -> StoreFuture<'_, Option<Session>>;
-    /// Idempotent. Returns whether a live session was revoked.
-    fn revoke_session(&self, id_hash: TokenHash, now: i64) -> StoreFuture<'_, bool>;
+    /// Idempotent. Returns whether a live session was revoked; `event` (completed with
+    /// [`EventDraft::for_user`]) is written only then.
+    fn revoke_session(
+        &self,
+        id_hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
 
     // Signing keys.
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>>;
     /// Inserts the key unless a non-retired key already exists (several instances may start at
     /// once: one key wins). Returns the non-retired keys after the call.
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>>;
+
+    // Webhooks: events (the outbox), endpoints, deliveries.
+    //
+    // Every method that takes an `EventDraft` writes the event only when at least one endpoint
+    // of its tenant subscribes to its type (or to `*`), with one delivery per such endpoint:
+    // the outbox is not an audit log, and tenants without webhooks pay nothing for it.
+    /// Writes an event that has no other change (a failed sign-in), with its deliveries.
+    /// Returns the completed event (written or not: see above).
+    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event>;
+    /// Events, newest first; all tenants or one.
+    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>>;
+    fn create_webhook_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+        now: i64,
+    ) -> StoreFuture<'_, WebhookEndpoint>;
+    /// All endpoints, or those of one tenant, oldest first.
+    fn list_webhook_endpoints(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> StoreFuture<'_, Vec<WebhookEndpoint>>;
+    /// Deletes the endpoint and its deliveries. Returns whether it existed.
+    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool>;
+    fn list_webhook_deliveries(
+        &self,
+        filter: DeliveryFilter,
+    ) -> StoreFuture<'_, Vec<WebhookDelivery>>;
+    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>>;
+    /// Requeues a delivery whatever its state: `pending`, due at `now_ms`, attempts back to
+    /// 0, generation + 1, lease dropped. Returns whether it exists.
+    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool>;
+    /// Leases up to `limit` due deliveries (pending or failed, due at `now_ms`, not leased)
+    /// until `leased_until_ms`, oldest due first. Concurrent callers (any instance) never get
+    /// the same delivery while its lease holds.
+    fn claim_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedDelivery>>;
+    /// Records an attempt's result. Returns whether it applied (see [`DeliveryResult`]).
+    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool>;
+    /// Deliveries due at `now_ms` that are not delivered or exhausted (leased ones included).
+    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64>;
+    /// Deletes up to `limit` events created before `before` (Unix seconds) whose deliveries
+    /// are all delivered or exhausted, and those deliveries. Returns how many events went.
+    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 }

@@ -3,6 +3,8 @@
 
 use uuid::Uuid;
 
+use crate::StoreError;
+
 /// A tenant: an isolated set of users and clients, addressed by UUID or slug.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -225,4 +227,268 @@ impl MigrationStatus {
             .filter(|v| !self.known.contains(v))
             .collect()
     }
+}
+
+// ----- Webhooks ---------------------------------------------------------------------------------
+
+/// An event as the engine describes it when it asks for a change. The store completes what the
+/// engine could not know (a sign-out knows only the refresh token: the store fills in its user
+/// and tenant) and writes it in the same transaction as the change, together with one delivery
+/// per subscribed endpoint (the transactional outbox). An event exists iff its change committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    /// UUIDv7 (its timestamp also measures delivery latency).
+    pub id: Uuid,
+    /// `user.register`, `user.login`, ...
+    pub event_type: String,
+    pub tenant_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub actor_type: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub target_type: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// A JSON object (or null).
+    pub metadata: serde_json::Value,
+    /// `success` or `failure`.
+    pub result: String,
+    pub created_at: i64,
+}
+
+impl EventDraft {
+    /// The event with nothing left to complete. `Internal` when the tenant is unknown.
+    pub fn into_event(self) -> Result<Event, StoreError> {
+        let tenant_id = self.tenant_id.ok_or_else(|| {
+            StoreError::Internal(format!("event {} has no tenant", self.event_type))
+        })?;
+        Ok(Event {
+            id: self.id,
+            tenant_id,
+            event_type: self.event_type,
+            actor_id: self.actor_id,
+            actor_type: self.actor_type,
+            target_id: self.target_id,
+            target_type: self.target_type,
+            ip_address: self.ip_address,
+            user_agent: self.user_agent,
+            metadata: self.metadata,
+            result: self.result,
+            created_at: self.created_at,
+        })
+    }
+
+    /// Completes an event about a refresh family (sign-out, reuse detection) from the token's
+    /// record: tenant, actor and target default to the token's tenant and user, and the
+    /// metadata (when an object) gains `family_id` and `client_id` unless already set.
+    pub fn for_token(mut self, token: &RefreshToken) -> Result<Event, StoreError> {
+        self.tenant_id.get_or_insert(token.tenant_id);
+        if self.actor_id.is_none() {
+            self.actor_id = Some(token.user_id);
+            self.actor_type.get_or_insert_with(|| "user".to_string());
+        }
+        if self.target_id.is_none() {
+            self.target_id = Some(token.user_id);
+            self.target_type.get_or_insert_with(|| "user".to_string());
+        }
+        if self.metadata.is_null() {
+            self.metadata = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let serde_json::Value::Object(m) = &mut self.metadata {
+            m.entry("family_id")
+                .or_insert_with(|| token.family_id.to_string().into());
+            m.entry("client_id")
+                .or_insert_with(|| token.client_id.clone().into());
+        }
+        self.into_event()
+    }
+
+    /// Completes an event about a cookie session from its user.
+    pub fn for_user(mut self, tenant_id: Uuid, user_id: Uuid) -> Result<Event, StoreError> {
+        self.tenant_id.get_or_insert(tenant_id);
+        if self.actor_id.is_none() {
+            self.actor_id = Some(user_id);
+            self.actor_type.get_or_insert_with(|| "user".to_string());
+        }
+        if self.target_id.is_none() {
+            self.target_id = Some(user_id);
+            self.target_type.get_or_insert_with(|| "user".to_string());
+        }
+        self.into_event()
+    }
+}
+
+/// A stored event (the outbox row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_type: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_type: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub target_type: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub metadata: serde_json::Value,
+    pub result: String,
+    pub created_at: i64,
+}
+
+/// A webhook endpoint to create. The engine encrypts the secret under the master key with the
+/// endpoint id as associated data, so it chooses the id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewWebhookEndpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    /// Event types delivered to it (`*` for all).
+    pub events: Vec<String>,
+    pub secret_encrypted: Vec<u8>,
+}
+
+impl std::fmt::Debug for NewWebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhookEndpoint")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret_encrypted", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A tenant's webhook endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret_encrypted: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret_encrypted", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Not attempted yet.
+    Pending,
+    /// The last attempt failed; another is scheduled.
+    Failed,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Every attempt failed; no more are scheduled (`hj webhook redeliver` requeues it).
+    Exhausted,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Exhausted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Exhausted => "exhausted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event for one endpoint. Its id is the delivery id sent with every attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub endpoint_id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub status: DeliveryStatus,
+    /// Attempts made since it was (re)queued.
+    pub attempts: u32,
+    /// Times it was requeued by hand (`hj webhook redeliver`).
+    pub generation: u32,
+    /// When it is next due (Unix milliseconds); meaningless once delivered or exhausted.
+    pub next_attempt_at_ms: i64,
+    /// Set while an instance holds it (Unix milliseconds).
+    pub leased_until_ms: Option<i64>,
+    pub last_attempt_at_ms: Option<i64>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_at_ms: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Which deliveries `list_webhook_deliveries` returns, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub tenant_id: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// A due delivery leased to one worker until `leased_until_ms`, with what it needs to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub id: Uuid,
+    /// Proves the lease when reporting a failure (`DeliveryResult::Failed`).
+    pub lease_id: Uuid,
+    pub leased_until_ms: i64,
+    pub attempts: u32,
+    pub generation: u32,
+    pub endpoint: WebhookEndpoint,
+    pub event: Event,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// The endpoint answered 2xx (`status_code`), or another instance did and said so through
+    /// Redis (`counted: false`: no attempt of this worker). Applies whoever holds the lease,
+    /// unless the delivery is already delivered or exhausted.
+    Delivered {
+        id: Uuid,
+        at_ms: i64,
+        status_code: Option<u16>,
+        counted: bool,
+    },
+    /// The attempt failed. Applies only while `lease_id` still holds the delivery. Scheduled
+    /// again at `retry_at_ms`, or exhausted when `None`.
+    Failed {
+        id: Uuid,
+        lease_id: Uuid,
+        at_ms: i64,
+        status_code: Option<u16>,
+        error: String,
+        retry_at_ms: Option<i64>,
+    },
 }

@@ -1,5 +1,5 @@
 //! Redis, optional shared state for several instances: the distributed GCRA rate limit, the
-//! session cache and refresh-family revocation marks.
+//! session cache, refresh-family revocation marks and the guards of webhook attempts.
 //!
 //! [`Redis`] wraps one multiplexed connection (standalone, `redis://` or `rediss://`) or one
 //! cluster connection (`redis+cluster://n1:6379,n2:6379/0`, `rediss+cluster://…`). Its I/O runs
@@ -66,6 +66,49 @@ if take then
 end
 return {1, remaining, 0, math.ceil(tat - now)}
 "#;
+
+/// Takes a webhook attempt's guard: `SET key token NX PX ttl`; when the key exists, its value
+/// (another worker's token, or `delivered`). One round trip, one key.
+/// Returns `{1, ''}` when taken, else `{0, value}`.
+const WEBHOOK_LOCK_LUA: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, ''}
+end
+local v = redis.call('GET', KEYS[1])
+if not v then v = '' end
+return {0, v}
+"#;
+
+/// Deletes a webhook attempt's guard only if `ARGV[1]` (the holder's token) still holds it.
+const WEBHOOK_RELEASE_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// The value of an attempt's guard once the endpoint answered 2xx.
+const WEBHOOK_DELIVERED: &str = "delivered";
+
+/// One webhook attempt, as the Redis guard names it: a delivery, its redelivery generation and
+/// the attempts it had made when it was claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    pub delivery_id: Uuid,
+    pub generation: u32,
+    pub attempts: u32,
+}
+
+/// What [`Redis::webhook_lock`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookLock {
+    /// This worker holds the attempt: send it.
+    Acquired,
+    /// Another worker holds it (its lease may have expired in the database while it sends).
+    Held,
+    /// Another worker already got a 2xx for it.
+    Delivered,
+}
 
 /// What goes wrong with a Redis operation. The caller always has a local answer.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +247,8 @@ struct Inner {
     /// The circuit breaker: closed (`true`) while Redis answers.
     up: AtomicBool,
     script: Script,
+    webhook_lock: Script,
+    webhook_release: Script,
     pending: Mutex<VecDeque<Pending>>,
     kind: &'static str,
 }
@@ -407,6 +452,8 @@ impl Redis {
             conn: RwLock::new(None),
             up: AtomicBool::new(false),
             script: Script::new(GCRA_LUA),
+            webhook_lock: Script::new(WEBHOOK_LOCK_LUA),
+            webhook_release: Script::new(WEBHOOK_RELEASE_LUA),
             pending: Mutex::new(VecDeque::new()),
             kind,
         });
@@ -751,6 +798,84 @@ impl Redis {
                 .await
         })
         .await
+    }
+
+    fn webhook_key(&self, attempt: &WebhookAttempt) -> String {
+        self.key(&[
+            "wh",
+            &attempt.delivery_id.to_string(),
+            &attempt.generation.to_string(),
+            &attempt.attempts.to_string(),
+        ])
+    }
+
+    /// Takes the guard of a webhook attempt for `ttl` with `token`, unless another worker holds
+    /// it or already delivered it.
+    pub async fn webhook_lock(
+        &self,
+        attempt: &WebhookAttempt,
+        token: Uuid,
+        ttl: Duration,
+    ) -> Result<WebhookLock, RedisError> {
+        let mut c = self.begin()?;
+        let key = self.webhook_key(attempt);
+        let script = &self.inner.webhook_lock;
+        let (taken, value): (i64, String) = self
+            .finish(async move {
+                let mut inv = script.key(key);
+                inv.arg(token.to_string()).arg(millis(ttl));
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(match (taken, value.as_str()) {
+            (1, _) => WebhookLock::Acquired,
+            (_, WEBHOOK_DELIVERED) => WebhookLock::Delivered,
+            // Gone between the SET and the GET (it expired): held a moment ago; the next claim
+            // after the database lease ends tries again.
+            _ => WebhookLock::Held,
+        })
+    }
+
+    /// Drops the guard of an attempt that failed, if `token` still holds it, so that the retry
+    /// (a new attempt, a new key) is not delayed and the key does not linger.
+    pub async fn webhook_release(
+        &self,
+        attempt: &WebhookAttempt,
+        token: Uuid,
+    ) -> Result<(), RedisError> {
+        let mut c = self.begin()?;
+        let key = self.webhook_key(attempt);
+        let script = &self.inner.webhook_release;
+        self.finish(async move {
+            let mut inv = script.key(key);
+            inv.arg(token.to_string());
+            inv.invoke_async::<i64>(&mut c).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Marks an attempt delivered for `ttl`: a worker that claims it again (its database update
+    /// was lost) records it as delivered instead of sending it again.
+    pub async fn webhook_delivered(
+        &self,
+        attempt: &WebhookAttempt,
+        ttl: Duration,
+    ) -> Result<(), RedisError> {
+        let mut c = self.begin()?;
+        let key = self.webhook_key(attempt);
+        let ms = millis(ttl);
+        self.finish(async move {
+            ::redis::cmd("SET")
+                .arg(key)
+                .arg(WEBHOOK_DELIVERED)
+                .arg("PX")
+                .arg(ms)
+                .query_async::<Value>(&mut c)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Writes the invalidations deferred while Redis was down, on `c`, before the breaker

@@ -721,7 +721,7 @@ async fn a_pool_of_one_serves_concurrent_sign_ins() {
             expires_at: 100,
         };
         store
-            .register_user(user.clone(), "$argon2id$h".into(), token, 1)
+            .register_user(user.clone(), "$argon2id$h".into(), token, None, 1)
             .await
             .expect("register");
         users.push(user);
@@ -739,15 +739,18 @@ async fn a_pool_of_one_serves_concurrent_sign_ins() {
                 // The hash: on another thread, no connection held.
                 tokio::time::sleep(Duration::from_millis(800)).await;
                 store
-                    .insert_refresh_token(NewRefreshToken {
-                        token_hash: hash(),
-                        family_id: Uuid::new_v4(),
-                        user_id: login.user.id,
-                        tenant_id: login.user.tenant_id,
-                        client_id: "app".into(),
-                        issued_at: 2,
-                        expires_at: 100,
-                    })
+                    .insert_refresh_token(
+                        NewRefreshToken {
+                            token_hash: hash(),
+                            family_id: Uuid::new_v4(),
+                            user_id: login.user.id,
+                            tenant_id: login.user.tenant_id,
+                            client_id: "app".into(),
+                            issued_at: 2,
+                            expires_at: 100,
+                        },
+                        None,
+                    )
                     .await
             })
         })
@@ -826,7 +829,7 @@ async fn restart_recovery() {
                         expires_at: 100,
                     };
                     let result = store
-                        .register_user(user.clone(), "$argon2id$h".into(), token.clone(), 1)
+                        .register_user(user.clone(), "$argon2id$h".into(), token.clone(), None, 1)
                         .await
                         .map(|_| ());
                     let failed = result.is_err();

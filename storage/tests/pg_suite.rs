@@ -105,7 +105,7 @@ mod pgbouncer {
                 let email = user.email.clone();
                 note(
                     store
-                        .register_user(user.clone(), "$argon2id$h".into(), first.clone(), 10)
+                        .register_user(user.clone(), "$argon2id$h".into(), first.clone(), None, 10)
                         .await
                         .map(|_| ()),
                 );
@@ -122,26 +122,42 @@ mod pgbouncer {
                         issued_at: 20 + round,
                         ..first.clone()
                     };
-                    note(store.insert_refresh_token(next.clone()).await.map(|_| ()));
+                    note(
+                        store
+                            .insert_refresh_token(next.clone(), None)
+                            .await
+                            .map(|_| ()),
+                    );
                     let successor = NewRefreshToken {
                         token_hash: hash(),
                         ..next.clone()
                     };
                     note(
                         store
-                            .rotate_refresh_token(next.token_hash, "app", successor, 30 + round)
+                            .rotate_refresh_token(
+                                next.token_hash,
+                                "app",
+                                successor,
+                                None,
+                                30 + round,
+                            )
                             .await
                             .map(|o| assert!(matches!(o, RotateOutcome::Rotated { .. }), "{o:?}")),
                     );
                     note(
                         store
-                            .revoke_refresh_family(next.token_hash, 40 + round)
+                            .revoke_refresh_family(next.token_hash, None, 40 + round)
                             .await
                             .map(|t| assert!(t.is_some())),
                     );
                     note(store.ping().await);
                 }
-                note(store.revoke_all_for_user(user.id, 50).await.map(|_| ()));
+                note(
+                    store
+                        .revoke_all_for_user(user.id, None, 50)
+                        .await
+                        .map(|_| ()),
+                );
                 errors
             }));
         }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hellojohn_storage::redis::{CachedSession, Redis, RedisError, RedisOptions};
+use hellojohn_storage::redis::{
+    CachedSession, Redis, RedisError, RedisOptions, WebhookAttempt, WebhookLock,
+};
 use hellojohn_storage::{Session, User};
 use uuid::Uuid;
 
@@ -167,6 +169,96 @@ async fn session_cache_standalone() {
 #[tokio::test]
 async fn session_cache_cluster() {
     session_cache(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
+}
+
+/// The guard of one webhook attempt: one holder; released only by its holder; a delivered
+/// mark wins; a new attempt or generation is another key.
+async fn webhook_guard(url: &str) {
+    let (redis, _) = client(url).await;
+    let ttl = Duration::from_secs(30);
+    for _ in 0..6 {
+        let attempt = WebhookAttempt {
+            delivery_id: Uuid::new_v4(),
+            generation: 0,
+            attempts: 0,
+        };
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(
+            redis.webhook_lock(&attempt, a, ttl).await.unwrap(),
+            WebhookLock::Acquired
+        );
+        assert_eq!(
+            redis.webhook_lock(&attempt, b, ttl).await.unwrap(),
+            WebhookLock::Held
+        );
+        redis.webhook_release(&attempt, b).await.unwrap();
+        assert_eq!(
+            redis.webhook_lock(&attempt, b, ttl).await.unwrap(),
+            WebhookLock::Held
+        );
+        redis.webhook_release(&attempt, a).await.unwrap();
+        assert_eq!(
+            redis.webhook_lock(&attempt, b, ttl).await.unwrap(),
+            WebhookLock::Acquired
+        );
+        redis.webhook_delivered(&attempt, ttl).await.unwrap();
+        assert_eq!(
+            redis.webhook_lock(&attempt, a, ttl).await.unwrap(),
+            WebhookLock::Delivered
+        );
+        redis.webhook_release(&attempt, b).await.unwrap();
+        assert_eq!(
+            redis.webhook_lock(&attempt, a, ttl).await.unwrap(),
+            WebhookLock::Delivered
+        );
+        for other in [
+            WebhookAttempt {
+                attempts: 1,
+                ..attempt
+            },
+            WebhookAttempt {
+                generation: 1,
+                ..attempt
+            },
+        ] {
+            assert_eq!(
+                redis.webhook_lock(&other, a, ttl).await.unwrap(),
+                WebhookLock::Acquired
+            );
+        }
+    }
+    // The guard expires with its holder's lease.
+    let attempt = WebhookAttempt {
+        delivery_id: Uuid::new_v4(),
+        generation: 0,
+        attempts: 0,
+    };
+    let short = Duration::from_millis(50);
+    assert_eq!(
+        redis
+            .webhook_lock(&attempt, Uuid::new_v4(), short)
+            .await
+            .unwrap(),
+        WebhookLock::Acquired
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        redis
+            .webhook_lock(&attempt, Uuid::new_v4(), ttl)
+            .await
+            .unwrap(),
+        WebhookLock::Acquired
+    );
+}
+
+#[tokio::test]
+async fn webhook_guard_standalone() {
+    webhook_guard(&env("HJ_TEST_REDIS_URL")).await;
+}
+
+#[tokio::test]
+async fn webhook_guard_cluster() {
+    webhook_guard(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
 }
 
 #[tokio::test]

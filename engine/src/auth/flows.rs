@@ -22,6 +22,7 @@ use super::keys::KeyRing;
 use super::password::{check_policy, Password, PolicyViolation, Verification};
 use super::tokens::{hash_opaque, new_opaque_token, TokenError};
 use crate::limiter::{account_subject, Decision, Limit, Limiter};
+use crate::webhook::{self, EventType, Origin};
 
 /// Longest life of a cached session in Redis (shorter when the session ends sooner). Also the
 /// life of a sign-out mark, which must outlive every cached copy it overrides.
@@ -203,12 +204,13 @@ impl Auth {
         (token, record)
     }
 
-    /// Registers a user with a password and signs them in.
+    /// Registers a user with a password and signs them in (`user.register`).
     pub async fn register(
         &self,
         tenant: &Tenant,
         client: &Client,
         r: Registration,
+        origin: &Origin,
         now: i64,
     ) -> Flow<Issued> {
         let Registration {
@@ -241,7 +243,16 @@ impl Auth {
             name,
             custom_fields,
         };
-        let user = match self.store.register_user(new_user, phc, refresh, now).await {
+        let event = webhook::with_meta(
+            origin.event(EventType::UserRegister, Some(tenant.id), Some(user_id), now),
+            "client_id",
+            &client.client_id,
+        );
+        let user = match self
+            .store
+            .register_user(new_user, phc, refresh, Some(event), now)
+            .await
+        {
             Ok(u) => u,
             Err(StoreError::Conflict(_)) => deny!(Denial::EmailTaken),
             Err(e) => return Err(e),
@@ -266,12 +277,16 @@ impl Auth {
     /// costs one real verification, exactly like a wrong password.
     ///
     /// An account over its failed-sign-in limit is refused before the store or the hash pool is
-    /// asked; every failed verification counts against that limit.
+    /// asked; every failed verification counts against that limit and is recorded as a
+    /// `user.login_failed` event (refusals before any verification are not: they cost nothing
+    /// and must stay cheap under attack).
     pub async fn check_password(
         &self,
         tenant: &Tenant,
         email: &str,
         password: Password,
+        origin: &Origin,
+        now: i64,
     ) -> Flow<User> {
         let normalized = normalize_email(email);
         let account = account_subject(
@@ -288,8 +303,8 @@ impl Auth {
                 })
             }
         }
-        let login = match normalized {
-            Some(e) => self.store.find_password_login(tenant.id, &e).await?,
+        let login = match normalized.as_deref() {
+            Some(e) => self.store.find_password_login(tenant.id, e).await?,
             None => None,
         };
         let phc = login
@@ -309,8 +324,16 @@ impl Auth {
                 (l, needs_rehash)
             }
             // Unknown email, wrong password or disabled user: one failure for the account.
-            _ => {
+            (login, verification) => {
                 self.limiter.take(Limit::FailedSignIn, &account).await;
+                let reason = match (&login, verification) {
+                    (None, _) => "unknown_user",
+                    (Some(l), Verification::Match { .. }) if l.user.disabled => "user_disabled",
+                    _ => "invalid_password",
+                };
+                let user = login.as_ref().map(|l| l.user.id);
+                self.login_failed(tenant, user, normalized.as_deref(), reason, origin, now)
+                    .await;
                 deny!(Denial::InvalidCredentials)
             }
         };
@@ -319,6 +342,32 @@ impl Auth {
                 .await;
         }
         Ok(Outcome::Done(login.user))
+    }
+
+    /// Records a failed sign-in. Best effort: the denial stands when the store cannot write it.
+    async fn login_failed(
+        &self,
+        tenant: &Tenant,
+        user: Option<Uuid>,
+        email: Option<&str>,
+        reason: &str,
+        origin: &Origin,
+        now: i64,
+    ) {
+        let mut event = webhook::with_meta(
+            webhook::failed(origin.event(EventType::UserLoginFailed, Some(tenant.id), None, now)),
+            "reason",
+            reason,
+        );
+        // The account that was tried is the target; nobody is authenticated as an actor.
+        event.target_id = user;
+        event.target_type = user.map(|_| "user".to_string());
+        if let Some(email) = email {
+            event = webhook::with_meta(event, "email", email);
+        }
+        if let Err(e) = self.store.record_event(event).await {
+            tracing::warn!(error = %e, "user.login_failed event not stored");
+        }
     }
 
     /// Re-hashes a password made with old parameters. Best effort: a full pool or a failed
@@ -339,22 +388,36 @@ impl Auth {
         }
     }
 
-    /// Password sign-in: tokens for a new refresh family.
+    /// Password sign-in: tokens for a new refresh family (`user.login`).
     pub async fn login(
         &self,
         tenant: &Tenant,
         client: &Client,
         email: &str,
         password: Password,
+        origin: &Origin,
         now: i64,
     ) -> Flow<Issued> {
-        let user = match self.check_password(tenant, email, password).await? {
+        let user = match self
+            .check_password(tenant, email, password, origin, now)
+            .await?
+        {
             Outcome::Done(u) => u,
             Outcome::Denied(d) => deny!(d),
         };
         let (refresh_token, refresh) =
             self.new_refresh(user.id, tenant.id, client, Uuid::now_v7(), now);
-        self.store.insert_refresh_token(refresh).await?;
+        let event = login_event(
+            origin,
+            tenant.id,
+            user.id,
+            &client.client_id,
+            "password",
+            now,
+        );
+        self.store
+            .insert_refresh_token(refresh, Some(event))
+            .await?;
         let (access_token, expires_in) = self.access_token(
             &user,
             &client.client_id,
@@ -372,12 +435,14 @@ impl Auth {
     }
 
     /// Exchanges a refresh token for new tokens (rotation). `tenant`, when the caller named
-    /// one, must be the token's tenant.
+    /// one, must be the token's tenant. A reused token revokes its family
+    /// (`token.reuse_detected`).
     pub async fn refresh(
         &self,
         client_id: &str,
         refresh_token: &str,
         tenant: Option<&Tenant>,
+        origin: &Origin,
         now: i64,
     ) -> Flow<Issued> {
         let old_hash = hash_opaque(refresh_token);
@@ -403,9 +468,15 @@ impl Auth {
             current.family_id,
             now,
         );
+        let reuse = origin.event(
+            EventType::TokenReuseDetected,
+            Some(current.tenant_id),
+            Some(current.user_id),
+            now,
+        );
         match self
             .store
-            .rotate_refresh_token(old_hash, client_id, new, now)
+            .rotate_refresh_token(old_hash, client_id, new, Some(reuse), now)
             .await?
         {
             RotateOutcome::Rotated { user, .. } => {
@@ -440,11 +511,19 @@ impl Auth {
         }
     }
 
-    /// Revokes the family of a refresh token. Idempotent; an unknown token is not an error.
-    pub async fn revoke_refresh(&self, refresh_token: &str, now: i64) -> Result<(), StoreError> {
+    /// Revokes the family of a refresh token (`user.logout`). Idempotent; an unknown token is
+    /// not an error.
+    pub async fn revoke_refresh(
+        &self,
+        refresh_token: &str,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // Only the token is known here: the store fills in its user and tenant.
+        let event = origin.event(EventType::UserLogout, None, None, now);
         let token = self
             .store
-            .revoke_refresh_family(hash_opaque(refresh_token), now)
+            .revoke_refresh_family(hash_opaque(refresh_token), Some(event), now)
             .await?;
         if let (Some(redis), Some(t)) = (&self.redis, token) {
             let _ = redis.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
@@ -452,9 +531,20 @@ impl Auth {
         Ok(())
     }
 
-    /// Revokes every session and refresh family of a user, and their cached sessions.
-    pub async fn logout_all(&self, user_id: Uuid, now: i64) -> Result<u64, StoreError> {
-        let n = self.store.revoke_all_for_user(user_id, now).await?;
+    /// Revokes every session and refresh family of a user, and their cached sessions
+    /// (`user.logout_all`).
+    pub async fn logout_all(
+        &self,
+        user_id: Uuid,
+        tenant_id: Option<Uuid>,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let event = origin.event(EventType::UserLogoutAll, tenant_id, Some(user_id), now);
+        let n = self
+            .store
+            .revoke_all_for_user(user_id, Some(event), now)
+            .await?;
         if let Some(redis) = &self.redis {
             let _ = redis.revoke_user_sessions(user_id, SESSION_CACHE_TTL).await;
         }
@@ -471,30 +561,45 @@ impl Auth {
         }
     }
 
-    /// Starts a cookie session after checking the password.
+    /// Starts a cookie session after checking the password (`user.login`).
     pub async fn session_login(
         &self,
         tenant: &Tenant,
         client: &Client,
         email: &str,
         password: Password,
+        origin: &Origin,
         now: i64,
     ) -> Flow<NewSessionCookie> {
-        let user = match self.check_password(tenant, email, password).await? {
+        let user = match self
+            .check_password(tenant, email, password, origin, now)
+            .await?
+        {
             Outcome::Done(u) => u,
             Outcome::Denied(d) => deny!(d),
         };
         let (value, id_hash) = new_opaque_token();
         let expires_at = now + secs(self.session_ttl);
+        let event = login_event(
+            origin,
+            tenant.id,
+            user.id,
+            &client.client_id,
+            "session",
+            now,
+        );
         self.store
-            .create_session(NewSession {
-                id_hash,
-                user_id: user.id,
-                tenant_id: tenant.id,
-                client_id: client.client_id.clone(),
-                created_at: now,
-                expires_at,
-            })
+            .create_session(
+                NewSession {
+                    id_hash,
+                    user_id: user.id,
+                    tenant_id: tenant.id,
+                    client_id: client.client_id.clone(),
+                    created_at: now,
+                    expires_at,
+                },
+                Some(event),
+            )
             .await?;
         let session = Session {
             user,
@@ -563,16 +668,43 @@ impl Auth {
         Outcome::Done((Caller { claims }, s.user))
     }
 
-    /// Signs a cookie session out: in the database, then in the shared cache, so every
-    /// instance refuses the cookie from its next request on.
-    pub async fn end_session(&self, cookie: &str, now: i64) -> Result<bool, StoreError> {
+    /// Signs a cookie session out: in the database (`user.logout`), then in the shared cache,
+    /// so every instance refuses the cookie from its next request on.
+    pub async fn end_session(
+        &self,
+        cookie: &str,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let id = hash_opaque(cookie);
-        let live = self.store.revoke_session(id, now).await?;
+        let event = webhook::with_meta(
+            origin.event(EventType::UserLogout, None, None, now),
+            "method",
+            "session",
+        );
+        let live = self.store.revoke_session(id, Some(event), now).await?;
         if let Some(redis) = &self.redis {
             let _ = redis.session_revoke(&id, SESSION_CACHE_TTL).await;
         }
         Ok(live)
     }
+}
+
+/// The `user.login` event of a password or session sign-in.
+fn login_event(
+    origin: &Origin,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    client_id: &str,
+    method: &str,
+    now: i64,
+) -> storage::EventDraft {
+    let event = origin.event(EventType::UserLogin, Some(tenant_id), Some(user_id), now);
+    webhook::with_meta(
+        webhook::with_meta(event, "client_id", client_id),
+        "method",
+        method,
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,11 @@
 //! `Retry-After` instead of a response that arrives after it has given up. The estimate is
 //! seeded at start by timing one real hash with the configured parameters, so admission is
 //! right from the first request.
+//!
+//! Every thread owns a [`Hasher`] whose Argon2 memory (its arena, sized for the current
+//! parameters or HelloJohn's m=65536, whichever is larger) is allocated and faulted in when the
+//! pool starts, and reused by every job: `hellojohn_hash_pool_arena_bytes` shows what they hold,
+//! and `hellojohn_hash_pool_arena_fresh_allocations_total` counts the hashes too large for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -140,18 +145,19 @@ impl HashPool {
         metrics: Arc<Process>,
     ) -> Result<HashPool, HashError> {
         let workers = workers.max(1);
-        let mut seed_hasher = Hasher::new(params)?;
+        // The first worker's hasher, used here first: a separate one would add its memory to
+        // the process's peak for nothing.
+        let mut seed_hasher = Hasher::for_pool(params)?;
         let mut random = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut random);
         let dummy_password =
             Password::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random));
         let dummy_phc = seed_hasher.hash(dummy_password.expose())?;
-        // Time a second hash on the now-warm hasher: the first one also paid for faulting in
-        // its working memory, which the workers' reused buffers do not pay per job.
+        // Time a second hash on the now-warm hasher, as a worker runs every job.
         let started = Instant::now();
         let _ = seed_hasher.verify(dummy_password.expose(), &dummy_phc);
         let seed = started.elapsed();
-        drop(seed_hasher);
+        let mut seed_hasher = Some(seed_hasher);
 
         let shared = Arc::new(Shared {
             outstanding: AtomicU64::new(0),
@@ -170,22 +176,75 @@ impl HashPool {
             params,
             dummy_phc,
         };
+        // The other threads allocate and fault in their arenas in parallel, and report before
+        // the pool is handed out: the first sign-in pays no page faults, and memory that cannot
+        // be had fails the start instead of a sign-in.
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, HashError>>();
         for i in 0..workers {
-            let hasher = Hasher::new(params)?;
             let for_thread = shared.clone();
             let receiver = receiver.clone();
+            let ready = ready_tx.clone();
+            let ready_made = seed_hasher.take();
             let thread = std::thread::Builder::new()
                 .name(format!("hj-hash-{i}"))
-                .spawn(move || worker(hasher, &for_thread, &receiver))
+                .spawn(move || {
+                    let made = match ready_made {
+                        Some(hasher) => Ok(hasher),
+                        None => Hasher::for_pool(params),
+                    };
+                    let hasher = match made {
+                        Ok(hasher) => hasher,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let bytes = hasher.arena_bytes();
+                    for_thread
+                        .metrics
+                        .hash_arena_bytes
+                        .fetch_add(bytes as u64, Ordering::Relaxed);
+                    let _ = ready.send(Ok(bytes));
+                    drop(ready);
+                    worker(hasher, &for_thread, &receiver);
+                    for_thread
+                        .metrics
+                        .hash_arena_bytes
+                        .fetch_sub(bytes as u64, Ordering::Relaxed);
+                })
                 .map_err(|e| HashError::Failed(format!("cannot start a hashing thread: {e}")))?;
             pool.threads.push(thread);
             shared.metrics.hash_workers.fetch_add(1, Ordering::Relaxed);
         }
+        drop(ready_tx);
+        let mut arena_bytes = 0usize;
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok(Ok(bytes)) => arena_bytes += bytes,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(HashError::Failed(
+                        "a hashing thread stopped while starting".to_string(),
+                    ))
+                }
+            }
+        }
+        let metrics = &shared.metrics;
+        metrics
+            .argon2_memory_kib
+            .store(u64::from(params.memory_kib), Ordering::Relaxed);
+        metrics
+            .argon2_iterations
+            .store(u64::from(params.iterations), Ordering::Relaxed);
+        metrics
+            .argon2_parallelism
+            .store(u64::from(params.parallelism), Ordering::Relaxed);
         tracing::info!(
             workers,
             memory_kib = params.memory_kib,
             iterations = params.iterations,
             parallelism = params.parallelism,
+            arena_mib = arena_bytes >> 20,
             hash_ms = seed.as_secs_f64() * 1e3,
             budget_ms = budget.as_secs_f64() * 1e3,
             "password hashing pool started"
@@ -361,6 +420,7 @@ fn worker(mut hasher: Hasher, shared: &Shared, receiver: &Mutex<Receiver<Job>>) 
         metrics.hash_in_flight.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let Job { password, work, .. } = job;
+        let fresh_before = hasher.fresh_allocations();
         let answer = match work {
             Work::Verify { phc, reply } => {
                 let verification = hasher.verify(password.expose(), &phc);
@@ -369,6 +429,9 @@ fn worker(mut hasher: Hasher, shared: &Shared, receiver: &Mutex<Receiver<Job>>) 
             Work::Hash { reply } => Answer::Hash(reply, hasher.hash(password.expose())),
         };
         drop(password);
+        metrics
+            .hash_arena_fresh_allocations_total
+            .fetch_add(hasher.fresh_allocations() - fresh_before, Ordering::Relaxed);
         let took = started.elapsed();
         shared.record(took);
         metrics.hashes_total.fetch_add(1, Ordering::Relaxed);
@@ -483,11 +546,58 @@ mod tests {
         );
 
         assert_eq!(get(&metrics.hashes_total), 5);
+        let arena = get(&metrics.hash_arena_bytes);
+        assert!(
+            (2 * 65_536 * 1024..=2 * (65_536 + 2049) * 1024).contains(&arena),
+            "{arena}"
+        );
+        assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
         assert_eq!(get(&metrics.hash_rejected_total), 0);
         assert_eq!(get(&metrics.hash_queue_depth), 0);
         assert_eq!(get(&metrics.hash_in_flight), 0);
         assert!(get(&metrics.hash_work_us_total) > 0);
         assert_eq!(pool.expected_wait(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn larger_legacy_hashes_verify_in_the_arena_without_allocating() {
+        // Made by libsodium 1.0.18 with HelloJohn's own parameters, for "S3cret-password".
+        const SODIUM_65536: &str = "$argon2id$v=19$m=65536,t=3,p=1$bjlpkUHJbzsnLPCYJZJlJA$wBEX29pYGz8hhtct169jfuaacoW2akVgziLWFTeGjvA";
+        let metrics = Arc::new(Process::default());
+        let pool =
+            HashPool::new(1, Params::OWASP, Duration::from_secs(30), metrics.clone()).unwrap();
+        // Allocated and faulted in before `new` returned: 64 MiB, and at most 2 MiB of slack
+        // to start on a huge-page boundary.
+        let arena = get(&metrics.hash_arena_bytes);
+        assert!(
+            (65_536 * 1024..=(65_536 + 2049) * 1024).contains(&arena),
+            "{arena}"
+        );
+        assert_eq!(get(&metrics.argon2_memory_kib), 19_456);
+        assert_eq!(get(&metrics.argon2_iterations), 2);
+        assert_eq!(get(&metrics.argon2_parallelism), 1);
+        assert_eq!(
+            pool.verify(Password::new("S3cret-password"), SODIUM_65536.to_string())
+                .await,
+            Ok(Verification::Match { needs_rehash: true })
+        );
+        // The arena now holds the right password's blocks; a wrong one still fails.
+        assert_eq!(
+            pool.verify(Password::new("S3cret-passworD"), SODIUM_65536.to_string())
+                .await,
+            Ok(Verification::Mismatch)
+        );
+        let phc = pool.hash(Password::new("S3cret-password")).await.unwrap();
+        assert_eq!(
+            pool.verify(Password::new("S3cret-password"), phc).await,
+            Ok(Verification::Match {
+                needs_rehash: false
+            })
+        );
+        assert_eq!(get(&metrics.hashes_total), 4);
+        assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
+        drop(pool);
+        assert_eq!(get(&metrics.hash_arena_bytes), 0);
     }
 
     #[tokio::test]

@@ -65,6 +65,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 name: r.name,
                 custom_fields: custom,
             },
+            &ctx.origin(&parts),
             ctx.now,
         )
         .await
@@ -104,7 +105,14 @@ async fn login_inner(
     let client = common::client(ctx, &tenant, client_id).await?;
     match ctx
         .auth()
-        .login(&tenant, &client, email, Password::new(password), ctx.now)
+        .login(
+            &tenant,
+            &client,
+            email,
+            Password::new(password),
+            &ctx.origin(&parts),
+            ctx.now,
+        )
         .await
         .map_err(|e| errors::store(&e))?
     {
@@ -127,7 +135,13 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     };
     let outcome = ctx
         .auth()
-        .refresh(client_id, token, tenant.as_ref(), ctx.now)
+        .refresh(
+            client_id,
+            token,
+            tenant.as_ref(),
+            &ctx.origin(&parts),
+            ctx.now,
+        )
         .await
         .map_err(|e| errors::store(&e))?;
     Ok(match outcome {
@@ -145,7 +159,7 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// `POST /oauth2/token` (RFC 6749 section 6): the refresh grant, form-encoded, errors in
 /// RFC 6749 shape. No tenant is sent: it comes from the token.
 pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let (_parts, bytes) = body(ctx, req).await?;
+    let (parts, bytes) = body(ctx, req).await?;
     ctx.limit(Limit::Token)
         .await
         .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
@@ -169,7 +183,7 @@ pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let token = field("refresh_token").ok_or_else(|| invalid("refresh_token is required"))?;
     let outcome = ctx
         .auth()
-        .refresh(client_id, token, None, ctx.now)
+        .refresh(client_id, token, None, &ctx.origin(&parts), ctx.now)
         .await
         .map_err(|e| errors::store(&e))?;
     Ok(match outcome {
@@ -231,14 +245,14 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         redirect = Some(uri.to_string());
     }
     if let Some(token) = r.refresh_token.as_deref().filter(|t| !t.is_empty()) {
-        auth.revoke_refresh(token, ctx.now)
+        auth.revoke_refresh(token, &ctx.origin(&parts), ctx.now)
             .await
             .map_err(|e| errors::store(&e))?;
     }
     let sid_name = common::session_cookie_name(ctx);
     let had_session = cookie(&parts, sid_name).map(str::to_string);
     if let Some(sid) = &had_session {
-        auth.end_session(sid, ctx.now)
+        auth.end_session(sid, &ctx.origin(&parts), ctx.now)
             .await
             .map_err(|e| errors::store(&e))?;
     }
@@ -272,8 +286,9 @@ pub async fn logout_all(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .sub
         .parse()
         .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"))?;
+    let tenant_id = caller.claims.tid.parse().ok();
     ctx.auth()
-        .logout_all(user_id, ctx.now)
+        .logout_all(user_id, tenant_id, &ctx.origin(&parts), ctx.now)
         .await
         .map_err(|e| errors::store(&e))?;
     Ok(no_store(empty(204)))

@@ -46,6 +46,15 @@ impl Ctx {
         &self.shard.app.auth
     }
 
+    /// The client address and user agent, recorded with the events this request causes.
+    pub fn origin(&self, parts: &http::request::Parts) -> crate::webhook::Origin {
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        crate::webhook::Origin::new(Some(self.client_ip), user_agent)
+    }
+
     /// Counts this request against `limit` for the client IP: `Err` (429
     /// `RATE_LIMIT_EXCEEDED`) when over it. Call before any store lookup or hash.
     pub async fn limit(&self, limit: Limit) -> Result<(), ApiError> {

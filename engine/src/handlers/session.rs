@@ -59,7 +59,14 @@ async fn login_inner(
     let client = common::client(ctx, &tenant, client_id).await?;
     match ctx
         .auth()
-        .session_login(&tenant, &client, email, Password::new(password), ctx.now)
+        .session_login(
+            &tenant,
+            &client,
+            email,
+            Password::new(password),
+            &ctx.origin(&parts),
+            ctx.now,
+        )
         .await
         .map_err(|e| errors::store(&e))?
     {

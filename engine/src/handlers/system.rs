@@ -74,9 +74,15 @@ pub async fn metrics(ctx: &Ctx) -> HandlerResult {
     // The pool gauges are read from the store at scrape time (zeros for the embedded store).
     let pool = app.store.pool_stats();
     let process = &app.hub.process;
-    process.db_pool_idle.store(pool.idle, std::sync::atomic::Ordering::Relaxed);
-    process.db_pool_in_use.store(pool.in_use, std::sync::atomic::Ordering::Relaxed);
-    process.db_pool_max.store(pool.max, std::sync::atomic::Ordering::Relaxed);
+    process
+        .db_pool_idle
+        .store(pool.idle, std::sync::atomic::Ordering::Relaxed);
+    process
+        .db_pool_in_use
+        .store(pool.in_use, std::sync::atomic::Ordering::Relaxed);
+    process
+        .db_pool_max
+        .store(pool.max, std::sync::atomic::Ordering::Relaxed);
     let text = app.hub.render().await;
     Ok(bytes(
         200,

@@ -8,3 +8,4 @@ mod ratelimit;
 mod server;
 mod session;
 mod support;
+mod webhooks;

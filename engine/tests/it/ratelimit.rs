@@ -59,6 +59,7 @@ async fn pair(settings: &[(&str, &str)], redis: Option<&str>) -> Pair {
         StartOptions {
             redis_key_prefix: Some(prefix.clone()),
             store: None,
+            ..Default::default()
         },
     )
     .await;
@@ -67,6 +68,7 @@ async fn pair(settings: &[(&str, &str)], redis: Option<&str>) -> Pair {
         StartOptions {
             redis_key_prefix: Some(prefix),
             store: Some(a.store()),
+            ..Default::default()
         },
     )
     .await;
@@ -271,7 +273,7 @@ async fn sessions_across_instances(url: &str) {
     let sid = session_login(&p.a, &p).await;
     assert_eq!(me_with_cookie(&p.b, &sid).await, 200);
     p.a.store()
-        .revoke_session(engine::auth::hash_opaque(&sid), engine::unix_now())
+        .revoke_session(engine::auth::hash_opaque(&sid), None, engine::unix_now())
         .await
         .unwrap();
     assert_eq!(
@@ -317,7 +319,7 @@ async fn without_redis_sessions_are_read_from_the_database() {
     let sid = session_login(&p.a, &p).await;
     assert_eq!(me_with_cookie(&p.b, &sid).await, 200);
     p.a.store()
-        .revoke_session(engine::auth::hash_opaque(&sid), engine::unix_now())
+        .revoke_session(engine::auth::hash_opaque(&sid), None, engine::unix_now())
         .await
         .unwrap();
     assert_eq!(me_with_cookie(&p.b, &sid).await, 401);

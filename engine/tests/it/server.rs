@@ -102,7 +102,10 @@ async fn metrics_count_requests_exactly_by_route_template() {
         assert_eq!((idle, in_use, max), (0.0, 0.0, 0.0));
     } else {
         assert_eq!(max, 25.0);
-        assert!(idle >= 1.0 && idle + in_use <= max, "idle {idle} in_use {in_use}");
+        assert!(
+            idle >= 1.0 && idle + in_use <= max,
+            "idle {idle} in_use {in_use}"
+        );
     }
     srv.stop().await;
 }

@@ -34,7 +34,8 @@ fn base_settings(dir: &std::path::Path) -> BTreeMap<String, String> {
 }
 
 /// The master key test servers use with PostgreSQL (where none is generated).
-pub const TEST_MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+pub const TEST_MASTER_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 /// Which store the suite runs on: `HJ_TEST_STORE` = `sqlite` (default), `postgres` (direct) or
 /// `pgbouncer` (PostgreSQL through PgBouncer in transaction mode). `scripts/test.sh` runs the
@@ -51,7 +52,9 @@ fn env_url(var: &str) -> String {
 
 /// Replaces the database name (the URL path) of a PostgreSQL URL.
 fn with_database(url: &str, db: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let (head, query) = url
+        .split_once('?')
+        .map_or((url, None), |(h, q)| (h, Some(q)));
     let base = match head.rfind('/') {
         Some(i) if i > head.find("://").map_or(0, |j| j + 2) => &head[..i],
         _ => head,
@@ -70,9 +73,14 @@ pub async fn test_store_url() -> Option<String> {
     }
     let admin_url = env_url("HJ_TEST_DATABASE_URL");
     let db = format!("hj_it_{}", uuid::Uuid::new_v4().simple());
-    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
     Some(match store.as_str() {
         "postgres" => with_database(&admin_url, &db),
         "pgbouncer" => with_database(&env_url("HJ_TEST_PGBOUNCER_URL"), &db),
@@ -216,9 +224,14 @@ impl TestServer {
     /// On PostgreSQL nothing is created implicitly: the same tenant and client are made
     /// through the store, as an operator would with `hj tenant create` / `hj client create`.
     pub async fn bootstrap(&self) -> Fixture {
-        let created = engine::bootstrap_embedded(self.store().as_ref()).await.unwrap();
+        let created = engine::bootstrap_embedded(self.store().as_ref())
+            .await
+            .unwrap();
         if test_store() != "sqlite" {
-            assert!(created.is_none(), "PostgreSQL stores are never seeded implicitly");
+            assert!(
+                created.is_none(),
+                "PostgreSQL stores are never seeded implicitly"
+            );
             let store = self.store();
             let now = engine::unix_now();
             let tenant = store.create_tenant("local", "Local", now).await.unwrap();
@@ -378,6 +391,8 @@ pub struct StartOptions {
     pub redis_key_prefix: Option<String>,
     /// Serve from this store (another server's): two instances of one deployment.
     pub store: Option<std::sync::Arc<dyn storage::Store>>,
+    /// Changes to the configuration that have no `HELLOJOHN_*` setting (webhook backoff, lease).
+    pub configure: Option<fn(&mut Config)>,
 }
 
 impl TestServer {
@@ -398,6 +413,9 @@ impl TestServer {
         let mut config = Config::from_source(&map).unwrap();
         if let Some(prefix) = options.redis_key_prefix {
             config.redis_key_prefix = prefix;
+        }
+        if let Some(configure) = options.configure {
+            configure(&mut config);
         }
         engine::logging::init(&config);
         let store = match options.store {

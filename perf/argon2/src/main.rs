@@ -16,7 +16,9 @@
 //!   `allocate_cbk` (it still wipes the memory after every hash: `FLAG_clear_internal_memory`).
 //!
 //! `bench` prints one tab-separated line per measurement: label, impl, m, t, p, threads, thp, pin,
-//! hashes/s (all threads), ms per hash (one thread), AnonHugePages of the process in KiB. `run.sh`
+//! hashes/s (all threads, by wall time), hashes per CPU-second (all threads, each by its own CPU
+//! time: robust to other processes on a shared host), CPU ms per hash, and the process's
+//! AnonHugePages in KiB. `run.sh`
 //! runs the builds alternately and takes medians.
 
 use std::cell::Cell;
@@ -360,8 +362,28 @@ fn sodium_version() -> String {
         .into_owned()
 }
 
-/// `threads` threads hashing back to back for `secs`: hashes per second over all threads.
-fn measure(which: Impl, cost: Cost, threads: usize, secs: f64, thp: bool, pin: bool) -> (f64, u64) {
+/// CPU time of the calling thread: unlike wall time, it leaves out the time other processes on
+/// this shared host took the core.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer for clock_gettime.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// `threads` threads hashing back to back for `secs`: hashes per second over all threads, by
+/// wall time and by each thread's CPU time, and the process's huge pages.
+fn measure(
+    which: Impl,
+    cost: Cost,
+    threads: usize,
+    secs: f64,
+    thp: bool,
+    pin: bool,
+) -> (f64, f64, u64) {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let handles: Vec<_> = (0..threads)
@@ -385,6 +407,7 @@ fn measure(which: Impl, cost: Cost, threads: usize, secs: f64, thp: bool, pin: b
                 barrier.wait(); // arenas ready
                 barrier.wait(); // go
                 let started = Instant::now();
+                let cpu_started = thread_cpu();
                 let limit = Duration::from_secs_f64(secs);
                 let mut n = 0u64;
                 loop {
@@ -394,7 +417,11 @@ fn measure(which: Impl, cost: Cost, threads: usize, secs: f64, thp: bool, pin: b
                     n += 1;
                     let busy = started.elapsed();
                     if busy >= limit {
-                        return n as f64 / busy.as_secs_f64();
+                        let cpu = thread_cpu().saturating_sub(cpu_started);
+                        return (
+                            n as f64 / busy.as_secs_f64(),
+                            n as f64 / cpu.as_secs_f64().max(1e-9),
+                        );
                     }
                 }
             })
@@ -403,11 +430,13 @@ fn measure(which: Impl, cost: Cost, threads: usize, secs: f64, thp: bool, pin: b
     barrier.wait();
     let huge = anon_huge_kib();
     barrier.wait();
-    let rate = handles
-        .into_iter()
-        .map(|h| h.join().unwrap_or_else(|_| die("thread panicked")))
-        .sum();
-    (rate, huge)
+    let (mut rate, mut cpu_rate) = (0.0, 0.0);
+    for h in handles {
+        let (r, c) = h.join().unwrap_or_else(|_| die("thread panicked"));
+        rate += r;
+        cpu_rate += c;
+    }
+    (rate, cpu_rate, huge)
 }
 
 fn modes(arg: &str) -> Vec<bool> {
@@ -487,10 +516,10 @@ fn bench(args: &[String]) {
                         continue;
                     }
                     for &pin in &pin {
-                        let (rate, huge) = measure(which, *cost, threads, secs, thp, pin);
-                        let per_thread = rate / threads as f64;
+                        let (rate, cpu_rate, huge) = measure(which, *cost, threads, secs, thp, pin);
+                        let per_thread = cpu_rate / threads as f64;
                         println!(
-                            "{label}\t{}\t{}\t{}\t{}\t{threads}\t{}\t{}\t{rate:.2}\t{:.3}\t{huge}",
+                            "{label}\t{}\t{}\t{}\t{}\t{threads}\t{}\t{}\t{rate:.2}\t{cpu_rate:.2}\t{:.3}\t{huge}",
                             which.name(),
                             cost.m,
                             cost.t,

@@ -90,6 +90,11 @@ pub(super) fn conflict_name(constraint: &str) -> String {
         "refresh_tokens_pkey" => "refresh_token",
         "sessions_pkey" => "session",
         "signing_keys_pkey" => "kid",
+        "webhook_events_pkey" => "event_id",
+        "webhook_endpoints_pkey" => "webhook_endpoint",
+        "webhook_deliveries_pkey" | "webhook_deliveries_event_id_endpoint_id_key" => {
+            "webhook_delivery"
+        }
         other => other,
     }
     .to_owned()

@@ -17,6 +17,7 @@
 //! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
 
 mod error;
+mod events;
 mod keys;
 mod migrate;
 mod pipelined;
@@ -27,6 +28,7 @@ mod tenants;
 mod tls;
 mod url;
 mod users;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -34,9 +36,10 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::{
-    Client as AppClient, MigrationStatus, NewClient, NewRefreshToken, NewSession, NewUser,
+    ClaimedDelivery, Client as AppClient, DeliveryFilter, DeliveryResult, Event, EventDraft,
+    MigrationStatus, NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint,
     PasswordLogin, PoolStats, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError,
-    StoreFuture, Tenant, TokenHash, User,
+    StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use pool::{Connector, Limits, Pools};
 
@@ -230,12 +233,13 @@ impl Store for PgStore {
         user: NewUser,
         password_hash: String,
         refresh: NewRefreshToken,
+        event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, User> {
         self.call("register_user", move |c| {
-            Box::pin(
-                async move { users::register_user(c, user, &password_hash, &refresh, now).await },
-            )
+            Box::pin(async move {
+                users::register_user(c, user, &password_hash, &refresh, event, now).await
+            })
         })
     }
 
@@ -268,9 +272,13 @@ impl Store for PgStore {
         })
     }
 
-    fn insert_refresh_token(&self, token: NewRefreshToken) -> StoreFuture<'_, ()> {
+    fn insert_refresh_token(
+        &self,
+        token: NewRefreshToken,
+        event: Option<EventDraft>,
+    ) -> StoreFuture<'_, ()> {
         self.call("insert_refresh_token", move |c| {
-            Box::pin(async move { refresh::insert_refresh_token(c, &token).await })
+            Box::pin(async move { refresh::insert_refresh_token(c, &token, event).await })
         })
     }
 
@@ -285,12 +293,14 @@ impl Store for PgStore {
         old_hash: TokenHash,
         client_id: &str,
         new: NewRefreshToken,
+        reuse_event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, RotateOutcome> {
         let client_id = client_id.to_owned();
         self.call("rotate_refresh_token", move |c| {
             Box::pin(async move {
-                refresh::rotate_refresh_token(c, &old_hash, &client_id, &new, now).await
+                refresh::rotate_refresh_token(c, &old_hash, &client_id, &new, reuse_event, now)
+                    .await
             })
         })
     }
@@ -298,22 +308,34 @@ impl Store for PgStore {
     fn revoke_refresh_family(
         &self,
         token_hash: TokenHash,
+        event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, Option<RefreshToken>> {
         self.call("revoke_refresh_family", move |c| {
-            Box::pin(async move { refresh::revoke_refresh_family(c, &token_hash, now).await })
+            Box::pin(
+                async move { refresh::revoke_refresh_family(c, &token_hash, event, now).await },
+            )
         })
     }
 
-    fn revoke_all_for_user(&self, user_id: Uuid, now: i64) -> StoreFuture<'_, u64> {
+    fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, u64> {
         self.call("revoke_all_for_user", move |c| {
-            Box::pin(refresh::revoke_all_for_user(c, user_id, now))
+            Box::pin(refresh::revoke_all_for_user(c, user_id, event, now))
         })
     }
 
-    fn create_session(&self, session: NewSession) -> StoreFuture<'_, ()> {
+    fn create_session(
+        &self,
+        session: NewSession,
+        event: Option<EventDraft>,
+    ) -> StoreFuture<'_, ()> {
         self.call("create_session", move |c| {
-            Box::pin(async move { sessions::create_session(c, &session).await })
+            Box::pin(async move { sessions::create_session(c, &session, event).await })
         })
     }
 
@@ -323,9 +345,14 @@ impl Store for PgStore {
         })
     }
 
-    fn revoke_session(&self, id_hash: TokenHash, now: i64) -> StoreFuture<'_, bool> {
+    fn revoke_session(
+        &self,
+        id_hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
         self.call("revoke_session", move |c| {
-            Box::pin(async move { sessions::revoke_session(c, &id_hash, now).await })
+            Box::pin(async move { sessions::revoke_session(c, &id_hash, event, now).await })
         })
     }
 
@@ -338,6 +365,93 @@ impl Store for PgStore {
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>> {
         self.call("insert_signing_key_if_none", move |c| {
             Box::pin(async move { keys::insert_signing_key_if_none(c, &key).await })
+        })
+    }
+
+    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {
+        self.call("record_event", move |c| {
+            Box::pin(async move { events::record_event(&*c, event).await })
+        })
+    }
+
+    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>> {
+        self.call("list_events", move |c| {
+            Box::pin(async move { events::list_events(&*c, tenant_id, limit).await })
+        })
+    }
+
+    fn create_webhook_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+        now: i64,
+    ) -> StoreFuture<'_, WebhookEndpoint> {
+        self.call("create_webhook_endpoint", move |c| {
+            Box::pin(webhooks::create_endpoint(c, endpoint, now))
+        })
+    }
+
+    fn list_webhook_endpoints(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> StoreFuture<'_, Vec<WebhookEndpoint>> {
+        self.call("list_webhook_endpoints", move |c| {
+            Box::pin(webhooks::list_endpoints(c, tenant_id))
+        })
+    }
+
+    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        self.call("delete_webhook_endpoint", move |c| {
+            Box::pin(webhooks::delete_endpoint(c, id))
+        })
+    }
+
+    fn list_webhook_deliveries(
+        &self,
+        filter: DeliveryFilter,
+    ) -> StoreFuture<'_, Vec<WebhookDelivery>> {
+        self.call("list_webhook_deliveries", move |c| {
+            Box::pin(async move { webhooks::list_deliveries(c, &filter).await })
+        })
+    }
+
+    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>> {
+        self.call("get_webhook_delivery", move |c| {
+            Box::pin(webhooks::get_delivery(c, id))
+        })
+    }
+
+    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool> {
+        self.call("redeliver_webhook", move |c| {
+            Box::pin(webhooks::redeliver(c, id, now_ms))
+        })
+    }
+
+    fn claim_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
+        self.call("claim_webhook_deliveries", move |c| {
+            Box::pin(webhooks::claim(c, now_ms, leased_until_ms, limit))
+        })
+    }
+
+    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
+        self.call("complete_webhook_delivery", move |c| {
+            Box::pin(async move { webhooks::complete(c, &result).await })
+        })
+    }
+
+    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_webhook_events", move |c| {
+            Box::pin(async move { events::prune(&*c, before, limit).await })
+        })
+    }
+
+    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.call("webhook_backlog", move |c| {
+            Box::pin(async move { webhooks::backlog(&*c, now_ms).await })
         })
     }
 }

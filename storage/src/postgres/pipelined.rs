@@ -19,3 +19,12 @@ pub(super) async fn pipelined3<A: Future, B: Future, C: Future>(
 ) -> (A::Output, B::Output, C::Output) {
     tokio::join!(biased; a, b, c)
 }
+
+pub(super) async fn pipelined4<A: Future, B: Future, C: Future, D: Future>(
+    a: A,
+    b: B,
+    c: C,
+    d: D,
+) -> (A::Output, B::Output, C::Output, D::Output) {
+    tokio::join!(biased; a, b, c, d)
+}

@@ -7,12 +7,13 @@
 //! key checks only take `KEY SHARE` locks, which those do not block.
 
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres::{Client, GenericClient, Row, Transaction};
 use uuid::Uuid;
 
+use super::events;
 use super::pipelined::pipelined2;
 use super::users::{user_from, USER_COLUMNS};
-use crate::{NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
+use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 
 const TOKEN_COLUMNS: &str = "t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, \
                              t.expires_at, t.rotated_at, f.revoked_at";
@@ -95,20 +96,30 @@ pub(super) async fn insert_family_and_token(
     Ok(())
 }
 
-/// A new family on sign-in (or one more token in an existing family of the same user), in one
-/// transaction.
+/// A new family on sign-in (or one more token in an existing family of the same user), and the
+/// event, in one transaction (pipelined).
 pub(super) async fn insert_refresh_token(
     client: &mut Client,
     token: &NewRefreshToken,
+    event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
+    let event = event
+        .map(|d| d.for_user(token.tenant_id, token.user_id))
+        .transpose()?;
     let tx = client.transaction().await?;
-    insert_family_and_token(&tx, token, token.issued_at).await?;
+    let (inserted, recorded) = pipelined2(
+        insert_family_and_token(&tx, token, token.issued_at),
+        events::insert_opt(&tx, event.as_ref()),
+    )
+    .await;
+    inserted?;
+    recorded?;
     tx.commit().await?;
     Ok(())
 }
 
-pub(super) async fn find_refresh_token(
-    client: &Client,
+pub(super) async fn find_refresh_token<C: GenericClient + Sync>(
+    client: &C,
     token_hash: &TokenHash,
 ) -> Result<Option<RefreshToken>, StoreError> {
     let hash: &[u8] = token_hash;
@@ -150,6 +161,7 @@ pub(super) async fn rotate_refresh_token(
     old_hash: &TokenHash,
     client_id: &str,
     new: &NewRefreshToken,
+    reuse_event: Option<EventDraft>,
     now: i64,
 ) -> Result<RotateOutcome, StoreError> {
     let hash: &[u8] = old_hash;
@@ -195,7 +207,7 @@ pub(super) async fn rotate_refresh_token(
         user_id: old.user_id,
     };
     if old.rotated_at.is_some() {
-        revoke_family(&tx, old.family_id, now).await?;
+        revoke_reused(&tx, &old, reuse_event, now).await?;
         tx.commit().await?;
         return Ok(reused);
     }
@@ -226,7 +238,7 @@ pub(super) async fn rotate_refresh_token(
     if inserted == 0 {
         // Rotated by someone else in between (cannot happen under the family lock, but the
         // conditional update is what decides).
-        revoke_family(&tx, old.family_id, now).await?;
+        revoke_reused(&tx, &old, reuse_event, now).await?;
         tx.commit().await?;
         return Ok(reused);
     }
@@ -246,38 +258,63 @@ pub(super) async fn rotate_refresh_token(
     })
 }
 
-/// Revokes the token's family (idempotent). Returns the token's record as it stands after the
-/// call (`family_revoked_at` set), or `None` for an unknown token. Two statements, pipelined,
-/// each atomic: the first revocation time stays.
-pub(super) async fn revoke_refresh_family(
-    client: &Client,
-    token_hash: &TokenHash,
+/// Revokes the family of a reused token and writes the reuse event (pipelined).
+async fn revoke_reused(
+    tx: &Transaction<'_>,
+    old: &RefreshToken,
+    reuse_event: Option<EventDraft>,
     now: i64,
-) -> Result<Option<RefreshToken>, StoreError> {
-    let hash: &[u8] = token_hash;
-    let (revoked, found) = pipelined2(
-        async {
-            client
-                .execute_typed(
-                    "UPDATE refresh_families SET revoked_at = $2 \
-                     WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) \
-                     AND revoked_at IS NULL",
-                    &[(&hash, Type::BYTEA), (&now, Type::INT8)],
-                )
-                .await
-        },
-        find_refresh_token(client, token_hash),
+) -> Result<(), StoreError> {
+    let event = reuse_event.map(|d| d.for_token(old)).transpose()?;
+    let (revoked, recorded) = pipelined2(
+        revoke_family(tx, old.family_id, now),
+        events::insert_opt(tx, event.as_ref()),
     )
     .await;
     revoked?;
-    found
+    recorded
 }
 
-/// Revokes every live (not yet revoked) refresh family and session of the user in one
-/// transaction. Returns how many families plus sessions were revoked.
+/// Revokes the token's family (idempotent). Returns the token's record as it stands after the
+/// call (`family_revoked_at` set), or `None` for an unknown token. One transaction: the update
+/// and the read pipelined, then the event when this call revoked the family. The first
+/// revocation time stays.
+pub(super) async fn revoke_refresh_family(
+    client: &mut Client,
+    token_hash: &TokenHash,
+    event: Option<EventDraft>,
+    now: i64,
+) -> Result<Option<RefreshToken>, StoreError> {
+    let hash: &[u8] = token_hash;
+    let tx = client.transaction().await?;
+    let (revoked, found) = pipelined2(
+        async {
+            tx.execute_typed(
+                "UPDATE refresh_families SET revoked_at = $2 \
+                 WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) \
+                 AND revoked_at IS NULL",
+                &[(&hash, Type::BYTEA), (&now, Type::INT8)],
+            )
+            .await
+        },
+        find_refresh_token(&tx, token_hash),
+    )
+    .await;
+    let (revoked, found) = (revoked?, found?);
+    if let (1, Some(token), Some(draft)) = (revoked, &found, event) {
+        events::insert_event(&tx, &draft.for_token(token)?).await?;
+    }
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// Revokes every live (not yet revoked) refresh family and session of the user, and writes the
+/// event (its metadata gains `revoked`), in one transaction. Returns how many families plus
+/// sessions were revoked.
 pub(super) async fn revoke_all_for_user(
     client: &mut Client,
     user_id: Uuid,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<u64, StoreError> {
     let tx = client.transaction().await?;
@@ -306,7 +343,32 @@ pub(super) async fn revoke_all_for_user(
         },
     )
     .await;
-    let (families, sessions) = (families?, sessions?);
+    let revoked = families? + sessions?;
+    if let Some(draft) = event {
+        let tenant_id = match draft.tenant_id {
+            Some(t) => t,
+            None => tx
+                .query_typed_one(
+                    "SELECT tenant_id FROM users WHERE id = $1",
+                    &[(&user_id, Type::UUID)],
+                )
+                .await?
+                .try_get(0)?,
+        };
+        let event = with_revoked(draft, revoked).for_user(tenant_id, user_id)?;
+        events::insert_event(&tx, &event).await?;
+    }
     tx.commit().await?;
-    Ok(families + sessions)
+    Ok(revoked)
+}
+
+/// The draft of a "sign out everywhere" with the number of revoked families and sessions.
+fn with_revoked(mut draft: EventDraft, revoked: u64) -> EventDraft {
+    if draft.metadata.is_null() {
+        draft.metadata = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(m) = &mut draft.metadata {
+        m.insert("revoked".to_string(), revoked.into());
+    }
+    draft
 }

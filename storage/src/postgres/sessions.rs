@@ -2,29 +2,46 @@
 
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
+use uuid::Uuid;
 
+use super::events;
+use super::pipelined::pipelined2;
 use super::users::{user_from, USER_COLUMNS};
-use crate::{NewSession, Session, StoreError, TokenHash};
+use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
+/// The session and the event, in one transaction (pipelined).
 pub(super) async fn create_session(
-    client: &Client,
+    client: &mut Client,
     session: &NewSession,
+    event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
     let hash: &[u8] = &session.id_hash;
-    client
-        .execute_typed(
-            "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                (&hash, Type::BYTEA),
-                (&session.user_id, Type::UUID),
-                (&session.tenant_id, Type::UUID),
-                (&session.client_id, Type::TEXT),
-                (&session.created_at, Type::INT8),
-                (&session.expires_at, Type::INT8),
-            ],
-        )
-        .await?;
+    let event = event
+        .map(|d| d.for_user(session.tenant_id, session.user_id))
+        .transpose()?;
+    let tx = client.transaction().await?;
+    let (inserted, recorded) = pipelined2(
+        async {
+            tx.execute_typed(
+                "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    (&hash, Type::BYTEA),
+                    (&session.user_id, Type::UUID),
+                    (&session.tenant_id, Type::UUID),
+                    (&session.client_id, Type::TEXT),
+                    (&session.created_at, Type::INT8),
+                    (&session.expires_at, Type::INT8),
+                ],
+            )
+            .await
+        },
+        events::insert_opt(&tx, event.as_ref()),
+    )
+    .await;
+    inserted?;
+    recorded?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -54,18 +71,30 @@ pub(super) async fn find_session(
     }))
 }
 
-/// Idempotent. True when this call revoked a not-yet-revoked session.
+/// Idempotent. True when this call revoked a not-yet-revoked session; only then is the event
+/// written, in the same transaction.
 pub(super) async fn revoke_session(
-    client: &Client,
+    client: &mut Client,
     id_hash: &TokenHash,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<bool, StoreError> {
     let hash: &[u8] = id_hash;
-    let changed = client
-        .execute_typed(
-            "UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL",
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_typed_opt(
+            "UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL \
+             RETURNING tenant_id, user_id",
             &[(&now, Type::INT8), (&hash, Type::BYTEA)],
         )
         .await?;
-    Ok(changed == 1)
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    if let Some(draft) = event {
+        let (tenant_id, user_id): (Uuid, Uuid) = (row.try_get(0)?, row.try_get(1)?);
+        events::insert_event(&tx, &draft.for_user(tenant_id, user_id)?).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }

@@ -4,9 +4,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use super::pipelined::pipelined3;
-use super::refresh;
-use crate::{NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
+use super::pipelined::pipelined4;
+use super::{events, refresh};
+use crate::{EventDraft, NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
 
 /// The 8 user columns of [`user_from`], for a table aliased `u`.
 pub(super) const USER_COLUMNS: &str =
@@ -28,14 +28,15 @@ pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Er
     })
 }
 
-/// User, password identity, a new refresh family and its first token, in one transaction
-/// (the four inserts pipelined: one round trip). `Conflict("email")` (and nothing written)
-/// when the email is taken in the tenant.
+/// User, password identity, a new refresh family and its first token, and the event, in one
+/// transaction (the inserts pipelined: one round trip). `Conflict("email")` (and nothing
+/// written) when the email is taken in the tenant.
 pub(super) async fn register_user(
     client: &mut Client,
     new: NewUser,
     password_hash: &str,
     token: &NewRefreshToken,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<User, StoreError> {
     if token.user_id != new.id || token.tenant_id != new.tenant_id {
@@ -53,8 +54,11 @@ pub(super) async fn register_user(
         disabled: false,
         created_at: now,
     };
+    let event = event
+        .map(|d| d.for_user(user.tenant_id, user.id))
+        .transpose()?;
     let tx = client.transaction().await?;
-    let (inserted_user, inserted_password, family) = pipelined3(
+    let (inserted_user, inserted_password, family, inserted_event) = pipelined4(
         async {
             tx.execute_typed(
                 "INSERT INTO users (id, tenant_id, email, email_verified, name, custom_fields, \
@@ -86,6 +90,7 @@ pub(super) async fn register_user(
             .await
         },
         refresh::insert_family_and_token(&tx, token, now),
+        events::insert_opt(&tx, event.as_ref()),
     )
     .await;
     // The first failure in statement order is the cause; later ones only report the aborted
@@ -93,6 +98,7 @@ pub(super) async fn register_user(
     inserted_user?;
     inserted_password?;
     family?;
+    inserted_event?;
     tx.commit().await?;
     Ok(user)
 }

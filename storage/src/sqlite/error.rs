@@ -58,6 +58,9 @@ fn conflict_name(message: &str) -> String {
         Some(("refresh_tokens", "token_hash")) => "refresh_token".into(),
         Some(("sessions", "id_hash")) => "session".into(),
         Some(("signing_keys", "kid")) => "kid".into(),
+        Some(("webhook_events", "id")) => "event_id".into(),
+        Some(("webhook_endpoints", "id")) => "webhook_endpoint".into(),
+        Some(("webhook_deliveries", "id" | "endpoint_id")) => "webhook_delivery".into(),
         _ => last.to_owned(),
     }
 }

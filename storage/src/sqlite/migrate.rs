@@ -11,11 +11,18 @@ struct Migration {
 }
 
 /// Every migration this binary knows, ascending by version.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "webhooks",
+        sql: include_str!("../../../migrations/sqlite/0002_webhooks.sql"),
+    },
+];
 
 fn known() -> Vec<i64> {
     MIGRATIONS.iter().map(|m| m.version).collect()

@@ -16,12 +16,14 @@
 //! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
 
 mod error;
+mod events;
 mod keys;
 mod migrate;
 mod refresh;
 mod sessions;
 mod tenants;
 mod users;
+mod webhooks;
 mod worker;
 
 use std::path::Path;
@@ -29,9 +31,10 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::{
-    Client, MigrationStatus, NewClient, NewRefreshToken, NewSession, NewUser, PasswordLogin,
+    ClaimedDelivery, Client, DeliveryFilter, DeliveryResult, Event, EventDraft, MigrationStatus,
+    NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin,
     RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
-    TokenHash, User,
+    TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -114,10 +117,12 @@ impl Store for SqliteStore {
         user: NewUser,
         password_hash: String,
         refresh: NewRefreshToken,
+        event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, User> {
-        self.pool
-            .write(move |conn| users::register_user(conn, user, &password_hash, &refresh, now))
+        self.pool.write(move |conn| {
+            users::register_user(conn, user, &password_hash, &refresh, event, now)
+        })
     }
 
     fn get_user(&self, user_id: Uuid) -> StoreFuture<'_, Option<User>> {
@@ -145,9 +150,13 @@ impl Store for SqliteStore {
             .write(move |conn| users::upgrade_password_hash(conn, user_id, &old_hash, &new_hash))
     }
 
-    fn insert_refresh_token(&self, token: NewRefreshToken) -> StoreFuture<'_, ()> {
+    fn insert_refresh_token(
+        &self,
+        token: NewRefreshToken,
+        event: Option<EventDraft>,
+    ) -> StoreFuture<'_, ()> {
         self.pool
-            .write(move |conn| refresh::insert_refresh_token(conn, &token))
+            .write(move |conn| refresh::insert_refresh_token(conn, &token, event))
     }
 
     fn find_refresh_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<RefreshToken>> {
@@ -160,31 +169,42 @@ impl Store for SqliteStore {
         old_hash: TokenHash,
         client_id: &str,
         new: NewRefreshToken,
+        reuse_event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, RotateOutcome> {
         let client_id = client_id.to_owned();
         self.pool.write(move |conn| {
-            refresh::rotate_refresh_token(conn, &old_hash, &client_id, &new, now)
+            refresh::rotate_refresh_token(conn, &old_hash, &client_id, &new, reuse_event, now)
         })
     }
 
     fn revoke_refresh_family(
         &self,
         token_hash: TokenHash,
+        event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, Option<RefreshToken>> {
         self.pool
-            .write(move |conn| refresh::revoke_refresh_family(conn, &token_hash, now))
+            .write(move |conn| refresh::revoke_refresh_family(conn, &token_hash, event, now))
     }
 
-    fn revoke_all_for_user(&self, user_id: Uuid, now: i64) -> StoreFuture<'_, u64> {
+    fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, u64> {
         self.pool
-            .write(move |conn| refresh::revoke_all_for_user(conn, user_id, now))
+            .write(move |conn| refresh::revoke_all_for_user(conn, user_id, event, now))
     }
 
-    fn create_session(&self, session: NewSession) -> StoreFuture<'_, ()> {
+    fn create_session(
+        &self,
+        session: NewSession,
+        event: Option<EventDraft>,
+    ) -> StoreFuture<'_, ()> {
         self.pool
-            .write(move |conn| sessions::create_session(conn, &session))
+            .write(move |conn| sessions::create_session(conn, &session, event))
     }
 
     fn find_session(&self, id_hash: TokenHash) -> StoreFuture<'_, Option<Session>> {
@@ -192,9 +212,14 @@ impl Store for SqliteStore {
             .read(move |conn| sessions::find_session(conn, &id_hash))
     }
 
-    fn revoke_session(&self, id_hash: TokenHash, now: i64) -> StoreFuture<'_, bool> {
+    fn revoke_session(
+        &self,
+        id_hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
         self.pool
-            .write(move |conn| sessions::revoke_session(conn, &id_hash, now))
+            .write(move |conn| sessions::revoke_session(conn, &id_hash, event, now))
     }
 
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
@@ -204,5 +229,78 @@ impl Store for SqliteStore {
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>> {
         self.pool
             .write(move |conn| keys::insert_signing_key_if_none(conn, &key))
+    }
+
+    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {
+        self.pool
+            .write(move |conn| events::record_event(conn, event))
+    }
+
+    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>> {
+        self.pool
+            .read(move |conn| events::list_events(conn, tenant_id, limit))
+    }
+
+    fn create_webhook_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+        now: i64,
+    ) -> StoreFuture<'_, WebhookEndpoint> {
+        self.pool
+            .write(move |conn| webhooks::create_endpoint(conn, endpoint, now))
+    }
+
+    fn list_webhook_endpoints(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> StoreFuture<'_, Vec<WebhookEndpoint>> {
+        self.pool
+            .read(move |conn| webhooks::list_endpoints(conn, tenant_id))
+    }
+
+    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| webhooks::delete_endpoint(conn, id))
+    }
+
+    fn list_webhook_deliveries(
+        &self,
+        filter: DeliveryFilter,
+    ) -> StoreFuture<'_, Vec<WebhookDelivery>> {
+        self.pool
+            .read(move |conn| webhooks::list_deliveries(conn, &filter))
+    }
+
+    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>> {
+        self.pool.read(move |conn| webhooks::get_delivery(conn, id))
+    }
+
+    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| webhooks::redeliver(conn, id, now_ms))
+    }
+
+    fn claim_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
+        self.pool
+            .write(move |conn| webhooks::claim(conn, now_ms, leased_until_ms, limit))
+    }
+
+    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| webhooks::complete(conn, &result))
+    }
+
+    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.pool.read(move |conn| webhooks::backlog(conn, now_ms))
+    }
+
+    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| events::prune(conn, before, limit))
     }
 }

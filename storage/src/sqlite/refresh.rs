@@ -4,8 +4,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::error::uuid_at;
-use super::users;
-use crate::{NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
+use super::{events, users};
+use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 
 /// Inserts the token's family unless it exists (`created_at` for a new one), then the token.
 /// Runs inside the caller's transaction. A family of another user is refused.
@@ -64,14 +64,16 @@ fn insert_token(
     Ok(())
 }
 
-/// A new family on sign-in (or one more token in an existing family of the same user), in one
-/// transaction.
+/// A new family on sign-in (or one more token in an existing family of the same user), and the
+/// event, in one transaction.
 pub(super) fn insert_refresh_token(
     conn: &mut Connection,
     token: &NewRefreshToken,
+    event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     insert_family_and_token(&tx, token, token.issued_at)?;
+    events::insert_draft(&tx, event, |d| d.for_user(token.tenant_id, token.user_id))?;
     tx.commit()?;
     Ok(())
 }
@@ -121,6 +123,7 @@ pub(super) fn rotate_refresh_token(
     old_hash: &TokenHash,
     client_id: &str,
     new: &NewRefreshToken,
+    reuse_event: Option<EventDraft>,
     now: i64,
 ) -> Result<RotateOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -137,6 +140,7 @@ pub(super) fn rotate_refresh_token(
     };
     if old.rotated_at.is_some() {
         revoke_family(&tx, old.family_id, now)?;
+        events::insert_draft(&tx, reuse_event, |d| d.for_token(&old))?;
         tx.commit()?;
         return Ok(reused);
     }
@@ -152,6 +156,7 @@ pub(super) fn rotate_refresh_token(
         // Rotated by someone else in between (cannot happen behind the single writer, but the
         // conditional update is what decides).
         revoke_family(&tx, old.family_id, now)?;
+        events::insert_draft(&tx, reuse_event, |d| d.for_token(&old))?;
         tx.commit()?;
         return Ok(reused);
     }
@@ -186,27 +191,31 @@ pub(super) fn rotate_refresh_token(
 pub(super) fn revoke_refresh_family(
     conn: &mut Connection,
     token_hash: &TokenHash,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<Option<RefreshToken>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let Some(mut token) = find_refresh_token(&tx, token_hash)? else {
         return Ok(None);
     };
-    if token.family_revoked_at.is_none() {
-        revoke_family(&tx, token.family_id, now)?;
+    if token.family_revoked_at.is_none() && revoke_family(&tx, token.family_id, now)? {
         token.family_revoked_at = Some(now);
+        events::insert_draft(&tx, event, |d| d.for_token(&token))?;
     }
     tx.commit()?;
     Ok(Some(token))
 }
 
-/// Revokes every live (not yet revoked) refresh family and session of the user in one
-/// transaction. Returns how many families plus sessions were revoked.
+/// Revokes every live (not yet revoked) refresh family and session of the user, and writes the
+/// event (its metadata gains `revoked`), in one transaction. Returns how many families plus
+/// sessions were revoked.
 pub(super) fn revoke_all_for_user(
     conn: &mut Connection,
     user_id: Uuid,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<u64, StoreError> {
+    let user = user_id;
     let user_id = user_id.to_string();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let families = tx
@@ -219,6 +228,28 @@ pub(super) fn revoke_all_for_user(
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
         )?
         .execute(params![now, user_id])?;
+    let revoked = (families + sessions) as u64;
+    if let Some(draft) = event {
+        let tenant_id = match draft.tenant_id {
+            Some(t) => t,
+            None => tx
+                .prepare_cached("SELECT tenant_id FROM users WHERE id = ?1")?
+                .query_row([&user_id], |row| uuid_at(row, 0))?,
+        };
+        let event = with_revoked(draft, revoked).for_user(tenant_id, user)?;
+        events::insert_event(&tx, &event)?;
+    }
     tx.commit()?;
-    Ok((families + sessions) as u64)
+    Ok(revoked)
+}
+
+/// The draft of a "sign out everywhere" with the number of revoked families and sessions.
+pub(super) fn with_revoked(mut draft: EventDraft, revoked: u64) -> EventDraft {
+    if draft.metadata.is_null() {
+        draft.metadata = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(m) = &mut draft.metadata {
+        m.insert("revoked".to_string(), revoked.into());
+    }
+    draft
 }

@@ -1,12 +1,20 @@
 //! Cookie sessions.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::error::uuid_at;
+use super::events;
 use super::users::user_from;
-use crate::{NewSession, Session, StoreError, TokenHash};
+use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
-pub(super) fn create_session(conn: &Connection, session: &NewSession) -> Result<(), StoreError> {
-    conn.prepare_cached(
+/// The session and the event, in one transaction.
+pub(super) fn create_session(
+    conn: &mut Connection,
+    session: &NewSession,
+    event: Option<EventDraft>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached(
         "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
@@ -18,6 +26,10 @@ pub(super) fn create_session(conn: &Connection, session: &NewSession) -> Result<
         session.created_at,
         session.expires_at,
     ])?;
+    events::insert_draft(&tx, event, |d| {
+        d.for_user(session.tenant_id, session.user_id)
+    })?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -45,16 +57,28 @@ pub(super) fn find_session(
         .optional()?)
 }
 
-/// Idempotent. True when this call revoked a not-yet-revoked session.
+/// Idempotent. True when this call revoked a not-yet-revoked session; only then is the event
+/// written, in the same transaction.
 pub(super) fn revoke_session(
-    conn: &Connection,
+    conn: &mut Connection,
     id_hash: &TokenHash,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let changed = conn
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let revoked = tx
         .prepare_cached(
-            "UPDATE sessions SET revoked_at = ?1 WHERE id_hash = ?2 AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = ?1 WHERE id_hash = ?2 AND revoked_at IS NULL \
+             RETURNING tenant_id, user_id",
         )?
-        .execute(params![now, &id_hash[..]])?;
-    Ok(changed == 1)
+        .query_row(params![now, &id_hash[..]], |row| {
+            Ok((uuid_at(row, 0)?, uuid_at(row, 1)?))
+        })
+        .optional()?;
+    let Some((tenant_id, user_id)) = revoked else {
+        return Ok(false);
+    };
+    events::insert_draft(&tx, event, |d| d.for_user(tenant_id, user_id))?;
+    tx.commit()?;
+    Ok(true)
 }

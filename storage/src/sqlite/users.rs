@@ -4,8 +4,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::error::{json_at, to_json, uuid_at};
-use super::refresh;
-use crate::{NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
+use super::{events, refresh};
+use crate::{EventDraft, NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
 
 /// A user from 8 columns starting at `at`, in this order:
 /// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at`.
@@ -22,13 +22,14 @@ pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     })
 }
 
-/// User, password identity, a new refresh family and its first token, in one transaction.
-/// `Conflict("email")` (and nothing written) when the email is taken in the tenant.
+/// User, password identity, a new refresh family and its first token, and the event, in one
+/// transaction. `Conflict("email")` (and nothing written) when the email is taken in the tenant.
 pub(super) fn register_user(
     conn: &mut Connection,
     new: NewUser,
     password_hash: &str,
     refresh: &NewRefreshToken,
+    event: Option<EventDraft>,
     now: i64,
 ) -> Result<User, StoreError> {
     if refresh.user_id != new.id || refresh.tenant_id != new.tenant_id {
@@ -67,6 +68,7 @@ pub(super) fn register_user(
     )?
     .execute(params![user.id.to_string(), password_hash, now])?;
     refresh::insert_family_and_token(&tx, refresh, now)?;
+    events::insert_draft(&tx, event, |d| d.for_user(user.tenant_id, user.id))?;
     tx.commit()?;
     Ok(user)
 }

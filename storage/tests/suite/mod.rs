@@ -53,8 +53,14 @@ macro_rules! store_suite_all {
                 revoke_refresh_family,
                 revoke_all_for_user,
                 sessions,
+                events_commit_with_their_change,
+                rolled_back_change_writes_no_event,
+                webhook_endpoints,
+                webhook_delivery_lifecycle,
+                events_only_for_subscribers,
+                prune_webhook_events,
             ];
-            concurrent = [concurrent_rotation, signing_keys];
+            concurrent = [concurrent_rotation, signing_keys, concurrent_webhook_claims];
         }
     };
 }
@@ -62,8 +68,9 @@ macro_rules! store_suite_all {
 use std::sync::Arc;
 
 use hellojohn_storage::{
-    NewClient, NewRefreshToken, NewSession, NewUser, RefreshToken, RotateOutcome, Session,
-    SigningKey, Store, StoreError, Tenant, TokenHash, User,
+    DeliveryFilter, DeliveryResult, DeliveryStatus, Event, EventDraft, NewClient, NewRefreshToken,
+    NewSession, NewUser, NewWebhookEndpoint, RefreshToken, RotateOutcome, Session, SigningKey,
+    Store, StoreError, Tenant, TokenHash, User, WebhookEndpoint,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -138,7 +145,13 @@ async fn register(store: &Arc<dyn Store>, tenant: &Tenant, email: &str) -> (User
     let new = new_user(tenant, email);
     let refresh = refresh_for(&new, Uuid::new_v4(), NOW);
     let user = store
-        .register_user(new, "$argon2id$v=19$old".to_owned(), refresh.clone(), NOW)
+        .register_user(
+            new,
+            "$argon2id$v=19$old".to_owned(),
+            refresh.clone(),
+            None,
+            NOW,
+        )
         .await
         .expect("register");
     (user, refresh)
@@ -359,6 +372,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             new.clone(),
             "$argon2id$v=19$hash".into(),
             refresh.clone(),
+            None,
             NOW,
         )
         .await
@@ -434,6 +448,7 @@ pub async fn duplicate_email(store: Arc<dyn Store>) {
             again.clone(),
             "$argon2id$second".into(),
             again_refresh.clone(),
+            None,
             NOW + 5,
         )
         .await;
@@ -523,7 +538,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
 
     let second = successor(&user, NOW + 60);
     let outcome = store
-        .rotate_refresh_token(first.token_hash, APP, second.clone(), NOW + 60)
+        .rotate_refresh_token(first.token_hash, APP, second.clone(), None, NOW + 60)
         .await
         .expect("rotate");
     assert_eq!(
@@ -555,7 +570,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let third = successor(&user, NOW + 120);
     assert_eq!(
         store
-            .rotate_refresh_token(second.token_hash, APP, third.clone(), NOW + 120)
+            .rotate_refresh_token(second.token_hash, APP, third.clone(), None, NOW + 120)
             .await
             .expect("rotate"),
         RotateOutcome::Rotated {
@@ -568,7 +583,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let replay = successor(&user, NOW + 180);
     assert_eq!(
         store
-            .rotate_refresh_token(first.token_hash, APP, replay.clone(), NOW + 180)
+            .rotate_refresh_token(first.token_hash, APP, replay.clone(), None, NOW + 180)
             .await
             .expect("replay"),
         RotateOutcome::Reused {
@@ -590,7 +605,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let after = successor(&user, NOW + 240);
     assert_eq!(
         store
-            .rotate_refresh_token(third.token_hash, APP, after.clone(), NOW + 240)
+            .rotate_refresh_token(third.token_hash, APP, after.clone(), None, NOW + 240)
             .await
             .expect("rotate after reuse"),
         RotateOutcome::Revoked
@@ -609,6 +624,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
                 first.token_hash,
                 APP,
                 successor(&user, NOW + 300),
+                None,
                 NOW + 300
             )
             .await
@@ -632,7 +648,7 @@ pub async fn concurrent_rotation(store: Arc<dyn Store>) {
             let next = successor(&user, NOW + 60);
             tokio::spawn(async move {
                 let outcome = store
-                    .rotate_refresh_token(first.token_hash, APP, next.clone(), NOW + 60 + i)
+                    .rotate_refresh_token(first.token_hash, APP, next.clone(), None, NOW + 60 + i)
                     .await
                     .expect("rotate");
                 (outcome, next.token_hash)
@@ -691,7 +707,7 @@ pub async fn expired_refresh_token(store: Arc<dyn Store>) {
     let mut refresh = refresh_for(&new, Uuid::new_v4(), NOW);
     refresh.expires_at = NOW + 100;
     let user = store
-        .register_user(new, "$argon2id$h".into(), refresh.clone(), NOW)
+        .register_user(new, "$argon2id$h".into(), refresh.clone(), None, NOW)
         .await
         .expect("register");
 
@@ -699,7 +715,7 @@ pub async fn expired_refresh_token(store: Arc<dyn Store>) {
         let next = successor(&user, at);
         assert_eq!(
             store
-                .rotate_refresh_token(refresh.token_hash, APP, next.clone(), at)
+                .rotate_refresh_token(refresh.token_hash, APP, next.clone(), None, at)
                 .await
                 .expect("rotate"),
             RotateOutcome::Expired
@@ -722,6 +738,7 @@ pub async fn expired_refresh_token(store: Arc<dyn Store>) {
                 refresh.token_hash,
                 APP,
                 successor(&user, NOW + 99),
+                None,
                 NOW + 99
             )
             .await
@@ -738,7 +755,7 @@ pub async fn refresh_wrong_client(store: Arc<dyn Store>) {
     let next = successor(&user, NOW + 1);
     assert_eq!(
         store
-            .rotate_refresh_token(refresh.token_hash, "other-app", next.clone(), NOW + 1)
+            .rotate_refresh_token(refresh.token_hash, "other-app", next.clone(), None, NOW + 1)
             .await
             .expect("rotate"),
         RotateOutcome::NotFound
@@ -755,7 +772,7 @@ pub async fn refresh_wrong_client(store: Arc<dyn Store>) {
 
     assert_eq!(
         store
-            .rotate_refresh_token(new_hash(), APP, successor(&user, NOW + 1), NOW + 1)
+            .rotate_refresh_token(new_hash(), APP, successor(&user, NOW + 1), None, NOW + 1)
             .await
             .expect("rotate unknown"),
         RotateOutcome::NotFound
@@ -763,7 +780,7 @@ pub async fn refresh_wrong_client(store: Arc<dyn Store>) {
     // The right client still can.
     assert!(matches!(
         store
-            .rotate_refresh_token(refresh.token_hash, APP, next, NOW + 2)
+            .rotate_refresh_token(refresh.token_hash, APP, next, None, NOW + 2)
             .await
             .expect("rotate"),
         RotateOutcome::Rotated { .. }
@@ -778,7 +795,7 @@ pub async fn insert_refresh_token(store: Arc<dyn Store>) {
     // A sign-in: a new family.
     let sign_in = successor(&user, NOW + 10);
     store
-        .insert_refresh_token(sign_in.clone())
+        .insert_refresh_token(sign_in.clone(), None)
         .await
         .expect("insert");
     let stored = token(&store, sign_in.token_hash).await;
@@ -801,12 +818,12 @@ pub async fn insert_refresh_token(store: Arc<dyn Store>) {
         ..sign_in.clone()
     };
     assert!(matches!(
-        store.insert_refresh_token(duplicate).await,
+        store.insert_refresh_token(duplicate, None).await,
         Err(StoreError::Conflict(_))
     ));
     // Revoking one family leaves the other alive.
     store
-        .revoke_refresh_family(sign_in.token_hash, NOW + 20)
+        .revoke_refresh_family(sign_in.token_hash, None, NOW + 20)
         .await
         .expect("revoke");
     assert_eq!(
@@ -832,7 +849,7 @@ pub async fn revoke_refresh_family(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .revoke_refresh_family(refresh.token_hash, NOW + 10)
+            .revoke_refresh_family(refresh.token_hash, None, NOW + 10)
             .await
             .expect("revoke"),
         Some(expected.clone())
@@ -840,7 +857,7 @@ pub async fn revoke_refresh_family(store: Arc<dyn Store>) {
     // Idempotent: the first revocation time stays.
     assert_eq!(
         store
-            .revoke_refresh_family(refresh.token_hash, NOW + 20)
+            .revoke_refresh_family(refresh.token_hash, None, NOW + 20)
             .await
             .expect("revoke again"),
         Some(expected.clone())
@@ -848,7 +865,7 @@ pub async fn revoke_refresh_family(store: Arc<dyn Store>) {
     assert_eq!(token(&store, refresh.token_hash).await, expected);
     assert_eq!(
         store
-            .revoke_refresh_family(new_hash(), NOW + 30)
+            .revoke_refresh_family(new_hash(), None, NOW + 30)
             .await
             .expect("unknown"),
         None
@@ -859,6 +876,7 @@ pub async fn revoke_refresh_family(store: Arc<dyn Store>) {
                 refresh.token_hash,
                 APP,
                 successor(&user, NOW + 40),
+                None,
                 NOW + 40
             )
             .await
@@ -886,17 +904,17 @@ pub async fn revoke_all_for_user(store: Arc<dyn Store>) {
 
     let ada_second = successor(&ada, NOW + 1);
     store
-        .insert_refresh_token(ada_second.clone())
+        .insert_refresh_token(ada_second.clone(), None)
         .await
         .expect("insert");
     let ada_third = successor(&ada, NOW + 2);
     store
-        .insert_refresh_token(ada_third.clone())
+        .insert_refresh_token(ada_third.clone(), None)
         .await
         .expect("insert");
     // Already revoked: not counted again.
     store
-        .revoke_refresh_family(ada_third.token_hash, NOW + 3)
+        .revoke_refresh_family(ada_third.token_hash, None, NOW + 3)
         .await
         .expect("revoke");
 
@@ -905,17 +923,20 @@ pub async fn revoke_all_for_user(store: Arc<dyn Store>) {
     let ada_s3 = session_for(&ada, NOW + 2);
     let bob_s = session_for(&bob, NOW);
     for s in [&ada_s1, &ada_s2, &ada_s3, &bob_s] {
-        store.create_session(s.clone()).await.expect("session");
+        store
+            .create_session(s.clone(), None)
+            .await
+            .expect("session");
     }
     assert!(store
-        .revoke_session(ada_s3.id_hash, NOW + 3)
+        .revoke_session(ada_s3.id_hash, None, NOW + 3)
         .await
         .expect("revoke"));
 
     // Two live families and two live sessions.
     assert_eq!(
         store
-            .revoke_all_for_user(ada.id, NOW + 10)
+            .revoke_all_for_user(ada.id, None, NOW + 10)
             .await
             .expect("revoke all"),
         4
@@ -941,6 +962,7 @@ pub async fn revoke_all_for_user(store: Arc<dyn Store>) {
                 ada_first.token_hash,
                 APP,
                 successor(&ada, NOW + 11),
+                None,
                 NOW + 11
             )
             .await
@@ -963,14 +985,14 @@ pub async fn revoke_all_for_user(store: Arc<dyn Store>) {
     // Nothing left to revoke.
     assert_eq!(
         store
-            .revoke_all_for_user(ada.id, NOW + 20)
+            .revoke_all_for_user(ada.id, None, NOW + 20)
             .await
             .expect("again"),
         0
     );
     assert_eq!(
         store
-            .revoke_all_for_user(Uuid::new_v4(), NOW + 20)
+            .revoke_all_for_user(Uuid::new_v4(), None, NOW + 20)
             .await
             .expect("nobody"),
         0
@@ -982,7 +1004,10 @@ pub async fn sessions(store: Arc<dyn Store>) {
     let acme = tenant(&store, "acme").await;
     let (user, _) = register(&store, &acme, "ada@acme.test").await;
     let session = session_for(&user, NOW);
-    store.create_session(session.clone()).await.expect("create");
+    store
+        .create_session(session.clone(), None)
+        .await
+        .expect("create");
 
     let live = Session {
         user: user.clone(),
@@ -1000,20 +1025,20 @@ pub async fn sessions(store: Arc<dyn Store>) {
         None
     );
     assert!(matches!(
-        store.create_session(session.clone()).await,
+        store.create_session(session.clone(), None).await,
         Err(StoreError::Conflict(_))
     ));
 
     assert!(store
-        .revoke_session(session.id_hash, NOW + 5)
+        .revoke_session(session.id_hash, None, NOW + 5)
         .await
         .expect("revoke"));
     assert!(!store
-        .revoke_session(session.id_hash, NOW + 6)
+        .revoke_session(session.id_hash, None, NOW + 6)
         .await
         .expect("revoke again"));
     assert!(!store
-        .revoke_session(new_hash(), NOW + 6)
+        .revoke_session(new_hash(), None, NOW + 6)
         .await
         .expect("revoke unknown"));
     assert_eq!(
@@ -1064,4 +1089,833 @@ pub async fn signing_keys(store: Arc<dyn Store>) {
         vec![winner.clone()]
     );
     assert_eq!(store.list_signing_keys().await.expect("list"), vec![winner]);
+}
+
+// ----- webhooks -----------------------------------------------------------------------------
+
+/// A draft as the engine makes it: the type, the request's origin, the tenant when known.
+fn draft(event_type: &str, tenant_id: Option<Uuid>, at: i64) -> EventDraft {
+    EventDraft {
+        id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        tenant_id,
+        actor_id: None,
+        actor_type: None,
+        target_id: None,
+        target_type: None,
+        ip_address: Some("203.0.113.7".to_owned()),
+        user_agent: Some("suite/1.0".to_owned()),
+        metadata: json!({ "client_id": APP }),
+        result: "success".to_owned(),
+        created_at: at,
+    }
+}
+
+async fn endpoint(store: &Arc<dyn Store>, tenant: &Tenant, events: &[&str]) -> WebhookEndpoint {
+    store
+        .create_webhook_endpoint(
+            NewWebhookEndpoint {
+                id: Uuid::now_v7(),
+                tenant_id: tenant.id,
+                url: format!("https://hooks.example.com/{}", Uuid::new_v4().simple()),
+                events: events.iter().map(|e| e.to_string()).collect(),
+                secret_encrypted: vec![7; 40],
+            },
+            NOW,
+        )
+        .await
+        .expect("create endpoint")
+}
+
+async fn events_of(store: &Arc<dyn Store>, tenant: &Tenant) -> Vec<Event> {
+    let mut events = store
+        .list_events(Some(tenant.id), 1000)
+        .await
+        .expect("list events");
+    events.reverse(); // oldest first
+    events
+}
+
+fn all_deliveries() -> DeliveryFilter {
+    DeliveryFilter {
+        status: None,
+        tenant_id: None,
+        limit: 10_000,
+    }
+}
+
+/// (event type, endpoint) of every delivery, sorted.
+async fn fan_out(store: &Arc<dyn Store>) -> Vec<(String, Uuid)> {
+    let mut pairs: Vec<(String, Uuid)> = store
+        .list_webhook_deliveries(all_deliveries())
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .map(|d| (d.event_type, d.endpoint_id))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+pub async fn events_commit_with_their_change(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let other = tenant(&store, "other").await;
+    let sign_ins = endpoint(&store, &acme, &["user.register", "user.login"]).await;
+    let everything = endpoint(&store, &acme, &["*"]).await;
+    let reuse_only = endpoint(&store, &acme, &["token.reuse_detected"]).await;
+    let _elsewhere = endpoint(&store, &other, &["*"]).await;
+
+    // Registration: the engine knows everything; the store completes actor and target.
+    let new = new_user(&acme, "ada@acme.test");
+    let first = refresh_for(&new, Uuid::new_v4(), NOW);
+    let register = draft("user.register", Some(acme.id), NOW);
+    let ada = store
+        .register_user(
+            new,
+            "$argon2id$h".into(),
+            first.clone(),
+            Some(register.clone()),
+            NOW,
+        )
+        .await
+        .expect("register");
+    let events = events_of(&store, &acme).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e.id, register.id);
+    assert_eq!(e.tenant_id, acme.id);
+    assert_eq!(e.event_type, "user.register");
+    assert_eq!(
+        (e.actor_id, e.actor_type.as_deref()),
+        (Some(ada.id), Some("user"))
+    );
+    assert_eq!(
+        (e.target_id, e.target_type.as_deref()),
+        (Some(ada.id), Some("user"))
+    );
+    assert_eq!(e.ip_address.as_deref(), Some("203.0.113.7"));
+    assert_eq!(e.user_agent.as_deref(), Some("suite/1.0"));
+    assert_eq!(e.metadata, json!({ "client_id": APP }));
+    assert_eq!((e.result.as_str(), e.created_at), ("success", NOW));
+    let mut expected = vec![
+        ("user.register".to_owned(), sign_ins.id),
+        ("user.register".to_owned(), everything.id),
+    ];
+    expected.sort();
+    assert_eq!(fan_out(&store).await, expected, "only subscribed endpoints");
+    let delivery = &store
+        .list_webhook_deliveries(all_deliveries())
+        .await
+        .expect("deliveries")[0];
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    assert_eq!((delivery.attempts, delivery.generation), (0, 0));
+    assert_eq!(delivery.next_attempt_at_ms, NOW * 1000);
+    assert_eq!(delivery.event_id, register.id);
+    assert_eq!(delivery.tenant_id, acme.id);
+
+    // Sign-in: a new family with its event.
+    let sign_in = refresh_for(&new_user(&acme, "x"), Uuid::new_v4(), NOW + 1);
+    let sign_in = NewRefreshToken {
+        user_id: ada.id,
+        ..sign_in
+    };
+    store
+        .insert_refresh_token(
+            sign_in.clone(),
+            Some(draft("user.login", Some(acme.id), NOW + 1)),
+        )
+        .await
+        .expect("sign in");
+
+    // Sign-out: only the token is known; the store fills in the rest, once.
+    let logout = draft("user.logout", None, NOW + 2);
+    store
+        .revoke_refresh_family(sign_in.token_hash, Some(logout.clone()), NOW + 2)
+        .await
+        .expect("logout");
+    store
+        .revoke_refresh_family(
+            sign_in.token_hash,
+            Some(draft("user.logout", None, NOW + 3)),
+            NOW + 3,
+        )
+        .await
+        .expect("logout again");
+    store
+        .revoke_refresh_family(
+            new_hash(),
+            Some(draft("user.logout", None, NOW + 3)),
+            NOW + 3,
+        )
+        .await
+        .expect("logout unknown");
+
+    // Rotation writes no event; reuse does, in the transaction that revokes the family.
+    let second = successor(&ada, NOW + 4);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(
+                first.token_hash,
+                APP,
+                second.clone(),
+                Some(draft("token.reuse_detected", None, NOW + 4)),
+                NOW + 4
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Rotated { .. }
+    ));
+    let reuse = draft("token.reuse_detected", None, NOW + 5);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(
+                first.token_hash,
+                APP,
+                successor(&ada, NOW + 5),
+                Some(reuse.clone()),
+                NOW + 5
+            )
+            .await
+            .expect("replay"),
+        RotateOutcome::Reused { .. }
+    ));
+    // Revoked already: nothing happens, no event.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                first.token_hash,
+                APP,
+                successor(&ada, NOW + 6),
+                Some(draft("token.reuse_detected", None, NOW + 6)),
+                NOW + 6
+            )
+            .await
+            .expect("replay again"),
+        RotateOutcome::Revoked
+    );
+
+    // Cookie session in and out (the second sign-out changes nothing: no event).
+    let session = session_for(&ada, NOW + 7);
+    store
+        .create_session(
+            session.clone(),
+            Some(draft("user.login", Some(acme.id), NOW + 7)),
+        )
+        .await
+        .expect("session");
+    for at in [NOW + 8, NOW + 9] {
+        store
+            .revoke_session(session.id_hash, Some(draft("user.logout", None, at)), at)
+            .await
+            .expect("end session");
+    }
+
+    // Sign-out everywhere: the count joins the metadata.
+    store
+        .insert_refresh_token(
+            successor(&ada, NOW + 10),
+            Some(draft("user.login", Some(acme.id), NOW + 10)),
+        )
+        .await
+        .expect("sign in again");
+    assert_eq!(
+        store
+            .revoke_all_for_user(
+                ada.id,
+                Some(draft("user.logout_all", Some(acme.id), NOW + 11)),
+                NOW + 11
+            )
+            .await
+            .expect("logout all"),
+        1
+    );
+
+    // A failed sign-in has no other change.
+    let mut failed = draft("user.login_failed", Some(acme.id), NOW + 12);
+    failed.result = "failure".into();
+    failed.metadata = json!({ "reason": "invalid_password" });
+    let recorded = store.record_event(failed.clone()).await.expect("record");
+    assert_eq!(recorded.id, failed.id);
+    assert!(
+        matches!(
+            store
+                .record_event(draft("user.login_failed", None, NOW + 12))
+                .await,
+            Err(StoreError::Internal(_))
+        ),
+        "an event needs a tenant"
+    );
+
+    let events = events_of(&store, &acme).await;
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "user.register",
+            "user.login",
+            "user.logout",
+            "token.reuse_detected",
+            "user.login",
+            "user.logout",
+            "user.login",
+            "user.logout_all",
+            "user.login_failed",
+        ]
+    );
+    let logged_out = &events[2];
+    assert_eq!(logged_out.id, logout.id);
+    assert_eq!(logged_out.tenant_id, acme.id);
+    assert_eq!(logged_out.actor_id, Some(ada.id));
+    assert_eq!(logged_out.target_id, Some(ada.id));
+    assert_eq!(
+        logged_out.metadata,
+        json!({ "client_id": APP, "family_id": sign_in.family_id.to_string() })
+    );
+    let reused = &events[3];
+    assert_eq!(reused.id, reuse.id);
+    assert_eq!(reused.actor_id, Some(ada.id));
+    assert_eq!(
+        reused.metadata["family_id"],
+        json!(first.family_id.to_string())
+    );
+    assert_eq!(events[5].actor_id, Some(ada.id), "session sign-out");
+    assert_eq!(events[7].metadata["revoked"], json!(1));
+    assert_eq!(events[8].result, "failure");
+    assert_eq!(events[8].actor_id, None);
+
+    // Fan-out of all of them: `*` gets every event, the others what they subscribed to.
+    let deliveries = fan_out(&store).await;
+    let to = |id: Uuid| deliveries.iter().filter(|(_, e)| *e == id).count();
+    assert_eq!(to(everything.id), 9);
+    assert_eq!(to(sign_ins.id), 4, "user.register and user.login x3");
+    assert_eq!(to(reuse_only.id), 1);
+    assert!(store
+        .list_events(Some(other.id), 10)
+        .await
+        .expect("other")
+        .is_empty());
+    assert_eq!(
+        store.list_events(None, 3).await.expect("limit").len(),
+        3,
+        "newest first, limited"
+    );
+}
+
+pub async fn rolled_back_change_writes_no_event(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    endpoint(&store, &acme, &["*"]).await;
+    let new = new_user(&acme, "ada@acme.test");
+    let refresh = refresh_for(&new, Uuid::new_v4(), NOW);
+    store
+        .register_user(
+            new,
+            "$argon2id$h".into(),
+            refresh,
+            Some(draft("user.register", Some(acme.id), NOW)),
+            NOW,
+        )
+        .await
+        .expect("register");
+    let again = new_user(&acme, "ada@acme.test");
+    let again_refresh = refresh_for(&again, Uuid::new_v4(), NOW + 1);
+    let lost = draft("user.register", Some(acme.id), NOW + 1);
+    assert_conflict(
+        store
+            .register_user(
+                again,
+                "$argon2id$h".into(),
+                again_refresh.clone(),
+                Some(lost.clone()),
+                NOW + 1,
+            )
+            .await,
+        "email",
+    );
+    let events = events_of(&store, &acme).await;
+    assert_eq!(
+        events.len(),
+        1,
+        "the rolled-back registration left no event"
+    );
+    assert!(events.iter().all(|e| e.id != lost.id));
+    assert_eq!(fan_out(&store).await.len(), 1, "and no delivery");
+    assert!(store
+        .find_refresh_token(again_refresh.token_hash)
+        .await
+        .expect("find")
+        .is_none());
+
+    // A sign-in whose token collides is rolled back with its event.
+    let (user, first) = register(&store, &acme, "bob@acme.test").await;
+    let duplicate = NewRefreshToken {
+        family_id: Uuid::new_v4(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store
+            .insert_refresh_token(duplicate, Some(draft("user.login", Some(acme.id), NOW + 2)))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(events_of(&store, &acme).await.len(), 1);
+    assert_eq!(fan_out(&store).await.len(), 1);
+    let _ = user;
+}
+
+pub async fn webhook_endpoints(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let other = tenant(&store, "other").await;
+    let a = endpoint(&store, &acme, &["user.login"]).await;
+    let b = endpoint(&store, &acme, &["*"]).await;
+    let c = endpoint(&store, &other, &["user.register", "user.login"]).await;
+    assert_eq!(a.events, ["user.login"]);
+    assert_eq!(a.secret_encrypted, vec![7; 40]);
+    assert_eq!(a.created_at, NOW);
+    assert!(
+        !format!("{a:?}").contains("[7, 7"),
+        "the secret is redacted"
+    );
+
+    let all = store.list_webhook_endpoints(None).await.expect("list");
+    assert_eq!(all.len(), 3);
+    assert!(all.contains(&a) && all.contains(&b) && all.contains(&c));
+    let of_acme = store
+        .list_webhook_endpoints(Some(acme.id))
+        .await
+        .expect("list acme");
+    let mut ids: Vec<Uuid> = of_acme.iter().map(|e| e.id).collect();
+    ids.sort();
+    let mut want = vec![a.id, b.id];
+    want.sort();
+    assert_eq!(ids, want);
+
+    // Deleting an endpoint deletes its deliveries, not the events.
+    store
+        .record_event(draft("user.login", Some(acme.id), NOW))
+        .await
+        .expect("event");
+    assert_eq!(fan_out(&store).await.len(), 2);
+    assert!(store.delete_webhook_endpoint(a.id).await.expect("delete"));
+    assert!(!store
+        .delete_webhook_endpoint(a.id)
+        .await
+        .expect("delete again"));
+    assert_eq!(fan_out(&store).await, vec![("user.login".to_owned(), b.id)]);
+    assert_eq!(events_of(&store, &acme).await.len(), 1);
+    assert_eq!(
+        store
+            .list_webhook_endpoints(None)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+}
+
+pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let hook = endpoint(&store, &acme, &["*"]).await;
+    let ms = NOW * 1000;
+    let event = store
+        .record_event(draft("user.login", Some(acme.id), NOW))
+        .await
+        .expect("event");
+    assert_eq!(store.webhook_backlog(ms - 1).await.expect("backlog"), 0);
+    assert_eq!(store.webhook_backlog(ms).await.expect("backlog"), 1);
+    assert!(store
+        .claim_webhook_deliveries(ms - 1, ms + 10_000, 10)
+        .await
+        .expect("claim early")
+        .is_empty());
+
+    // The claim carries what a worker needs to send.
+    let claimed = store
+        .claim_webhook_deliveries(ms, ms + 10_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let first = &claimed[0];
+    assert_eq!(first.event, event);
+    assert_eq!(first.endpoint, hook);
+    assert_eq!((first.attempts, first.generation), (0, 0));
+    assert_eq!(first.leased_until_ms, ms + 10_000);
+    let id = first.id;
+    let stored = store
+        .get_webhook_delivery(id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored.leased_until_ms, Some(ms + 10_000));
+    assert_eq!(stored.url, hook.url);
+    assert_eq!(stored.event_type, "user.login");
+    assert_eq!(
+        store.webhook_backlog(ms).await.expect("backlog"),
+        1,
+        "leased still counts"
+    );
+
+    // Leased: nobody else gets it until the lease ends; then it is leased anew.
+    assert!(store
+        .claim_webhook_deliveries(ms + 9_999, ms + 20_000, 10)
+        .await
+        .expect("claim while leased")
+        .is_empty());
+    let again = store
+        .claim_webhook_deliveries(ms + 10_000, ms + 20_000, 10)
+        .await
+        .expect("claim after lease");
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].lease_id, first.lease_id);
+
+    // A failure reported under the expired lease does not apply; under the current one it does.
+    let failed = |lease_id, at_ms, retry_at_ms| DeliveryResult::Failed {
+        id,
+        lease_id,
+        at_ms,
+        status_code: Some(500),
+        error: "HTTP 500".into(),
+        retry_at_ms,
+    };
+    assert!(!store
+        .complete_webhook_delivery(failed(first.lease_id, ms + 10_001, Some(ms + 11_000)))
+        .await
+        .expect("stale"));
+    assert!(store
+        .complete_webhook_delivery(failed(again[0].lease_id, ms + 10_001, Some(ms + 11_000)))
+        .await
+        .expect("failed"));
+    let d = store
+        .get_webhook_delivery(id)
+        .await
+        .expect("get")
+        .expect("d");
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.next_attempt_at_ms, ms + 11_000);
+    assert_eq!(d.leased_until_ms, None);
+    assert_eq!(d.last_status_code, Some(500));
+    assert_eq!(d.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(d.last_attempt_at_ms, Some(ms + 10_001));
+    assert_eq!(store.webhook_backlog(ms + 10_999).await.expect("b"), 0);
+    assert!(store
+        .claim_webhook_deliveries(ms + 10_999, ms + 30_000, 10)
+        .await
+        .expect("not yet due")
+        .is_empty());
+
+    // The retry succeeds: delivered, whoever reports it.
+    let retry = store
+        .claim_webhook_deliveries(ms + 11_000, ms + 30_000, 10)
+        .await
+        .expect("retry");
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1);
+    let delivered = DeliveryResult::Delivered {
+        id,
+        at_ms: ms + 11_050,
+        status_code: Some(204),
+        counted: true,
+    };
+    assert!(store
+        .complete_webhook_delivery(delivered.clone())
+        .await
+        .expect("delivered"));
+    assert!(
+        !store
+            .complete_webhook_delivery(delivered)
+            .await
+            .expect("twice"),
+        "a delivery is delivered once"
+    );
+    let d = store
+        .get_webhook_delivery(id)
+        .await
+        .expect("get")
+        .expect("d");
+    assert_eq!(d.status, DeliveryStatus::Delivered);
+    assert_eq!(d.attempts, 2);
+    assert_eq!(d.delivered_at_ms, Some(ms + 11_050));
+    assert_eq!(d.last_status_code, Some(204));
+    assert_eq!(d.last_error, None);
+    assert!(!store
+        .complete_webhook_delivery(failed(retry[0].lease_id, ms + 11_060, None))
+        .await
+        .expect("fail after delivered"));
+    assert!(store
+        .claim_webhook_deliveries(ms + 100_000, ms + 200_000, 10)
+        .await
+        .expect("nothing due")
+        .is_empty());
+    assert_eq!(store.webhook_backlog(ms + 100_000).await.expect("b"), 0);
+
+    // Redelivery by hand: pending again, a new generation, attempts from zero.
+    assert!(store
+        .redeliver_webhook(id, ms + 200_000)
+        .await
+        .expect("redeliver"));
+    assert!(!store
+        .redeliver_webhook(Uuid::new_v4(), ms)
+        .await
+        .expect("unknown"));
+    let d = store
+        .get_webhook_delivery(id)
+        .await
+        .expect("get")
+        .expect("d");
+    assert_eq!(d.status, DeliveryStatus::Pending);
+    assert_eq!((d.attempts, d.generation), (0, 1));
+    let redo = store
+        .claim_webhook_deliveries(ms + 200_000, ms + 210_000, 10)
+        .await
+        .expect("claim redelivery");
+    assert_eq!((redo[0].attempts, redo[0].generation), (0, 1));
+
+    // The last failure exhausts it.
+    assert!(store
+        .complete_webhook_delivery(failed(redo[0].lease_id, ms + 200_100, None))
+        .await
+        .expect("exhausted"));
+    let d = store
+        .get_webhook_delivery(id)
+        .await
+        .expect("get")
+        .expect("d");
+    assert_eq!(d.status, DeliveryStatus::Exhausted);
+    assert!(store
+        .claim_webhook_deliveries(i64::MAX / 2, i64::MAX / 2 + 1, 10)
+        .await
+        .expect("exhausted is never due")
+        .is_empty());
+
+    // A Delivered report from another instance (through Redis) does not count an attempt.
+    store
+        .record_event(draft("user.logout", Some(acme.id), NOW + 1))
+        .await
+        .expect("event");
+    let other = store
+        .list_webhook_deliveries(DeliveryFilter {
+            status: Some(DeliveryStatus::Pending),
+            tenant_id: Some(acme.id),
+            limit: 10,
+        })
+        .await
+        .expect("pending");
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].event_type, "user.logout");
+    assert!(store
+        .complete_webhook_delivery(DeliveryResult::Delivered {
+            id: other[0].id,
+            at_ms: ms + 300_000,
+            status_code: None,
+            counted: false,
+        })
+        .await
+        .expect("delivered elsewhere"));
+    let d = store
+        .get_webhook_delivery(other[0].id)
+        .await
+        .expect("get")
+        .expect("d");
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 0));
+
+    // Filters: by status, by tenant, newest first, limited.
+    let list = |status, limit| {
+        store.list_webhook_deliveries(DeliveryFilter {
+            status,
+            tenant_id: None,
+            limit,
+        })
+    };
+    assert_eq!(list(None, 10).await.expect("all").len(), 2);
+    assert_eq!(list(None, 1).await.expect("one")[0].id, other[0].id);
+    assert_eq!(
+        list(Some(DeliveryStatus::Exhausted), 10)
+            .await
+            .expect("exhausted")[0]
+            .id,
+        id
+    );
+    assert!(list(Some(DeliveryStatus::Failed), 10)
+        .await
+        .expect("failed")
+        .is_empty());
+    assert!(store
+        .list_webhook_deliveries(DeliveryFilter {
+            status: None,
+            tenant_id: Some(Uuid::new_v4()),
+            limit: 10,
+        })
+        .await
+        .expect("other tenant")
+        .is_empty());
+}
+
+/// Eight claimers racing over 120 due deliveries: each is leased exactly once.
+pub async fn concurrent_webhook_claims(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    endpoint(&store, &acme, &["*"]).await;
+    endpoint(&store, &acme, &["user.login"]).await;
+    for i in 0..60 {
+        store
+            .record_event(draft("user.login", Some(acme.id), NOW + i))
+            .await
+            .expect("event");
+    }
+    let now_ms = (NOW + 100) * 1000;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_webhook_deliveries(now_ms, now_ms + 60_000, 7)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|c| c.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, 120, "every delivery claimed");
+    assert_eq!(all.len(), 120, "none claimed twice");
+}
+
+/// The outbox is not an audit log: an event no endpoint of its tenant subscribes to is not
+/// written (and costs nothing).
+pub async fn events_only_for_subscribers(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let quiet = tenant(&store, "quiet").await;
+    let picky = tenant(&store, "picky").await;
+    let hook = endpoint(&store, &picky, &["user.logout"]).await;
+    for t in [&quiet, &picky] {
+        let new = new_user(t, "ada@example.test");
+        let refresh = refresh_for(&new, Uuid::new_v4(), NOW);
+        store
+            .register_user(
+                new,
+                "$argon2id$h".into(),
+                refresh.clone(),
+                Some(draft("user.register", Some(t.id), NOW)),
+                NOW,
+            )
+            .await
+            .expect("register");
+        store
+            .record_event(draft("user.login_failed", Some(t.id), NOW + 1))
+            .await
+            .expect("record");
+        store
+            .revoke_refresh_family(
+                refresh.token_hash,
+                Some(draft("user.logout", None, NOW + 2)),
+                NOW + 2,
+            )
+            .await
+            .expect("logout");
+    }
+    assert!(events_of(&store, &quiet).await.is_empty());
+    let picky_events = events_of(&store, &picky).await;
+    assert_eq!(picky_events.len(), 1);
+    assert_eq!(picky_events[0].event_type, "user.logout");
+    assert_eq!(
+        fan_out(&store).await,
+        vec![("user.logout".to_owned(), hook.id)]
+    );
+}
+
+/// Old events whose deliveries are all finished go, with their deliveries; open ones stay.
+pub async fn prune_webhook_events(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    endpoint(&store, &acme, &["*"]).await;
+    let ms = NOW * 1000;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            store
+                .record_event(draft("user.login", Some(acme.id), NOW + i))
+                .await
+                .expect("event")
+                .id,
+        );
+    }
+    let deliveries = store
+        .list_webhook_deliveries(all_deliveries())
+        .await
+        .expect("deliveries");
+    let of = |event: Uuid| deliveries.iter().find(|d| d.event_id == event).unwrap().id;
+    // Events 0 and 1 delivered, 2 exhausted, 3 still failing, 4 delivered but recent.
+    let claimed = store
+        .claim_webhook_deliveries(ms + 10_000, ms + 20_000, 10)
+        .await
+        .expect("claim");
+    for (i, event) in ids.iter().enumerate() {
+        let id = of(*event);
+        let lease_id = claimed.iter().find(|c| c.id == id).unwrap().lease_id;
+        let result = match i {
+            2 | 3 => DeliveryResult::Failed {
+                id,
+                lease_id,
+                at_ms: ms + 10_001,
+                status_code: Some(500),
+                error: "HTTP 500".into(),
+                retry_at_ms: (i == 3).then_some(ms + 60_000),
+            },
+            _ => DeliveryResult::Delivered {
+                id,
+                at_ms: ms + 10_001,
+                status_code: Some(200),
+                counted: true,
+            },
+        };
+        assert!(store
+            .complete_webhook_delivery(result)
+            .await
+            .expect("complete"));
+    }
+    assert_eq!(
+        store.prune_webhook_events(NOW + 4, 1).await.expect("prune"),
+        1,
+        "limited"
+    );
+    assert_eq!(
+        store
+            .prune_webhook_events(NOW + 4, 100)
+            .await
+            .expect("prune"),
+        2
+    );
+    assert_eq!(
+        store
+            .prune_webhook_events(NOW + 4, 100)
+            .await
+            .expect("again"),
+        0
+    );
+    let left: Vec<Uuid> = events_of(&store, &acme)
+        .await
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, [ids[3], ids[4]]);
+    let left_deliveries = store
+        .list_webhook_deliveries(all_deliveries())
+        .await
+        .expect("deliveries");
+    assert_eq!(left_deliveries.len(), 2, "deliveries go with their events");
 }

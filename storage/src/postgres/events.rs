@@ -1,0 +1,139 @@
+//! Events: the transactional outbox. Each event is written inside the transaction of the
+//! change that caused it, by one statement that also fans it out: one delivery per endpoint
+//! of its tenant subscribed to its type (or to `*`).
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::{Event, EventDraft, StoreError};
+
+/// The 12 event columns of [`event_from`], for a table aliased `v`.
+pub(super) const EVENT_COLUMNS: &str =
+    "v.id, v.tenant_id, v.type, v.actor_id, v.actor_type, v.target_id, v.target_type, \
+     v.ip_address, v.user_agent, v.metadata, v.result, v.created_at";
+
+/// An event from 12 columns starting at `at`, in the order of [`EVENT_COLUMNS`].
+pub(super) fn event_from(row: &Row, at: usize) -> Result<Event, tokio_postgres::Error> {
+    Ok(Event {
+        id: row.try_get(at)?,
+        tenant_id: row.try_get(at + 1)?,
+        event_type: row.try_get(at + 2)?,
+        actor_id: row.try_get(at + 3)?,
+        actor_type: row.try_get(at + 4)?,
+        target_id: row.try_get(at + 5)?,
+        target_type: row.try_get(at + 6)?,
+        ip_address: row.try_get(at + 7)?,
+        user_agent: row.try_get(at + 8)?,
+        metadata: row.try_get(at + 9)?,
+        result: row.try_get(at + 10)?,
+        created_at: row.try_get(at + 11)?,
+    })
+}
+
+/// Writes the event and its deliveries (one per endpoint of the tenant subscribed to its type,
+/// or to `*`) in one statement, so it pipelines with the change's own statements; nothing when
+/// no endpoint subscribes (the outbox is not an audit log: tenants without webhooks pay
+/// nothing). Deliveries are due at once.
+pub(super) async fn insert_event<C: GenericClient + Sync>(
+    client: &C,
+    event: &Event,
+) -> Result<(), StoreError> {
+    client
+        .execute_typed(
+            "WITH targets AS (\
+             SELECT e.id FROM webhook_endpoints e \
+             WHERE e.tenant_id = $2 AND ($3 = ANY (e.events) OR '*' = ANY (e.events))\
+             ), ev AS (\
+             INSERT INTO webhook_events (id, tenant_id, type, actor_id, actor_type, target_id, \
+             target_type, ip_address, user_agent, metadata, result, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+             WHERE EXISTS (SELECT 1 FROM targets) \
+             RETURNING id, tenant_id, created_at\
+             ) \
+             INSERT INTO webhook_deliveries (id, event_id, endpoint_id, tenant_id, status, \
+             attempts, generation, next_attempt_at_ms, created_at) \
+             SELECT gen_random_uuid(), ev.id, t.id, ev.tenant_id, 'pending', 0, 0, \
+             ev.created_at * 1000, ev.created_at \
+             FROM ev CROSS JOIN targets t",
+            &[
+                (&event.id, Type::UUID),
+                (&event.tenant_id, Type::UUID),
+                (&event.event_type, Type::TEXT),
+                (&event.actor_id, Type::UUID),
+                (&event.actor_type, Type::TEXT),
+                (&event.target_id, Type::UUID),
+                (&event.target_type, Type::TEXT),
+                (&event.ip_address, Type::TEXT),
+                (&event.user_agent, Type::TEXT),
+                (&event.metadata, Type::JSONB),
+                (&event.result, Type::TEXT),
+                (&event.created_at, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// [`insert_event`] for an optional, already completed event.
+pub(super) async fn insert_opt<C: GenericClient + Sync>(
+    client: &C,
+    event: Option<&Event>,
+) -> Result<(), StoreError> {
+    match event {
+        Some(event) => insert_event(client, event).await,
+        None => Ok(()),
+    }
+}
+
+/// An event with no other change: one statement, atomic on its own.
+pub(super) async fn record_event<C: GenericClient + Sync>(
+    client: &C,
+    draft: EventDraft,
+) -> Result<Event, StoreError> {
+    let event = draft.into_event()?;
+    insert_event(client, &event).await?;
+    Ok(event)
+}
+
+pub(super) async fn list_events<C: GenericClient + Sync>(
+    client: &C,
+    tenant_id: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let limit = i64::from(limit);
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM webhook_events v \
+                 WHERE ($1::uuid IS NULL OR v.tenant_id = $1) \
+                 ORDER BY v.created_at DESC, v.id DESC LIMIT $2"
+            ),
+            &[(&tenant_id, Type::UUID), (&limit, Type::INT8)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| event_from(row, 0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Deletes up to `limit` events created before `before` whose deliveries are all finished
+/// (delivered or exhausted), with those deliveries. Returns how many events went.
+pub(super) async fn prune<C: GenericClient + Sync>(
+    client: &C,
+    before: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let limit = i64::from(limit);
+    Ok(client
+        .execute_typed(
+            "DELETE FROM webhook_events WHERE id IN (\
+             SELECT v.id FROM webhook_events v WHERE v.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+             WHERE d.event_id = v.id AND d.status IN ('pending', 'failed')) \
+             LIMIT $2)",
+            &[(&before, Type::INT8), (&limit, Type::INT8)],
+        )
+        .await?)
+}

@@ -1,0 +1,316 @@
+//! Webhook endpoints and deliveries: listing, the lease-based claim of due deliveries, their
+//! results, and manual redelivery.
+//!
+//! A claim runs in one transaction: `SELECT … FOR UPDATE SKIP LOCKED` picks due rows that no
+//! concurrent claim holds, and the same statement sets their lease, so instances sharing the
+//! database never pick the same delivery while its lease holds (PgBouncer's transaction
+//! pooling included: nothing outlives the transaction).
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, Row};
+use uuid::Uuid;
+
+use super::events::{event_from, EVENT_COLUMNS};
+use crate::{
+    ClaimedDelivery, DeliveryFilter, DeliveryResult, DeliveryStatus, NewWebhookEndpoint,
+    StoreError, WebhookDelivery, WebhookEndpoint,
+};
+
+/// The 6 endpoint columns of [`endpoint_from`], for a table aliased `e`.
+const ENDPOINT_COLUMNS: &str =
+    "e.id, e.tenant_id, e.url, e.events, e.secret_encrypted, e.created_at";
+
+fn endpoint_from(row: &Row, at: usize) -> Result<WebhookEndpoint, tokio_postgres::Error> {
+    Ok(WebhookEndpoint {
+        id: row.try_get(at)?,
+        tenant_id: row.try_get(at + 1)?,
+        url: row.try_get(at + 2)?,
+        events: row.try_get(at + 3)?,
+        secret_encrypted: row.try_get(at + 4)?,
+        created_at: row.try_get(at + 5)?,
+    })
+}
+
+pub(super) async fn create_endpoint(
+    client: &Client,
+    new: NewWebhookEndpoint,
+    now: i64,
+) -> Result<WebhookEndpoint, StoreError> {
+    let endpoint = WebhookEndpoint {
+        id: new.id,
+        tenant_id: new.tenant_id,
+        url: new.url,
+        events: new.events,
+        secret_encrypted: new.secret_encrypted,
+        created_at: now,
+    };
+    client
+        .execute_typed(
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_encrypted, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                (&endpoint.id, Type::UUID),
+                (&endpoint.tenant_id, Type::UUID),
+                (&endpoint.url, Type::TEXT),
+                (&endpoint.events, Type::TEXT_ARRAY),
+                (&endpoint.secret_encrypted, Type::BYTEA),
+                (&endpoint.created_at, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(endpoint)
+}
+
+pub(super) async fn list_endpoints(
+    client: &Client,
+    tenant_id: Option<Uuid>,
+) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e \
+                 WHERE ($1::uuid IS NULL OR e.tenant_id = $1) ORDER BY e.created_at, e.id"
+            ),
+            &[(&tenant_id, Type::UUID)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| endpoint_from(row, 0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// The endpoint and (by cascade) its deliveries.
+pub(super) async fn delete_endpoint(client: &Client, id: Uuid) -> Result<bool, StoreError> {
+    let deleted = client
+        .execute_typed(
+            "DELETE FROM webhook_endpoints WHERE id = $1",
+            &[(&id, Type::UUID)],
+        )
+        .await?;
+    Ok(deleted == 1)
+}
+
+/// The delivery columns of [`delivery_from`]: deliveries `d`, events `v`, endpoints `e`.
+const DELIVERY_COLUMNS: &str =
+    "d.id, d.event_id, v.type, d.endpoint_id, d.tenant_id, e.url, d.status, d.attempts, \
+     d.generation, d.next_attempt_at_ms, d.leased_until_ms, d.last_attempt_at_ms, \
+     d.last_status_code, d.last_error, d.delivered_at_ms, d.created_at";
+
+const DELIVERY_FROM: &str = "webhook_deliveries d \
+     JOIN webhook_events v ON v.id = d.event_id \
+     JOIN webhook_endpoints e ON e.id = d.endpoint_id";
+
+fn count(row: &Row, idx: usize) -> Result<u32, tokio_postgres::Error> {
+    let v: i32 = row.try_get(idx)?;
+    Ok(u32::try_from(v).unwrap_or(0))
+}
+
+fn delivery_from(row: &Row) -> Result<WebhookDelivery, StoreError> {
+    let status: String = row.try_get(6)?;
+    Ok(WebhookDelivery {
+        id: row.try_get(0)?,
+        event_id: row.try_get(1)?,
+        event_type: row.try_get(2)?,
+        endpoint_id: row.try_get(3)?,
+        tenant_id: row.try_get(4)?,
+        url: row.try_get(5)?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Internal(format!("unknown delivery status {status:?}")))?,
+        attempts: count(row, 7)?,
+        generation: count(row, 8)?,
+        next_attempt_at_ms: row.try_get(9)?,
+        leased_until_ms: row.try_get(10)?,
+        last_attempt_at_ms: row.try_get(11)?,
+        last_status_code: row
+            .try_get::<_, Option<i32>>(12)?
+            .and_then(|c| u16::try_from(c).ok()),
+        last_error: row.try_get(13)?,
+        delivered_at_ms: row.try_get(14)?,
+        created_at: row.try_get(15)?,
+    })
+}
+
+pub(super) async fn list_deliveries(
+    client: &Client,
+    filter: &DeliveryFilter,
+) -> Result<Vec<WebhookDelivery>, StoreError> {
+    let status = filter.status.map(DeliveryStatus::as_str);
+    let limit = i64::from(filter.limit);
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
+                 WHERE ($1::text IS NULL OR d.status = $1) \
+                 AND ($2::uuid IS NULL OR d.tenant_id = $2) \
+                 ORDER BY d.created_at DESC, d.id DESC LIMIT $3"
+            ),
+            &[
+                (&status, Type::TEXT),
+                (&filter.tenant_id, Type::UUID),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    rows.iter().map(delivery_from).collect()
+}
+
+pub(super) async fn get_delivery(
+    client: &Client,
+    id: Uuid,
+) -> Result<Option<WebhookDelivery>, StoreError> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id = $1"),
+            &[(&id, Type::UUID)],
+        )
+        .await?;
+    row.as_ref().map(delivery_from).transpose()
+}
+
+pub(super) async fn redeliver(client: &Client, id: Uuid, now_ms: i64) -> Result<bool, StoreError> {
+    let changed = client
+        .execute_typed(
+            "UPDATE webhook_deliveries \
+             SET status = 'pending', attempts = 0, generation = generation + 1, \
+             next_attempt_at_ms = $2, leased_until_ms = NULL, lease_id = NULL \
+             WHERE id = $1",
+            &[(&id, Type::UUID), (&now_ms, Type::INT8)],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Leases up to `limit` due deliveries: one statement in one transaction. Rows locked by a
+/// concurrent claim are skipped; a row another claim leased and committed meanwhile is
+/// re-checked against the condition (READ COMMITTED) and no longer matches.
+pub(super) async fn claim(
+    client: &mut Client,
+    now_ms: i64,
+    leased_until_ms: i64,
+    limit: u32,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let lease_id = Uuid::new_v4();
+    let limit = i64::from(limit);
+    let tx = client.transaction().await?;
+    let rows = tx
+        .query_typed(
+            &format!(
+                "WITH due AS (\
+                 SELECT id FROM webhook_deliveries \
+                 WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1 \
+                 AND (leased_until_ms IS NULL OR leased_until_ms <= $1) \
+                 ORDER BY next_attempt_at_ms LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED\
+                 ), claimed AS (\
+                 UPDATE webhook_deliveries d SET leased_until_ms = $2, lease_id = $3 \
+                 FROM due WHERE d.id = due.id \
+                 RETURNING d.id, d.event_id, d.endpoint_id, d.attempts, d.generation, \
+                 d.next_attempt_at_ms\
+                 ) \
+                 SELECT d.id, d.attempts, d.generation, {ENDPOINT_COLUMNS}, {EVENT_COLUMNS} \
+                 FROM claimed d \
+                 JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                 JOIN webhook_events v ON v.id = d.event_id \
+                 ORDER BY d.next_attempt_at_ms"
+            ),
+            &[
+                (&now_ms, Type::INT8),
+                (&leased_until_ms, Type::INT8),
+                (&lease_id, Type::UUID),
+                (&limit, Type::INT8),
+            ],
+        )
+        .await?;
+    let claimed = rows
+        .iter()
+        .map(|row| {
+            Ok(ClaimedDelivery {
+                id: row.try_get(0)?,
+                lease_id,
+                leased_until_ms,
+                attempts: count(row, 1)?,
+                generation: count(row, 2)?,
+                endpoint: endpoint_from(row, 3)?,
+                event: event_from(row, 9)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+pub(super) async fn complete(client: &Client, result: &DeliveryResult) -> Result<bool, StoreError> {
+    let changed = match result {
+        DeliveryResult::Delivered {
+            id,
+            at_ms,
+            status_code,
+            counted,
+        } => {
+            let counted = i32::from(*counted);
+            let code = status_code.map(i32::from);
+            client
+                .execute_typed(
+                    "UPDATE webhook_deliveries \
+                     SET status = 'delivered', attempts = attempts + $3, delivered_at_ms = $2, \
+                     last_attempt_at_ms = CASE WHEN $3 = 1 THEN $2 ELSE last_attempt_at_ms END, \
+                     last_status_code = coalesce($4, last_status_code), last_error = NULL, \
+                     leased_until_ms = NULL, lease_id = NULL \
+                     WHERE id = $1 AND status IN ('pending', 'failed')",
+                    &[
+                        (id, Type::UUID),
+                        (at_ms, Type::INT8),
+                        (&counted, Type::INT4),
+                        (&code, Type::INT4),
+                    ],
+                )
+                .await?
+        }
+        DeliveryResult::Failed {
+            id,
+            lease_id,
+            at_ms,
+            status_code,
+            error,
+            retry_at_ms,
+        } => {
+            let code = status_code.map(i32::from);
+            client
+                .execute_typed(
+                    "UPDATE webhook_deliveries \
+                     SET status = CASE WHEN $5::bigint IS NULL THEN 'exhausted' ELSE 'failed' END, \
+                     attempts = attempts + 1, \
+                     next_attempt_at_ms = coalesce($5, next_attempt_at_ms), \
+                     last_attempt_at_ms = $3, last_status_code = $4, last_error = $6, \
+                     leased_until_ms = NULL, lease_id = NULL \
+                     WHERE id = $1 AND lease_id = $2 AND status IN ('pending', 'failed')",
+                    &[
+                        (id, Type::UUID),
+                        (lease_id, Type::UUID),
+                        (at_ms, Type::INT8),
+                        (&code, Type::INT4),
+                        (retry_at_ms, Type::INT8),
+                        (error, Type::TEXT),
+                    ],
+                )
+                .await?
+        }
+    };
+    Ok(changed == 1)
+}
+
+pub(super) async fn backlog<C: GenericClient + Sync>(
+    client: &C,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let n: i64 = client
+        .query_typed_one(
+            "SELECT count(*) FROM webhook_deliveries \
+             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1",
+            &[(&now_ms, Type::INT8)],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
