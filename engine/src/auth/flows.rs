@@ -288,6 +288,16 @@ impl Auth {
         origin: &Origin,
         now: i64,
     ) -> Flow<User> {
+        // Shed load before any database or Redis work: when the pool is already past its
+        // budget, the answer is the same 503 the pool would give after the lookups, only sooner
+        // and without spending a connection on a request that cannot be served. The pool still
+        // decides for real at submission; this only looks.
+        let wait = self.pool.expected_wait();
+        if wait > self.pool.budget() {
+            deny!(Denial::Overloaded {
+                retry_after: Duration::from_secs(wait.as_secs().max(1))
+            })
+        }
         let normalized = normalize_email(email);
         let account = account_subject(
             tenant.id,
