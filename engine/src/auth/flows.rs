@@ -288,16 +288,14 @@ impl Auth {
         origin: &Origin,
         now: i64,
     ) -> Flow<User> {
-        // Shed load before any database or Redis work: when the pool is already past its
-        // budget, the answer is the same 503 the pool would give after the lookups, only sooner
-        // and without spending a connection on a request that cannot be served. The pool still
-        // decides for real at submission; this only looks.
-        let wait = self.pool.expected_wait();
-        if wait > self.pool.budget() {
-            deny!(Denial::Overloaded {
-                retry_after: Duration::from_secs(wait.as_secs().max(1))
-            })
-        }
+        // Admission first, before any database or Redis work: a flood is refused at once, and
+        // only requests that will really be hashed spend a database round trip.
+        let reservation = match self.pool.reserve() {
+            Ok(r) => r,
+            Err(o) => deny!(Denial::Overloaded {
+                retry_after: o.retry_after
+            }),
+        };
         let normalized = normalize_email(email);
         let account = account_subject(
             tenant.id,
@@ -323,7 +321,7 @@ impl Auth {
             .unwrap_or_else(|| self.pool.dummy_phc().to_string());
         // Kept for the rehash below; dropped (and wiped) when this function returns.
         let retained = Password::new(password.expose());
-        let verification = match self.pool.verify(password, phc).await {
+        let verification = match reservation.verify(password, phc).await {
             Ok(v) => v,
             Err(o) => deny!(Denial::Overloaded {
                 retry_after: o.retry_after

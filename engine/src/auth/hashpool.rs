@@ -324,6 +324,24 @@ impl HashPool {
 
     /// Admits the job by expected wait and queues it. Never blocks.
     fn submit(&self, password: Password, work: Work) -> Result<(), Overloaded> {
+        self.admit()?;
+        self.enqueue(password, work)
+    }
+
+    /// Reserves a place in the pool now, for a verification submitted later (after the
+    /// database lookup that finds the hash). A flood is thus refused before it spends any
+    /// database work, and the requests admitted are exactly the ones that will be hashed.
+    /// Dropping an unused reservation gives the place back.
+    pub fn reserve(&self) -> Result<Reservation<'_>, Overloaded> {
+        self.admit()?;
+        Ok(Reservation {
+            pool: self,
+            live: true,
+        })
+    }
+
+    /// Counts one more outstanding job if the expected wait fits the budget.
+    fn admit(&self) -> Result<(), Overloaded> {
         let metrics = &self.shared.metrics;
         let avg = self.avg_job_time();
         let workers = self.workers as u64;
@@ -342,10 +360,15 @@ impl HashPool {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break,
+                Ok(_) => return Ok(()),
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// Queues an admitted job. On failure the admission is given back.
+    fn enqueue(&self, password: Password, work: Work) -> Result<(), Overloaded> {
+        let metrics = &self.shared.metrics;
         // Counted before sending, so the worker's decrement can never run first.
         metrics.hash_queue_depth.fetch_add(1, Ordering::Relaxed);
         let job = Job {
@@ -374,6 +397,34 @@ impl HashPool {
     fn worker_lost(&self) -> Overloaded {
         tracing::error!("a hashing thread stopped before answering");
         Overloaded::after(Duration::ZERO)
+    }
+}
+
+/// A place in the pool taken by [`HashPool::reserve`].
+pub struct Reservation<'a> {
+    pool: &'a HashPool,
+    live: bool,
+}
+
+impl Reservation<'_> {
+    /// Verifies in the reserved place: never refused for load.
+    pub async fn verify(
+        mut self,
+        password: Password,
+        phc: String,
+    ) -> Result<Verification, Overloaded> {
+        self.live = false;
+        let (reply, answer) = oneshot::channel();
+        self.pool.enqueue(password, Work::Verify { phc, reply })?;
+        answer.await.map_err(|_| self.pool.worker_lost())
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.live {
+            self.pool.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
