@@ -3,7 +3,7 @@
 use http::Request;
 use hyper::body::Incoming;
 use protocol::auth::{
-    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, TokenResponse,
+    LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, TokenResponse,
 };
 use protocol::{ApiError, ErrorCode};
 
@@ -77,48 +77,28 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 }
 
 pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let metrics = &ctx.shard.metrics;
-    let result = login_inner(ctx, req).await;
-    let status = match &result {
-        Ok((_, s)) => *s,
-        Err(e) => common::error_status(e),
-    };
-    metrics.sign_in("password", status);
-    result.map(|(r, _)| r)
-}
-
-async fn login_inner(
-    ctx: &Ctx,
-    req: Request<Incoming>,
-) -> Result<(crate::http::Resp, &'static str), ApiError> {
-    let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::SignIn).await?;
-    let r: LoginRequest = parse(&parts, bytes, false)?;
-    let client_id = required(&r.client_id, "client_id")?;
-    let email = required(&r.email, "email")?;
-    let password = r
-        .password
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| errors::missing("password"))?;
-    let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
-    let client = common::client(ctx, &tenant, client_id).await?;
-    match ctx
-        .auth()
-        .login(
-            &tenant,
-            &client,
-            email,
-            Password::new(password),
-            &ctx.origin(&parts),
-            ctx.now,
-        )
-        .await
-        .map_err(|e| errors::store(&e))?
-    {
-        Outcome::Done(issued) => Ok((tokens(issued, false), "success")),
-        Outcome::Denied(d) => Ok((denied(ctx, &d, false), sign_in_status(&d))),
+    let result = async {
+        let input = common::sign_in_input(ctx, req).await?;
+        let origin = ctx.origin(&input.parts);
+        let outcome = ctx
+            .auth()
+            .login(
+                &input.tenant,
+                &input.client,
+                &input.email,
+                input.password,
+                &origin,
+                ctx.now,
+            )
+            .await
+            .map_err(|e| errors::store(&e))?;
+        Ok(match outcome {
+            Outcome::Done(issued) => (tokens(issued, false), "success"),
+            Outcome::Denied(d) => (denied(ctx, &d, false), sign_in_status(&d)),
+        })
     }
+    .await;
+    common::count_sign_in(ctx, "password", result)
 }
 
 pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {

@@ -6,6 +6,7 @@ use http::header::{
 use http::request::Parts;
 use http::Request;
 use hyper::body::Incoming;
+use protocol::auth::LoginRequest;
 use protocol::{ApiError, ErrorCode};
 use serde::de::DeserializeOwned;
 use storage::{Client, Tenant};
@@ -13,7 +14,9 @@ use storage::{Client, Tenant};
 use super::errors;
 use super::Ctx;
 use crate::auth::flows::Denial;
+use crate::auth::password::Password;
 use crate::http::{form_pairs, query_param, read_body, Resp};
+use crate::limiter::Limit;
 
 /// Reads the body and marks the request as read (its read deadline stops).
 pub async fn body(ctx: &Ctx, req: Request<Incoming>) -> Result<(Parts, Vec<u8>), ApiError> {
@@ -182,6 +185,54 @@ pub fn sign_in_status(d: &Denial) -> &'static str {
 }
 
 /// The sign-in metric label of a failed request.
+/// What both password sign-in routes read, in order: the body, the client IP's sign-in limit,
+/// the fields, the tenant and the client.
+pub struct SignInInput {
+    pub parts: Parts,
+    pub tenant: Tenant,
+    pub client: Client,
+    pub email: String,
+    pub password: Password,
+}
+
+pub async fn sign_in_input(ctx: &Ctx, req: Request<Incoming>) -> Result<SignInInput, ApiError> {
+    let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::SignIn).await?;
+    let r: LoginRequest = parse(&parts, bytes, false)?;
+    let client_id = required(&r.client_id, "client_id")?;
+    let email = required(&r.email, "email")?.to_string();
+    let password = r
+        .password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| errors::missing("password"))?;
+    let password = Password::new(password);
+    let tenant = tenant(ctx, tenant_key(&parts, r.tenant_id.as_deref())).await?;
+    let client = client(ctx, &tenant, client_id).await?;
+    Ok(SignInInput {
+        parts,
+        tenant,
+        client,
+        email,
+        password,
+    })
+}
+
+/// Counts a sign-in attempt in `hellojohn_auth_sign_ins_total{method,status}` and returns its
+/// response. `result` carries the status label of a handled outcome.
+pub fn count_sign_in(
+    ctx: &Ctx,
+    method: &str,
+    result: Result<(Resp, &'static str), ApiError>,
+) -> Result<Resp, ApiError> {
+    let status = match &result {
+        Ok((_, s)) => *s,
+        Err(e) => error_status(e),
+    };
+    ctx.shard.metrics.sign_in(method, status);
+    result.map(|(r, _)| r)
+}
+
 pub fn error_status(e: &ApiError) -> &'static str {
     match e.code {
         ErrorCode::Unavailable | ErrorCode::Internal => "error",

@@ -3,20 +3,16 @@
 use http::request::Parts;
 use http::Request;
 use hyper::body::Incoming;
-use protocol::auth::{CsrfResponse, LoginRequest, MeResponse, UserInfoResponse};
+use protocol::auth::{CsrfResponse, MeResponse, UserInfoResponse};
 use protocol::{ApiError, ErrorCode};
 use storage::User;
 
-use super::common::{
-    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status,
-};
+use super::common::{self, bearer, body, cookie, denied, no_store, sign_in_status};
 use super::errors;
 use super::{Ctx, HandlerResult};
 use crate::auth::flows::{Caller, Outcome};
-use crate::auth::password::Password;
 use crate::auth::tokens::new_csrf_token;
 use crate::http::{empty, json};
-use crate::limiter::Limit;
 
 pub fn clear_session_cookie(ctx: &Ctx) -> String {
     let secure = if common::secure_cookies(ctx) {
@@ -32,64 +28,45 @@ pub fn clear_session_cookie(ctx: &Ctx) -> String {
 
 /// `POST /v2/session/login`: 204 with the session cookie.
 pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let result = login_inner(ctx, req).await;
-    let status = match &result {
-        Ok((_, s)) => *s,
-        Err(e) => common::error_status(e),
-    };
-    ctx.shard.metrics.sign_in("session", status);
-    result.map(|(r, _)| r)
-}
-
-async fn login_inner(
-    ctx: &Ctx,
-    req: Request<Incoming>,
-) -> Result<(crate::http::Resp, &'static str), ApiError> {
-    let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::SignIn).await?;
-    let r: LoginRequest = parse(&parts, bytes, false)?;
-    let client_id = required(&r.client_id, "client_id")?;
-    let email = required(&r.email, "email")?;
-    let password = r
-        .password
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| errors::missing("password"))?;
-    let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
-    let client = common::client(ctx, &tenant, client_id).await?;
-    match ctx
-        .auth()
-        .session_login(
-            &tenant,
-            &client,
-            email,
-            Password::new(password),
-            &ctx.origin(&parts),
-            ctx.now,
-        )
-        .await
-        .map_err(|e| errors::store(&e))?
-    {
-        Outcome::Done(session) => {
-            let secure = if common::secure_cookies(ctx) {
-                "; Secure"
-            } else {
-                ""
-            };
-            let mut resp = empty(204);
-            common::set_cookie(
-                &mut resp,
-                format!(
-                    "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                    common::session_cookie_name(ctx),
-                    session.value,
-                    session.max_age.as_secs()
-                ),
-            );
-            Ok((no_store(resp), "success"))
-        }
-        Outcome::Denied(d) => Ok((denied(ctx, &d, false), sign_in_status(&d))),
+    let result = async {
+        let input = common::sign_in_input(ctx, req).await?;
+        let origin = ctx.origin(&input.parts);
+        let outcome = ctx
+            .auth()
+            .session_login(
+                &input.tenant,
+                &input.client,
+                &input.email,
+                input.password,
+                &origin,
+                ctx.now,
+            )
+            .await
+            .map_err(|e| errors::store(&e))?;
+        Ok(match outcome {
+            Outcome::Done(session) => {
+                let secure = if common::secure_cookies(ctx) {
+                    "; Secure"
+                } else {
+                    ""
+                };
+                let mut resp = empty(204);
+                common::set_cookie(
+                    &mut resp,
+                    format!(
+                        "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                        common::session_cookie_name(ctx),
+                        session.value,
+                        session.max_age.as_secs()
+                    ),
+                );
+                (no_store(resp), "success")
+            }
+            Outcome::Denied(d) => (denied(ctx, &d, false), sign_in_status(&d)),
+        })
     }
+    .await;
+    common::count_sign_in(ctx, "session", result)
 }
 
 /// `GET /v2/csrf`: a token in the body and in a cookie, for the double-submit check.
