@@ -80,6 +80,8 @@ pub struct Shard {
     pub metrics: ShardMetrics,
     /// Tenants and clients recently looked up by this shard.
     pub directory: crate::directory::Directory,
+    /// Access tokens this shard verified, until they expire.
+    pub verified_tokens: crate::token_cache::TokenCache,
     /// Prefix of this process's request ids, so ids from several instances do not collide.
     id_prefix: u32,
     seq: Cell<u64>,
@@ -92,6 +94,7 @@ impl Shard {
             app,
             metrics,
             directory: crate::directory::Directory::default(),
+            verified_tokens: crate::token_cache::TokenCache::default(),
             id_prefix,
             seq: Cell::new(0),
         }

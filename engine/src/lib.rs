@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod router;
 pub mod server;
+pub mod token_cache;
 pub mod webhook;
 
 use std::net::SocketAddr;

@@ -186,7 +186,7 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let auth = ctx.auth();
     match bearer(&parts) {
         Some(token) => {
-            auth.bearer(token, ctx.now).map_err(|_| {
+            ctx.bearer(token).map_err(|_| {
                 ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
             })?;
         }
@@ -258,8 +258,7 @@ pub async fn logout_all(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         ApiError::new(ErrorCode::Unauthorized, "a Bearer access token is required")
     })?;
     let caller = ctx
-        .auth()
-        .bearer(token, ctx.now)
+        .bearer(token)
         .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"))?;
     let user_id = caller
         .claims

@@ -42,6 +42,21 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The caller behind a Bearer token: verified in full once per shard, then from the shard's
+    /// cache until the token expires.
+    pub fn bearer(
+        &self,
+        token: &str,
+    ) -> Result<crate::auth::flows::Caller, crate::auth::tokens::TokenError> {
+        let cache = &self.shard.verified_tokens;
+        if let Some(claims) = cache.get(token, self.now) {
+            return Ok(crate::auth::flows::Caller { claims });
+        }
+        let caller = self.auth().bearer(token, self.now)?;
+        cache.insert(token, &caller.claims);
+        Ok(caller)
+    }
+
     pub fn auth(&self) -> &crate::auth::flows::Auth {
         &self.shard.app.auth
     }

@@ -95,8 +95,8 @@ pub async fn csrf(ctx: &Ctx, _req: Request<Incoming>) -> HandlerResult {
 async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, Option<User>), ApiError> {
     let auth = ctx.auth();
     if let Some(token) = bearer(parts) {
-        return auth
-            .bearer(token, ctx.now)
+        return ctx
+            .bearer(token)
             .map(|c| (c, None))
             .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"));
     }
