@@ -683,18 +683,19 @@ impl Redis {
         r
     }
 
-    async fn tombstone(
+    /// `SET key value PX ttl`: the one write shared by the sign-out, family and webhook marks.
+    async fn set_px(
         &self,
         mut c: Conn,
-        id: &TokenHash,
+        key: String,
+        value: &'static str,
         ttl: Duration,
     ) -> Result<(), RedisError> {
-        let key = self.session_key(id);
         let ms = millis(ttl);
         self.finish(async move {
             ::redis::cmd("SET")
                 .arg(key)
-                .arg(TOMBSTONE)
+                .arg(value)
                 .arg("PX")
                 .arg(ms)
                 .query_async::<Value>(&mut c)
@@ -702,6 +703,10 @@ impl Redis {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn tombstone(&self, c: Conn, id: &TokenHash, ttl: Duration) -> Result<(), RedisError> {
+        self.set_px(c, self.session_key(id), TOMBSTONE, ttl).await
     }
 
     /// Marks every cached session of a user signed out (sign-out everywhere).
@@ -766,25 +771,8 @@ impl Redis {
         r
     }
 
-    async fn family_mark(
-        &self,
-        mut c: Conn,
-        family_id: Uuid,
-        ttl: Duration,
-    ) -> Result<(), RedisError> {
-        let key = self.family_key(family_id);
-        let ms = millis(ttl);
-        self.finish(async move {
-            ::redis::cmd("SET")
-                .arg(key)
-                .arg("1")
-                .arg("PX")
-                .arg(ms)
-                .query_async::<Value>(&mut c)
-                .await
-        })
-        .await
-        .map(|_| ())
+    async fn family_mark(&self, c: Conn, family_id: Uuid, ttl: Duration) -> Result<(), RedisError> {
+        self.set_px(c, self.family_key(family_id), "1", ttl).await
     }
 
     /// Whether the family was marked revoked recently. `false` means "ask the database".
@@ -862,20 +850,9 @@ impl Redis {
         attempt: &WebhookAttempt,
         ttl: Duration,
     ) -> Result<(), RedisError> {
-        let mut c = self.begin()?;
-        let key = self.webhook_key(attempt);
-        let ms = millis(ttl);
-        self.finish(async move {
-            ::redis::cmd("SET")
-                .arg(key)
-                .arg(WEBHOOK_DELIVERED)
-                .arg("PX")
-                .arg(ms)
-                .query_async::<Value>(&mut c)
-                .await
-        })
-        .await
-        .map(|_| ())
+        let c = self.begin()?;
+        self.set_px(c, self.webhook_key(attempt), WEBHOOK_DELIVERED, ttl)
+            .await
     }
 
     /// Writes the invalidations deferred while Redis was down, on `c`, before the breaker
