@@ -102,8 +102,10 @@ async fn metrics_count_requests_exactly_by_route_template() {
         assert_eq!((idle, in_use, max), (0.0, 0.0, 0.0));
     } else {
         assert_eq!(max, 25.0);
+        // The pool has opened connections and stays within its budget. Which of them is idle
+        // at scrape time is a race with the background readiness probe and outbox poller.
         assert!(
-            idle >= 1.0 && idle + in_use <= max,
+            idle + in_use >= 1.0 && idle + in_use <= max,
             "idle {idle} in_use {in_use}"
         );
     }
