@@ -122,6 +122,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_ARGON2_ITERATIONS", "argon2-iterations", "2", "Argon2id time cost for new password hashes."),
     s("HELLOJOHN_ARGON2_PARALLELISM", "argon2-parallelism", "1", "Argon2id lanes for new password hashes."),
     s("HELLOJOHN_HASH_QUEUE_BUDGET", "hash-queue-budget", "250ms", "Longest expected wait for a hashing thread; beyond it sign-ins get 503 OVERLOADED."),
+    s("HELLOJOHN_HASH_ARENA_IDLE_RELEASE", "hash-arena-idle-release", "30s", "A hashing thread idle this long gives its Argon2 memory back to the OS (0s: never)."),
     s("HELLOJOHN_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "Access token lifetime."),
     s("HELLOJOHN_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "Refresh token lifetime."),
     s("HELLOJOHN_SESSION_TTL", "session-ttl", "24h", "Cookie session lifetime."),
@@ -224,6 +225,7 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub hash_queue_budget: Duration,
+    pub hash_arena_idle_release: Duration,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
@@ -569,6 +571,11 @@ impl Config {
             Duration::from_millis(250),
             positive_duration,
         );
+        let hash_arena_idle_release = r.parse(
+            "HELLOJOHN_HASH_ARENA_IDLE_RELEASE",
+            Duration::from_secs(30),
+            duration,
+        );
         let access_token_ttl = r.parse(
             "HELLOJOHN_ACCESS_TOKEN_TTL",
             Duration::from_secs(900),
@@ -679,6 +686,7 @@ impl Config {
             argon2_iterations,
             argon2_parallelism,
             hash_queue_budget,
+            hash_arena_idle_release,
             access_token_ttl,
             refresh_token_ttl,
             session_ttl,

@@ -107,12 +107,14 @@ async fn build_auth(
     let params = auth::Params::from_config(config);
     let workers = config.workers;
     let budget = config.hash_queue_budget;
+    let idle_release = config.hash_arena_idle_release;
     // The pool times one hash at start to seed its admission estimate: off the runtime.
-    let pool =
-        tokio::task::spawn_blocking(move || auth::HashPool::new(workers, params, budget, process))
-            .await
-            .context("hash pool start")?
-            .context("hash pool")?;
+    let pool = tokio::task::spawn_blocking(move || {
+        auth::HashPool::new(workers, params, budget, idle_release, process)
+    })
+    .await
+    .context("hash pool start")?
+    .context("hash pool")?;
     Ok(auth::flows::Auth {
         store,
         pool: Arc::new(pool),

@@ -205,8 +205,12 @@ pub struct Process {
     pub hash_wait_us_total: AtomicU64,
     pub hash_work_us_total: AtomicU64,
     pub hash_workers: AtomicU64,
-    /// Bytes of Argon2 memory held by the hashing threads' arenas (allocated at start).
+    /// Bytes of address space mapped for the hashing threads' arenas (at start).
     pub hash_arena_bytes: AtomicU64,
+    /// Bytes of those arenas that may be resident (used since each thread's last release).
+    pub hash_arena_resident_bytes: AtomicU64,
+    /// Times an idle hashing thread gave its arena's pages back to the OS.
+    pub hash_arena_releases_total: AtomicU64,
     /// Hashes that did not fit a thread's arena and allocated memory of their own.
     pub hash_arena_fresh_allocations_total: AtomicU64,
     /// The Argon2id parameters of new hashes, so that `hj bench` can measure the same.
@@ -458,8 +462,20 @@ fn render_process(out: &mut String, p: &Process) {
     gauge(
         out,
         "hellojohn_hash_pool_arena_bytes",
-        "Argon2 memory held by the hashing threads, allocated and faulted in at start.",
+        "Argon2 memory mapped by the hashing threads at start (address space, not all resident).",
         get(&p.hash_arena_bytes),
+    );
+    gauge(
+        out,
+        "hellojohn_hash_pool_arena_resident_bytes",
+        "Argon2 memory of the hashing threads in use since each one's last idle release.",
+        get(&p.hash_arena_resident_bytes),
+    );
+    counter(
+        out,
+        "hellojohn_hash_pool_arena_releases_total",
+        "Times an idle hashing thread gave its Argon2 memory back to the OS.",
+        get(&p.hash_arena_releases_total),
     );
     counter(
         out,

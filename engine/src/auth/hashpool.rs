@@ -14,17 +14,21 @@
 //! right from the first request.
 //!
 //! Every thread owns a [`Hasher`] whose Argon2 memory (its arena, sized for the current
-//! parameters or HelloJohn's m=65536, whichever is larger) is allocated and faulted in when the
-//! pool starts, and reused by every job: `hellojohn_hash_pool_arena_bytes` shows what they hold,
-//! and `hellojohn_hash_pool_arena_fresh_allocations_total` counts the hashes too large for it.
+//! parameters or HelloJohn's m=65536, whichever is larger) is mapped when the pool starts,
+//! faulted in for the current parameters, and reused by every job. A thread that has had no job
+//! for `HELLOJOHN_HASH_ARENA_IDLE_RELEASE` gives its pages back to the OS, so an idle server
+//! holds no Argon2 memory; under load the arenas stay resident and no sign-in page-faults.
+//! `hellojohn_hash_pool_arena_bytes` shows the address space, `…_arena_resident_bytes` what
+//! is in use, and `…_arena_fresh_allocations_total` counts the hashes too large for an arena.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use rand::RngCore as _;
 use tokio::sync::oneshot;
 
@@ -115,7 +119,7 @@ impl Shared {
 pub struct HashPool {
     shared: Arc<Shared>,
     /// `None` only while dropping: closing the channel is what stops the threads.
-    sender: Option<SyncSender<Job>>,
+    sender: Option<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
     workers: usize,
     budget: Duration,
@@ -142,6 +146,7 @@ impl HashPool {
         workers: usize,
         params: Params,
         budget: Duration,
+        idle_release: Duration,
         metrics: Arc<Process>,
     ) -> Result<HashPool, HashError> {
         let workers = workers.max(1);
@@ -165,8 +170,8 @@ impl HashPool {
             metrics,
         });
         // The channel bounds memory, not latency: admission keeps the queue far shorter.
-        let (sender, receiver) = mpsc::sync_channel::<Job>(workers.saturating_mul(256).max(1024));
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (sender, receiver) =
+            crossbeam_channel::bounded::<Job>(workers.saturating_mul(256).max(1024));
         let mut pool = HashPool {
             shared: shared.clone(),
             sender: Some(sender),
@@ -204,9 +209,15 @@ impl HashPool {
                         .metrics
                         .hash_arena_bytes
                         .fetch_add(bytes as u64, Ordering::Relaxed);
+                    // Counted before the pool is handed out, so its gauges are right at once.
+                    let mut resident = Resident {
+                        metrics: &for_thread.metrics,
+                        counted: 0,
+                    };
+                    resident.update(hasher.arena_resident_bytes());
                     let _ = ready.send(Ok(bytes));
                     drop(ready);
-                    worker(hasher, &for_thread, &receiver);
+                    worker(hasher, &for_thread, &receiver, idle_release, resident);
                     for_thread
                         .metrics
                         .hash_arena_bytes
@@ -445,17 +456,68 @@ impl Drop for HashPool {
     }
 }
 
-fn worker(mut hasher: Hasher, shared: &Shared, receiver: &Mutex<Receiver<Job>>) {
+/// Keeps the process-wide resident gauge in step with one thread's arena.
+struct Resident<'a> {
+    metrics: &'a Process,
+    counted: usize,
+}
+
+impl Resident<'_> {
+    fn update(&mut self, now: usize) {
+        if now >= self.counted {
+            let more = (now - self.counted) as u64;
+            self.metrics
+                .hash_arena_resident_bytes
+                .fetch_add(more, Ordering::Relaxed);
+        } else {
+            let less = (self.counted - now) as u64;
+            self.metrics
+                .hash_arena_resident_bytes
+                .fetch_sub(less, Ordering::Relaxed);
+        }
+        self.counted = now;
+    }
+}
+
+impl Drop for Resident<'_> {
+    fn drop(&mut self) {
+        self.update(0);
+    }
+}
+
+/// Runs jobs until the pool closes the channel. `idle_release` (zero: never) is how long the
+/// thread waits for a job with its arena resident before it gives the pages back.
+fn worker(
+    mut hasher: Hasher,
+    shared: &Shared,
+    receiver: &Receiver<Job>,
+    idle_release: Duration,
+    mut resident: Resident<'_>,
+) {
     let metrics = &shared.metrics;
     loop {
-        // One thread waits in `recv` while holding the lock and the others wait for the lock:
-        // together they behave as one multi-consumer queue.
-        let next = match receiver.lock() {
-            Ok(guard) => guard.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
+        let next = if idle_release.is_zero() || hasher.arena_resident_bytes() == 0 {
+            receiver.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            receiver.recv_timeout(idle_release)
         };
-        let Ok(job) = next else {
-            return;
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                let released = hasher.release_arena();
+                resident.update(hasher.arena_resident_bytes());
+                if released > 0 {
+                    metrics
+                        .hash_arena_releases_total
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        released_mib = released >> 20,
+                        "idle hashing thread released its Argon2 memory"
+                    );
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         metrics.hash_queue_depth.fetch_sub(1, Ordering::Relaxed);
         let waited = job.queued_at.elapsed();
@@ -483,6 +545,7 @@ fn worker(mut hasher: Hasher, shared: &Shared, receiver: &Mutex<Receiver<Job>>) 
         metrics
             .hash_arena_fresh_allocations_total
             .fetch_add(hasher.fresh_allocations() - fresh_before, Ordering::Relaxed);
+        resident.update(hasher.arena_resident_bytes());
         let took = started.elapsed();
         shared.record(took);
         metrics.hashes_total.fetch_add(1, Ordering::Relaxed);
@@ -556,7 +619,14 @@ mod tests {
     #[tokio::test]
     async fn hashes_and_verifies_off_the_event_loop() {
         let metrics = Arc::new(Process::default());
-        let pool = HashPool::new(2, CHEAP, Duration::from_secs(5), metrics.clone()).unwrap();
+        let pool = HashPool::new(
+            2,
+            CHEAP,
+            Duration::from_secs(5),
+            Duration::ZERO,
+            metrics.clone(),
+        )
+        .unwrap();
         assert_eq!(get(&metrics.hash_workers), 2);
         assert!(pool.avg_job_time() > Duration::ZERO);
         assert!(
@@ -615,15 +685,22 @@ mod tests {
         // Made by libsodium 1.0.18 with HelloJohn's own parameters, for "S3cret-password".
         const SODIUM_65536: &str = "$argon2id$v=19$m=65536,t=3,p=1$bjlpkUHJbzsnLPCYJZJlJA$wBEX29pYGz8hhtct169jfuaacoW2akVgziLWFTeGjvA";
         let metrics = Arc::new(Process::default());
-        let pool =
-            HashPool::new(1, Params::OWASP, Duration::from_secs(30), metrics.clone()).unwrap();
-        // Allocated and faulted in before `new` returned: 64 MiB, and at most 2 MiB of slack
-        // to start on a huge-page boundary.
+        let pool = HashPool::new(
+            1,
+            Params::OWASP,
+            Duration::from_secs(30),
+            Duration::ZERO,
+            metrics.clone(),
+        )
+        .unwrap();
+        // Mapped before `new` returned: 64 MiB, and at most 2 MiB of slack to start on a
+        // huge-page boundary; of it only the current parameters' 19 MiB is faulted in.
         let arena = get(&metrics.hash_arena_bytes);
         assert!(
             (65_536 * 1024..=(65_536 + 2049) * 1024).contains(&arena),
             "{arena}"
         );
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 19_456 * 1024);
         assert_eq!(get(&metrics.argon2_memory_kib), 19_456);
         assert_eq!(get(&metrics.argon2_iterations), 2);
         assert_eq!(get(&metrics.argon2_parallelism), 1);
@@ -632,6 +709,9 @@ mod tests {
                 .await,
             Ok(Verification::Match { needs_rehash: true })
         );
+        // It ran in the arena, now resident in full, and allocated nothing.
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 65_536 * 1024);
+        assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
         // The arena now holds the right password's blocks; a wrong one still fails.
         assert_eq!(
             pool.verify(Password::new("S3cret-passworD"), SODIUM_65536.to_string())
@@ -647,8 +727,57 @@ mod tests {
         );
         assert_eq!(get(&metrics.hashes_total), 4);
         assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
+        // Never released (the idle release is off here).
+        assert_eq!(get(&metrics.hash_arena_releases_total), 0);
         drop(pool);
         assert_eq!(get(&metrics.hash_arena_bytes), 0);
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 0);
+    }
+
+    #[tokio::test]
+    async fn idle_threads_give_their_arena_back_and_fault_it_in_again_on_use() {
+        let metrics = Arc::new(Process::default());
+        let idle = Duration::from_millis(200);
+        let pool = HashPool::new(
+            1,
+            Params::OWASP,
+            Duration::from_secs(30),
+            idle,
+            metrics.clone(),
+        )
+        .unwrap();
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 19_456 * 1024);
+        let phc = pool.hash(Password::new("Passw0rd!")).await.unwrap();
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&metrics.hash_arena_releases_total) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the idle arena was never released"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // (That the pages really go back is `password`'s arena test, page by page.)
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 0);
+
+        // The next job faults the pages in again and is as correct as ever.
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd!"), phc.clone()).await,
+            Ok(Verification::Match {
+                needs_rehash: false
+            })
+        );
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd?"), phc).await,
+            Ok(Verification::Mismatch)
+        );
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 19_456 * 1024);
+        assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
+        // Only one release per idle period: a released arena waits without a timeout.
+        tokio::time::sleep(idle * 3).await;
+        assert_eq!(get(&metrics.hash_arena_releases_total), 2);
+        drop(pool);
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 0);
     }
 
     #[tokio::test]
@@ -656,7 +785,14 @@ mod tests {
         // Real parameters, so that one job lasts far longer than submitting all of them.
         let metrics = Arc::new(Process::default());
         let pool = Rc::new(
-            HashPool::new(1, Params::OWASP, Duration::from_millis(1), metrics.clone()).unwrap(),
+            HashPool::new(
+                1,
+                Params::OWASP,
+                Duration::from_millis(1),
+                Duration::ZERO,
+                metrics.clone(),
+            )
+            .unwrap(),
         );
         let phc = crate::auth::password::hash("Passw0rd!", &Params::OWASP).unwrap();
         let local = tokio::task::LocalSet::new();
@@ -719,7 +855,14 @@ mod tests {
     async fn cancelled_jobs_are_skipped() {
         let metrics = Arc::new(Process::default());
         let pool = Rc::new(
-            HashPool::new(1, Params::OWASP, Duration::from_secs(30), metrics.clone()).unwrap(),
+            HashPool::new(
+                1,
+                Params::OWASP,
+                Duration::from_secs(30),
+                Duration::ZERO,
+                metrics.clone(),
+            )
+            .unwrap(),
         );
         let phc = pool.dummy_phc().to_string();
         let local = tokio::task::LocalSet::new();
@@ -755,7 +898,14 @@ mod tests {
     #[test]
     fn threads_are_named_and_stop_on_drop() {
         let metrics = Arc::new(Process::default());
-        let pool = HashPool::new(3, CHEAP, Duration::from_secs(1), metrics.clone()).unwrap();
+        let pool = HashPool::new(
+            3,
+            CHEAP,
+            Duration::from_secs(1),
+            Duration::ZERO,
+            metrics.clone(),
+        )
+        .unwrap();
         assert_eq!(get(&metrics.hash_workers), 3);
         #[cfg(target_os = "linux")]
         {
@@ -787,8 +937,14 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         };
-        let err = HashPool::new(1, bad, Duration::from_secs(1), Arc::new(Process::default()))
-            .unwrap_err();
+        let err = HashPool::new(
+            1,
+            bad,
+            Duration::from_secs(1),
+            Duration::ZERO,
+            Arc::new(Process::default()),
+        )
+        .unwrap_err();
         assert!(matches!(err, HashError::InvalidParams(_)));
     }
 }

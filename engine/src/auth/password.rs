@@ -2,9 +2,10 @@
 //!
 //! Hashing is CPU- and memory-heavy by design, so nothing here may run on an event loop: the
 //! [`crate::auth::hashpool::HashPool`] runs it on dedicated threads. Each of those threads owns
-//! a [`Hasher`] with an [`Arena`]: Argon2 working memory allocated and faulted in once, at
-//! start, large enough for the current parameters and for HelloJohn's own m=65536 hashes, and
-//! reused by every job instead of allocating (and page-faulting) tens of MiB per sign-in.
+//! a [`Hasher`] with an [`Arena`]: Argon2 working memory mapped once, at start, large enough
+//! for the current parameters and for HelloJohn's own m=65536 hashes, faulted in for the
+//! current parameters before the first sign-in, and reused by every job instead of allocating
+//! (and page-faulting) tens of MiB per sign-in. An idle thread gives its pages back.
 //!
 //! The implementation is RustCrypto's `argon2` crate. With its memory reused it was the fastest
 //! Argon2id measured on the reference host: 15 % ahead of libsodium at the default parameters
@@ -156,59 +157,144 @@ const _: () = assert!(LEGACY_MEMORY_KIB <= MAX_MEMORY_KIB);
 
 /// Argon2 working memory owned by one hashing thread and reused by every hash it runs.
 ///
-/// It is allocated once and written in full at once, so every page is faulted in before the
-/// first sign-in rather than during it. Arenas of 2 MiB or more start on a 2 MiB boundary and
+/// It is its own anonymous memory mapping, sized for the largest hash it serves, of which
+/// only the part the current parameters use is faulted in up front ([`Arena::prefault`]): the
+/// first sign-in pays no page faults, and the rest (HelloJohn's m=65536 hashes) is faulted in
+/// only if such a hash is ever verified. Arenas of 2 MiB or more start on a 2 MiB boundary and
 /// ask the kernel for transparent huge pages (`MADV_HUGEPAGE`; Debian's THP mode is `madvise`):
 /// Argon2 reads blocks at random across tens of MiB, and with 4 KiB pages nearly every such read
-/// misses the TLB. That measured 6 to 16 % more hashes per CPU-second with glibc's allocator
-/// (`perf/results/argon2-impls.md`); `hj`'s mimalloc already asks for huge pages for large
-/// allocations, and this makes it so whatever the allocator.
+/// misses the TLB. That measured 6 to 16 % more hashes per CPU-second
+/// (`perf/results/argon2-impls.md`).
+///
+/// A hashing thread that has been idle for a while gives the pages back with
+/// [`Arena::release`] (`MADV_DONTNEED`; the mapping stays), so an idle server holds no Argon2
+/// memory; the next hash faults them in again, once.
 ///
 /// It is not wiped between hashes, because Argon2 needs no wipe: a hash writes each of the
 /// blocks it uses before it reads it (the first two blocks of a lane from the initial hash, every
 /// later block from blocks this same hash wrote; later passes XOR into blocks of this hash), so
 /// what an earlier hash left there can never reach a result. Blocks past the current hash's
-/// size keep an earlier, larger hash's state until they are reused; the whole arena is wiped
-/// when it is dropped.
+/// size keep an earlier, larger hash's state until they are reused or released; released and
+/// unmapped pages go back to the kernel, which zeroes them before any other use.
 pub struct Arena {
-    buf: Vec<Block>,
-    /// Index of the first block in use (on the 2 MiB boundary when huge pages are asked for).
-    start: usize,
+    /// The whole mapping (including the alignment slack) and its length in bytes.
+    map: *mut libc::c_void,
+    map_len: usize,
+    /// The first block (on the 2 MiB boundary when huge pages are asked for).
+    first: *mut Block,
     len: usize,
+    /// Blocks from the start that may be resident: the most any use touched since the last
+    /// release.
+    touched: usize,
 }
+
+// SAFETY: an `Arena` is the only owner of its mapping (nothing else holds its pointers), and
+// every access goes through `&mut self`, so moving it to another thread is sound.
+#[allow(unsafe_code)]
+unsafe impl Send for Arena {}
 
 /// The size of a transparent huge page on x86-64 and (4 KiB-page) AArch64 Linux.
 const HUGE_PAGE: usize = 2 << 20;
+/// The smallest page size of the platforms served; releases round inward to it.
+const PAGE: usize = 4096;
 
 impl Arena {
-    /// An arena for hashes of up to `memory_kib` KiB (one Argon2 block is 1 KiB), allocated
-    /// and faulted in now. Fails, rather than aborting the process, if the memory cannot be
-    /// had.
+    /// An arena for hashes of up to `memory_kib` KiB (one Argon2 block is 1 KiB), of which
+    /// nothing is resident yet. Fails, rather than aborting the process, if the address space
+    /// cannot be had.
+    #[allow(unsafe_code)]
     pub fn new(memory_kib: u32) -> Result<Arena, HashError> {
-        let len = memory_kib as usize;
-        let huge = len * Block::SIZE >= HUGE_PAGE;
+        let len = (memory_kib as usize).max(1);
+        let bytes = len * Block::SIZE;
+        let huge = bytes >= HUGE_PAGE;
         // Room to start on the next 2 MiB boundary.
-        let slack = if huge { HUGE_PAGE / Block::SIZE + 1 } else { 0 };
-        let mut buf = reserve_blocks(len + slack)?;
-        let addr = buf.as_ptr() as usize;
-        let mut start = 0;
-        if huge {
-            let boundary = addr.next_multiple_of(HUGE_PAGE);
-            let end = (addr + buf.capacity() * Block::SIZE) / HUGE_PAGE * HUGE_PAGE;
-            start = (boundary - addr).div_ceil(Block::SIZE);
-            if end > boundary && !advise_huge_pages(boundary, end - boundary) {
-                tracing::debug!("transparent huge pages unavailable for the Argon2 arena");
-            }
+        let map_len = bytes + if huge { HUGE_PAGE } else { 0 };
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(HashError::Failed(format!(
+                "cannot map {} MiB of Argon2 memory: {}",
+                map_len >> 20,
+                std::io::Error::last_os_error()
+            )));
         }
-        // `resize` writes each block: this is the pre-faulting (after the advice, so that the
-        // kernel can fault huge pages in).
-        buf.resize(start + len, Block::default());
-        Ok(Arena { buf, start, len })
+        let addr = map as usize;
+        let start = if huge {
+            addr.next_multiple_of(HUGE_PAGE)
+        } else {
+            addr
+        };
+        if huge && !advise_huge_pages(start, bytes / HUGE_PAGE * HUGE_PAGE) {
+            tracing::debug!("transparent huge pages unavailable for the Argon2 arena");
+        }
+        Ok(Arena {
+            map,
+            map_len,
+            first: start as *mut Block,
+            len,
+            touched: 0,
+        })
     }
 
-    /// Bytes held (the allocation, including the alignment slack).
+    /// Faults in the first `blocks` blocks now (after the huge-page advice, so that the kernel
+    /// can fault huge pages in), so that a hash of that size pays no page faults.
+    #[allow(unsafe_code)]
+    pub fn prefault(&mut self, blocks: usize) {
+        let blocks = blocks.min(self.len);
+        let base = self.first.cast::<u8>();
+        for offset in (0..blocks * Block::SIZE).step_by(PAGE) {
+            // SAFETY: `offset` is inside the first `blocks` blocks of the mapping, which is
+            // readable and writable; a volatile write is not optimised away, so the page is
+            // really touched. Every byte value is a valid part of a `Block` (plain `u64`s).
+            unsafe { base.add(offset).write_volatile(0) };
+        }
+        self.touched = self.touched.max(blocks);
+    }
+
+    /// Gives the faulted-in pages back to the kernel; the mapping stays and the next use
+    /// faults them in again. Returns the bytes released.
+    #[allow(unsafe_code)]
+    pub fn release(&mut self) -> usize {
+        // Rounded up to the huge page that the last used block may have brought in whole.
+        let granule = if self.map_len >= HUGE_PAGE {
+            HUGE_PAGE
+        } else {
+            PAGE
+        };
+        let bytes = (self.touched * Block::SIZE).next_multiple_of(granule);
+        let bytes = bytes.min(self.map_len - (self.first as usize - self.map as usize));
+        if bytes == 0 {
+            return 0;
+        }
+        // SAFETY: the range is inside this arena's own private anonymous mapping, starting at
+        // a page boundary (the mapping's start or a 2 MiB boundary), and no reference into it
+        // is alive (this takes `&mut self`). After MADV_DONTNEED the pages read as zeroes,
+        // which are valid `Block`s; their old contents are never needed (see the type's docs).
+        let released = unsafe { libc::madvise(self.first.cast(), bytes, libc::MADV_DONTNEED) == 0 };
+        if !released {
+            return 0;
+        }
+        self.touched = 0;
+        bytes
+    }
+
+    /// Bytes of address space held (the mapping, including the alignment slack).
     pub fn bytes(&self) -> usize {
-        self.buf.capacity() * Block::SIZE
+        self.map_len
+    }
+
+    /// Bytes that may be resident: what has been used since the last release.
+    pub fn resident_bytes(&self) -> usize {
+        self.touched * Block::SIZE
     }
 
     /// The most blocks one hash can use without allocating.
@@ -217,18 +303,28 @@ impl Arena {
     }
 
     /// The first `needed` blocks, or `None` when the arena is smaller.
+    #[allow(unsafe_code)]
     fn get(&mut self, needed: usize) -> Option<&mut [Block]> {
         if needed > self.len {
             return None;
         }
-        self.buf.get_mut(self.start..self.start + needed)
+        self.touched = self.touched.max(needed);
+        // SAFETY: the first `len` blocks lie inside the mapping, which is readable, writable
+        // and aligned for `Block` (page-aligned); its bytes are always initialised (zero pages
+        // or earlier writes) and any bytes are a valid `Block`. The borrow of `self` makes
+        // this the only reference into the mapping while it lives.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.first, needed) })
     }
 }
 
 impl Drop for Arena {
+    /// Unmaps the arena: its pages go back to the kernel, which zeroes them before any reuse.
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        for block in &mut self.buf {
-            block.as_mut().zeroize();
+        // SAFETY: the mapping was made by `Arena::new` with this address and length, and no
+        // reference into it outlives `self`.
+        unsafe {
+            libc::munmap(self.map, self.map_len);
         }
     }
 }
@@ -250,10 +346,9 @@ fn reserve_blocks(n: usize) -> Result<Vec<Block>, HashError> {
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn advise_huge_pages(addr: usize, len: usize) -> bool {
-    // SAFETY: the caller passes a range inside a live allocation it owns (a `Vec`'s buffer),
-    // aligned to 2 MiB and so to the page size. MADV_HUGEPAGE changes only how the kernel backs
-    // those pages, never their contents or whether they are mapped, so no Rust value can
-    // observe it.
+    // SAFETY: the caller passes a range inside a mapping it owns, aligned to 2 MiB and so to
+    // the page size. MADV_HUGEPAGE changes only how the kernel backs those pages, never their
+    // contents or whether they are mapped, so no Rust value can observe it.
     unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_HUGEPAGE) == 0 }
 }
 
@@ -295,11 +390,13 @@ impl Hasher {
         let argon2_params = params.to_argon2()?;
         let blocks = argon2_params.block_count();
         let arena_kib = arena_kib.max(u32::try_from(blocks).unwrap_or(u32::MAX));
+        let mut arena = Arena::new(arena_kib)?;
+        arena.prefault(blocks);
         Ok(Hasher {
             params,
             blocks,
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params),
-            arena: Arena::new(arena_kib)?,
+            arena,
             max_memory_kib: MAX_MEMORY_KIB.max(arena_kib),
             fresh_allocations: 0,
         })
@@ -309,9 +406,20 @@ impl Hasher {
         self.params
     }
 
-    /// Bytes held by this hasher's arena.
+    /// Bytes of address space held by this hasher's arena.
     pub fn arena_bytes(&self) -> usize {
         self.arena.bytes()
+    }
+
+    /// Bytes of the arena that may be resident (used since the last release).
+    pub fn arena_resident_bytes(&self) -> usize {
+        self.arena.resident_bytes()
+    }
+
+    /// Gives the arena's pages back to the kernel (see [`Arena::release`]); returns the bytes
+    /// released.
+    pub fn release_arena(&mut self) -> usize {
+        self.arena.release()
     }
 
     /// How many hashes so far did not fit the arena and allocated their own memory.
@@ -747,6 +855,54 @@ mod tests {
             let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(hex, want, "m={m} t={t}");
         }
+        assert_eq!(hasher.fresh_allocations(), 0);
+    }
+
+    /// How many of the arena's first `blocks` blocks' pages are resident, by `mincore`.
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    fn resident_pages(arena: &Arena, blocks: usize) -> usize {
+        let bytes = blocks * Block::SIZE;
+        let mut vec = vec![0u8; bytes.div_ceil(PAGE)];
+        // SAFETY: the range lies inside the arena's mapping, which starts on a page boundary,
+        // and `vec` has one byte per page of it.
+        let rc = unsafe { libc::mincore(arena.first.cast(), bytes, vec.as_mut_ptr()) };
+        assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 == 1).count()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_arena_faults_in_what_is_used_and_release_gives_it_back() {
+        let current = Params::OWASP.memory_kib as usize;
+        let all = LEGACY_MEMORY_KIB as usize;
+        let mut hasher = Hasher::for_pool(Params::OWASP).unwrap();
+        let pages = |blocks| blocks * Block::SIZE / PAGE;
+        // Faulted in up front: the current parameters' blocks, not HelloJohn's m=65536 tail.
+        assert_eq!(resident_pages(&hasher.arena, current), pages(current));
+        assert_eq!(hasher.arena_resident_bytes(), current * Block::SIZE);
+        // (With huge pages the kernel may round up to the next 2 MiB, never much more.)
+        assert!(resident_pages(&hasher.arena, all) <= pages(current) + pages(2048));
+
+        let phc = hasher.hash("Passw0rd!").unwrap();
+        // Released up to the end of the last huge page used.
+        assert_eq!(
+            hasher.release_arena(),
+            (current * Block::SIZE).next_multiple_of(2 << 20)
+        );
+        assert_eq!(resident_pages(&hasher.arena, all), 0);
+        assert_eq!(hasher.arena_resident_bytes(), 0);
+        assert_eq!(hasher.release_arena(), 0);
+
+        // Used again after the release: right answers, and the pages are back.
+        assert_eq!(
+            hasher.verify("Passw0rd!", &phc),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(hasher.verify("Passw0rd?", &phc), Verification::Mismatch);
+        assert_eq!(resident_pages(&hasher.arena, current), pages(current));
         assert_eq!(hasher.fresh_allocations(), 0);
     }
 

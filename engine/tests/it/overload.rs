@@ -160,3 +160,45 @@ async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
     let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// An idle server gives the hashing threads' Argon2 memory back to the OS; the next sign-in
+/// faults it in again and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_hash_workers_release_their_memory_and_sign_in_still_works() {
+    let srv = TestServer::with(&[
+        ("HELLOJOHN_WORKERS", "2"),
+        ("HELLOJOHN_ARGON2_MEMORY_KIB", "19456"),
+        ("HELLOJOHN_ARGON2_ITERATIONS", "1"),
+        ("HELLOJOHN_HASH_ARENA_IDLE_RELEASE", "300ms"),
+    ])
+    .await;
+    let fx = srv.fixture().await;
+    srv.register(&fx, "ada@example.com").await;
+    let resident = "hellojohn_hash_pool_arena_resident_bytes";
+    let releases = "hellojohn_hash_pool_arena_releases_total";
+
+    // Both threads release once they have waited the idle period without a job.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while srv.metric_value(releases).await < 2.0 || srv.metric_value(resident).await > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "arenas not released: {}",
+            srv.metrics().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(srv.metric_value("hellojohn_hash_pool_arena_bytes").await >= 2.0 * 19_456.0 * 1024.0);
+
+    let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = srv.login(&fx, "ada@example.com", "Wrong-passw0rd").await;
+    assert_eq!(status, 401, "{body}");
+    // The thread that ran a job holds the current parameters' memory again.
+    assert!(srv.metric_value(resident).await >= 19_456.0 * 1024.0);
+    assert_eq!(
+        srv.metric_value("hellojohn_hash_pool_arena_fresh_allocations_total")
+            .await,
+        0.0
+    );
+    srv.stop().await;
+}
