@@ -737,7 +737,9 @@ mod tests {
     #[tokio::test]
     async fn idle_threads_give_their_arena_back_and_fault_it_in_again_on_use() {
         let metrics = Arc::new(Process::default());
-        let idle = Duration::from_millis(200);
+        // Long enough that no scheduling stall of a busy test machine releases the arena between a
+        // job and the assertion after it.
+        let idle = Duration::from_secs(1);
         let pool = HashPool::new(
             1,
             Params::OWASP,
@@ -775,6 +777,7 @@ mod tests {
         assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
         // Only one release per idle period: a released arena waits without a timeout.
         tokio::time::sleep(idle * 3).await;
+        assert_eq!(get(&metrics.hash_arena_resident_bytes), 0);
         assert_eq!(get(&metrics.hash_arena_releases_total), 2);
         drop(pool);
         assert_eq!(get(&metrics.hash_arena_resident_bytes), 0);

@@ -169,7 +169,9 @@ async fn idle_hash_workers_release_their_memory_and_sign_in_still_works() {
         ("HELLOJOHN_WORKERS", "2"),
         ("HELLOJOHN_ARGON2_MEMORY_KIB", "19456"),
         ("HELLOJOHN_ARGON2_ITERATIONS", "1"),
-        ("HELLOJOHN_HASH_ARENA_IDLE_RELEASE", "300ms"),
+        // Long enough that no scheduling stall releases an arena between a sign-in and the
+        // scrape after it.
+        ("HELLOJOHN_HASH_ARENA_IDLE_RELEASE", "1500ms"),
     ])
     .await;
     let fx = srv.fixture().await;
@@ -178,7 +180,7 @@ async fn idle_hash_workers_release_their_memory_and_sign_in_still_works() {
     let releases = "hellojohn_hash_pool_arena_releases_total";
 
     // Both threads release once they have waited the idle period without a job.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while srv.metric_value(releases).await < 2.0 || srv.metric_value(resident).await > 0.0 {
         assert!(
             Instant::now() < deadline,
