@@ -616,6 +616,22 @@ mod tests {
         assert_eq!(at(2500), Duration::from_secs(3));
     }
 
+    /// "Passw0rd!" matches `phc` (made with the pool's parameters) and "Passw0rd?" does not.
+    async fn assert_right_and_wrong(pool: &HashPool, phc: &str) {
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd!"), phc.to_string())
+                .await,
+            Ok(Verification::Match {
+                needs_rehash: false
+            })
+        );
+        assert_eq!(
+            pool.verify(Password::new("Passw0rd?"), phc.to_string())
+                .await,
+            Ok(Verification::Mismatch)
+        );
+    }
+
     #[tokio::test]
     async fn hashes_and_verifies_off_the_event_loop() {
         let metrics = Arc::new(Process::default());
@@ -637,16 +653,7 @@ mod tests {
 
         let phc = pool.hash(Password::new("Passw0rd!")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert_eq!(
-            pool.verify(Password::new("Passw0rd!"), phc.clone()).await,
-            Ok(Verification::Match {
-                needs_rehash: false
-            })
-        );
-        assert_eq!(
-            pool.verify(Password::new("Passw0rd?"), phc).await,
-            Ok(Verification::Mismatch)
-        );
+        assert_right_and_wrong(&pool, &phc).await;
         // A hash made with other parameters verifies and asks for a rehash.
         let legacy = crate::auth::password::hash(
             "Passw0rd!",
@@ -763,16 +770,7 @@ mod tests {
         assert_eq!(get(&metrics.hash_arena_resident_bytes), 0);
 
         // The next job faults the pages in again and is as correct as ever.
-        assert_eq!(
-            pool.verify(Password::new("Passw0rd!"), phc.clone()).await,
-            Ok(Verification::Match {
-                needs_rehash: false
-            })
-        );
-        assert_eq!(
-            pool.verify(Password::new("Passw0rd?"), phc).await,
-            Ok(Verification::Mismatch)
-        );
+        assert_right_and_wrong(&pool, &phc).await;
         assert_eq!(get(&metrics.hash_arena_resident_bytes), 19_456 * 1024);
         assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
         // Only one release per idle period: a released arena waits without a timeout.
