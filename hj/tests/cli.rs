@@ -343,3 +343,43 @@ fn webhook_commands_and_a_delivery_from_hj_serve() {
     assert_eq!(code, Some(1));
     assert!(err.contains("no webhook endpoint"), "{err}");
 }
+
+/// The mappings of process `pid`: (size in KiB, VmFlags) from `/proc/PID/smaps`.
+fn mappings(pid: u32) -> Vec<(u64, String)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut out = Vec::new();
+    let mut size = 0;
+    for line in smaps.lines() {
+        if let Some(kib) = line.strip_prefix("Size:") {
+            size = kib.trim().trim_end_matches(" kB").parse().unwrap();
+        } else if let Some(flags) = line.strip_prefix("VmFlags:") {
+            out.push((size, flags.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn huge_pages_are_asked_for_the_argon2_arena_and_not_for_the_heap() {
+    // Debian's default THP mode is `madvise`: only advised mappings get huge pages.
+    assert!(
+        std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists(),
+        "this test needs a kernel with transparent huge pages"
+    );
+    let srv = start_server(&[]);
+    let maps = mappings(srv.child.id());
+    let advised = |flag: &str| -> Vec<u64> {
+        maps.iter()
+            .filter(|(_, flags)| flags.split(' ').any(|f| f == flag))
+            .map(|(size, _)| *size)
+            .collect()
+    };
+    // One hash worker: its arena, HelloJohn's m=65536 from a 2 MiB boundary (the kernel splits
+    // off the alignment slack, not advised), is the only mapping advised for huge pages.
+    assert_eq!(advised("hg"), vec![65_536], "{maps:?}");
+    // mimalloc's heap region (it reserves 1 GiB at a time) is advised against them.
+    assert!(
+        advised("nh").iter().any(|&kib| kib >= 64 * 1024),
+        "{maps:?}"
+    );
+}
