@@ -255,7 +255,8 @@ impl HashPool {
             memory_kib = params.memory_kib,
             iterations = params.iterations,
             parallelism = params.parallelism,
-            arena_mib = arena_bytes >> 20,
+            arena_mapped_mib = arena_bytes >> 20,
+            arena_resident_mib = metrics.hash_arena_resident_bytes.load(Ordering::Relaxed) >> 20,
             hash_ms = seed.as_secs_f64() * 1e3,
             budget_ms = budget.as_secs_f64() * 1e3,
             "password hashing pool started"
