@@ -133,6 +133,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_RATE_LIMIT_SIGN_UP", "rate-limit-sign-up", "10/1m", "Sign-ups per client IP (COUNT/PERIOD)."),
     s("HELLOJOHN_RATE_LIMIT_TOKEN", "rate-limit-token", "60/1m", "Refresh and token requests per client IP (COUNT/PERIOD)."),
     s("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", "rate-limit-failed-sign-in", "5/15m", "Failed sign-ins per account (COUNT/PERIOD)."),
+    s("HELLOJOHN_RATE_LIMIT_LOGOUT", "rate-limit-logout", "30/1m", "Sign-outs (logout, logout-all) per client IP (COUNT/PERIOD)."),
     s("HELLOJOHN_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "Timeout of one webhook delivery attempt."),
     s("HELLOJOHN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "Attempts before a delivery is exhausted."),
     s("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "webhook-poll-interval", "1s", "How often each instance looks for due deliveries."),
@@ -236,6 +237,7 @@ pub struct Config {
     pub rate_limit_sign_up: Rate,
     pub rate_limit_token: Rate,
     pub rate_limit_failed_sign_in: Rate,
+    pub rate_limit_logout: Rate,
     pub webhook_timeout: Duration,
     pub webhook_max_attempts: u32,
     pub webhook_poll_interval: Duration,
@@ -251,6 +253,9 @@ pub struct Config {
     /// How long a worker holds a claimed delivery; `None`: twice `webhook_timeout` plus 5 s.
     /// Not a `HELLOJOHN_*` setting: tests shorten it.
     pub webhook_lease: Option<Duration>,
+    /// Tests only (not a `HELLOJOHN_*` setting): a request carrying `x-hj-test-panic` makes
+    /// its handler panic, to show that a panic costs one request (500) and nothing else.
+    pub test_panic_header: bool,
     pub log: String,
     pub log_format: LogFormat,
     pub shutdown_delay: Duration,
@@ -608,6 +613,7 @@ impl Config {
         let rate_limit_token = r.parse("HELLOJOHN_RATE_LIMIT_TOKEN", default_rate, rate);
         let rate_limit_failed_sign_in =
             r.parse("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", default_rate, rate);
+        let rate_limit_logout = r.parse("HELLOJOHN_RATE_LIMIT_LOGOUT", default_rate, rate);
         let webhook_timeout = r.parse(
             "HELLOJOHN_WEBHOOK_TIMEOUT",
             Duration::from_secs(10),
@@ -697,6 +703,7 @@ impl Config {
             rate_limit_sign_up,
             rate_limit_token,
             rate_limit_failed_sign_in,
+            rate_limit_logout,
             webhook_timeout,
             webhook_max_attempts,
             webhook_poll_interval,
@@ -705,6 +712,7 @@ impl Config {
             webhook_backoff_base: Duration::from_secs(5),
             webhook_backoff_max: Duration::from_secs(3600),
             webhook_lease: None,
+            test_panic_header: false,
             log,
             log_format,
             shutdown_delay,

@@ -125,6 +125,7 @@ async fn build_auth(
         session_ttl: config.session_ttl,
         limiter,
         redis,
+        csrf: auth::CsrfKey::from_bytes(master.derive("hellojohn/csrf/v1")),
     })
 }
 

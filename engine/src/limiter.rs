@@ -13,7 +13,7 @@
 //!   limiter answers instead (counted in `hellojohn_redis_fallbacks_total`).
 //!
 //! Limits: sign-in and session login per client IP, sign-up per IP, refresh and token per IP,
-//! and failed sign-ins per account (tenant and normalised email).
+//! sign-outs per IP, and failed sign-ins per account (tenant and normalised email).
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -37,6 +37,8 @@ pub enum Limit {
     Token,
     /// Failed password checks, per account.
     FailedSignIn,
+    /// `/v2/auth/logout` and `/v2/auth/logout-all`, per client IP: each is a write transaction.
+    Logout,
 }
 
 impl Limit {
@@ -47,6 +49,7 @@ impl Limit {
             Limit::SignUp => "sign_up",
             Limit::Token => "token",
             Limit::FailedSignIn => "failed_sign_in",
+            Limit::Logout => "logout",
         }
     }
 }
@@ -248,6 +251,26 @@ impl LocalGcra {
         }
     }
 
+    /// Gives back one unit of `key` taken earlier: its TAT moves back one interval, and a
+    /// subject whose bucket is full again is forgotten.
+    pub fn refund(&self, key: &str, rate: Rate) {
+        self.refund_at(key, rate, self.now_us())
+    }
+
+    /// [`LocalGcra::refund`] at `now` (µs on this limiter's clock).
+    pub fn refund_at(&self, key: &str, rate: Rate, now: f64) {
+        let idx = (self.hasher.hash_one(key) as usize) % SHARDS;
+        let mut bucket = self.shards[idx]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(tat) = bucket.tats.get_mut(key) {
+            *tat -= interval_us(rate);
+            if *tat <= now {
+                bucket.tats.remove(key);
+            }
+        }
+    }
+
     /// Subjects held (all shards).
     pub fn len(&self) -> usize {
         self.shards
@@ -268,6 +291,7 @@ pub struct Limiter {
     sign_up: Rate,
     token: Rate,
     failed_sign_in: Rate,
+    logout: Rate,
     local: LocalGcra,
     redis: Option<Redis>,
 }
@@ -280,6 +304,7 @@ impl Limiter {
             sign_up: config.rate_limit_sign_up,
             token: config.rate_limit_token,
             failed_sign_in: config.rate_limit_failed_sign_in,
+            logout: config.rate_limit_logout,
             local: LocalGcra::new(),
             redis,
         }
@@ -295,29 +320,49 @@ impl Limiter {
             Limit::SignUp => self.sign_up,
             Limit::Token => self.token,
             Limit::FailedSignIn => self.failed_sign_in,
+            Limit::Logout => self.logout,
         }
     }
 
     /// Counts one request of `subject` against `limit`. `None` when limits are off.
     pub async fn take(&self, limit: Limit, subject: &str) -> Option<Decision> {
-        self.step(limit, subject, true).await
+        self.step(limit, subject).await
     }
 
-    /// Whether one more request of `subject` would be allowed, without counting it.
-    pub async fn peek(&self, limit: Limit, subject: &str) -> Option<Decision> {
-        self.step(limit, subject, false).await
+    /// Gives back one unit of `subject` taken by [`Limiter::take`]: an attempt counted before
+    /// its outcome was known turned out not to count (a successful password check). Where
+    /// the unit was taken (Redis or the local limiter) is not remembered, so with Redis
+    /// unreachable the refund goes to the local limiter; a lost refund only makes the limit
+    /// stricter for a while, never looser.
+    pub async fn refund(&self, limit: Limit, subject: &str) {
+        if !self.enabled {
+            return;
+        }
+        let rate = self.rate(limit);
+        let key = Self::key(limit, subject);
+        if let Some(redis) = &self.redis {
+            let interval = rate.period / rate.count.max(1);
+            if redis.gcra_refund(&key, interval).await.is_ok() {
+                return;
+            }
+        }
+        self.local.refund(&key, rate);
     }
 
-    async fn step(&self, limit: Limit, subject: &str, take: bool) -> Option<Decision> {
+    fn key(limit: Limit, subject: &str) -> String {
+        format!("rl:{}:{}", limit.name(), subject)
+    }
+
+    async fn step(&self, limit: Limit, subject: &str) -> Option<Decision> {
         if !self.enabled {
             return None;
         }
         let rate = self.rate(limit);
-        let key = format!("rl:{}:{}", limit.name(), subject);
+        let key = Self::key(limit, subject);
         if let Some(redis) = &self.redis {
             let interval = rate.period / rate.count.max(1);
             // An error was counted as a fallback by the client; the local limiter answers.
-            if let Ok(r) = redis.gcra(&key, interval, rate.count, take).await {
+            if let Ok(r) = redis.gcra(&key, interval, rate.count, true).await {
                 return Some(Decision {
                     allowed: r.allowed,
                     limit: rate.count,
@@ -329,7 +374,7 @@ impl Limiter {
                 });
             }
         }
-        Some(self.local.check(&key, rate, take))
+        Some(self.local.check(&key, rate, true))
     }
 }
 
@@ -442,6 +487,28 @@ mod tests {
         assert_eq!(d.reset_secs(), 60);
         assert!(l.check_at("b", r, true, 0.0).allowed);
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn refund_gives_back_one_unit() {
+        let l = LocalGcra::new();
+        let r = rate(2, 60);
+        assert!(l.check_at("a", r, true, 0.0).allowed);
+        assert!(l.check_at("a", r, true, 0.0).allowed);
+        assert!(!l.check_at("a", r, true, 0.0).allowed);
+        l.refund_at("a", r, 0.0);
+        let d = l.check_at("a", r, true, 0.0);
+        assert!(d.allowed, "the refunded unit is available again");
+        assert!(!l.check_at("a", r, true, 0.0).allowed);
+        // Refunding every unit forgets the subject; refunding more is harmless.
+        for _ in 0..3 {
+            l.refund_at("a", r, 0.0);
+        }
+        assert!(l.is_empty());
+        // A full bucket again: two more pass.
+        assert!(l.check_at("a", r, true, 0.0).allowed);
+        assert!(l.check_at("a", r, true, 0.0).allowed);
+        assert!(!l.check_at("a", r, true, 0.0).allowed);
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct ShardData {
     pub connections_accepted: u64,
     pub sign_ins: [[u64; SIGN_IN_STATUSES.len()]; SIGN_IN_METHODS.len()],
     pub rate_limited: HashMap<&'static str, u64>,
+    /// Handlers that panicked (each answered 500).
+    pub panics: u64,
 }
 
 impl ShardData {
@@ -100,6 +102,7 @@ impl ShardData {
         for (k, n) in &other.rate_limited {
             *self.rate_limited.entry(k).or_default() += n;
         }
+        self.panics += other.panics;
     }
 }
 
@@ -140,6 +143,11 @@ impl ShardMetrics {
         if let (Some(m), Some(s)) = (m, s) {
             self.data.borrow_mut().sign_ins[m][s] += 1;
         }
+    }
+
+    /// Counts a handler that panicked.
+    pub fn panic(&self) {
+        self.data.borrow_mut().panics += 1;
     }
 
     pub fn rate_limited(&self, limit: &'static str) {
@@ -406,6 +414,13 @@ fn render_auth(out: &mut String, total: &ShardData) {
             "hellojohn_rate_limit_rejections_total{{limit=\"{limit}\"}} {n}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_http_handler_panics_total Requests whose handler panicked (answered 500).\n\
+         # TYPE hellojohn_http_handler_panics_total counter\n\
+         hellojohn_http_handler_panics_total {}",
+        total.panics
+    );
 }
 
 fn render_process(out: &mut String, p: &Process) {

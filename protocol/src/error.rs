@@ -14,6 +14,8 @@ pub enum ErrorCode {
     RefreshTokenReuse,
     Unauthorized,
     CsrfTokenInvalid,
+    /// A browser request from another site to a route that sets or relies on a cookie.
+    CrossSiteRequest,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::RefreshTokenReuse => "REFRESH_TOKEN_REUSE",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::CsrfTokenInvalid => "CSRF_TOKEN_INVALID",
+            ErrorCode::CrossSiteRequest => "CROSS_SITE_REQUEST",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -61,7 +64,7 @@ impl ErrorCode {
             | ErrorCode::SessionExpired
             | ErrorCode::RefreshTokenReuse
             | ErrorCode::Unauthorized => 401,
-            ErrorCode::CsrfTokenInvalid | ErrorCode::Forbidden => 403,
+            ErrorCode::CsrfTokenInvalid | ErrorCode::CrossSiteRequest | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
@@ -110,9 +113,10 @@ impl ApiError {
     /// The same error in RFC 6749 shape, for `/oauth2/*`.
     pub fn to_oauth(&self) -> OAuthError {
         let error = match self.code {
-            ErrorCode::InvalidJson | ErrorCode::BadRequest | ErrorCode::PayloadTooLarge => {
-                "invalid_request"
-            }
+            ErrorCode::InvalidJson
+            | ErrorCode::BadRequest
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::UnsupportedMediaType => "invalid_request",
             ErrorCode::TokenInvalid
             | ErrorCode::SessionExpired
             | ErrorCode::RefreshTokenReuse

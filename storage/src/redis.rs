@@ -67,6 +67,27 @@ end
 return {1, remaining, 0, math.ceil(tat - now)}
 "#;
 
+/// Gives back one unit taken by [`GCRA_LUA`]: the TAT moves back one interval (never before
+/// now; a bucket that is full again is deleted). Used when an attempt taken before a password
+/// check turns out to be a success, which must not count as a failure.
+pub const GCRA_REFUND_LUA: &str = r#"
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local v = tonumber(stored)
+if not v then return 0 end
+local tat = v - interval
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+end
+return 1
+"#;
+
 /// Takes a webhook attempt's guard: `SET key token NX PX ttl`; when the key exists, its value
 /// (another worker's token, or `delivered`). One round trip, one key.
 /// Returns `{1, ''}` when taken, else `{0, value}`.
@@ -249,6 +270,7 @@ struct Inner {
     script: Script,
     webhook_lock: Script,
     webhook_release: Script,
+    refund: Script,
     pending: Mutex<VecDeque<Pending>>,
     kind: &'static str,
 }
@@ -454,6 +476,7 @@ impl Redis {
             script: Script::new(GCRA_LUA),
             webhook_lock: Script::new(WEBHOOK_LOCK_LUA),
             webhook_release: Script::new(WEBHOOK_RELEASE_LUA),
+            refund: Script::new(GCRA_REFUND_LUA),
             pending: Mutex::new(VecDeque::new()),
             kind,
         });
@@ -598,6 +621,22 @@ impl Redis {
                 Err(RedisError::Failed("unexpected GCRA reply".to_string()))
             }
         }
+    }
+
+    /// Gives back one unit of `subject` taken by [`Redis::gcra`] (see [`GCRA_REFUND_LUA`]).
+    pub async fn gcra_refund(&self, subject: &str, interval: Duration) -> Result<(), RedisError> {
+        let mut c = self.begin()?;
+        let key = self.key(&[subject]);
+        let interval_us = interval.as_secs_f64() * 1e6;
+        let script = &self.inner.refund;
+        let _: i64 = self
+            .finish(async move {
+                let mut inv = script.key(key);
+                inv.arg(interval_us);
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(())
     }
 
     fn session_key(&self, id: &TokenHash) -> String {

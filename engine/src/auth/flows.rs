@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::hashpool::HashPool;
 use super::keys::KeyRing;
 use super::password::{check_policy, Password, PolicyViolation, Verification};
-use super::tokens::{hash_opaque, new_opaque_token, TokenError};
+use super::tokens::{hash_opaque, new_opaque_token, CsrfKey, TokenError};
 use crate::limiter::{account_subject, Decision, Limit, Limiter};
 use crate::webhook::{self, EventType, Origin};
 
@@ -48,6 +48,8 @@ pub enum Denial {
     /// A rotated refresh token was presented again: its family is now revoked.
     TokenReuse,
     SessionExpired,
+    /// The caller may not act on this token: it was issued to another user, tenant or client.
+    NotOwner,
     /// Too many failed sign-ins for this account: refused before any hashing.
     RateLimited {
         limit: Limit,
@@ -88,6 +90,16 @@ pub struct Registration {
     pub custom_fields: serde_json::Value,
 }
 
+/// Who a sign-out acts for: the user (and tenant) of the Bearer token or cookie session, and
+/// the Bearer token's client. Only tokens issued to them may be revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    /// `None`: any client of the user (a cookie session signs out the whole browser).
+    pub client_id: Option<String>,
+}
+
 /// A new cookie session: the cookie value (secret) and its lifetime.
 pub struct NewSessionCookie {
     pub value: String,
@@ -113,6 +125,8 @@ pub struct Auth {
     pub limiter: Arc<Limiter>,
     /// The shared session cache and revocation marks, when Redis is configured.
     pub redis: Option<Redis>,
+    /// Binds CSRF tokens to cookie sessions.
+    pub csrf: CsrfKey,
 }
 
 /// Trims and lower-cases an email; `None` when it cannot be an address.
@@ -276,8 +290,9 @@ impl Auth {
     /// Checks email and password. An unknown email is verified against a dummy hash, so it
     /// costs one real verification, exactly like a wrong password.
     ///
-    /// An account over its failed-sign-in limit is refused before the store or the hash pool is
-    /// asked; every failed verification counts against that limit and is recorded as a
+    /// Every attempt takes one unit of the account's failed-sign-in limit before the store or
+    /// the hash is asked (an account over its limit is refused there, with no hash), and a
+    /// success gives it back. Every failed verification is recorded as a
     /// `user.login_failed` event (refusals before any verification are not: they cost nothing
     /// and must stay cheap under attack).
     pub async fn check_password(
@@ -303,7 +318,11 @@ impl Auth {
                 .as_deref()
                 .unwrap_or(email.trim().to_lowercase().as_str()),
         );
-        if let Some(decision) = self.limiter.peek(Limit::FailedSignIn, &account).await {
+        // The attempt is counted before the hash, atomically (one GCRA step, in Redis when
+        // configured), so concurrent guesses cannot all pass a look taken before any of them
+        // failed: at most the burst of attempts per account is ever hashed. A success gives
+        // the unit back below, so only failures use up the limit.
+        if let Some(decision) = self.limiter.take(Limit::FailedSignIn, &account).await {
             if !decision.allowed {
                 deny!(Denial::RateLimited {
                     limit: Limit::FailedSignIn,
@@ -312,7 +331,14 @@ impl Auth {
             }
         }
         let login = match normalized.as_deref() {
-            Some(e) => self.store.find_password_login(tenant.id, e).await?,
+            Some(e) => match self.store.find_password_login(tenant.id, e).await {
+                Ok(login) => login,
+                Err(err) => {
+                    // Nothing was tried: the store fault must not cost the account an attempt.
+                    self.limiter.refund(Limit::FailedSignIn, &account).await;
+                    return Err(err);
+                }
+            },
             None => None,
         };
         let phc = login
@@ -323,17 +349,20 @@ impl Auth {
         let retained = Password::new(password.expose());
         let verification = match reservation.verify(password, phc).await {
             Ok(v) => v,
-            Err(o) => deny!(Denial::Overloaded {
-                retry_after: o.retry_after
-            }),
+            Err(o) => {
+                self.limiter.refund(Limit::FailedSignIn, &account).await;
+                deny!(Denial::Overloaded {
+                    retry_after: o.retry_after
+                })
+            }
         };
         let (login, needs_rehash) = match (login, verification) {
             (Some(l), Verification::Match { needs_rehash }) if !l.user.disabled => {
+                self.limiter.refund(Limit::FailedSignIn, &account).await;
                 (l, needs_rehash)
             }
-            // Unknown email, wrong password or disabled user: one failure for the account.
+            // Unknown email, wrong password or disabled user: the failure taken above stands.
             (login, verification) => {
-                self.limiter.take(Limit::FailedSignIn, &account).await;
                 let reason = match (&login, verification) {
                     (None, _) => "unknown_user",
                     (Some(l), Verification::Match { .. }) if l.user.disabled => "user_disabled",
@@ -519,24 +548,40 @@ impl Auth {
         }
     }
 
-    /// Revokes the family of a refresh token (`user.logout`). Idempotent; an unknown token is
-    /// not an error.
+    /// Revokes the family of a refresh token (`user.logout`) on behalf of `owner`: the token
+    /// must have been issued to that user, in that tenant (and to that client when one is
+    /// named), else the answer is `Denied(NotOwner)` and nothing changes. Idempotent: an
+    /// unknown or already revoked token is done, not an error.
     pub async fn revoke_refresh(
         &self,
         refresh_token: &str,
+        owner: &TokenOwner,
         origin: &Origin,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Flow<()> {
+        let hash = hash_opaque(refresh_token);
+        let Some(token) = self.store.find_refresh_token(hash).await? else {
+            return Ok(Outcome::Done(()));
+        };
+        let owned = token.user_id == owner.user_id
+            && token.tenant_id == owner.tenant_id
+            && owner
+                .client_id
+                .as_deref()
+                .is_none_or(|c| c == token.client_id);
+        if !owned {
+            deny!(Denial::NotOwner)
+        }
         // Only the token is known here: the store fills in its user and tenant.
         let event = origin.event(EventType::UserLogout, None, None, now);
-        let token = self
+        let revoked = self
             .store
-            .revoke_refresh_family(hash_opaque(refresh_token), Some(event), now)
+            .revoke_refresh_family(hash, Some(event), now)
             .await?;
-        if let (Some(redis), Some(t)) = (&self.redis, token) {
+        if let (Some(redis), Some(t)) = (&self.redis, revoked) {
             let _ = redis.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
         }
-        Ok(())
+        Ok(Outcome::Done(()))
     }
 
     /// Revokes every session and refresh family of a user, and their cached sessions

@@ -81,6 +81,16 @@ impl MasterKey {
         master
     }
 
+    /// A subkey for one purpose (`label`): HMAC-SHA256 of the label under the master key, so
+    /// keys for different purposes are independent and none reveals the master key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac as _};
+        let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(self.key.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Parses 64 hex characters, or base64 (standard or URL-safe, padded or not) of 32 bytes.
     /// Error messages never repeat the value, which is a secret.
     pub fn parse(text: &str) -> Result<MasterKey, KeyError> {

@@ -14,4 +14,6 @@ pub mod tokens;
 pub use hashpool::{HashPool, Overloaded};
 pub use keys::{KeyError, KeyRing, MasterKey};
 pub use password::{check_policy, HashError, Params, Password, PolicyViolation, Verification};
-pub use tokens::{constant_time_eq, hash_opaque, new_csrf_token, new_opaque_token, TokenError};
+pub use tokens::{
+    constant_time_eq, hash_opaque, new_csrf_token, new_opaque_token, CsrfKey, TokenError,
+};

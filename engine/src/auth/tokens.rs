@@ -132,9 +132,46 @@ pub fn hash_opaque(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A new CSRF token for the double-submit check (cookie and `X-CSRF-Token` header).
+/// A new CSRF token that is bound to no session (answered by `/v2/csrf` before sign-in). It
+/// passes no check on its own: a sign-out through the cookie needs [`CsrfKey::token_for`]
+/// the session.
 pub fn new_csrf_token() -> String {
     URL_SAFE_NO_PAD.encode(random_32())
+}
+
+/// The key that binds CSRF tokens to cookie sessions. Derived from the master key, so every
+/// instance of a deployment computes the same token for a session and a token chosen by the
+/// caller (a self-set cookie and header pair) never passes.
+#[derive(Clone)]
+pub struct CsrfKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for CsrfKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsrfKey(<redacted>)")
+    }
+}
+
+impl CsrfKey {
+    pub fn from_bytes(key: [u8; 32]) -> CsrfKey {
+        CsrfKey(zeroize::Zeroizing::new(key))
+    }
+
+    /// The CSRF token of the session whose cookie value is `session_cookie`: an HMAC-SHA256
+    /// of the cookie, unpadded base64url. The cookie is HttpOnly, so only a page that was
+    /// handed the token (by `/v2/csrf` or the session sign-in's `csrf` cookie) knows it.
+    pub fn token_for(&self, session_cookie: &str) -> String {
+        use hmac::{Hmac, Mac as _};
+        let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(self.0.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"hellojohn csrf v1\0");
+        mac.update(session_cookie.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is the CSRF token of `session_cookie` (constant time).
+    pub fn verify(&self, session_cookie: &str, token: &str) -> bool {
+        constant_time_eq(self.token_for(session_cookie).as_bytes(), token.as_bytes())
+    }
 }
 
 /// Compares two secrets in time that does not depend on where they differ. Lengths are not

@@ -8,15 +8,15 @@ use protocol::auth::{
 use protocol::{ApiError, ErrorCode};
 
 use super::common::{
-    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status,
+    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status, Accept,
 };
 use super::errors;
 use super::{Ctx, HandlerResult};
-use crate::auth::flows::{Issued, Outcome, Registration};
+use crate::auth::flows::{Issued, Outcome, Registration, TokenOwner};
 use crate::auth::password::Password;
-use crate::auth::tokens::constant_time_eq;
 use crate::http::{empty, form_pairs, json};
 use crate::limiter::Limit;
+use protocol::token::AccessClaims;
 
 fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
     no_store(json(
@@ -34,7 +34,7 @@ fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
 pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     ctx.limit(Limit::SignUp).await?;
-    let r: RegisterRequest = parse(&parts, bytes, false)?;
+    let r: RegisterRequest = parse(&parts, bytes, false, Accept::Json)?;
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?;
     let password = r
@@ -78,7 +78,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 
 pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let result = async {
-        let input = common::sign_in_input(ctx, req).await?;
+        let input = common::sign_in_input(ctx, req, Accept::JsonOrForm).await?;
         let origin = ctx.origin(&input.parts);
         let outcome = ctx
             .auth()
@@ -106,7 +106,7 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     ctx.limit(Limit::Token)
         .await
         .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
-    let r: RefreshRequest = parse(&parts, bytes, false)?;
+    let r: RefreshRequest = parse(&parts, bytes, false, Accept::Json)?;
     let client_id = required(&r.client_id, "client_id")?;
     let token = required(&r.refresh_token, "refresh_token")?;
     let tenant = match common::tenant_key(&parts, r.tenant_id.as_deref()) {
@@ -178,33 +178,61 @@ pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     })
 }
 
-/// `POST /v2/auth/logout`: revokes the refresh family and the cookie session. The caller proves
-/// intent with a Bearer token, or with the CSRF double-submit (cookie + `X-CSRF-Token`).
+/// `POST /v2/auth/logout`: revokes the refresh family and the cookie session.
+///
+/// The caller proves who they are with a Bearer access token, or with the session cookie and
+/// its CSRF token in `X-CSRF-Token` (bound to the session: see [`CsrfKey`]). A refresh token
+/// in the body is revoked only when it was issued to that caller: the Bearer's user, tenant
+/// and client, or the cookie session's user and tenant. Limited per client IP before any
+/// store work, since each sign-out is a write.
+///
+/// [`CsrfKey`]: crate::auth::CsrfKey
 pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
-    let r: LogoutRequest = parse(&parts, bytes, true)?;
+    common::same_site(ctx, &parts.headers)?;
+    ctx.limit(Limit::Logout).await?;
+    let r: LogoutRequest = parse(&parts, bytes, true, Accept::Json)?;
     let auth = ctx.auth();
-    match bearer(&parts) {
+    let sid_name = common::session_cookie_name(ctx);
+    let session_cookie = cookie(&parts, sid_name).map(str::to_string);
+    let refresh_token = r.refresh_token.as_deref().filter(|t| !t.is_empty());
+    let owner = match bearer(&parts) {
         Some(token) => {
-            ctx.bearer(token).map_err(|_| {
+            let caller = ctx.bearer(token).map_err(|_| {
                 ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
             })?;
+            Some(owner_of(&caller.claims, Some(caller.claims.aud.clone()))?)
         }
         None => {
             let header = parts
                 .headers
                 .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok());
-            let cookie_value = cookie(&parts, "csrf_token");
-            let ok = matches!((header, cookie_value), (Some(h), Some(c)) if constant_time_eq(h.as_bytes(), c.as_bytes()));
-            if !ok {
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim);
+            let bound = matches!(
+                (session_cookie.as_deref(), header),
+                (Some(sid), Some(token)) if auth.csrf.verify(sid, token)
+            );
+            if !bound {
                 return Err(ApiError::new(
                     ErrorCode::CsrfTokenInvalid,
                     "missing or mismatched CSRF token",
                 ));
             }
+            match (refresh_token, session_cookie.as_deref()) {
+                // The session's user owns the refresh token, if any: it must still be live.
+                (Some(_), Some(sid)) => match auth
+                    .session(sid, ctx.now)
+                    .await
+                    .map_err(|e| errors::store(&e))?
+                {
+                    Outcome::Done((caller, _)) => Some(owner_of(&caller.claims, None)?),
+                    Outcome::Denied(d) => return Err(errors::denial(&d)),
+                },
+                _ => None,
+            }
         }
-    }
+    };
     let mut redirect = None;
     if let Some(uri) = r
         .post_logout_redirect_uri
@@ -224,14 +252,16 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         }
         redirect = Some(uri.to_string());
     }
-    if let Some(token) = r.refresh_token.as_deref().filter(|t| !t.is_empty()) {
-        auth.revoke_refresh(token, &ctx.origin(&parts), ctx.now)
+    if let (Some(token), Some(owner)) = (refresh_token, &owner) {
+        let outcome = auth
+            .revoke_refresh(token, owner, &ctx.origin(&parts), ctx.now)
             .await
             .map_err(|e| errors::store(&e))?;
+        if let Outcome::Denied(d) = outcome {
+            return Err(errors::denial(&d));
+        }
     }
-    let sid_name = common::session_cookie_name(ctx);
-    let had_session = cookie(&parts, sid_name).map(str::to_string);
-    if let Some(sid) = &had_session {
+    if let Some(sid) = &session_cookie {
         auth.end_session(sid, &ctx.origin(&parts), ctx.now)
             .await
             .map_err(|e| errors::store(&e))?;
@@ -245,15 +275,27 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         ),
         None => empty(204),
     };
-    if had_session.is_some() {
+    if session_cookie.is_some() {
         common::set_cookie(&mut resp, super::session::clear_session_cookie(ctx));
+        common::set_cookie(&mut resp, super::session::clear_csrf_cookie(ctx));
     }
     Ok(no_store(resp))
+}
+
+/// The owner of the tokens a caller may revoke: the user and tenant of its claims.
+fn owner_of(claims: &AccessClaims, client_id: Option<String>) -> Result<TokenOwner, ApiError> {
+    let invalid = || ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired");
+    Ok(TokenOwner {
+        user_id: claims.sub.parse().map_err(|_| invalid())?,
+        tenant_id: claims.tid.parse().map_err(|_| invalid())?,
+        client_id,
+    })
 }
 
 /// `POST /v2/auth/logout-all`: revokes every session and refresh family of the Bearer's user.
 pub async fn logout_all(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, _bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::Logout).await?;
     let token = bearer(&parts).ok_or_else(|| {
         ApiError::new(ErrorCode::Unauthorized, "a Bearer access token is required")
     })?;

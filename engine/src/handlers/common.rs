@@ -26,36 +26,85 @@ pub async fn body(ctx: &Ctx, req: Request<Incoming>) -> Result<(Parts, Vec<u8>),
     Ok((parts, bytes?))
 }
 
-pub fn is_form(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        })
+/// The body formats a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// `application/json` only.
+    Json,
+    /// `application/json` or `application/x-www-form-urlencoded` (password sign-in).
+    JsonOrForm,
 }
 
-/// Parses a JSON body, or a form body into the same type (every field a string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Json,
+    Form,
+    Other,
+}
+
+/// The media type of the body, parameters (`; charset=utf-8`) ignored.
+fn media(parts: &Parts) -> Media {
+    let Some(value) = parts.headers.get(CONTENT_TYPE) else {
+        return Media::Other;
+    };
+    let Ok(value) = value.to_str() else {
+        return Media::Other;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Media::Json
+    } else if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Media::Form
+    } else {
+        Media::Other
+    }
+}
+
+/// Parses a JSON body, or (where `accept` allows) a form body into the same type (every field
+/// a string). Any other content type is 415 `UNSUPPORTED_MEDIA_TYPE`: a browser can send
+/// `text/plain` or a form from any site without a CORS preflight, so a JSON route that read
+/// those would take requests no page of ours made.
 pub fn parse<T: DeserializeOwned + Default>(
     parts: &Parts,
     body: Vec<u8>,
     allow_empty: bool,
+    accept: Accept,
 ) -> Result<T, ApiError> {
     if allow_empty && body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    if is_form(parts) {
-        let map: serde_json::Map<String, serde_json::Value> = form_pairs(&body)
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect();
-        return serde_json::from_value(serde_json::Value::Object(map))
-            .map_err(|_| ApiError::new(ErrorCode::BadRequest, "form fields are not valid"));
+    match (media(parts), accept) {
+        (Media::Json, _) => protocol::json::from_body(body),
+        (Media::Form, Accept::JsonOrForm) => {
+            let map: serde_json::Map<String, serde_json::Value> = form_pairs(&body)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            serde_json::from_value(serde_json::Value::Object(map))
+                .map_err(|_| ApiError::new(ErrorCode::BadRequest, "form fields are not valid"))
+        }
+        (_, Accept::Json) => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be application/json",
+        )),
+        (_, Accept::JsonOrForm) => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be application/json or application/x-www-form-urlencoded",
+        )),
     }
-    protocol::json::from_body(body)
+}
+
+/// Refuses a browser request sent from another site (see [`super::cors::cross_site`]): routes
+/// that set a cookie or act on one call this before anything else.
+pub fn same_site(ctx: &Ctx, headers: &http::HeaderMap) -> Result<(), ApiError> {
+    let config = &ctx.shard.app.config;
+    if super::cors::cross_site(&config.base_url, &config.cors_origins, headers) {
+        return Err(ApiError::new(
+            ErrorCode::CrossSiteRequest,
+            "cross-site requests may not sign in or out with cookies",
+        ));
+    }
+    Ok(())
 }
 
 pub fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ApiError> {
@@ -195,10 +244,14 @@ pub struct SignInInput {
     pub password: Password,
 }
 
-pub async fn sign_in_input(ctx: &Ctx, req: Request<Incoming>) -> Result<SignInInput, ApiError> {
+pub async fn sign_in_input(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    accept: Accept,
+) -> Result<SignInInput, ApiError> {
     let (parts, bytes) = body(ctx, req).await?;
     ctx.limit(Limit::SignIn).await?;
-    let r: LoginRequest = parse(&parts, bytes, false)?;
+    let r: LoginRequest = parse(&parts, bytes, false, accept)?;
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?.to_string();
     let password = r

@@ -17,6 +17,43 @@ pub fn allowed_origin(allowed: &[String], headers: &HeaderMap) -> Option<HeaderV
     allowed.iter().any(|o| o == text).then(|| origin.clone())
 }
 
+/// The origin (`scheme://host[:port]`, lower-case) of a URL such as the public base URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
+/// Whether a browser sent this request from another site, so a cookie it carries or receives
+/// must not count (login CSRF, sign-out CSRF). A browser says so with `Sec-Fetch-Site:
+/// cross-site`, or with an `Origin` that is neither this server's public origin nor one of
+/// the configured CORS origins (`Origin: null`, sent by sandboxed frames and some redirects,
+/// is never allowed). A configured origin passes even when it is another site. A request
+/// with neither header does not come from a browser's
+/// cross-site form or script, so it is not refused here.
+pub fn cross_site(base_url: &str, allowed: &[String], headers: &HeaderMap) -> bool {
+    let origin = match headers.get(ORIGIN).map(|o| o.to_str().map(str::trim)) {
+        Some(Ok(o)) => Some(o),
+        Some(Err(_)) => return true,
+        None => None,
+    };
+    // A configured origin is trusted to call with credentials, even from another site.
+    if origin.is_some_and(|o| allowed.iter().any(|a| a == o)) {
+        return false;
+    }
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    match origin {
+        None => false,
+        Some(o) => origin_of(base_url).is_none_or(|own| !own.eq_ignore_ascii_case(o)),
+    }
+}
+
 pub fn decorate(resp: &mut Resp, origin: HeaderValue) {
     let h = resp.headers_mut();
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -59,4 +96,49 @@ pub fn preflight(route: Route, origin_allowed: bool) -> Resp {
         h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_requests_are_recognised() {
+        let base = "https://auth.example.com/base";
+        let cors = vec!["https://app.example.com".to_string()];
+        let cross = |pairs: &[(&'static str, &str)]| cross_site(base, &cors, &headers(pairs));
+        // Not from a browser, or from this server's own pages, or from a configured origin.
+        assert!(!cross(&[]));
+        assert!(!cross(&[("origin", "https://auth.example.com")]));
+        assert!(!cross(&[("origin", "HTTPS://Auth.Example.com")]));
+        assert!(!cross(&[("origin", "https://app.example.com")]));
+        assert!(!cross(&[("sec-fetch-site", "same-origin")]));
+        assert!(!cross(&[("sec-fetch-site", "none")]));
+        // From anywhere else.
+        assert!(cross(&[("origin", "https://evil.example")]));
+        assert!(cross(&[("origin", "null")]));
+        assert!(cross(&[(
+            "origin",
+            "https://auth.example.com.evil.example"
+        )]));
+        assert!(cross(&[("origin", "http://auth.example.com")]));
+        assert!(cross(&[("sec-fetch-site", "cross-site")]));
+        assert!(cross(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://auth.example.com")
+        ]));
+        // A configured origin on another site is trusted.
+        assert!(!cross(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example.com")
+        ]));
+    }
 }

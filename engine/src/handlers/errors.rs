@@ -34,6 +34,10 @@ pub fn denial(d: &Denial) -> ApiError {
         Denial::SessionExpired => {
             ApiError::new(ErrorCode::SessionExpired, "session expired or signed out")
         }
+        Denial::NotOwner => ApiError::new(
+            ErrorCode::Forbidden,
+            "the token was not issued to the caller",
+        ),
         Denial::RateLimited { decision, .. } => rate_limited(decision),
     }
 }

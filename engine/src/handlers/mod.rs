@@ -11,9 +11,11 @@ mod system;
 
 use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Instant;
 
+use futures_util::FutureExt as _;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
@@ -164,9 +166,30 @@ pub async fn handle(
             route.is_oauth(),
         )
     } else {
-        match tokio::time::timeout(config.write_timeout, dispatch(&ctx, req)).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => error(&e, route.is_oauth()),
+        // A panic in a handler is a bug, but it must cost one request, not the connection's
+        // task or anything else on this shard: it is caught here and answered 500.
+        let handled = AssertUnwindSafe(dispatch(&ctx, req)).catch_unwind();
+        match tokio::time::timeout(config.write_timeout, handled).await {
+            Ok(Ok(Ok(resp))) => resp,
+            Ok(Ok(Err(e))) => error(&e, route.is_oauth()),
+            Ok(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(
+                    request_id = %ctx.request_id,
+                    route = route.template(),
+                    panic = %what,
+                    "handler panicked; answered 500"
+                );
+                shard.metrics.panic();
+                error(
+                    &ApiError::new(ErrorCode::Internal, "internal error"),
+                    route.is_oauth(),
+                )
+            }
             Err(_) => error(
                 &ApiError::new(
                     ErrorCode::Timeout,
@@ -211,6 +234,9 @@ pub async fn handle(
 }
 
 async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    if ctx.shard.app.config.test_panic_header && req.headers().contains_key("x-hj-test-panic") {
+        panic!("test panic requested with x-hj-test-panic");
+    }
     match ctx.route {
         Route::Ping => system::ping(ctx),
         Route::Health | Route::Readyz => system::health(ctx, req.method() == Method::HEAD).await,

@@ -14,22 +14,60 @@ use crate::auth::flows::{Caller, Outcome};
 use crate::auth::tokens::new_csrf_token;
 use crate::http::{empty, json};
 
-pub fn clear_session_cookie(ctx: &Ctx) -> String {
-    let secure = if common::secure_cookies(ctx) {
+fn secure_attr(ctx: &Ctx) -> &'static str {
+    if common::secure_cookies(ctx) {
         "; Secure"
     } else {
         ""
-    };
+    }
+}
+
+pub fn clear_session_cookie(ctx: &Ctx) -> String {
     format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
-        common::session_cookie_name(ctx)
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        common::session_cookie_name(ctx),
+        secure_attr(ctx)
     )
+}
+
+/// The CSRF cookie's name: `__Host-csrf` when cookies are secure (bound to this host and path
+/// `/`, so a sibling subdomain cannot plant one), else `csrf_token`.
+pub fn csrf_cookie_name(ctx: &Ctx) -> &'static str {
+    if common::secure_cookies(ctx) {
+        "__Host-csrf"
+    } else {
+        "csrf_token"
+    }
+}
+
+/// The CSRF cookie: readable by the page's script (not HttpOnly), which echoes it in
+/// `X-CSRF-Token`.
+fn csrf_cookie(ctx: &Ctx, token: &str, max_age: Option<u64>) -> String {
+    let max_age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    format!(
+        "{}={token}; Path=/{max_age}; SameSite=Lax{}",
+        csrf_cookie_name(ctx),
+        secure_attr(ctx)
+    )
+}
+
+pub fn clear_csrf_cookie(ctx: &Ctx) -> String {
+    csrf_cookie(ctx, "", Some(0))
 }
 
 /// `POST /v2/session/login`: 204 with the session cookie.
 pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let result = async {
-        let input = common::sign_in_input(ctx, req).await?;
+        // A cookie set by a request another site made would sign the browser in as whoever
+        // that site chose (login CSRF).
+        // Refused before the body is read or the sign-in limit is counted.
+        if let Err(e) = common::same_site(ctx, req.headers()) {
+            ctx.clock.request_read();
+            return Err(e);
+        }
+        let input = common::sign_in_input(ctx, req, common::Accept::Json).await?;
         let origin = ctx.origin(&input.parts);
         let outcome = ctx
             .auth()
@@ -45,21 +83,20 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             .map_err(|e| errors::store(&e))?;
         Ok(match outcome {
             Outcome::Done(session) => {
-                let secure = if common::secure_cookies(ctx) {
-                    "; Secure"
-                } else {
-                    ""
-                };
                 let mut resp = empty(204);
+                let max_age = session.max_age.as_secs();
                 common::set_cookie(
                     &mut resp,
                     format!(
-                        "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                        "{}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
                         common::session_cookie_name(ctx),
                         session.value,
-                        session.max_age.as_secs()
+                        secure_attr(ctx)
                     ),
                 );
+                // The new session's CSRF token, so the page can sign out without asking.
+                let csrf = ctx.auth().csrf.token_for(&session.value);
+                common::set_cookie(&mut resp, csrf_cookie(ctx, &csrf, Some(max_age)));
                 (no_store(resp), "success")
             }
             Outcome::Denied(d) => (denied(ctx, &d, false), sign_in_status(&d)),
@@ -69,14 +106,15 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     common::count_sign_in(ctx, "session", result)
 }
 
-/// `GET /v2/csrf`: a token in the body and in a cookie, for the double-submit check.
-pub async fn csrf(ctx: &Ctx, _req: Request<Incoming>) -> HandlerResult {
+/// `GET /v2/csrf`: a token in the body and in a cookie, for the double-submit check. With a
+/// session cookie the token is that session's (the only kind a cookie sign-out accepts);
+/// without one it is random and binds nothing.
+pub async fn csrf(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     ctx.clock.request_read();
-    let token = new_csrf_token();
-    let secure = if common::secure_cookies(ctx) {
-        "; Secure"
-    } else {
-        ""
+    let (parts, _) = req.into_parts();
+    let token = match cookie(&parts, common::session_cookie_name(ctx)) {
+        Some(sid) => ctx.auth().csrf.token_for(sid),
+        None => new_csrf_token(),
     };
     let mut resp = json(
         200,
@@ -84,10 +122,7 @@ pub async fn csrf(ctx: &Ctx, _req: Request<Incoming>) -> HandlerResult {
             csrf_token: token.clone(),
         },
     );
-    common::set_cookie(
-        &mut resp,
-        format!("csrf_token={token}; Path=/; SameSite=Lax{secure}"),
-    );
+    common::set_cookie(&mut resp, csrf_cookie(ctx, &token, None));
     Ok(no_store(resp))
 }
 

@@ -2,6 +2,7 @@
 
 extern crate hellojohn_engine as engine;
 
+mod abuse;
 mod auth;
 mod overload;
 mod ratelimit;

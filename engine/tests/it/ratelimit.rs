@@ -245,11 +245,21 @@ async fn me_with_cookie(server: &TestServer, sid: &str) -> u16 {
 }
 
 async fn logout_cookie(server: &TestServer, sid: &str) {
+    // The session's CSRF token (the same on every instance of one deployment).
+    let resp = server
+        .client
+        .get(server.url("/v2/csrf"))
+        .header("cookie", format!("sid={sid}"))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = status_and_json(resp).await;
+    let csrf = body["csrf_token"].as_str().unwrap().to_string();
     let resp = server
         .client
         .post(server.url("/v2/auth/logout"))
-        .header("cookie", format!("sid={sid}; csrf_token=tok"))
-        .header("x-csrf-token", "tok")
+        .header("cookie", format!("sid={sid}; csrf_token={csrf}"))
+        .header("x-csrf-token", csrf)
         .json(&json!({}))
         .send()
         .await
@@ -575,6 +585,67 @@ async fn failed_sign_ins_are_limited_per_account_before_hashing() {
     assert_eq!(status, 200);
     let (status, _) = p.b.login(&p.fx, &other, PASSWORD).await;
     assert_eq!(status, 200);
+}
+
+/// 30 concurrent wrong passwords for one account with the limit at 5/15m: at most 5 are
+/// hashed and answered 401, the rest are refused (429, or 503 when the pool is full) without
+/// a hash. Successful sign-ins give their unit back, so they never use up the limit.
+async fn concurrent_guesses_get_at_most_the_burst(redis: Option<&str>) {
+    let p = pair(
+        &[
+            ("HELLOJOHN_RATE_LIMIT_SIGN_IN", "1000/1m"),
+            ("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", "5/15m"),
+        ],
+        redis,
+    )
+    .await;
+    // Ten good sign-ins in a row: each takes a unit before its hash and gives it back.
+    for i in 0..10 {
+        let resp = sign_in(&p.a, &p.fx, &p.email, PASSWORD, None).await;
+        assert_eq!(resp.status(), 200, "good sign-in {i}");
+    }
+    let hashes = p.a.metric_value(HASHES).await;
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (client, url) = (p.a.client.clone(), p.a.url("/v2/auth/login"));
+        let body = json!({
+            "tenant_id": p.fx.slug(),
+            "client_id": p.fx.client_id(),
+            "email": p.email,
+            "password": "Wrong-Password-1",
+        });
+        tasks.push(tokio::spawn(async move {
+            let resp = client.post(url).json(&body).send().await.unwrap();
+            resp.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    assert!(count(401) <= 5, "{statuses:?}");
+    assert!(count(401) >= 1, "{statuses:?}");
+    assert_eq!(count(401) + count(429) + count(503), 30, "{statuses:?}");
+    assert!(count(429) >= 25 - count(503), "{statuses:?}");
+    let hashed = p.a.metric_value(HASHES).await - hashes;
+    assert!(hashed <= 5.0, "{hashed} hashes for {statuses:?}");
+    assert_eq!(
+        hashed,
+        count(401) as f64,
+        "one hash per 401, none for the refusals"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_limited_to_the_burst_locally() {
+    concurrent_guesses_get_at_most_the_burst(None).await;
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_limited_to_the_burst_with_redis() {
+    let _g = STANDALONE.lock().await;
+    concurrent_guesses_get_at_most_the_burst(Some(&env("HJ_TEST_REDIS_URL"))).await;
 }
 
 /// Restarts the standalone Redis when dropped, so a failing test leaves it running.

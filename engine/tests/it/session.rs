@@ -34,9 +34,18 @@ async fn new_session(srv: &TestServer, fx: &Fixture) -> String {
     assert_eq!(resp.status(), 204);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let cookies = set_cookies(&resp);
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_eq!(
+        cookies.len(),
+        2,
+        "the session and its CSRF token: {cookies:?}"
+    );
     let raw = &cookies[0];
     assert!(raw.starts_with("sid="), "{raw}");
+    // The CSRF cookie is for the page's script: not HttpOnly, same lifetime.
+    let csrf = &cookies[1];
+    assert!(csrf.starts_with("csrf_token="), "{csrf}");
+    assert!(!csrf.contains("HttpOnly"), "{csrf}");
+    assert!(csrf.contains("Max-Age=86400"), "{csrf}");
     let attrs: Vec<&str> = raw.split(';').map(str::trim).collect();
     assert!(attrs.contains(&"HttpOnly"), "{raw}");
     assert!(attrs.contains(&"SameSite=Lax"), "{raw}");
@@ -81,31 +90,41 @@ async fn session_cookie_login_userinfo_and_csrf_protected_logout() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["code"], "SESSION_EXPIRED");
 
-    // CSRF token: body and cookie agree.
+    // Without a session, /v2/csrf hands out a fresh random token each time (body and cookie
+    // agree); it binds nothing.
     let resp = srv.get("/v2/csrf").await;
     let cookies = set_cookies(&resp);
     let (status, body) = status_and_json(resp).await;
     assert_eq!(status, 200, "{body}");
-    let csrf = body["csrf_token"].as_str().unwrap().to_string();
-    assert!(csrf.len() >= 16, "{csrf}");
+    let unbound = body["csrf_token"].as_str().unwrap().to_string();
+    assert!(unbound.len() >= 16, "{unbound}");
     assert_eq!(
         cookie_value(&cookies, "csrf_token").as_deref(),
-        Some(csrf.as_str())
+        Some(unbound.as_str())
     );
     assert!(cookies[0].contains("SameSite=Lax"), "{cookies:?}");
-    // Each call gives a fresh token.
     let (_, again) = status_and_json(srv.get("/v2/csrf").await).await;
     assert_ne!(again["csrf_token"], body["csrf_token"]);
+    // With the session cookie, the token is the session's: the same on every call.
+    let bound = csrf_of(&srv, &sid_cookie).await;
+    assert_eq!(bound, csrf_of(&srv, &sid_cookie).await);
+    assert_ne!(bound, unbound);
 
-    // Logout without a Bearer and without a matching CSRF pair: 403, session intact.
-    let forged: [(String, Option<&str>); 4] = [
+    // Logout without a Bearer and without the session's CSRF token: 403, session intact. A
+    // pair the caller chose itself (cookie = header) is not the session's token.
+    let forged: [(String, Option<&str>); 6] = [
         (sid_cookie.clone(), None),
-        (format!("{sid_cookie}; csrf_token={csrf}"), None),
-        (sid_cookie.clone(), Some(csrf.as_str())),
+        (format!("{sid_cookie}; csrf_token={bound}"), None),
+        (sid_cookie.clone(), Some(unbound.as_str())),
         (
-            format!("{sid_cookie}; csrf_token={csrf}"),
+            format!("{sid_cookie}; csrf_token={unbound}"),
+            Some(unbound.as_str()),
+        ),
+        (
+            format!("{sid_cookie}; csrf_token={bound}"),
             Some("something-else"),
         ),
+        (format!("csrf_token={bound}"), Some(bound.as_str())),
     ];
     for (cookie, header) in &forged {
         let mut req = srv
@@ -122,12 +141,12 @@ async fn session_cookie_login_userinfo_and_csrf_protected_logout() {
     let (status, _) = with_cookie(&srv, "/userinfo", &sid_cookie).await;
     assert_eq!(status, 200, "a refused logout leaves the session alone");
 
-    // The real logout: sid + csrf cookies + matching header.
+    // The real logout: the session cookie and its token in the header.
     let resp = srv
         .client
         .post(srv.url("/v2/auth/logout"))
-        .header("cookie", format!("{sid_cookie}; csrf_token={csrf}"))
-        .header("x-csrf-token", &csrf)
+        .header("cookie", format!("{sid_cookie}; csrf_token={bound}"))
+        .header("x-csrf-token", &bound)
         .send()
         .await
         .unwrap();
@@ -138,6 +157,12 @@ async fn session_cookie_login_userinfo_and_csrf_protected_logout() {
             .iter()
             .any(|c| c.starts_with("sid=;") && c.contains("Max-Age=0")),
         "the sid cookie is cleared: {cleared:?}"
+    );
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("csrf_token=;") && c.contains("Max-Age=0")),
+        "the csrf cookie is cleared: {cleared:?}"
     );
     let (status, body) = with_cookie(&srv, "/userinfo", &sid_cookie).await;
     assert_eq!(status, 401, "{body}");
@@ -150,8 +175,8 @@ async fn session_cookie_login_userinfo_and_csrf_protected_logout() {
     let resp = srv
         .client
         .post(srv.url("/v2/auth/logout"))
-        .header("cookie", format!("{sid_cookie}; csrf_token={csrf}"))
-        .header("x-csrf-token", &csrf)
+        .header("cookie", format!("{sid_cookie}; csrf_token={bound}"))
+        .header("x-csrf-token", &bound)
         .send()
         .await
         .unwrap();
@@ -170,26 +195,21 @@ async fn session_cookie_login_userinfo_and_csrf_protected_logout() {
     srv.stop().await;
 }
 
+/// The CSRF token `/v2/csrf` hands the holder of `cookie`.
+async fn csrf_of(srv: &TestServer, cookie: &str) -> String {
+    let (status, body) = with_cookie(srv, "/v2/csrf", cookie).await;
+    assert_eq!(status, 200, "{body}");
+    body["csrf_token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn session_login_accepts_a_form_and_logout_all_ends_sessions() {
+async fn logout_all_ends_every_session() {
     let srv = TestServer::start().await;
     let fx = srv.fixture().await;
     let reg = srv.register(&fx, "ada@example.com").await;
     let access = reg["access_token"].as_str().unwrap();
 
-    let resp = srv
-        .post_form(
-            "/v2/session/login",
-            &[
-                ("tenant_id", fx.slug()),
-                ("client_id", fx.client_id()),
-                ("email", "ada@example.com"),
-                ("password", crate::support::PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 204);
-    let sid = cookie_value(&set_cookies(&resp), "sid").unwrap();
+    let sid = new_session(&srv, &fx).await;
     let second = new_session(&srv, &fx).await;
     for s in [&sid, &second] {
         let (status, _) = with_cookie(&srv, "/userinfo", &format!("sid={s}")).await;
@@ -224,7 +244,34 @@ async fn secure_base_url_uses_host_prefixed_secure_cookies() {
     }
     assert!(!raw.contains("Domain="), "{raw}");
     let sid = cookie_value(&cookies, "__Host-sid").unwrap();
-    let (status, body) = with_cookie(&srv, "/userinfo", &format!("__Host-sid={sid}")).await;
+    let sid_cookie = format!("__Host-sid={sid}");
+    let (status, body) = with_cookie(&srv, "/userinfo", &sid_cookie).await;
     assert_eq!(status, 200, "{body}");
+    // The CSRF cookie is host-bound too, and it is the session's token.
+    let raw = &cookies[1];
+    assert!(raw.starts_with("__Host-csrf="), "{raw}");
+    let attrs: Vec<&str> = raw.split(';').map(str::trim).collect();
+    for want in ["SameSite=Lax", "Path=/", "Secure"] {
+        assert!(attrs.contains(&want), "{want} in {raw}");
+    }
+    assert!(!raw.contains("Domain="), "{raw}");
+    let csrf = cookie_value(&cookies, "__Host-csrf").unwrap();
+    assert_eq!(csrf, csrf_of(&srv, &sid_cookie).await);
+    let resp = srv
+        .client
+        .post(srv.url("/v2/auth/logout"))
+        .header("cookie", format!("{sid_cookie}; __Host-csrf={csrf}"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let cleared = set_cookies(&resp);
+    assert!(
+        cleared.iter().any(|c| c.starts_with("__Host-csrf=;")),
+        "{cleared:?}"
+    );
+    let (status, _) = with_cookie(&srv, "/userinfo", &sid_cookie).await;
+    assert_eq!(status, 401);
     srv.stop().await;
 }
