@@ -137,7 +137,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "Timeout of one webhook delivery attempt."),
     s("HELLOJOHN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "Attempts before a delivery is exhausted."),
     s("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "webhook-poll-interval", "1s", "How often each instance looks for due deliveries."),
-    s("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "Allow deliveries to loopback, private and link-local addresses."),
+    s("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "Allow deliveries to loopback, private, link-local and other non-global addresses."),
     s("HELLOJOHN_WEBHOOK_RETENTION", "webhook-retention", "168h", "How long webhook events whose deliveries are finished (delivered or exhausted) are kept."),
     s("HELLOJOHN_LOG", "log", "info", "Log level or filter (error, warn, info, debug, trace, or a tracing filter)."),
     s("HELLOJOHN_LOG_FORMAT", "log-format", "text", "Log format: text or json."),

@@ -101,15 +101,9 @@ async fn create(store: &dyn Store, config: &Config, m: &ArgMatches) -> anyhow::R
     let tenant = tenant(store, arg(m, "tenant")).await?;
     let url = arg(m, "url").trim().to_string();
     let target = send::parse_url(&url).map_err(anyhow::Error::msg)?;
-    // A name is resolved at each delivery; an address can be refused now.
-    if let Ok(ip) = target.host.parse() {
-        if let (Some(why), false) = (ssrf::forbidden(ip), config.webhook_allow_private) {
-            bail!(
-                "{ip} is a {why} address: deliveries to it are refused unless \
-                 HELLOJOHN_WEBHOOK_ALLOW_PRIVATE=true"
-            );
-        }
-    }
+    // An address (in any form the resolver reads) or a localhost name can be refused now; any
+    // other name is resolved and checked at each delivery.
+    ssrf::check_host(&target.host, config.webhook_allow_private).map_err(anyhow::Error::msg)?;
     let events = parse_event_list(arg(m, "events")).map_err(anyhow::Error::msg)?;
     let (secret, generated) = match m.get_one::<String>("secret") {
         Some(s) => {

@@ -6,8 +6,8 @@
 //! * [`worker`] runs on every instance, on its own thread: it leases due deliveries from the
 //!   store, signs and POSTs them ([`signature`], [`send`]), and records the result; failures are
 //!   retried with exponential backoff until `HELLOJOHN_WEBHOOK_MAX_ATTEMPTS`.
-//! * [`ssrf`] refuses loopback, private and link-local targets unless
-//!   `HELLOJOHN_WEBHOOK_ALLOW_PRIVATE=true`.
+//! * [`ssrf`] refuses loopback, private, link-local and every other special-purpose target
+//!   (IPv4 embedded in IPv6 included) unless `HELLOJOHN_WEBHOOK_ALLOW_PRIVATE=true`.
 //!
 //! See `docs/webhooks.md` for the wire format and the guarantees.
 
