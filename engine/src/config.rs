@@ -10,6 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::client_ip::ClientIpHeader;
+
 /// Where settings come from. The process environment in production; a map in tests, so tests
 /// never mutate the environment of the test process.
 pub trait Source {
@@ -127,7 +129,8 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "Refresh token lifetime."),
     s("HELLOJOHN_SESSION_TTL", "session-ttl", "24h", "Cookie session lifetime."),
     s("HELLOJOHN_CORS_ORIGINS", "cors-origins", "", "Comma-separated origins allowed to call the API with credentials."),
-    s("HELLOJOHN_TRUSTED_PROXIES", "trusted-proxies", "", "Comma-separated CIDRs whose X-Forwarded-For / X-Real-IP are believed."),
+    s("HELLOJOHN_TRUSTED_PROXIES", "trusted-proxies", "", "Comma-separated CIDRs whose client-IP header (HELLOJOHN_CLIENT_IP_HEADER) is believed."),
+    s("HELLOJOHN_CLIENT_IP_HEADER", "client-ip-header", "x-forwarded-for", "Header a trusted proxy names the client in: x-forwarded-for (right-most untrusted hop) or x-real-ip. The other is ignored."),
     s("HELLOJOHN_RATE_LIMIT_ENABLED", "rate-limit-enabled", "true", "Turns rate limiting on or off."),
     s("HELLOJOHN_RATE_LIMIT_SIGN_IN", "rate-limit-sign-in", "20/1m", "Sign-ins and session logins per client IP (COUNT/PERIOD)."),
     s("HELLOJOHN_RATE_LIMIT_SIGN_UP", "rate-limit-sign-up", "10/1m", "Sign-ups per client IP (COUNT/PERIOD)."),
@@ -232,6 +235,7 @@ pub struct Config {
     pub session_ttl: Duration,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<Cidr>,
+    pub client_ip_header: ClientIpHeader,
     pub rate_limit_enabled: bool,
     pub rate_limit_sign_in: Rate,
     pub rate_limit_sign_up: Rate,
@@ -351,6 +355,20 @@ fn positive_duration(v: &str) -> Result<Duration, String> {
     match parse_duration(v)? {
         d if d.is_zero() => Err("must be longer than zero".to_string()),
         d => Ok(d),
+    }
+}
+
+fn argon2_memory(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (8..=4 * 1024 * 1024).contains(&n) => Ok(n),
+        _ => Err("must be between 8 and 4194304 KiB".to_string()),
+    }
+}
+
+fn argon2_lanes(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=255).contains(&n) => Ok(n),
+        _ => Err("must be between 1 and 255".to_string()),
     }
 }
 
@@ -558,19 +576,9 @@ impl Config {
             positive_duration,
         );
         let max_body_bytes = r.parse("HELLOJOHN_MAX_BODY_BYTES", 65536, positive::<usize>);
-        let argon2_memory_kib = r.parse("HELLOJOHN_ARGON2_MEMORY_KIB", 19456, |v| {
-            match v.parse::<u32>() {
-                Ok(n) if (8..=4 * 1024 * 1024).contains(&n) => Ok(n),
-                _ => Err("must be between 8 and 4194304 KiB".to_string()),
-            }
-        });
+        let argon2_memory_kib = r.parse("HELLOJOHN_ARGON2_MEMORY_KIB", 19456, argon2_memory);
         let argon2_iterations = r.parse("HELLOJOHN_ARGON2_ITERATIONS", 2, positive::<u32>);
-        let argon2_parallelism = r.parse("HELLOJOHN_ARGON2_PARALLELISM", 1, |v| {
-            match v.parse::<u32>() {
-                Ok(n) if (1..=255).contains(&n) => Ok(n),
-                _ => Err("must be between 1 and 255".to_string()),
-            }
-        });
+        let argon2_parallelism = r.parse("HELLOJOHN_ARGON2_PARALLELISM", 1, argon2_lanes);
         let hash_queue_budget = r.parse(
             "HELLOJOHN_HASH_QUEUE_BUDGET",
             Duration::from_millis(250),
@@ -603,6 +611,11 @@ impl Config {
                 .collect())
         });
         let trusted_proxies = r.parse("HELLOJOHN_TRUSTED_PROXIES", Vec::new(), cidrs);
+        let client_ip_header = r.parse(
+            "HELLOJOHN_CLIENT_IP_HEADER",
+            ClientIpHeader::XForwardedFor,
+            ClientIpHeader::parse,
+        );
         let rate_limit_enabled = r.parse("HELLOJOHN_RATE_LIMIT_ENABLED", true, boolean);
         let default_rate = Rate {
             count: 1,
@@ -698,6 +711,7 @@ impl Config {
             session_ttl,
             cors_origins,
             trusted_proxies,
+            client_ip_header,
             rate_limit_enabled,
             rate_limit_sign_in,
             rate_limit_sign_up,
@@ -889,6 +903,24 @@ mod tests {
         assert!(!c.trusted_proxies[0].contains("11.2.3.4".parse().unwrap()));
         assert!(c.trusted_proxies[1].contains("::1".parse().unwrap()));
         assert!(c.trusted_proxies[2].contains("::ffff:192.168.1.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn client_ip_header_setting() {
+        let c = Config::from_source(&map(&[])).unwrap();
+        assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
+        let c = Config::from_source(&map(&[("HELLOJOHN_CLIENT_IP_HEADER", "X-Real-IP")])).unwrap();
+        assert_eq!(c.client_ip_header, ClientIpHeader::XRealIp);
+        let c = Config::from_source(&map(&[("HELLOJOHN_CLIENT_IP_HEADER", "x-forwarded-for")]))
+            .unwrap();
+        assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
+        for bad in ["forwarded", "x-forwarded-for, x-real-ip", "true"] {
+            let errs =
+                Config::from_source(&map(&[("HELLOJOHN_CLIENT_IP_HEADER", bad)])).unwrap_err();
+            assert_eq!(errs.0.len(), 1, "{bad}: {errs}");
+            assert_eq!(errs.0[0].key, "HELLOJOHN_CLIENT_IP_HEADER");
+            assert!(errs.0[0].message.contains("x-real-ip"), "{errs}");
+        }
     }
 
     #[test]

@@ -137,7 +137,12 @@ pub async fn handle(
     let method_idx = method_index(&method);
     let request_id = incoming_request_id(&req).unwrap_or_else(|| shard.next_request_id());
     let config = &shard.app.config;
-    let client_ip = crate::client_ip::client_ip(peer.ip(), req.headers(), &config.trusted_proxies);
+    let client_ip = crate::client_ip::client_ip_with(
+        peer.ip(),
+        req.headers(),
+        &config.trusted_proxies,
+        config.client_ip_header,
+    );
     let ctx = Ctx {
         shard: shard.clone(),
         route,
