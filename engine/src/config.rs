@@ -123,6 +123,9 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_ARGON2_MEMORY_KIB", "argon2-memory-kib", "19456", "Argon2id memory cost for new password hashes (KiB)."),
     s("HELLOJOHN_ARGON2_ITERATIONS", "argon2-iterations", "2", "Argon2id time cost for new password hashes."),
     s("HELLOJOHN_ARGON2_PARALLELISM", "argon2-parallelism", "1", "Argon2id lanes for new password hashes."),
+    s("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", "argon2-max-memory-kib", "262144", "Largest Argon2 memory (KiB) a stored hash may ask for; beyond it the hash never verifies."),
+    s("HELLOJOHN_ARGON2_MAX_ITERATIONS", "argon2-max-iterations", "10", "Largest Argon2 time cost a stored hash may ask for; beyond it the hash never verifies."),
+    s("HELLOJOHN_ARGON2_MAX_PARALLELISM", "argon2-max-parallelism", "8", "Largest Argon2 lane count a stored hash may ask for; beyond it the hash never verifies."),
     s("HELLOJOHN_HASH_QUEUE_BUDGET", "hash-queue-budget", "250ms", "Longest expected wait for a hashing thread; beyond it sign-ins get 503 OVERLOADED."),
     s("HELLOJOHN_HASH_ARENA_IDLE_RELEASE", "hash-arena-idle-release", "30s", "A hashing thread idle this long gives its Argon2 memory back to the OS (0s: never)."),
     s("HELLOJOHN_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "Access token lifetime."),
@@ -228,6 +231,11 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// The largest Argon2 parameters a stored hash may ask for (and the configured ones must
+    /// stay within): see [`crate::auth::password::HashBounds`].
+    pub argon2_max_memory_kib: u32,
+    pub argon2_max_iterations: u32,
+    pub argon2_max_parallelism: u32,
     pub hash_queue_budget: Duration,
     pub hash_arena_idle_release: Duration,
     pub access_token_ttl: Duration,
@@ -579,6 +587,40 @@ impl Config {
         let argon2_memory_kib = r.parse("HELLOJOHN_ARGON2_MEMORY_KIB", 19456, argon2_memory);
         let argon2_iterations = r.parse("HELLOJOHN_ARGON2_ITERATIONS", 2, positive::<u32>);
         let argon2_parallelism = r.parse("HELLOJOHN_ARGON2_PARALLELISM", 1, argon2_lanes);
+        let argon2_max_memory_kib =
+            r.parse("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", 262_144, argon2_memory);
+        let argon2_max_iterations = r.parse("HELLOJOHN_ARGON2_MAX_ITERATIONS", 10, positive::<u32>);
+        let argon2_max_parallelism = r.parse("HELLOJOHN_ARGON2_MAX_PARALLELISM", 8, argon2_lanes);
+        // New hashes must verify: the configured costs stay within the maxima. Checked only
+        // when both values of a pair parsed, so a bad value is reported once.
+        for (key, value, max_key, max) in [
+            (
+                "HELLOJOHN_ARGON2_MEMORY_KIB",
+                argon2_memory_kib,
+                "HELLOJOHN_ARGON2_MAX_MEMORY_KIB",
+                argon2_max_memory_kib,
+            ),
+            (
+                "HELLOJOHN_ARGON2_ITERATIONS",
+                argon2_iterations,
+                "HELLOJOHN_ARGON2_MAX_ITERATIONS",
+                argon2_max_iterations,
+            ),
+            (
+                "HELLOJOHN_ARGON2_PARALLELISM",
+                argon2_parallelism,
+                "HELLOJOHN_ARGON2_MAX_PARALLELISM",
+                argon2_max_parallelism,
+            ),
+        ] {
+            let parsed = !r.errors.iter().any(|e| e.key == key || e.key == max_key);
+            if parsed && value > max {
+                r.errors.push(ConfigError {
+                    key: key.to_string(),
+                    message: format!("must be at most {max_key} ({max}) (got {value})"),
+                });
+            }
+        }
         let hash_queue_budget = r.parse(
             "HELLOJOHN_HASH_QUEUE_BUDGET",
             Duration::from_millis(250),
@@ -704,6 +746,9 @@ impl Config {
             argon2_memory_kib,
             argon2_iterations,
             argon2_parallelism,
+            argon2_max_memory_kib,
+            argon2_max_iterations,
+            argon2_max_parallelism,
             hash_queue_budget,
             hash_arena_idle_release,
             access_token_ttl,
@@ -921,6 +966,73 @@ mod tests {
             assert_eq!(errs.0[0].key, "HELLOJOHN_CLIENT_IP_HEADER");
             assert!(errs.0[0].message.contains("x-real-ip"), "{errs}");
         }
+    }
+
+    #[test]
+    fn argon2_parameters_stay_within_the_stored_hash_bounds() {
+        let c = Config::from_source(&map(&[])).unwrap();
+        assert_eq!(
+            (
+                c.argon2_max_memory_kib,
+                c.argon2_max_iterations,
+                c.argon2_max_parallelism
+            ),
+            (262_144, 10, 8)
+        );
+        // HelloJohn's own m=65536,t=3,p=1 and the maxima themselves are fine.
+        let c = Config::from_source(&map(&[
+            ("HELLOJOHN_ARGON2_MEMORY_KIB", "262144"),
+            ("HELLOJOHN_ARGON2_ITERATIONS", "10"),
+            ("HELLOJOHN_ARGON2_PARALLELISM", "8"),
+        ]))
+        .unwrap();
+        assert_eq!(c.argon2_memory_kib, 262_144);
+        // Costs above the maxima: one error each, on the cost's own setting.
+        let errs = Config::from_source(&map(&[
+            ("HELLOJOHN_ARGON2_MEMORY_KIB", "262145"),
+            ("HELLOJOHN_ARGON2_ITERATIONS", "11"),
+            ("HELLOJOHN_ARGON2_PARALLELISM", "4"),
+            ("HELLOJOHN_ARGON2_MAX_PARALLELISM", "2"),
+        ]))
+        .unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "HELLOJOHN_ARGON2_MEMORY_KIB",
+                "HELLOJOHN_ARGON2_ITERATIONS",
+                "HELLOJOHN_ARGON2_PARALLELISM"
+            ]
+        );
+        assert!(
+            errs.0[1]
+                .message
+                .contains("at most HELLOJOHN_ARGON2_MAX_ITERATIONS (10)"),
+            "{errs}"
+        );
+        // Raised maxima admit larger costs.
+        let c = Config::from_source(&map(&[
+            ("HELLOJOHN_ARGON2_ITERATIONS", "12"),
+            ("HELLOJOHN_ARGON2_MAX_ITERATIONS", "20"),
+        ]))
+        .unwrap();
+        assert_eq!((c.argon2_iterations, c.argon2_max_iterations), (12, 20));
+        // A bad maximum is reported once, not again as a cost above it.
+        let errs = Config::from_source(&map(&[
+            ("HELLOJOHN_ARGON2_MAX_ITERATIONS", "0"),
+            ("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", "lots"),
+            ("HELLOJOHN_ARGON2_MAX_PARALLELISM", "256"),
+        ]))
+        .unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "HELLOJOHN_ARGON2_MAX_MEMORY_KIB",
+                "HELLOJOHN_ARGON2_MAX_ITERATIONS",
+                "HELLOJOHN_ARGON2_MAX_PARALLELISM"
+            ]
+        );
     }
 
     #[test]

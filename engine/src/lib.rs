@@ -105,12 +105,13 @@ async fn build_auth(
         .await
         .context("signing keys")?;
     let params = auth::Params::from_config(config);
+    let bounds = auth::password::HashBounds::from_config(config);
     let workers = config.workers;
     let budget = config.hash_queue_budget;
     let idle_release = config.hash_arena_idle_release;
     // The pool times one hash at start to seed its admission estimate: off the runtime.
     let pool = tokio::task::spawn_blocking(move || {
-        auth::HashPool::new(workers, params, budget, idle_release, process)
+        auth::HashPool::with_bounds(workers, params, bounds, budget, idle_release, process)
     })
     .await
     .context("hash pool start")?

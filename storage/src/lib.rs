@@ -64,7 +64,9 @@ pub trait Store: Send + Sync + 'static {
     fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<Client>>;
     fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Client>>;
 
-    // Users and passwords.
+    // Users and passwords. Every `password_hash` the engine writes has passed
+    // `engine::auth::password::check_hash` (an Argon2 PHC string within HELLOJOHN_ARGON2_MAX_*);
+    // any other writer (an import) must check it the same way.
     /// Creates the user, their password identity and their first refresh token in one
     /// transaction, with `event` (see [`EventDraft`]). `Conflict("email")` when the email is
     /// taken in the tenant (and no event is written).

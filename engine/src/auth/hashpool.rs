@@ -20,6 +20,10 @@
 //! holds no Argon2 memory; under load the arenas stay resident and no sign-in page-faults.
 //! `hellojohn_hash_pool_arena_bytes` shows the address space, `…_arena_resident_bytes` what
 //! is in use, and `…_arena_fresh_allocations_total` counts the hashes too large for an arena.
+//!
+//! A stored hash whose cost is beyond [`HashBounds`] (or that cannot be parsed) is never run:
+//! the pool verifies the password against its dummy hash in its place, so the sign-in fails
+//! with the cost, the timing and the answer of a wrong password, and no thread is held longer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -32,7 +36,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use rand::RngCore as _;
 use tokio::sync::oneshot;
 
-use super::password::{HashError, Hasher, Params, Password, Verification};
+use super::password::{check_hash, HashBounds, HashError, Hasher, Params, Password, Verification};
 use crate::metrics::Process;
 
 /// The pool cannot take the job within the wait budget. Answer 503 `OVERLOADED` with
@@ -124,6 +128,7 @@ pub struct HashPool {
     workers: usize,
     budget: Duration,
     params: Params,
+    bounds: HashBounds,
     dummy_phc: String,
 }
 
@@ -139,9 +144,8 @@ impl std::fmt::Debug for HashPool {
 }
 
 impl HashPool {
-    /// Starts `workers` hashing threads (at least one). Hashes one random password on the
-    /// calling thread first: that validates `params`, gives [`HashPool::dummy_phc`], and seeds
-    /// the job-duration estimate. Call it at start-up, not from an event loop.
+    /// Starts `workers` hashing threads (at least one) that refuse stored hashes beyond
+    /// [`HashBounds::DEFAULT`]. See [`HashPool::with_bounds`].
     pub fn new(
         workers: usize,
         params: Params,
@@ -149,10 +153,32 @@ impl HashPool {
         idle_release: Duration,
         metrics: Arc<Process>,
     ) -> Result<HashPool, HashError> {
+        HashPool::with_bounds(
+            workers,
+            params,
+            HashBounds::DEFAULT,
+            budget,
+            idle_release,
+            metrics,
+        )
+    }
+
+    /// Starts `workers` hashing threads (at least one) that never run a stored hash beyond
+    /// `bounds`. Hashes one random password on the calling thread first: that validates
+    /// `params` (within `bounds` too), gives [`HashPool::dummy_phc`], and seeds the
+    /// job-duration estimate. Call it at start-up, not from an event loop.
+    pub fn with_bounds(
+        workers: usize,
+        params: Params,
+        bounds: HashBounds,
+        budget: Duration,
+        idle_release: Duration,
+        metrics: Arc<Process>,
+    ) -> Result<HashPool, HashError> {
         let workers = workers.max(1);
         // The first worker's hasher, used here first: a separate one would add its memory to
         // the process's peak for nothing.
-        let mut seed_hasher = Hasher::for_pool(params)?;
+        let mut seed_hasher = Hasher::for_pool(params)?.bounded(bounds)?;
         let mut random = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut random);
         let dummy_password =
@@ -179,6 +205,7 @@ impl HashPool {
             workers,
             budget,
             params,
+            bounds,
             dummy_phc,
         };
         // The other threads allocate and fault in their arenas in parallel, and report before
@@ -195,7 +222,7 @@ impl HashPool {
                 .spawn(move || {
                     let made = match ready_made {
                         Some(hasher) => Ok(hasher),
-                        None => Hasher::for_pool(params),
+                        None => Hasher::for_pool(params).and_then(|h| h.bounded(bounds)),
                     };
                     let hasher = match made {
                         Ok(hasher) => hasher,
@@ -264,13 +291,15 @@ impl HashPool {
         Ok(pool)
     }
 
-    /// Checks a password against a stored PHC string on a hashing thread.
+    /// Checks a password against a stored PHC string on a hashing thread (a mismatch, at the
+    /// cost of a wrong password, when the string may not be run: see [`HashPool::runnable`]).
     pub async fn verify(
         &self,
         password: Password,
         phc: String,
     ) -> Result<Verification, Overloaded> {
         let (reply, answer) = oneshot::channel();
+        let phc = self.runnable(phc);
         self.submit(password, Work::Verify { phc, reply })?;
         answer.await.map_err(|_| self.worker_lost())
     }
@@ -285,7 +314,30 @@ impl HashPool {
         self.verify(password, self.dummy_phc.clone()).await
     }
 
+    /// `phc` when it may be run, else the dummy hash in its place. A stored hash beyond the
+    /// bounds, or one that cannot be parsed, must not run (it could hold a thread for seconds or
+    /// for ever), and must still fail like a wrong password: same answer, and the same time,
+    /// which the dummy verification takes. The check parses a short string and runs no Argon2,
+    /// so it is fine on an event loop.
+    fn runnable(&self, phc: String) -> String {
+        match check_hash(&phc, &self.bounds) {
+            Ok(()) => phc,
+            Err(e) => {
+                tracing::warn!(
+                    reason = %e,
+                    "stored password hash refused without running Argon2; the sign-in fails \
+                     as with a wrong password"
+                );
+                self.dummy_phc.clone()
+            }
+        }
+    }
+
     /// Hashes a new password with the current parameters on a hashing thread.
+    ///
+    /// Every hash the engine writes to the store comes from here, so the result passes
+    /// [`check_hash`] before it is handed out (with the parameters validated at start it
+    /// always does).
     ///
     /// Hashing cannot fail with the parameters validated at start; if it ever did (the
     /// operating system's random generator failing, say), the error is logged and reported as
@@ -294,7 +346,13 @@ impl HashPool {
         let (reply, answer) = oneshot::channel();
         self.submit(password, Work::Hash { reply })?;
         match answer.await {
-            Ok(Ok(phc)) => Ok(phc),
+            Ok(Ok(phc)) => match check_hash(&phc, &self.bounds) {
+                Ok(()) => Ok(phc),
+                Err(e) => {
+                    tracing::error!(reason = %e, "a new password hash fails its own check");
+                    Err(Overloaded::after(Duration::ZERO))
+                }
+            },
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "password hashing failed");
                 Err(Overloaded::after(Duration::ZERO))
@@ -310,6 +368,11 @@ impl HashPool {
 
     pub fn params(&self) -> Params {
         self.params
+    }
+
+    /// The largest cost a stored hash may name to be run.
+    pub fn bounds(&self) -> HashBounds {
+        self.bounds
     }
 
     pub fn workers(&self) -> usize {
@@ -427,6 +490,7 @@ impl Reservation<'_> {
     ) -> Result<Verification, Overloaded> {
         self.live = false;
         let (reply, answer) = oneshot::channel();
+        let phc = self.pool.runnable(phc);
         self.pool.enqueue(password, Work::Verify { phc, reply })?;
         answer.await.map_err(|_| self.pool.worker_lost())
     }
@@ -930,6 +994,70 @@ mod tests {
         assert_eq!(get(&metrics.hash_workers), 0);
         // Every thread has exited and released its handle on the shared state.
         assert_eq!(Arc::strong_count(&metrics), 1);
+    }
+
+    #[tokio::test]
+    async fn stored_hashes_beyond_the_bounds_cost_one_dummy_verification() {
+        let metrics = Arc::new(Process::default());
+        let pool = HashPool::new(
+            1,
+            CHEAP,
+            Duration::from_secs(5),
+            Duration::ZERO,
+            metrics.clone(),
+        )
+        .unwrap();
+        assert_eq!(pool.bounds(), HashBounds::DEFAULT);
+        let tag = "MDEyMzQ1Njc4OWFiY2RlZg$T4/omaWL/5ukLzshadBItERFNqPjcXmxdIJraRbPTy0";
+        for phc in [
+            // Run, these would hold the only thread for a minute and for ever.
+            format!("$argon2id$v=19$m=64,t=1000000,p=1${tag}"),
+            format!("$argon2id$v=19$m=64,t=4294967295,p=1${tag}"),
+            format!("$argon2id$v=19$m=2097152,t=1,p=1${tag}"),
+            "not a hash at all".to_string(),
+        ] {
+            let before = get(&metrics.hashes_total);
+            let started = Instant::now();
+            let reservation = pool.reserve().unwrap();
+            assert_eq!(
+                reservation
+                    .verify(Password::new("Passw0rd!"), phc.clone())
+                    .await,
+                Ok(Verification::Mismatch),
+                "{phc}"
+            );
+            assert_eq!(
+                pool.verify(Password::new("Passw0rd!"), phc.clone()).await,
+                Ok(Verification::Mismatch),
+                "{phc}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(1), "{phc}");
+            // Each costs one verification (of the dummy hash), as a wrong password does.
+            assert_eq!(get(&metrics.hashes_total), before + 2, "{phc}");
+        }
+        assert_eq!(get(&metrics.hash_arena_fresh_allocations_total), 0);
+        assert_eq!(get(&metrics.hash_in_flight), 0);
+        // The thread is free: a normal verification answers at once.
+        let phc = pool.hash(Password::new("Passw0rd!")).await.unwrap();
+        assert_right_and_wrong(&pool, &phc).await;
+    }
+
+    #[test]
+    fn params_beyond_the_bounds_fail_at_start() {
+        let bounds = HashBounds {
+            max_memory_kib: 32,
+            ..HashBounds::DEFAULT
+        };
+        let err = HashPool::with_bounds(
+            1,
+            CHEAP,
+            bounds,
+            Duration::from_secs(1),
+            Duration::ZERO,
+            Arc::new(Process::default()),
+        )
+        .unwrap_err();
+        assert!(matches!(err, HashError::InvalidParams(_)), "{err}");
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! current parameters before the first sign-in, and reused by every job instead of allocating
 //! (and page-faulting) tens of MiB per sign-in. An idle thread gives its pages back.
 //!
+//! A stored PHC string names its own cost, and verifying it costs what it names, so no stored
+//! hash runs unless it is within [`HashBounds`] (`HELLOJOHN_ARGON2_MAX_*`): [`check_hash`] is
+//! the one check, made before any verification and before any hash is written (see there).
+//!
 //! The implementation is RustCrypto's `argon2` crate. With its memory reused it was the fastest
 //! Argon2id measured on the reference host: 15 % ahead of libsodium at the default parameters
 //! and 12 % at m=65536 (libsodium maps and wipes fresh memory for every hash), 35 % ahead of
@@ -149,11 +153,156 @@ pub enum HashError {
 /// least this large, so verifying those hashes never allocates.
 pub const LEGACY_MEMORY_KIB: u32 = 65_536;
 
-/// Stored hashes asking for more memory than this (or than the arena, if larger) are refused
-/// as a mismatch, without allocating: no sane setting needs 1 GiB per sign-in, and a corrupt
-/// or hostile row must not make a hashing thread allocate gigabytes.
-pub const MAX_MEMORY_KIB: u32 = 1 << 20;
-const _: () = assert!(LEGACY_MEMORY_KIB <= MAX_MEMORY_KIB);
+/// The largest Argon2 cost a stored hash may name (`HELLOJOHN_ARGON2_MAX_MEMORY_KIB`,
+/// `_MAX_ITERATIONS`, `_MAX_PARALLELISM`).
+///
+/// A PHC string carries its own parameters and a verification costs what they say: t=300 at
+/// 19 MiB holds a hashing thread for seconds per sign-in attempt, t=2^32-1 holds it for ever,
+/// and m in the gigabytes makes it allocate them. Whoever can put a row into the password table
+/// (a restored or imported dump, a corrupt row, a compromised admin path) could otherwise stall
+/// every sign-in with a handful of requests. A hash beyond the bounds never runs: it is a
+/// mismatch (see [`check_hash`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashBounds {
+    pub max_memory_kib: u32,
+    pub max_iterations: u32,
+    pub max_parallelism: u32,
+}
+
+impl HashBounds {
+    /// 256 MiB, t=10, p=8: four times HelloJohn's own m=65536 and five times OWASP's t=2,
+    /// while a hash at the bounds still ends in seconds, not minutes.
+    pub const DEFAULT: HashBounds = HashBounds {
+        max_memory_kib: 262_144,
+        max_iterations: 10,
+        max_parallelism: 8,
+    };
+
+    pub fn from_config(config: &Config) -> HashBounds {
+        HashBounds {
+            max_memory_kib: config.argon2_max_memory_kib,
+            max_iterations: config.argon2_max_iterations,
+            max_parallelism: config.argon2_max_parallelism,
+        }
+    }
+
+    /// Whether hashes made with `params` are within the bounds.
+    pub fn admits(&self, params: &Params) -> bool {
+        self.admits_costs(params.memory_kib, params.iterations, params.parallelism)
+    }
+
+    fn admits_costs(&self, memory_kib: u32, iterations: u32, parallelism: u32) -> bool {
+        memory_kib <= self.max_memory_kib
+            && iterations <= self.max_iterations
+            && parallelism <= self.max_parallelism
+    }
+
+    /// These bounds, raised where needed to admit `params`: a hasher always verifies the hashes
+    /// it makes itself.
+    fn admitting(self, params: &Params) -> HashBounds {
+        HashBounds {
+            max_memory_kib: self.max_memory_kib.max(params.memory_kib),
+            max_iterations: self.max_iterations.max(params.iterations),
+            max_parallelism: self.max_parallelism.max(params.parallelism),
+        }
+    }
+}
+
+impl Default for HashBounds {
+    fn default() -> HashBounds {
+        HashBounds::DEFAULT
+    }
+}
+
+/// Why a stored PHC string is refused without running Argon2. The message never contains the
+/// string itself (it is a credential), only what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoredHashError {
+    #[error("not a usable Argon2 PHC string: {0}")]
+    Malformed(String),
+    #[error(
+        "its Argon2 cost m={memory_kib},t={iterations},p={parallelism} exceeds the limits \
+         m={},t={},p={} (HELLOJOHN_ARGON2_MAX_*)",
+        bounds.max_memory_kib,
+        bounds.max_iterations,
+        bounds.max_parallelism
+    )]
+    OutOfBounds {
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        bounds: HashBounds,
+    },
+}
+
+/// A stored PHC string, parsed and checked, ready to verify against.
+struct Stored<'a> {
+    algorithm: Algorithm,
+    version: Version,
+    params: argon2::Params,
+    expected: argon2::password_hash::Output,
+    salt: &'a [u8],
+}
+
+/// Parses `phc` and checks it against `bounds` without running Argon2; the salt is decoded
+/// into `salt_buf`.
+fn parse_stored<'a>(
+    phc: &str,
+    bounds: &HashBounds,
+    salt_buf: &'a mut [u8; MAX_SALT_LEN],
+) -> Result<Stored<'a>, StoredHashError> {
+    let malformed = |e: &dyn fmt::Display| StoredHashError::Malformed(e.to_string());
+    let parsed = PasswordHash::new(phc).map_err(|e| malformed(&e))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| malformed(&e))?;
+    // A PHC string without `v=` predates version 1.3 of Argon2 (RFC 9106 §3.1).
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| malformed(&e))?,
+        None => Version::V0x10,
+    };
+    let expected = parsed
+        .hash
+        .ok_or_else(|| malformed(&"the hash has no tag"))?;
+    if expected.len() > MAX_OUTPUT_LEN {
+        return Err(malformed(&"the tag is too long"));
+    }
+    let salt = parsed
+        .salt
+        .ok_or_else(|| malformed(&"the hash has no salt"))?
+        .decode_b64(salt_buf)
+        .map_err(|e| malformed(&format!("salt: {e}")))?;
+    let params = argon2::Params::try_from(&parsed).map_err(|e| malformed(&e))?;
+    if !bounds.admits_costs(params.m_cost(), params.t_cost(), params.p_cost()) {
+        return Err(StoredHashError::OutOfBounds {
+            memory_kib: params.m_cost(),
+            iterations: params.t_cost(),
+            parallelism: params.p_cost(),
+            bounds: *bounds,
+        });
+    }
+    Ok(Stored {
+        algorithm,
+        version,
+        params,
+        expected,
+        salt,
+    })
+}
+
+/// The one check of a stored password hash: `Ok` when `phc` is an Argon2 PHC string this
+/// engine can verify and its cost is within `bounds`. Nothing runs Argon2 on a hash that fails
+/// it: every verification goes through it ([`Hasher::verify`] treats a failure as a mismatch,
+/// and the hash pool verifies its dummy hash in its place, so a refused hash costs and answers
+/// exactly what a wrong password does).
+///
+/// Every hash written to the store must pass it first. Today the engine writes only the hashes
+/// its pool makes ([`crate::auth::hashpool::HashPool::hash`] checks them): at sign-up and when
+/// a sign-in upgrades an old hash. A path that imports hashes from elsewhere (a migration from
+/// another system, an admin command) must refuse those that fail it, so that an imported
+/// account is not one that cannot sign in or that stalls the pool.
+pub fn check_hash(phc: &str, bounds: &HashBounds) -> Result<(), StoredHashError> {
+    let mut salt_buf = [0u8; MAX_SALT_LEN];
+    parse_stored(phc, bounds, &mut salt_buf).map(|_| ())
+}
 
 /// Argon2 working memory owned by one hashing thread and reused by every hash it runs.
 ///
@@ -364,8 +513,8 @@ pub struct Hasher {
     /// Blocks the current parameters need.
     blocks: usize,
     arena: Arena,
-    /// Stored hashes above this many KiB are refused.
-    max_memory_kib: u32,
+    /// Stored hashes beyond these are refused without running Argon2.
+    bounds: HashBounds,
     /// Hashes that did not fit the arena and allocated memory of their own.
     fresh_allocations: u64,
 }
@@ -385,7 +534,8 @@ impl Hasher {
     }
 
     /// A hasher whose arena serves hashes of up to `arena_kib` KiB (at least the current
-    /// parameters' memory).
+    /// parameters' memory). It refuses stored hashes beyond [`HashBounds::DEFAULT`] (raised to
+    /// the current parameters where they are larger); see [`Hasher::bounded`].
     pub fn with_arena(params: Params, arena_kib: u32) -> Result<Hasher, HashError> {
         let argon2_params = params.to_argon2()?;
         let blocks = argon2_params.block_count();
@@ -397,9 +547,31 @@ impl Hasher {
             blocks,
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params),
             arena,
-            max_memory_kib: MAX_MEMORY_KIB.max(arena_kib),
+            bounds: HashBounds::DEFAULT.admitting(&params),
             fresh_allocations: 0,
         })
+    }
+
+    /// This hasher, refusing stored hashes beyond `bounds`. Fails when the current parameters
+    /// are themselves beyond them: its own hashes would never verify.
+    pub fn bounded(mut self, bounds: HashBounds) -> Result<Hasher, HashError> {
+        if !bounds.admits(&self.params) {
+            return Err(HashError::InvalidParams(format!(
+                "m={},t={},p={} exceeds the limits m={},t={},p={} (HELLOJOHN_ARGON2_MAX_*)",
+                self.params.memory_kib,
+                self.params.iterations,
+                self.params.parallelism,
+                bounds.max_memory_kib,
+                bounds.max_iterations,
+                bounds.max_parallelism
+            )));
+        }
+        self.bounds = bounds;
+        Ok(self)
+    }
+
+    pub fn bounds(&self) -> HashBounds {
+        self.bounds
     }
 
     pub fn params(&self) -> Params {
@@ -482,15 +654,16 @@ impl Hasher {
     }
 
     /// Checks `password` against a stored PHC string, whatever Argon2 parameters it was made
-    /// with (up to [`MAX_MEMORY_KIB`] of memory). A malformed string is a mismatch, logged
-    /// without the string itself (it is a credential).
+    /// with, within [`Hasher::bounds`]. A malformed string or one beyond the bounds is a
+    /// mismatch without running Argon2 ([`check_hash`]), logged without the string itself (it
+    /// is a credential).
     pub fn verify(&mut self, password: &str, phc: &str) -> Verification {
         match self.try_verify(password, phc) {
             Ok(v) => v,
             Err(reason) => {
                 tracing::warn!(
                     reason,
-                    "stored password hash is not a usable Argon2 PHC string; treating it as a mismatch"
+                    "stored password hash is not usable; treating it as a mismatch"
                 );
                 Verification::Mismatch
             }
@@ -498,30 +671,14 @@ impl Hasher {
     }
 
     fn try_verify(&mut self, password: &str, phc: &str) -> Result<Verification, String> {
-        let parsed = PasswordHash::new(phc).map_err(|e| e.to_string())?;
-        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
-        // A PHC string without `v=` predates version 1.3 of Argon2 (RFC 9106 §3.1).
-        let version = match parsed.version {
-            Some(v) => Version::try_from(v).map_err(|e| e.to_string())?,
-            None => Version::V0x10,
-        };
-        let expected = parsed.hash.ok_or("the hash has no tag")?;
-        if expected.len() > MAX_OUTPUT_LEN {
-            return Err("the tag is too long".to_string());
-        }
-        let salt = parsed.salt.ok_or("the hash has no salt")?;
         let mut salt_buf = [0u8; MAX_SALT_LEN];
-        let salt = salt
-            .decode_b64(&mut salt_buf)
-            .map_err(|e| format!("salt: {e}"))?;
-        let params = argon2::Params::try_from(&parsed).map_err(|e| e.to_string())?;
-        if params.m_cost() > self.max_memory_kib {
-            return Err(format!(
-                "the hash asks for {} KiB of memory, above the limit of {} KiB",
-                params.m_cost(),
-                self.max_memory_kib
-            ));
-        }
+        let Stored {
+            algorithm,
+            version,
+            params,
+            expected,
+            salt,
+        } = parse_stored(phc, &self.bounds, &mut salt_buf).map_err(|e| e.to_string())?;
         let current = self.argon2.params();
         let needs_rehash = algorithm != Algorithm::Argon2id
             || version != Version::V0x13
@@ -931,6 +1088,151 @@ mod tests {
             ..Params::OWASP
         };
         assert_eq!(large.arena_kib(), 100_000);
+    }
+
+    /// A well-formed PHC string with the given cost (its tag is arbitrary: nothing matches it).
+    fn phc_with(m: u64, t: u64, p: u64) -> String {
+        format!(
+            "$argon2id$v=19$m={m},t={t},p={p}$MDEyMzQ1Njc4OWFiY2RlZg$T4/omaWL/5ukLzshadBItERFNqPjcXmxdIJraRbPTy0"
+        )
+    }
+
+    #[test]
+    fn stored_hash_bounds() {
+        let bounds = HashBounds::DEFAULT;
+        let out = |m: u32, t: u32, p: u32| {
+            Err(StoredHashError::OutOfBounds {
+                memory_kib: m,
+                iterations: t,
+                parallelism: p,
+                bounds,
+            })
+        };
+        // Within the bounds: the engine's own, HelloJohn's, libsodium's, and the bounds.
+        assert_eq!(check_hash(&hash("pw", &CHEAP).unwrap(), &bounds), Ok(()));
+        assert_eq!(check_hash(SODIUM_65536, &bounds), Ok(()));
+        assert_eq!(check_hash(SODIUM_19456, &bounds), Ok(()));
+        assert_eq!(check_hash(&phc_with(262_144, 10, 8), &bounds), Ok(()));
+        // Beyond them, one cost at a time.
+        assert_eq!(
+            check_hash(&phc_with(19_456, 300, 1), &bounds),
+            out(19_456, 300, 1)
+        );
+        assert_eq!(
+            check_hash(&phc_with(64, 4_294_967_295, 1), &bounds),
+            out(64, 4_294_967_295, 1)
+        );
+        assert_eq!(check_hash(&phc_with(64, 11, 1), &bounds), out(64, 11, 1));
+        assert_eq!(
+            check_hash(&phc_with(262_145, 1, 1), &bounds),
+            out(262_145, 1, 1)
+        );
+        assert_eq!(
+            check_hash(&phc_with(4_294_967_295, 1, 1), &bounds),
+            out(4_294_967_295, 1, 1)
+        );
+        assert_eq!(check_hash(&phc_with(72, 1, 9), &bounds), out(72, 1, 9));
+        assert_eq!(
+            check_hash(&phc_with(134_217_720, 1, 16_777_215), &bounds),
+            out(134_217_720, 1, 16_777_215)
+        );
+        // Settable: raised bounds admit what the defaults refuse.
+        let raised = HashBounds {
+            max_iterations: 300,
+            ..bounds
+        };
+        assert_eq!(check_hash(&phc_with(19_456, 300, 1), &raised), Ok(()));
+        // Garbage and costs Argon2 itself refuses are malformed, never out of bounds.
+        for bad in [
+            "".to_string(),
+            "garbage".to_string(),
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ".to_string(),
+            "$bcrypt$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$AAAA".to_string(),
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_string(),
+            phc_with(64, 4_294_967_296, 1),
+            phc_with(64, 0, 1),
+            phc_with(4_294_967_296, 1, 1),
+            phc_with(64, 1, 16_777_216),
+            phc_with(64, 1, 0),
+            phc_with(1, 1, 1),
+            "$argon2id$v=19$m=64,t=1,p=1$!!!!$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
+            "$argon2id$v=99$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
+        ] {
+            assert!(
+                matches!(check_hash(&bad, &bounds), Err(StoredHashError::Malformed(_))),
+                "{bad}: {:?}",
+                check_hash(&bad, &bounds)
+            );
+        }
+        // The message names the cost and the limits, never the string.
+        let message = check_hash(&phc_with(19_456, 300, 1), &bounds)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("t=300") && message.contains("t=10"),
+            "{message}"
+        );
+        assert!(!message.contains("MDEyMzQ1Njc4OWFiY2RlZg"), "{message}");
+    }
+
+    #[test]
+    fn hashes_beyond_the_bounds_never_run() {
+        let mut hasher = Hasher::new(CHEAP).unwrap();
+        assert_eq!(hasher.bounds(), HashBounds::DEFAULT);
+        for phc in [
+            phc_with(64, 4_294_967_295, 1),
+            phc_with(64, 1_000_000, 1),
+            phc_with(4_194_304, 1, 1),
+            phc_with(800, 1, 100),
+        ] {
+            let started = std::time::Instant::now();
+            assert_eq!(hasher.verify("pw", &phc), Verification::Mismatch, "{phc}");
+            // Run, the first would never end and the second would take a minute.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{phc} ran: {:?}",
+                started.elapsed()
+            );
+        }
+        assert_eq!(
+            hasher.fresh_allocations(),
+            0,
+            "nothing was allocated for them"
+        );
+        // A hash within raised bounds runs and verifies.
+        let t12 = Params {
+            iterations: 12,
+            ..CHEAP
+        };
+        let phc = hash("pw", &t12).unwrap();
+        assert_eq!(hasher.verify("pw", &phc), Verification::Mismatch);
+        let raised = HashBounds {
+            max_iterations: 12,
+            ..HashBounds::DEFAULT
+        };
+        let mut hasher = hasher.bounded(raised).unwrap();
+        assert_eq!(
+            hasher.verify("pw", &phc),
+            Verification::Match { needs_rehash: true }
+        );
+        // A hasher is never bounded below its own parameters.
+        let low = HashBounds {
+            max_iterations: 11,
+            ..HashBounds::DEFAULT
+        };
+        assert!(matches!(
+            Hasher::new(t12).unwrap().bounded(low),
+            Err(HashError::InvalidParams(_))
+        ));
+        // Without explicit bounds, a hasher still verifies its own hashes.
+        let mut own = Hasher::new(t12).unwrap();
+        assert_eq!(own.bounds().max_iterations, 12);
+        assert_eq!(
+            own.verify("pw", &phc),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
     }
 
     #[test]

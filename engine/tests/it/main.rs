@@ -9,5 +9,6 @@ mod overload;
 mod ratelimit;
 mod server;
 mod session;
+mod stored_hashes;
 mod support;
 mod webhooks;
