@@ -44,8 +44,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             .context("cannot open the PostgreSQL store (HELLOJOHN_DATABASE_URL)")?;
         return Ok(Arc::new(store));
     }
-    std::fs::create_dir_all(&config.data_dir)
+    // Owner-only when created here (it holds password hashes, token hashes, emails and the
+    // development master key); an existing one keeps its mode, with a warning when other users
+    // may use it.
+    let created = storage::files::create_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    if !created {
+        storage::files::warn_if_open_to_others(&config.data_dir, "the data dir");
+    }
     let path = config.data_dir.join("hellojohn.db");
     let readers = config.shards.clamp(2, 8);
     let store = storage::sqlite::SqliteStore::open(&path, readers)

@@ -5,6 +5,7 @@
 //! Denials (a token already rotated, an email already taken) are outcomes or
 //! [`StoreError::Conflict`], never partial writes.
 
+pub mod files;
 pub mod model;
 pub mod postgres;
 pub mod redis;

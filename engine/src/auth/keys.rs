@@ -228,7 +228,7 @@ fn load_or_generate_file(path: &Path) -> Result<MasterKey, KeyError> {
         Err(e) => return Err(e),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        storage::files::create_private_dir(dir)
             .map_err(|e| file_error(path, format!("cannot create its directory: {e}")))?;
     }
     let key = MasterKey::generate();
@@ -241,6 +241,9 @@ fn load_or_generate_file(path: &Path) -> Result<MasterKey, KeyError> {
     }
     match options.open(path) {
         Ok(mut file) => {
+            // 0600 exactly, whatever the umask left of the mode asked for.
+            storage::files::restrict(&file, storage::files::FILE_MODE)
+                .map_err(|e| file_error(path, format!("cannot restrict its mode: {e}")))?;
             let mut text = key.to_hex();
             text.push('\n');
             file.write_all(text.as_bytes())
@@ -569,6 +572,9 @@ mod tests {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            // The data dir it had to create, too.
+            let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
         }
         let second = MasterKey::resolve(Some(""), &data, true).unwrap();
         assert_eq!(*second.key, *first.key);

@@ -5,6 +5,7 @@ extern crate hellojohn_engine as engine;
 mod abuse;
 mod attacks;
 mod auth;
+mod data_dir;
 mod overload;
 mod ratelimit;
 mod server;

@@ -45,7 +45,9 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating the file and its parent directory if missing) the database at `path`
-    /// with one write connection and `readers` read connections (at least one).
+    /// with one write connection and `readers` read connections (at least one). What it
+    /// creates is owner-only: the directory 0700, the database file 0600, and so its `-wal`
+    /// and `-shm` files (see [`crate::files`]).
     ///
     /// Does not migrate: call [`Store::migrate`].
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {

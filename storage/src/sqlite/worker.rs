@@ -38,10 +38,18 @@ impl Pool {
     pub(super) fn start(path: &Path, readers: usize) -> Result<Pool, StoreError> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
+                crate::files::create_private_dir(parent).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
+        }
+        // Created owner-only before SQLite opens it: SQLite would make it 0644 (less the
+        // umask), and it gives the -wal and -shm files the database file's mode.
+        let created = crate::files::create_private_file(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
+        })?;
+        if !created {
+            crate::files::warn_if_open_to_others(path, "the database file");
         }
         // The writer first: it creates the file and switches it to WAL before a reader opens.
         let writer = open_writer(path).map_err(|e| in_file(path, e))?;
