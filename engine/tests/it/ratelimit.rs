@@ -385,27 +385,71 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     // A new client behind the proxy is fresh.
     let resp = sign_in(&p.a, &p.fx, &p.email, PASSWORD, Some("198.51.100.3")).await;
     assert_eq!(resp.status(), 200);
-    // X-Real-IP when there is no X-Forwarded-For.
+    // X-Real-IP is not the configured header (HELLOJOHN_CLIENT_IP_HEADER defaults to
+    // x-forwarded-for): ignored, so every request without X-Forwarded-For is the peer's, whatever
+    // X-Real-IP it names.
     let mut ok = 0;
-    for _ in 0..4 {
-        let resp =
-            p.a.client
-                .post(p.a.url("/v2/auth/login"))
-                .header("x-real-ip", "198.51.100.9")
-                .json(&json!({
-                    "tenant_id": p.fx.slug(),
-                    "client_id": p.fx.client_id(),
-                    "email": p.email,
-                    "password": PASSWORD,
-                }))
-                .send()
-                .await
-                .unwrap();
+    for i in 0..4 {
+        let resp = sign_in_real_ip(&p, &format!("198.51.100.{}", 20 + i), None).await;
         if resp.status() == 200 {
             ok += 1;
         }
     }
-    assert_eq!(ok, 3);
+    assert_eq!(ok, 3, "one bucket: the peer's");
+}
+
+/// One sign-in on instance `a` naming the client in `X-Real-IP` (and `xff`, when set, in
+/// `X-Forwarded-For`).
+async fn sign_in_real_ip(p: &Pair, real_ip: &str, xff: Option<&str>) -> reqwest::Response {
+    let mut req =
+        p.a.client
+            .post(p.a.url("/v2/auth/login"))
+            .header("x-real-ip", real_ip)
+            .json(&json!({
+                "tenant_id": p.fx.slug(),
+                "client_id": p.fx.client_id(),
+                "email": p.email,
+                "password": PASSWORD,
+            }));
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn x_real_ip_mode_believes_only_x_real_ip() {
+    // A proxy that sets only X-Real-IP passes the client's own X-Forwarded-For through: with
+    // HELLOJOHN_CLIENT_IP_HEADER=x-real-ip, that header is ignored.
+    let p = pair(
+        &[
+            ("HELLOJOHN_RATE_LIMIT_SIGN_IN", "3/1m"),
+            ("HELLOJOHN_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("HELLOJOHN_CLIENT_IP_HEADER", "x-real-ip"),
+        ],
+        None,
+    )
+    .await;
+    // The client at 198.51.100.9 forges a new X-Forwarded-For on every attempt: one bucket.
+    let mut ok = 0;
+    for i in 0..6 {
+        let forged = format!("203.0.113.{i}");
+        let resp = sign_in_real_ip(&p, "198.51.100.9", Some(&forged)).await;
+        if resp.status() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3, "a forged X-Forwarded-For does not change the key");
+    // Another client behind the proxy has its own bucket.
+    let resp = sign_in_real_ip(&p, "198.51.100.10", Some("203.0.113.1")).await;
+    assert_eq!(resp.status(), 200);
+    // X-Forwarded-For alone names nobody: the key is the peer's, fresh until now.
+    for _ in 0..3 {
+        let resp = sign_in(&p.a, &p.fx, &p.email, PASSWORD, Some("198.51.100.9")).await;
+        assert_eq!(resp.status(), 200);
+    }
+    let resp = sign_in(&p.a, &p.fx, &p.email, PASSWORD, Some("198.51.100.11")).await;
+    assert_eq!(resp.status(), 429);
 }
 
 fn header_u64(resp: &reqwest::Response, name: &str) -> u64 {
