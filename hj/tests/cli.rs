@@ -187,6 +187,64 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     assert_eq!(out.lines().count(), 2, "{out}");
 }
 
+/// `hj webhook create` refuses internal targets at once, in every form that reaches one:
+/// IPv4 embedded in IPv6, special-purpose ranges, numeric hosts, localhost names.
+#[test]
+fn webhook_create_refuses_internal_targets_in_every_form() {
+    let dir = temp_dir("webhook-ssrf");
+    let run = |args: &[&str]| {
+        let out = hj()
+            .args(args)
+            .env("HELLOJOHN_DATA_DIR", &dir)
+            .env("HELLOJOHN_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["tenant", "create", "--slug", "acme"]);
+    assert_eq!(code, Some(0), "{err}");
+    for url in [
+        "http://127.0.0.1/hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[::ffff:169.254.169.254]/hook",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[2002:7f00:1::1]/hook",
+        "http://[fec0::1]/hook",
+        "http://192.0.0.1/hook",
+        "http://198.18.0.1/hook",
+        "http://2130706433/hook",
+        "http://127.1:8080/hook",
+        "https://localhost/hook",
+    ] {
+        let (code, _, err) = run(&[
+            "webhook",
+            "create",
+            "--tenant",
+            "acme",
+            "--url",
+            url,
+            "--events",
+            "user.register",
+        ]);
+        assert_eq!(code, Some(1), "{url}: {err}");
+        assert!(
+            err.contains("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE"),
+            "{url}: {err}"
+        );
+    }
+    let (code, out, _) = run(&["webhook", "list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out.lines().count(),
+        1,
+        "only the header: nothing was created: {out}"
+    );
+}
+
 /// `hj webhook` against the store of a running `hj serve`: an endpoint made by the CLI gets a
 /// sign-up's event, signed, and the delivery shows up in `hj webhook deliveries`.
 #[test]
