@@ -291,8 +291,9 @@ impl HashPool {
         Ok(pool)
     }
 
-    /// Checks a password against a stored PHC string on a hashing thread (a mismatch, at the
-    /// cost of a wrong password, when the string may not be run: see [`HashPool::runnable`]).
+    /// Checks a password against a stored PHC string on a hashing thread. A string that
+    /// [`check_hash`] refuses is a mismatch at the cost of a wrong password: the dummy hash
+    /// runs in its place.
     pub async fn verify(
         &self,
         password: Password,

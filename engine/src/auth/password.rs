@@ -208,6 +208,10 @@ impl HashBounds {
     }
 }
 
+/// The default largest memory of a stored hash, [`HashBounds::DEFAULT`]'s: 256 MiB.
+pub const MAX_MEMORY_KIB: u32 = HashBounds::DEFAULT.max_memory_kib;
+const _: () = assert!(LEGACY_MEMORY_KIB <= MAX_MEMORY_KIB);
+
 impl Default for HashBounds {
     fn default() -> HashBounds {
         HashBounds::DEFAULT
