@@ -88,9 +88,16 @@ pub async fn test_store_url() -> Option<String> {
     })
 }
 
+/// A fresh directory for one test server, owner-only as a real data dir should be (the server
+/// warns at start about one that others can read).
 pub fn temp_dir(tag: &str) -> PathBuf {
+    use std::os::unix::fs::DirBuilderExt as _;
     let dir = std::env::temp_dir().join(format!("hj-it-{tag}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .unwrap();
     dir
 }
 
