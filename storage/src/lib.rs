@@ -86,6 +86,25 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: Uuid,
         email: &str,
     ) -> StoreFuture<'_, Option<PasswordLogin>>;
+    /// The user with this email in the tenant (`email` already normalised by the caller).
+    fn find_user_by_email(&self, tenant_id: Uuid, email: &str) -> StoreFuture<'_, Option<User>>;
+    /// Replaces the user's app metadata (a JSON object, checked by the caller) in one
+    /// statement. Returns the user as it stands after the change; `None` when there is no
+    /// such user.
+    fn set_user_app_metadata(
+        &self,
+        user_id: Uuid,
+        app_metadata: serde_json::Value,
+    ) -> StoreFuture<'_, Option<User>>;
+    /// Disables or enables a user. Disabling also revokes every live refresh family and
+    /// session of the user, in the same transaction. Returns how many families plus sessions
+    /// were revoked; `None` when there is no such user (and nothing changed).
+    fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: i64,
+    ) -> StoreFuture<'_, Option<u64>>;
     /// Replaces the hash only if it is still `old_hash` (a concurrent change wins).
     /// Returns whether it was replaced.
     fn upgrade_password_hash(

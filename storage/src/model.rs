@@ -40,7 +40,7 @@ pub struct NewClient {
     pub refresh_token_ttl: Option<i64>,
 }
 
-/// A user. `email` is stored normalised (trimmed, lower case), unique per tenant.
+/// A user. `email` is stored normalised (NFKC, trimmed, lower case), unique per tenant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: Uuid,
@@ -48,17 +48,24 @@ pub struct User {
     pub email: String,
     pub email_verified: bool,
     pub name: Option<String>,
+    /// User metadata: what the user wrote about themselves (the sign-up's `custom_fields`), a
+    /// JSON object. Shown to the user; never put into tokens, because anyone can write it.
     pub custom_fields: serde_json::Value,
+    /// App metadata: set only by an operator, a JSON object. The access token's `custom`
+    /// claim carries it.
+    pub app_metadata: serde_json::Value,
     pub disabled: bool,
     pub created_at: i64,
 }
 
+/// A user to register. App metadata starts empty: only an operator sets it, later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUser {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub email: String,
     pub name: Option<String>,
+    /// User metadata (see [`User::custom_fields`]).
     pub custom_fields: serde_json::Value,
 }
 

@@ -405,6 +405,10 @@ fn micros(v: i64) -> Duration {
     Duration::from_micros(u64::try_from(v).unwrap_or(0))
 }
 
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
 /// The JSON kept for a live session.
 #[derive(Serialize, Deserialize)]
 struct WireSession {
@@ -414,6 +418,9 @@ struct WireSession {
     email_verified: bool,
     name: Option<String>,
     custom: serde_json::Value,
+    /// Absent from entries written by older instances (a rolling update): read as empty.
+    #[serde(default = "empty_object")]
+    app: serde_json::Value,
     disabled: bool,
     user_created_at: i64,
     client_id: String,
@@ -430,6 +437,7 @@ impl WireSession {
             email_verified: s.user.email_verified,
             name: s.user.name.clone(),
             custom: s.user.custom_fields.clone(),
+            app: s.user.app_metadata.clone(),
             disabled: s.user.disabled,
             user_created_at: s.user.created_at,
             client_id: s.client_id.clone(),
@@ -447,6 +455,7 @@ impl WireSession {
                 email_verified: self.email_verified,
                 name: self.name,
                 custom_fields: self.custom,
+                app_metadata: self.app,
                 disabled: self.disabled,
                 created_at: self.user_created_at,
             },
@@ -1131,6 +1140,7 @@ mod tests {
                 email_verified: false,
                 name: Some("Ada".into()),
                 custom_fields: serde_json::json!({"plan": "pro"}),
+                app_metadata: serde_json::json!({"role": "admin"}),
                 disabled: false,
                 created_at: 5,
             },
@@ -1144,5 +1154,21 @@ mod tests {
             .unwrap()
             .into_session();
         assert_eq!(back, s);
+    }
+
+    /// Entries cached by an instance that predates app metadata (during a rolling update)
+    /// still read, with empty app metadata.
+    #[test]
+    fn sessions_cached_before_app_metadata_still_read() {
+        let old = serde_json::json!({
+            "uid": Uuid::now_v7(), "tid": Uuid::now_v7(), "email": "ada@example.com",
+            "email_verified": false, "name": null, "custom": {"plan": "pro"}, "disabled": false,
+            "user_created_at": 5, "client_id": "web", "created_at": 10, "expires_at": 20,
+        });
+        let back = serde_json::from_value::<WireSession>(old)
+            .unwrap()
+            .into_session();
+        assert_eq!(back.user.app_metadata, serde_json::json!({}));
+        assert_eq!(back.user.custom_fields, serde_json::json!({"plan": "pro"}));
     }
 }

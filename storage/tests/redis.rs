@@ -115,6 +115,7 @@ fn session(user_id: Uuid, expires_at: i64) -> Session {
             email_verified: true,
             name: None,
             custom_fields: serde_json::json!({}),
+            app_metadata: serde_json::json!({}),
             disabled: false,
             created_at: 1,
         },

@@ -258,6 +258,34 @@ impl Store for PgStore {
         })
     }
 
+    fn find_user_by_email(&self, tenant_id: Uuid, email: &str) -> StoreFuture<'_, Option<User>> {
+        let email = email.to_owned();
+        self.call("find_user_by_email", move |c| {
+            Box::pin(async move { users::find_user_by_email(c, tenant_id, &email).await })
+        })
+    }
+
+    fn set_user_app_metadata(
+        &self,
+        user_id: Uuid,
+        app_metadata: serde_json::Value,
+    ) -> StoreFuture<'_, Option<User>> {
+        self.call("set_user_app_metadata", move |c| {
+            Box::pin(async move { users::set_user_app_metadata(c, user_id, &app_metadata).await })
+        })
+    }
+
+    fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: i64,
+    ) -> StoreFuture<'_, Option<u64>> {
+        self.call("set_user_disabled", move |c| {
+            Box::pin(users::set_user_disabled(c, user_id, disabled, now))
+        })
+    }
+
     fn upgrade_password_hash(
         &self,
         user_id: Uuid,

@@ -318,6 +318,33 @@ pub(super) async fn revoke_all_for_user(
     now: i64,
 ) -> Result<u64, StoreError> {
     let tx = client.transaction().await?;
+    let revoked = revoke_all_in(&tx, user_id, now).await?;
+    if let Some(draft) = event {
+        let tenant_id = match draft.tenant_id {
+            Some(t) => t,
+            None => tx
+                .query_typed_one(
+                    "SELECT tenant_id FROM users WHERE id = $1",
+                    &[(&user_id, Type::UUID)],
+                )
+                .await?
+                .try_get(0)?,
+        };
+        let event = with_revoked(draft, revoked).for_user(tenant_id, user_id)?;
+        events::insert_event(&tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// Revokes every live refresh family and session of the user inside the caller's
+/// transaction (the rows locked in key order, both statements pipelined). Returns how many
+/// families plus sessions were revoked.
+pub(super) async fn revoke_all_in(
+    tx: &Transaction<'_>,
+    user_id: Uuid,
+    now: i64,
+) -> Result<u64, StoreError> {
     let (families, sessions) = pipelined2(
         async {
             tx.execute_typed(
@@ -343,23 +370,7 @@ pub(super) async fn revoke_all_for_user(
         },
     )
     .await;
-    let revoked = families? + sessions?;
-    if let Some(draft) = event {
-        let tenant_id = match draft.tenant_id {
-            Some(t) => t,
-            None => tx
-                .query_typed_one(
-                    "SELECT tenant_id FROM users WHERE id = $1",
-                    &[(&user_id, Type::UUID)],
-                )
-                .await?
-                .try_get(0)?,
-        };
-        let event = with_revoked(draft, revoked).for_user(tenant_id, user_id)?;
-        events::insert_event(&tx, &event).await?;
-    }
-    tx.commit().await?;
-    Ok(revoked)
+    Ok(families? + sessions?)
 }
 
 /// The draft of a "sign out everywhere" with the number of revoked families and sessions.

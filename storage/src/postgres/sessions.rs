@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::events;
 use super::pipelined::pipelined2;
-use super::users::{user_from, USER_COLUMNS};
+use super::users::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
 use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
 /// The session and the event, in one transaction (pipelined).
@@ -64,10 +64,10 @@ pub(super) async fn find_session(
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Session {
         user: user_from(&row, 0)?,
-        client_id: row.try_get(8)?,
-        created_at: row.try_get(9)?,
-        expires_at: row.try_get(10)?,
-        revoked_at: row.try_get(11)?,
+        client_id: row.try_get(USER_COLUMN_COUNT)?,
+        created_at: row.try_get(USER_COLUMN_COUNT + 1)?,
+        expires_at: row.try_get(USER_COLUMN_COUNT + 2)?,
+        revoked_at: row.try_get(USER_COLUMN_COUNT + 3)?,
     }))
 }
 

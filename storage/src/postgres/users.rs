@@ -8,13 +8,17 @@ use super::pipelined::pipelined4;
 use super::{events, refresh};
 use crate::{EventDraft, NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
 
-/// The 8 user columns of [`user_from`], for a table aliased `u`.
+/// The [`USER_COLUMN_COUNT`] user columns of [`user_from`], for a table aliased `u`.
 pub(super) const USER_COLUMNS: &str =
     "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
-     u.created_at";
+     u.created_at, u.app_metadata";
 
-/// A user from 8 columns starting at `at`, in this order:
-/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at`.
+/// How many columns [`user_from`] reads: the first column after them is `at + USER_COLUMN_COUNT`.
+pub(super) const USER_COLUMN_COUNT: usize = 9;
+
+/// A user from [`USER_COLUMN_COUNT`] columns starting at `at`, in the order of [`USER_COLUMNS`]:
+/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at,
+/// app_metadata`.
 pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Error> {
     Ok(User {
         id: row.try_get(at)?,
@@ -25,6 +29,7 @@ pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Er
         custom_fields: row.try_get(at + 5)?,
         disabled: row.try_get(at + 6)?,
         created_at: row.try_get(at + 7)?,
+        app_metadata: row.try_get(at + 8)?,
     })
 }
 
@@ -51,6 +56,7 @@ pub(super) async fn register_user(
         email_verified: false,
         name: new.name,
         custom_fields: new.custom_fields,
+        app_metadata: serde_json::Value::Object(serde_json::Map::new()),
         disabled: false,
         created_at: now,
     };
@@ -62,8 +68,8 @@ pub(super) async fn register_user(
         async {
             tx.execute_typed(
                 "INSERT INTO users (id, tenant_id, email, email_verified, name, custom_fields, \
-                 disabled, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 disabled, created_at, app_metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     (&user.id, Type::UUID),
                     (&user.tenant_id, Type::UUID),
@@ -73,6 +79,7 @@ pub(super) async fn register_user(
                     (&user.custom_fields, Type::JSONB),
                     (&user.disabled, Type::BOOL),
                     (&user.created_at, Type::INT8),
+                    (&user.app_metadata, Type::JSONB),
                 ],
             )
             .await
@@ -131,8 +138,67 @@ pub(super) async fn find_password_login(
     let Some(row) = row else { return Ok(None) };
     Ok(Some(PasswordLogin {
         user: user_from(&row, 0)?,
-        password_hash: row.try_get(8)?,
+        password_hash: row.try_get(USER_COLUMN_COUNT)?,
     }))
+}
+
+/// `email` is already normalised by the caller.
+pub(super) async fn find_user_by_email(
+    client: &Client,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Option<User>, StoreError> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 AND u.email = $2"),
+            &[(&tenant_id, Type::UUID), (&email, Type::TEXT)],
+        )
+        .await?;
+    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+}
+
+/// One statement: the new app metadata, and the user as it stands after it.
+pub(super) async fn set_user_app_metadata(
+    client: &Client,
+    user_id: Uuid,
+    app_metadata: &serde_json::Value,
+) -> Result<Option<User>, StoreError> {
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "UPDATE users u SET app_metadata = $1 WHERE u.id = $2 RETURNING {USER_COLUMNS}"
+            ),
+            &[(app_metadata, Type::JSONB), (&user_id, Type::UUID)],
+        )
+        .await?;
+    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+}
+
+/// The flag and, when disabling, the revocation of every live refresh family and session of
+/// the user, in one transaction: a disabled user keeps no way to get new tokens.
+pub(super) async fn set_user_disabled(
+    client: &mut Client,
+    user_id: Uuid,
+    disabled: bool,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let tx = client.transaction().await?;
+    let found = tx
+        .execute_typed(
+            "UPDATE users SET disabled = $1 WHERE id = $2",
+            &[(&disabled, Type::BOOL), (&user_id, Type::UUID)],
+        )
+        .await?;
+    if found == 0 {
+        return Ok(None);
+    }
+    let revoked = if disabled {
+        refresh::revoke_all_in(&tx, user_id, now).await?
+    } else {
+        0
+    };
+    tx.commit().await?;
+    Ok(Some(revoked))
 }
 
 /// Compare-and-set on the hash: a concurrent change (another upgrade, a password reset) wins.

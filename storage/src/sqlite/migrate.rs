@@ -22,6 +22,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../../../migrations/sqlite/0002_webhooks.sql"),
     },
+    Migration {
+        version: 3,
+        name: "app_metadata",
+        sql: include_str!("../../../migrations/sqlite/0003_app_metadata.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

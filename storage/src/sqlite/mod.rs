@@ -141,6 +141,31 @@ impl Store for SqliteStore {
             .read(move |conn| users::find_password_login(conn, tenant_id, &email))
     }
 
+    fn find_user_by_email(&self, tenant_id: Uuid, email: &str) -> StoreFuture<'_, Option<User>> {
+        let email = email.to_owned();
+        self.pool
+            .read(move |conn| users::find_user_by_email(conn, tenant_id, &email))
+    }
+
+    fn set_user_app_metadata(
+        &self,
+        user_id: Uuid,
+        app_metadata: serde_json::Value,
+    ) -> StoreFuture<'_, Option<User>> {
+        self.pool
+            .write(move |conn| users::set_user_app_metadata(conn, user_id, &app_metadata))
+    }
+
+    fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: i64,
+    ) -> StoreFuture<'_, Option<u64>> {
+        self.pool
+            .write(move |conn| users::set_user_disabled(conn, user_id, disabled, now))
+    }
+
     fn upgrade_password_hash(
         &self,
         user_id: Uuid,

@@ -218,17 +218,7 @@ pub(super) fn revoke_all_for_user(
     let user = user_id;
     let user_id = user_id.to_string();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let families = tx
-        .prepare_cached(
-            "UPDATE refresh_families SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
-        )?
-        .execute(params![now, user_id])?;
-    let sessions = tx
-        .prepare_cached(
-            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
-        )?
-        .execute(params![now, user_id])?;
-    let revoked = (families + sessions) as u64;
+    let revoked = revoke_all_in(&tx, user, now)?;
     if let Some(draft) = event {
         let tenant_id = match draft.tenant_id {
             Some(t) => t,
@@ -241,6 +231,23 @@ pub(super) fn revoke_all_for_user(
     }
     tx.commit()?;
     Ok(revoked)
+}
+
+/// Revokes every live refresh family and session of the user inside the caller's
+/// transaction. Returns how many families plus sessions were revoked.
+pub(super) fn revoke_all_in(conn: &Connection, user_id: Uuid, now: i64) -> Result<u64, StoreError> {
+    let user_id = user_id.to_string();
+    let families = conn
+        .prepare_cached(
+            "UPDATE refresh_families SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+        )?
+        .execute(params![now, user_id])?;
+    let sessions = conn
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+        )?
+        .execute(params![now, user_id])?;
+    Ok((families + sessions) as u64)
 }
 
 /// The draft of a "sign out everywhere" with the number of revoked families and sessions.

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::uuid_at;
 use super::events;
-use super::users::user_from;
+use super::users::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
 use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
 /// The session and the event, in one transaction.
@@ -39,19 +39,19 @@ pub(super) fn find_session(
     id_hash: &TokenHash,
 ) -> Result<Option<Session>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, \
-                    u.disabled, u.created_at, s.client_id, s.created_at, s.expires_at, s.revoked_at \
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS}, s.client_id, s.created_at, s.expires_at, s.revoked_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = ?1",
-        )?
+             WHERE s.id_hash = ?1"
+        ))?
         .query_row([&id_hash[..]], |row| {
+            let at = USER_COLUMN_COUNT;
             Ok(Session {
                 user: user_from(row, 0)?,
-                client_id: row.get(8)?,
-                created_at: row.get(9)?,
-                expires_at: row.get(10)?,
-                revoked_at: row.get(11)?,
+                client_id: row.get(at)?,
+                created_at: row.get(at + 1)?,
+                expires_at: row.get(at + 2)?,
+                revoked_at: row.get(at + 3)?,
             })
         })
         .optional()?)

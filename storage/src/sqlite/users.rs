@@ -7,8 +7,22 @@ use super::error::{json_at, to_json, uuid_at};
 use super::{events, refresh};
 use crate::{EventDraft, NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
 
-/// A user from 8 columns starting at `at`, in this order:
-/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at`.
+/// The [`USER_COLUMN_COUNT`] user columns of [`user_from`], for a table aliased `u`.
+pub(super) const USER_COLUMNS: &str =
+    "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
+     u.created_at, u.app_metadata";
+
+/// [`USER_COLUMNS`] without the table alias, for `RETURNING` (where SQLite allows none).
+const USER_COLUMNS_UNQUALIFIED: &str =
+    "id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at, \
+     app_metadata";
+
+/// How many columns [`user_from`] reads: the first column after them is `at + USER_COLUMN_COUNT`.
+pub(super) const USER_COLUMN_COUNT: usize = 9;
+
+/// A user from [`USER_COLUMN_COUNT`] columns starting at `at`, in the order of [`USER_COLUMNS`]:
+/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at,
+/// app_metadata`.
 pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: uuid_at(row, at)?,
@@ -19,6 +33,7 @@ pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
         custom_fields: json_at(row, at + 5)?,
         disabled: row.get(at + 6)?,
         created_at: row.get(at + 7)?,
+        app_metadata: json_at(row, at + 8)?,
     })
 }
 
@@ -44,14 +59,15 @@ pub(super) fn register_user(
         email_verified: false,
         name: new.name,
         custom_fields: new.custom_fields,
+        app_metadata: serde_json::Value::Object(serde_json::Map::new()),
         disabled: false,
         created_at: now,
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.prepare_cached(
         "INSERT INTO users (id, tenant_id, email, email_verified, name, custom_fields, disabled, \
-                            created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            created_at, app_metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         user.id.to_string(),
@@ -62,6 +78,7 @@ pub(super) fn register_user(
         to_json(&user.custom_fields)?,
         user.disabled,
         user.created_at,
+        to_json(&user.app_metadata)?,
     ])?;
     tx.prepare_cached(
         "INSERT INTO password_identities (user_id, password_hash, updated_at) VALUES (?1, ?2, ?3)",
@@ -75,12 +92,68 @@ pub(super) fn register_user(
 
 pub(super) fn get_user(conn: &Connection, user_id: Uuid) -> Result<Option<User>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at \
-             FROM users WHERE id = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+        ))?
         .query_row([user_id.to_string()], |row| user_from(row, 0))
         .optional()?)
+}
+
+/// `email` is already normalised by the caller.
+pub(super) fn find_user_by_email(
+    conn: &Connection,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Option<User>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = ?1 AND u.email = ?2"
+        ))?
+        .query_row(params![tenant_id.to_string(), email], |row| {
+            user_from(row, 0)
+        })
+        .optional()?)
+}
+
+/// One statement: the new app metadata, and the user as it stands after it.
+pub(super) fn set_user_app_metadata(
+    conn: &Connection,
+    user_id: Uuid,
+    app_metadata: &serde_json::Value,
+) -> Result<Option<User>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE users SET app_metadata = ?1 WHERE id = ?2 RETURNING {USER_COLUMNS_UNQUALIFIED}"
+        ))?
+        .query_row(
+            params![to_json(app_metadata)?, user_id.to_string()],
+            |row| user_from(row, 0),
+        )
+        .optional()?)
+}
+
+/// The flag and, when disabling, the revocation of every live refresh family and session of
+/// the user, in one transaction: a disabled user keeps no way to get new tokens.
+pub(super) fn set_user_disabled(
+    conn: &mut Connection,
+    user_id: Uuid,
+    disabled: bool,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = tx
+        .prepare_cached("UPDATE users SET disabled = ?1 WHERE id = ?2")?
+        .execute(params![disabled, user_id.to_string()])?;
+    if found == 0 {
+        return Ok(None);
+    }
+    let revoked = if disabled {
+        refresh::revoke_all_in(&tx, user_id, now)?
+    } else {
+        0
+    };
+    tx.commit()?;
+    Ok(Some(revoked))
 }
 
 pub(super) fn find_password_login(
@@ -89,16 +162,15 @@ pub(super) fn find_password_login(
     email: &str,
 ) -> Result<Option<PasswordLogin>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, \
-                    u.disabled, u.created_at, p.password_hash \
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS}, p.password_hash \
              FROM users u JOIN password_identities p ON p.user_id = u.id \
-             WHERE u.tenant_id = ?1 AND u.email = ?2",
-        )?
+             WHERE u.tenant_id = ?1 AND u.email = ?2"
+        ))?
         .query_row(params![tenant_id.to_string(), email], |row| {
             Ok(PasswordLogin {
                 user: user_from(row, 0)?,
-                password_hash: row.get(8)?,
+                password_hash: row.get(USER_COLUMN_COUNT)?,
             })
         })
         .optional()?)

@@ -52,6 +52,9 @@ macro_rules! store_suite_all {
                 insert_refresh_token,
                 revoke_refresh_family,
                 revoke_all_for_user,
+                find_user_by_email,
+                app_metadata,
+                disable_and_enable_user,
                 sessions,
                 events_commit_with_their_change,
                 rolled_back_change_writes_no_event,
@@ -386,6 +389,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             email_verified: false,
             name: Some("Ada Lovelace".into()),
             custom_fields: new.custom_fields.clone(),
+            app_metadata: json!({}),
             disabled: false,
             created_at: NOW,
         }
@@ -996,6 +1000,246 @@ pub async fn revoke_all_for_user(store: Arc<dyn Store>) {
             .await
             .expect("nobody"),
         0
+    );
+}
+
+pub async fn find_user_by_email(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let globex = tenant(&store, "globex").await;
+    let (ada, _) = register(&store, &acme, "ada@acme.test").await;
+    assert_eq!(
+        store
+            .find_user_by_email(acme.id, "ada@acme.test")
+            .await
+            .expect("find"),
+        Some(ada)
+    );
+    // Another tenant, another address: nobody.
+    for (tenant, email) in [(&globex, "ada@acme.test"), (&acme, "bob@acme.test")] {
+        assert_eq!(
+            store
+                .find_user_by_email(tenant.id, email)
+                .await
+                .expect("find"),
+            None
+        );
+    }
+}
+
+/// App metadata is set by an operator, replaced whole, and read back by every path that
+/// loads a user (by id, by email, with a password login, with a session, at rotation), while
+/// the user metadata written at sign-up stays as it was.
+pub async fn app_metadata(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (ada, first) = register(&store, &acme, "ada@acme.test").await;
+    let (bob, _) = register(&store, &acme, "bob@acme.test").await;
+    assert_eq!(ada.app_metadata, json!({}));
+
+    let meta = json!({ "role": "admin", "org": { "id": 7, "tags": ["x"] } });
+    let updated = store
+        .set_user_app_metadata(ada.id, meta.clone())
+        .await
+        .expect("set")
+        .expect("ada exists");
+    assert_eq!(
+        updated,
+        User {
+            app_metadata: meta.clone(),
+            ..ada.clone()
+        }
+    );
+    assert_eq!(updated.custom_fields, ada.custom_fields);
+    assert_eq!(
+        store.get_user(ada.id).await.expect("get"),
+        Some(updated.clone())
+    );
+    assert_eq!(
+        store
+            .find_user_by_email(acme.id, "ada@acme.test")
+            .await
+            .expect("find"),
+        Some(updated.clone())
+    );
+    let login = store
+        .find_password_login(acme.id, "ada@acme.test")
+        .await
+        .expect("login")
+        .expect("exists");
+    assert_eq!(login.user, updated);
+    assert_eq!(login.password_hash, "$argon2id$v=19$old");
+
+    let session = session_for(&ada, NOW);
+    store
+        .create_session(session.clone(), None)
+        .await
+        .expect("session");
+    assert_eq!(
+        store
+            .find_session(session.id_hash)
+            .await
+            .expect("find")
+            .expect("exists")
+            .user,
+        updated
+    );
+    match store
+        .rotate_refresh_token(
+            first.token_hash,
+            APP,
+            successor(&ada, NOW + 1),
+            None,
+            NOW + 1,
+        )
+        .await
+        .expect("rotate")
+    {
+        RotateOutcome::Rotated { user, .. } => assert_eq!(user, updated),
+        other => panic!("expected Rotated, got {other:?}"),
+    }
+
+    // Replaced whole, not merged; Bob untouched; nobody to update is None.
+    let replaced = store
+        .set_user_app_metadata(ada.id, json!({ "plan": "team" }))
+        .await
+        .expect("set")
+        .expect("exists");
+    assert_eq!(replaced.app_metadata, json!({ "plan": "team" }));
+    assert_eq!(
+        store
+            .get_user(bob.id)
+            .await
+            .expect("get")
+            .expect("bob")
+            .app_metadata,
+        json!({})
+    );
+    assert_eq!(
+        store
+            .set_user_app_metadata(Uuid::new_v4(), json!({ "x": 1 }))
+            .await
+            .expect("set"),
+        None
+    );
+}
+
+/// Disabling a user revokes their live refresh families and sessions in the same change;
+/// enabling revokes nothing and does not bring them back.
+pub async fn disable_and_enable_user(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (ada, ada_first) = register(&store, &acme, "ada@acme.test").await;
+    let (bob, bob_first) = register(&store, &acme, "bob@acme.test").await;
+    let ada_s = session_for(&ada, NOW);
+    let bob_s = session_for(&bob, NOW);
+    for s in [&ada_s, &bob_s] {
+        store
+            .create_session(s.clone(), None)
+            .await
+            .expect("session");
+    }
+
+    // One family and one session.
+    assert_eq!(
+        store
+            .set_user_disabled(ada.id, true, NOW + 10)
+            .await
+            .expect("disable"),
+        Some(2)
+    );
+    let disabled = store.get_user(ada.id).await.expect("get").expect("ada");
+    assert!(disabled.disabled);
+    assert_eq!(
+        token(&store, ada_first.token_hash).await.family_revoked_at,
+        Some(NOW + 10)
+    );
+    let session = store
+        .find_session(ada_s.id_hash)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(session.revoked_at, Some(NOW + 10));
+    assert!(session.user.disabled);
+    assert!(
+        store
+            .find_password_login(acme.id, "ada@acme.test")
+            .await
+            .expect("login")
+            .expect("exists")
+            .user
+            .disabled
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                ada_first.token_hash,
+                APP,
+                successor(&ada, NOW + 11),
+                None,
+                NOW + 11
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Revoked
+    );
+
+    // Bob is untouched.
+    assert!(
+        !store
+            .get_user(bob.id)
+            .await
+            .expect("get")
+            .expect("bob")
+            .disabled
+    );
+    assert_eq!(
+        token(&store, bob_first.token_hash).await.family_revoked_at,
+        None
+    );
+    assert_eq!(
+        store
+            .find_session(bob_s.id_hash)
+            .await
+            .expect("find")
+            .expect("exists")
+            .revoked_at,
+        None
+    );
+
+    // Disabling again revokes nothing more; enabling revokes nothing and restores nothing.
+    assert_eq!(
+        store
+            .set_user_disabled(ada.id, true, NOW + 12)
+            .await
+            .expect("again"),
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .set_user_disabled(ada.id, false, NOW + 13)
+            .await
+            .expect("enable"),
+        Some(0)
+    );
+    assert!(
+        !store
+            .get_user(ada.id)
+            .await
+            .expect("get")
+            .expect("ada")
+            .disabled
+    );
+    assert_eq!(
+        token(&store, ada_first.token_hash).await.family_revoked_at,
+        Some(NOW + 10)
+    );
+    assert_eq!(
+        store
+            .set_user_disabled(Uuid::new_v4(), true, NOW + 14)
+            .await
+            .expect("nobody"),
+        None
     );
 }
 
