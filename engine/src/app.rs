@@ -82,6 +82,8 @@ pub struct Shard {
     pub directory: crate::directory::Directory,
     /// Access tokens this shard verified, until they expire.
     pub verified_tokens: crate::token_cache::TokenCache,
+    /// Users behind Bearer tokens and sessions, each trusted for a few seconds.
+    pub users: crate::token_cache::UserCache,
     /// Prefix of this process's request ids, so ids from several instances do not collide.
     id_prefix: u32,
     seq: Cell<u64>,
@@ -95,6 +97,7 @@ impl Shard {
             metrics,
             directory: crate::directory::Directory::default(),
             verified_tokens: crate::token_cache::TokenCache::default(),
+            users: crate::token_cache::UserCache::default(),
             id_prefix,
             seq: Cell::new(0),
         }

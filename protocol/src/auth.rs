@@ -13,7 +13,10 @@ pub struct RegisterRequest {
     pub email: Option<String>,
     pub password: Option<String>,
     pub name: Option<String>,
+    /// User metadata, under the name the HelloJohn SDK sends.
     pub custom_fields: Option<serde_json::Value>,
+    /// User metadata, under its own name (either this or `custom_fields`).
+    pub user_metadata: Option<serde_json::Value>,
 }
 
 /// `POST /v2/auth/login` and `POST /v2/session/login` (JSON or form).
@@ -58,14 +61,17 @@ pub struct LogoutResponse {
     pub post_logout_redirect_uri: String,
 }
 
-/// `GET /v2/me`: the access token's claims.
+/// `GET /v2/me`: the access token's claims, and the user's own metadata.
 #[derive(Debug, Serialize)]
 pub struct MeResponse {
     pub sub: String,
     pub tid: String,
     pub aud: String,
     pub amr: Vec<String>,
+    /// The token's `custom` claim: the app metadata when the token was issued.
     pub custom: serde_json::Value,
+    /// The user metadata as stored now (never a claim of the token).
+    pub user_metadata: serde_json::Value,
     pub exp: i64,
     pub iat: i64,
     pub iss: String,
@@ -82,7 +88,12 @@ pub struct UserInfoResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub tenant_id: String,
+    /// The user metadata (the sign-up's `custom_fields`).
     pub custom_fields: serde_json::Value,
+    /// The same user metadata, under its own name.
+    pub user_metadata: serde_json::Value,
+    /// The app metadata set by an operator.
+    pub app_metadata: serde_json::Value,
     pub created_at: i64,
 }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod metadata;
 pub mod token;
 pub mod webhook;
 

@@ -53,7 +53,7 @@ pub struct AccessClaims {
     /// Granted scopes, space separated (RFC 8693 style); omitted when there are none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scp: String,
-    /// The user's custom fields; omitted when null.
+    /// The user's app metadata (set by an operator, never by the user); omitted when null.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub custom: serde_json::Value,
     /// The cookie session the token came from, when it came from one.

@@ -231,6 +231,16 @@ fn valid_domain(domain: &str) -> bool {
             .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// The `custom` claim of a user's tokens: their app metadata, which only an operator sets
+/// (omitted when empty). Never the user metadata: anyone can write that at sign-up, and a
+/// claim is something the token's audience trusts.
+fn custom_claim(user: &User) -> serde_json::Value {
+    match &user.app_metadata {
+        serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
+        v => v.clone(),
+    }
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -278,10 +288,7 @@ impl Auth {
             tid: user.tenant_id.to_string(),
             amr: vec!["pwd".to_string()],
             scp: scopes.join(" "),
-            custom: match &user.custom_fields {
-                serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
-                v => v.clone(),
-            },
+            custom: custom_claim(user),
             sid,
         };
         (self.keys.sign(&claims), ttl.as_secs())
@@ -802,10 +809,7 @@ impl Auth {
             tid: s.user.tenant_id.to_string(),
             amr: vec!["pwd".to_string()],
             scp: String::new(),
-            custom: match &s.user.custom_fields {
-                serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
-                v => v.clone(),
-            },
+            custom: custom_claim(&s.user),
             sid: None,
         };
         Outcome::Done((Caller { claims }, s.user))

@@ -31,6 +31,31 @@ fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
     ))
 }
 
+/// The user metadata of a sign-up: `custom_fields` (the SDK's name) or `user_metadata`, not
+/// both; an empty object when neither. Checked against the metadata limits (400 naming the
+/// field). It is stored and shown to the user, and never put into a token.
+fn user_metadata(
+    custom_fields: Option<serde_json::Value>,
+    user_metadata: Option<serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    let given = |v: &Option<serde_json::Value>| v.as_ref().is_some_and(|v| !v.is_null());
+    let (field, value) = match (given(&custom_fields), given(&user_metadata)) {
+        (true, true) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "send custom_fields or user_metadata, not both",
+            )
+            .with_detail(serde_json::json!({ "field": "user_metadata" })))
+        }
+        (true, false) => ("custom_fields", custom_fields),
+        (false, true) => ("user_metadata", user_metadata),
+        (false, false) => return Ok(serde_json::Value::Object(Default::default())),
+    };
+    let value = value.unwrap_or_default();
+    protocol::metadata::check(&value).map_err(|v| v.to_api_error(field))?;
+    Ok(value)
+}
+
 pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     ctx.limit(Limit::SignUp).await?;
@@ -42,16 +67,10 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .as_deref()
         .filter(|p| !p.is_empty())
         .ok_or_else(|| errors::missing("password"))?;
-    let custom = match r.custom_fields {
-        None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
-        Some(v @ serde_json::Value::Object(_)) => v,
-        Some(_) => {
-            return Err(
-                ApiError::new(ErrorCode::BadRequest, "custom_fields must be an object")
-                    .with_detail(serde_json::json!({ "field": "custom_fields" })),
-            )
-        }
-    };
+    let user_metadata = user_metadata(r.custom_fields, r.user_metadata)?;
+    if let Some(name) = &r.name {
+        protocol::metadata::check_name(name)?;
+    }
     let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
     let client = common::client(ctx, &tenant, client_id).await?;
     let auth = ctx.auth();
@@ -63,7 +82,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 email: email.to_string(),
                 password: Password::new(password),
                 name: r.name,
-                custom_fields: custom,
+                custom_fields: user_metadata,
             },
             &ctx.origin(&parts),
             ctx.now,

@@ -1,16 +1,20 @@
 //! Cookie sessions, CSRF, and the endpoints that describe the caller (`/v2/me`, `/userinfo`).
 
+use std::time::Instant;
+
 use http::request::Parts;
 use http::Request;
 use hyper::body::Incoming;
 use protocol::auth::{CsrfResponse, MeResponse, UserInfoResponse};
+use protocol::token::AccessClaims;
 use protocol::{ApiError, ErrorCode};
 use storage::User;
+use uuid::Uuid;
 
 use super::common::{self, bearer, body, cookie, denied, no_store, sign_in_status};
 use super::errors;
 use super::{Ctx, HandlerResult};
-use crate::auth::flows::{Caller, Outcome};
+use crate::auth::flows::{Caller, Denial, Outcome};
 use crate::auth::tokens::new_csrf_token;
 use crate::http::{empty, json};
 
@@ -126,14 +130,59 @@ pub async fn csrf(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     Ok(no_store(resp))
 }
 
-/// The caller of a request: a Bearer token wins; else the session cookie.
-async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, Option<User>), ApiError> {
+fn token_invalid() -> ApiError {
+    ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
+}
+
+/// The user `claims` speak for, as stored now: read through the shard's user cache, so at
+/// most [`USER_TTL`](crate::token_cache::USER_TTL) old. `None` when the claims name no user,
+/// a disabled user, a user of another tenant, or a tenant that does not exist (any more): a
+/// valid signature alone does not keep a token working after its user or tenant is gone.
+async fn current_user(ctx: &Ctx, claims: &AccessClaims) -> Result<Option<User>, ApiError> {
+    let (Ok(user_id), Ok(tenant_id)) = (claims.sub.parse::<Uuid>(), claims.tid.parse::<Uuid>())
+    else {
+        return Ok(None);
+    };
+    let cache = &ctx.shard.users;
+    let started = Instant::now();
+    let user = match cache.get(user_id, started) {
+        Some(user) => user,
+        None => {
+            let user = ctx
+                .auth()
+                .store
+                .get_user(user_id)
+                .await
+                .map_err(|e| errors::store(&e))?;
+            cache.insert(user_id, user.clone(), started);
+            user
+        }
+    };
+    let Some(user) = user.filter(|u| !u.disabled && u.tenant_id == tenant_id) else {
+        return Ok(None);
+    };
+    // Users go with their tenant (the schema cascades), so this only matters for a store that
+    // does not; through the shard's directory it costs no database read.
+    let tenant = ctx
+        .shard
+        .directory
+        .tenant(ctx.auth().store.as_ref(), &claims.tid)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    Ok(tenant.filter(|t| t.id == tenant_id).map(|_| user))
+}
+
+/// The caller of a request and their user as stored now: a Bearer token wins; else the
+/// session cookie. A token or session whose user is disabled, gone, or of another tenant is
+/// refused like an invalid one (`TOKEN_INVALID`, `SESSION_EXPIRED`).
+async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, User), ApiError> {
     let auth = ctx.auth();
     if let Some(token) = bearer(parts) {
-        return ctx
-            .bearer(token)
-            .map(|c| (c, None))
-            .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"));
+        let caller = ctx.bearer(token).map_err(|_| token_invalid())?;
+        let user = current_user(ctx, &caller.claims)
+            .await?
+            .ok_or_else(token_invalid)?;
+        return Ok((caller, user));
     }
     if let Some(sid) = cookie(parts, common::session_cookie_name(ctx)) {
         return match auth
@@ -141,7 +190,12 @@ async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, Option<User>), ApiE
             .await
             .map_err(|e| errors::store(&e))?
         {
-            Outcome::Done((caller, user)) => Ok((caller, Some(user))),
+            // The session's user may come from the shared cache (up to minutes old): the
+            // shard's user cache decides, as for a Bearer token.
+            Outcome::Done((caller, _)) => match current_user(ctx, &caller.claims).await? {
+                Some(user) => Ok((caller, user)),
+                None => Err(errors::denial(&Denial::SessionExpired)),
+            },
             Outcome::Denied(d) => Err(errors::denial(&d)),
         };
     }
@@ -158,11 +212,11 @@ fn with_challenge(mut e: ApiError) -> ApiError {
     e
 }
 
-/// `GET /v2/me`: the claims of the caller's token.
+/// `GET /v2/me`: the claims of the caller's token, and the user's own metadata.
 pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     ctx.clock.request_read();
     let (parts, _) = req.into_parts();
-    let (caller, _) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
     let c = caller.claims;
     Ok(no_store(json(
         200,
@@ -172,6 +226,7 @@ pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             aud: c.aud,
             amr: c.amr,
             custom: c.custom,
+            user_metadata: user.custom_fields,
             exp: c.exp,
             iat: c.iat,
             iss: c.iss,
@@ -183,30 +238,7 @@ pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// `GET|POST /userinfo`: the caller's profile.
 pub async fn userinfo(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, _) = body(ctx, req).await?;
-    let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
-    let user = match user {
-        Some(u) => u,
-        None => {
-            let id = caller.claims.sub.parse().map_err(|_| {
-                ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
-            })?;
-            match ctx
-                .auth()
-                .store
-                .get_user(id)
-                .await
-                .map_err(|e| errors::store(&e))?
-            {
-                Some(u) if !u.disabled => u,
-                _ => {
-                    return Err(ApiError::new(
-                        ErrorCode::TokenInvalid,
-                        "token is invalid or expired",
-                    ))
-                }
-            }
-        }
-    };
+    let (_, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
     Ok(no_store(json(
         200,
         &UserInfoResponse {
@@ -215,7 +247,9 @@ pub async fn userinfo(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             email_verified: user.email_verified,
             name: user.name,
             tenant_id: user.tenant_id.to_string(),
+            user_metadata: user.custom_fields.clone(),
             custom_fields: user.custom_fields,
+            app_metadata: user.app_metadata,
             created_at: user.created_at,
         },
     )))

@@ -3,6 +3,7 @@
 extern crate hellojohn_engine as engine;
 
 mod abuse;
+mod accounts;
 mod attacks;
 mod auth;
 mod data_dir;
