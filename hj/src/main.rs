@@ -7,6 +7,7 @@ use clap::{Arg, ArgMatches, Command};
 use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
 
 mod admin;
+mod user;
 mod webhook;
 
 #[global_allocator]
@@ -129,6 +130,7 @@ fn cli() -> Command {
                         .arg(Arg::new("tenant").long("tenant").help("Only this tenant (slug or id)")),
                 ),
         )
+        .subcommand(user::command())
         .subcommand(webhook::command())
         .subcommand(bench::command())
         .subcommand(
@@ -165,7 +167,7 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
-        Some((cmd @ ("migrate" | "tenant" | "client" | "webhook"), m)) => admin(cmd, m),
+        Some((cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook"), m)) => admin(cmd, m),
         // The bench builds its own runtimes: called outside any.
         Some(("bench", m)) => bench::main(m),
         Some(("config", m)) => match m.subcommand() {
@@ -290,6 +292,7 @@ fn admin(cmd: &str, m: &ArgMatches) -> ExitCode {
             ("tenant", Some(("list", _))) => admin::tenant_list(store.as_ref()).await,
             ("client", Some(("create", m))) => admin::client_create(store.as_ref(), m).await,
             ("client", Some(("list", m))) => admin::client_list(store.as_ref(), m).await,
+            ("user", Some(_)) => user::run(store.as_ref(), m).await,
             ("webhook", Some(_)) => webhook::run(store.as_ref(), &config, m).await,
             _ => Err(anyhow::anyhow!("unknown command")),
         }

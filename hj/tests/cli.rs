@@ -150,7 +150,7 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     };
     let (code, out, _) = run(&["migrate"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("applied migrations [1, 2]"), "{out}");
+    assert!(out.contains("applied migrations [1, 2, 3]"), "{out}");
     let (code, out, _) = run(&["migrate", "status"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("pending: []"), "{out}");
@@ -243,6 +243,242 @@ fn webhook_create_refuses_internal_targets_in_every_form() {
         1,
         "only the header: nothing was created: {out}"
     );
+}
+
+/// One HTTP/1.1 request to `addr` (the connection closed after it): status and JSON body
+/// (`Null` when empty).
+fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let (_, text) = resp.split_once("\r\n\r\n").unwrap();
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {resp}"))
+    };
+    (status, json)
+}
+
+/// `hj user` against the store of a running `hj serve`: a sign-up's custom fields are user
+/// metadata; app metadata set by the CLI is in the next token; a disabled user can neither
+/// refresh nor sign in, and their access token stops working within the user cache's TTL.
+#[test]
+fn user_commands_show_set_app_metadata_disable_and_enable() {
+    let srv = start_server(&[]);
+    let run = |args: &[&str]| {
+        let out = hj()
+            .args(args)
+            .env("HELLOJOHN_DATA_DIR", &srv.dir)
+            .env("HELLOJOHN_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let creds = serde_json::json!({
+        "tenant_id": "local", "client_id": "local-app",
+        "email": "ada@example.com", "password": "Correct-Horse-42",
+    });
+    let mut register = creds.clone();
+    register["custom_fields"] = serde_json::json!({ "role": "admin" });
+    let (status, reg) = http(srv.addr, "POST", "/v2/auth/register", None, Some(&register));
+    assert_eq!(status, 200, "{reg}");
+    let user_id = reg["user_id"].as_str().unwrap().to_string();
+
+    // The address is found however it is typed (normalised as at sign-in).
+    let (code, out, err) = run(&[
+        "user",
+        "show",
+        "--tenant",
+        "local",
+        "--email",
+        "ＡＤＡ@example.com",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for line in [
+        format!("id\t{user_id}"),
+        "email\tada@example.com".to_string(),
+        "disabled\tfalse".to_string(),
+        "user_metadata\t{\"role\":\"admin\"}".to_string(),
+        "app_metadata\t{}".to_string(),
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
+    let (code, _, err) = run(&[
+        "user",
+        "show",
+        "--tenant",
+        "local",
+        "--email",
+        "bob@example.com",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no user"), "{err}");
+    let (code, _, err) = run(&[
+        "user",
+        "show",
+        "--tenant",
+        "local",
+        "--email",
+        "\u{200b}ada@example.com",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not a valid email"), "{err}");
+
+    // App metadata: refused unless a small, shallow object; then in the next token.
+    for (json, why) in [
+        ("[1]", "object"),
+        ("{\"a\":", "not valid JSON"),
+        (
+            &format!(
+                "{}{}",
+                "{\"a\":".repeat(9),
+                "{}".to_string() + &"}".repeat(9)
+            ),
+            "levels",
+        ),
+        (&format!("{{\"a\":\"{}\"}}", "x".repeat(5000)), "bytes"),
+    ] {
+        let (code, _, err) = run(&[
+            "user",
+            "set-app-metadata",
+            "--tenant",
+            "local",
+            "--email",
+            "ada@example.com",
+            "--json",
+            json,
+        ]);
+        assert_eq!(code, Some(1), "{json:.40}");
+        assert!(err.contains(why), "{json:.40}: {err}");
+    }
+    let (code, out, err) = run(&[
+        "user",
+        "set-app-metadata",
+        "--tenant",
+        "local",
+        "--email",
+        "ada@example.com",
+        "--json",
+        r#"{"role": "admin", "org": 7}"#,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("app_metadata\t{\"org\":7,\"role\":\"admin\"}"),
+        "{out}"
+    );
+    let (status, me) = http(
+        srv.addr,
+        "GET",
+        "/v2/me",
+        reg["access_token"].as_str(),
+        None,
+    );
+    assert_eq!(status, 200, "{me}");
+    assert!(me["custom"].is_null(), "issued before the change: {me}");
+    let refresh =
+        serde_json::json!({ "client_id": "local-app", "refresh_token": reg["refresh_token"] });
+    let (status, refreshed) = http(srv.addr, "POST", "/v2/auth/refresh", None, Some(&refresh));
+    assert_eq!(status, 200, "{refreshed}");
+    let access = refreshed["access_token"].as_str().unwrap().to_string();
+    let (status, me) = http(srv.addr, "GET", "/v2/me", Some(&access), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["custom"],
+        serde_json::json!({ "role": "admin", "org": 7 }),
+        "{me}"
+    );
+    assert_eq!(
+        me["user_metadata"],
+        serde_json::json!({ "role": "admin" }),
+        "{me}"
+    );
+
+    // Disable: refresh and sign-in refused at once, the access token within the TTL.
+    let (code, out, err) = run(&[
+        "user",
+        "disable",
+        "--tenant",
+        "local",
+        "--email",
+        "ada@example.com",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("revoked 1 sessions and refresh token families"),
+        "{out}"
+    );
+    let disabled_at = Instant::now();
+    let refresh = serde_json::json!({ "client_id": "local-app", "refresh_token": refreshed["refresh_token"] });
+    let (status, body) = http(srv.addr, "POST", "/v2/auth/refresh", None, Some(&refresh));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("TOKEN_INVALID")),
+        "{body}"
+    );
+    let (status, body) = http(srv.addr, "POST", "/v2/auth/login", None, Some(&creds));
+    assert_eq!(status, 401, "{body}");
+    loop {
+        let (status, body) = http(srv.addr, "GET", "/userinfo", Some(&access), None);
+        if status == 401 {
+            assert_eq!(body["code"], "TOKEN_INVALID", "{body}");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            disabled_at.elapsed() < Duration::from_secs(7),
+            "still accepted: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, out, _) = run(&[
+        "user",
+        "show",
+        "--tenant",
+        "local",
+        "--email",
+        "ada@example.com",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l == "disabled\ttrue"), "{out}");
+
+    let (code, out, err) = run(&[
+        "user",
+        "enable",
+        "--tenant",
+        "local",
+        "--email",
+        "ada@example.com",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("enabled "), "{out}");
+    let (status, body) = http(srv.addr, "POST", "/v2/auth/login", None, Some(&creds));
+    assert_eq!(status, 200, "{body}");
 }
 
 /// `hj webhook` against the store of a running `hj serve`: an endpoint made by the CLI gets a
