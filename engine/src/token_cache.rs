@@ -47,8 +47,11 @@ impl TokenCache {
 /// How long a shard trusts a user record (enabled or not, tenant, metadata) before reading
 /// it again: the longest a disabled user's access token is still accepted.
 pub const USER_TTL: Duration = Duration::from_secs(5);
-/// Users before the cache starts over: bounds memory whatever the traffic.
-const MAX_USERS: usize = 8192;
+/// Users a shard keeps at most: bounds memory whatever the traffic. Only users seen in the
+/// last [`USER_TTL`] are worth keeping, so this is a burst of distinct users per shard; past it
+/// requests read the store, as every `/userinfo` did before the cache. A user is a few hundred
+/// bytes with typical metadata, at most about 9 KiB with both metadata at their limits.
+const MAX_USERS: usize = 4096;
 
 /// Users (or their absence) as read from the store, each for at most its TTL.
 pub struct UserCache {
@@ -83,7 +86,13 @@ impl UserCache {
     pub fn insert(&self, id: Uuid, user: Option<User>, at: Instant) {
         let mut map = self.map.borrow_mut();
         if map.len() >= MAX_USERS {
-            map.clear();
+            // Expired entries go first. If most are still fresh, the cache starts over rather
+            // than sweeping again on the next insert (each sweep frees a quarter at least).
+            let ttl = self.ttl;
+            map.retain(|_, (t, _)| at.saturating_duration_since(*t) < ttl);
+            if map.len() > MAX_USERS / 4 * 3 {
+                map.clear();
+            }
         }
         map.insert(id, (at, user));
     }
@@ -135,10 +144,23 @@ mod tests {
     fn the_user_cache_is_bounded() {
         let cache = UserCache::default();
         let now = Instant::now();
-        for _ in 0..MAX_USERS + 10 {
+        for _ in 0..3 * MAX_USERS {
+            cache.insert(Uuid::now_v7(), None, now);
+            assert!(cache.map.borrow().len() <= MAX_USERS);
+        }
+        // When full, expired entries are dropped and fresh ones kept.
+        let cache = UserCache::default();
+        for _ in 0..MAX_USERS / 2 {
             cache.insert(Uuid::now_v7(), None, now);
         }
-        assert!(cache.map.borrow().len() <= MAX_USERS);
+        let later = now + USER_TTL;
+        let kept: Vec<Uuid> = (0..MAX_USERS / 2).map(|_| Uuid::now_v7()).collect();
+        for id in &kept {
+            cache.insert(*id, None, later);
+        }
+        cache.insert(Uuid::now_v7(), None, later);
+        assert_eq!(cache.map.borrow().len(), MAX_USERS / 2 + 1);
+        assert!(kept.iter().all(|id| cache.get(*id, later).is_some()));
     }
 
     fn claims(exp: i64) -> AccessClaims {
