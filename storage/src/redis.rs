@@ -201,8 +201,9 @@ pub struct GcraReply {
 /// A cached session lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CachedSession {
-    /// The session as the database had it (never revoked when cached).
-    Live(Session),
+    /// The session as the database had it (never revoked when cached). Boxed: a session with
+    /// its user is a few hundred bytes, and the other variant carries nothing.
+    Live(Box<Session>),
     /// Signed out: answer "expired" without asking the database.
     Revoked,
 }
@@ -672,7 +673,7 @@ impl Redis {
             Some(TOMBSTONE) => Some(CachedSession::Revoked),
             Some(json) => serde_json::from_str::<WireSession>(json)
                 .ok()
-                .map(|w| CachedSession::Live(w.into_session())),
+                .map(|w| CachedSession::Live(Box::new(w.into_session()))),
         })
     }
 

@@ -136,7 +136,7 @@ async fn session_cache(url: &str) {
     redis.session_put(&a, &s, ttl).await.unwrap();
     assert_eq!(
         redis.session_get(&a).await.unwrap(),
-        Some(CachedSession::Live(s.clone()))
+        Some(CachedSession::Live(Box::new(s.clone())))
     );
     // A sign-out mark wins over a later put (a read that raced the sign-out).
     redis.session_revoke(&a, ttl).await.unwrap();

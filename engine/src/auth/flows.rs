@@ -781,7 +781,7 @@ impl Auth {
         if let Some(redis) = &self.redis {
             match redis.session_get(&id).await {
                 Ok(Some(CachedSession::Revoked)) => deny!(Denial::SessionExpired),
-                Ok(Some(CachedSession::Live(s))) => return Ok(self.session_caller(s, now)),
+                Ok(Some(CachedSession::Live(s))) => return Ok(self.session_caller(*s, now)),
                 Ok(None) | Err(_) => {}
             }
         }
