@@ -314,6 +314,101 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
         "self-chosen CSRF pair",
     );
 
+    // Self-registration cannot write into tokens, nor store megabytes; addresses that hide
+    // characters or are not addresses are refused.
+    let mut escalate = creds.clone();
+    escalate["email"] = json!("mallory@example.com");
+    escalate["custom_fields"] = json!({ "role": "admin" });
+    let (status, body) = post_raw(
+        &srv,
+        "/v2/auth/register",
+        "application/json",
+        escalate.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(claims.get("custom").is_none(), "{claims}");
+    let mut fat = creds.clone();
+    fat["email"] = json!("fat@example.com");
+    fat["custom_fields"] = json!({ "blob": "x".repeat(40_000) });
+    let (status, body) = post_raw(
+        &srv,
+        "/v2/auth/register",
+        "application/json",
+        fat.to_string().into_bytes(),
+    )
+    .await;
+    assert_code(status, &body, 400, "BAD_REQUEST", "40 KB of custom fields");
+    assert_eq!(body["detail"]["field"], "custom_fields");
+    for email in [
+        "\u{200b}zed@x.com",
+        "\u{202e}zed@x.com",
+        "\"<script>\"@x.com",
+        "zed@x.com\u{0000}",
+    ] {
+        let mut bad = creds.clone();
+        bad["email"] = json!(email);
+        let (status, body) = post_raw(
+            &srv,
+            "/v2/auth/register",
+            "application/json",
+            bad.to_string().into_bytes(),
+        )
+        .await;
+        assert_code(status, &body, 400, "BAD_REQUEST", email);
+        assert_eq!(body["detail"]["field"], "email", "{email}");
+    }
+
+    // A stored hash with an absurd cost is a quick mismatch, not a worker held for seconds.
+    let store = srv.store();
+    let login = store
+        .find_password_login(fx.tenant.id, "mallory@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let slow = "$argon2id$v=19$m=19456,t=300,p=1$MDEyMzQ1Njc4OWFiY2RlZg$T4/omaWL/5ukLzshadBItERFNqPjcXmxdIJraRbPTy0";
+    assert!(store
+        .upgrade_password_hash(login.user.id, &login.password_hash, slow)
+        .await
+        .unwrap());
+    let started = Instant::now();
+    let (status, body) = srv.login(&fx, "mallory@example.com", PASSWORD).await;
+    assert_code(
+        status,
+        &body,
+        401,
+        "INVALID_CREDENTIALS",
+        "t=300 stored hash",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A disabled user's still-valid access token stops working within the user cache's TTL.
+    store
+        .set_user_disabled(login.user.id, true, engine::unix_now())
+        .await
+        .unwrap();
+    let disabled_at = Instant::now();
+    loop {
+        let (status, body) = status_and_json(srv.get_bearer("/v2/me", token).await).await;
+        if status == 401 {
+            assert_eq!(body["code"], "TOKEN_INVALID", "{body}");
+            break;
+        }
+        assert!(disabled_at.elapsed() < Duration::from_secs(7), "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Still up: liveness, and a normal registration and sign-in.
     assert_eq!(srv.get("/ping").await.status(), 200);
     still_serves(&srv, &fx).await;
