@@ -11,3 +11,6 @@ pub mod token;
 pub mod webhook;
 
 pub use error::{ApiError, ErrorCode, OAuthError};
+
+#[cfg(test)]
+mod props;
