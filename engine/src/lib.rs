@@ -16,6 +16,9 @@ pub mod server;
 pub mod token_cache;
 pub mod webhook;
 
+#[cfg(test)]
+mod props;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

@@ -135,8 +135,8 @@ mod tests {
     /// `{"zzz":` + `[` x n + `]` x n + `}`: the body that took the whole server down (issue 11).
     fn deep_arrays(n: usize) -> Vec<u8> {
         let mut body = b"{\"zzz\":".to_vec();
-        body.extend(std::iter::repeat(b'[').take(n));
-        body.extend(std::iter::repeat(b']').take(n));
+        body.extend(b"[".repeat(n));
+        body.extend(b"]".repeat(n));
         body.push(b'}');
         body
     }
@@ -145,7 +145,7 @@ mod tests {
     fn deep_objects(n: usize) -> Vec<u8> {
         let mut body = b"{\"a\":".repeat(n);
         body.push(b'1');
-        body.extend(std::iter::repeat(b'}').take(n));
+        body.extend(b"}".repeat(n));
         body
     }
 

@@ -2,7 +2,7 @@
 //! and the access log. Handlers are grouped by resource in submodules.
 
 mod auth;
-mod common;
+pub(crate) mod common;
 mod cors;
 mod errors;
 mod oidc;

@@ -7,6 +7,7 @@ mod accounts;
 mod attacks;
 mod auth;
 mod data_dir;
+mod hostile;
 mod overload;
 mod ratelimit;
 mod server;
