@@ -1173,3 +1173,92 @@ mod tests {
         assert_eq!(back.user.custom_fields, serde_json::json!({"plan": "pro"}));
     }
 }
+
+/// Property tests (see docs/testing.md): any `HELLOJOHN_REDIS_URL` is taken apart or refused,
+/// and any session JSON read back from Redis decodes or is refused, never a panic.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::{cluster_nodes, target, RedisOptions, WireSession};
+
+    fn url() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(
+            &[
+                "redis://",
+                "rediss://",
+                "redis+cluster://",
+                "rediss+cluster://",
+                "redis:/",
+                "http://",
+                "",
+            ][..],
+        );
+        let user = prop::sample::select(&["", "u:p@", ":p@", "@", "a@b@"][..]);
+        let hosts = prop::collection::vec(
+            prop::sample::select(
+                &[
+                    "h",
+                    "h:6379",
+                    "[::1]",
+                    "[::1]:7000",
+                    "h:",
+                    ":",
+                    "h:x",
+                    "",
+                    " ",
+                ][..],
+            ),
+            0..4,
+        );
+        let tail = prop::sample::select(
+            &[
+                "",
+                "/",
+                "/0",
+                "/1",
+                "/x",
+                "?a=b",
+                "#f",
+                "/0?protocol=resp3",
+                "//",
+            ][..],
+        );
+        (scheme, user, hosts, tail).prop_map(|(s, u, h, t)| format!("{s}{u}{}{t}", h.join(",")))
+    }
+
+    proptest! {
+        #![proptest_config({
+            let mut c = ProptestConfig::default();
+            if std::env::var_os("PROPTEST_CASES").is_none() { c.cases = 512; }
+            c
+        })]
+
+        #[test]
+        fn redis_urls_parse_or_are_refused(text in prop_oneof![any::<String>(), url()]) {
+            if let Ok(nodes) = cluster_nodes(&text) {
+                prop_assert!(!nodes.is_empty());
+                for n in &nodes {
+                    prop_assert!(n.starts_with("redis://") || n.starts_with("rediss://"), "{}", n);
+                }
+            }
+            let _ = target(&text, &RedisOptions::default());
+        }
+
+        #[test]
+        fn cached_sessions_decode_or_are_refused(json in prop_oneof![
+            any::<String>(),
+            prop::collection::vec(
+                prop::sample::select(&[
+                    "{", "}", "[", "]", ",", ":", "\"uid\"", "\"tid\"", "\"custom\"", "\"exp\"",
+                    "\"00000000-0000-0000-0000-000000000000\"", "1", "-1", "null", "\"x\"",
+                ][..]),
+                0..40,
+            )
+            .prop_map(|t| t.concat()),
+            (1usize..5_000).prop_map(|n| format!("{{\"custom\":{}1{}}}", "[".repeat(n), "]".repeat(n))),
+        ]) {
+            let _ = serde_json::from_str::<WireSession>(&json);
+        }
+    }
+}

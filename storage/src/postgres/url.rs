@@ -239,3 +239,77 @@ mod tests {
         assert!(!e.to_string().contains("s3cret"));
     }
 }
+
+/// Property tests (see docs/testing.md): any `HELLOJOHN_DATABASE_URL` is taken apart or
+/// refused, never a panic, and a refusal never repeats the password.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::parse;
+
+    /// Marks the password so a test can tell whether an error repeats it.
+    const MARK: &str = "Zq7hunter2";
+
+    fn url() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(
+            &["postgres://", "postgresql://", "postgres:/", "mysql://", ""][..],
+        );
+        let user = prop::sample::select(&["", "u@", "u:@", "@", "u:p:q@"][..]);
+        let host = prop::sample::select(
+            &[
+                "h", "[::1]", "h1,h2", "h:5432", "h:99999", ":", "%2Ftmp", "",
+            ][..],
+        );
+        let path = prop::sample::select(&["", "/db", "/", "/d%20b", "//"][..]);
+        let query = prop::collection::vec(
+            prop::sample::select(
+                &[
+                    "sslmode=disable",
+                    "sslmode=verify-full",
+                    "sslmode=bogus",
+                    "sslrootcert=system",
+                    "sslrootcert=",
+                    "sslcert=x",
+                    "%zz=1",
+                    "a=%",
+                    "=",
+                    "&",
+                    "connect_timeout=x",
+                    "application_name=%C3%A9",
+                    "options=-c%20x%3D1",
+                    "%FF=1",
+                ][..],
+            ),
+            0..4,
+        );
+        (scheme, user, any::<bool>(), host, path, query).prop_map(|(s, u, pw, h, p, q)| {
+            let user = if pw {
+                format!("u:{MARK}@")
+            } else {
+                u.to_string()
+            };
+            let query = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
+            format!("{s}{user}{h}{p}{query}")
+        })
+    }
+
+    proptest! {
+        #![proptest_config({
+            let mut c = ProptestConfig::default();
+            if std::env::var_os("PROPTEST_CASES").is_none() { c.cases = 512; }
+            c
+        })]
+
+        #[test]
+        fn database_urls_parse_or_are_refused(text in prop_oneof![any::<String>(), url()]) {
+            if let Err(e) = parse(&text) {
+                prop_assert!(!e.to_string().contains(MARK), "{}", e);
+            }
+        }
+    }
+}
