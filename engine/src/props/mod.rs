@@ -4,7 +4,8 @@
 //! parsers that read the network, the database or the environment, and asserts that none of
 //! them panics or recurses without bound, and that garbage is refused the way the API promises
 //! (for request bodies: a 4xx with a stable code). The JSON decoding itself is covered in
-//! `protocol/src/props.rs`.
+//! `protocol/src/props.rs`, the database and Redis URLs and cached sessions in the storage
+//! crate's `props` modules.
 //!
 //! `cargo test` runs a bounded number of cases per property (the defaults below, chosen so the
 //! whole suite stays well under a minute on a 2-core CI machine in a debug build);
