@@ -615,10 +615,20 @@ impl Config {
         ] {
             let parsed = !r.errors.iter().any(|e| e.key == key || e.key == max_key);
             if parsed && value > max {
-                r.errors.push(ConfigError {
-                    key: key.to_string(),
-                    message: format!("must be at most {max_key} ({max}) (got {value})"),
-                });
+                // Blame the setting the operator changed: a maximum set below the default cost
+                // is the maximum's problem, a cost set above the default maximum is the cost's.
+                let error = if r.raw(max_key).is_some() && r.raw(key).is_none() {
+                    ConfigError {
+                        key: max_key.to_string(),
+                        message: format!("must be at least {key} ({value}) (got {max})"),
+                    }
+                } else {
+                    ConfigError {
+                        key: key.to_string(),
+                        message: format!("must be at most {max_key} ({max}) (got {value})"),
+                    }
+                };
+                r.errors.push(error);
             }
         }
         let hash_queue_budget = r.parse(
@@ -1008,6 +1018,17 @@ mod tests {
             errs.0[1]
                 .message
                 .contains("at most HELLOJOHN_ARGON2_MAX_ITERATIONS (10)"),
+            "{errs}"
+        );
+        // A maximum lowered below the default cost is the maximum's error.
+        let errs =
+            Config::from_source(&map(&[("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", "10")])).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert_eq!(errs.0[0].key, "HELLOJOHN_ARGON2_MAX_MEMORY_KIB");
+        assert!(
+            errs.0[0]
+                .message
+                .contains("at least HELLOJOHN_ARGON2_MEMORY_KIB (19456)"),
             "{errs}"
         );
         // Raised maxima admit larger costs.
