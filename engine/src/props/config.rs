@@ -167,6 +167,20 @@ proptest! {
         }
     }
 
+    /// A rate that is accepted can be used: a positive count over a positive period.
+    #[test]
+    fn accepted_rates_are_positive(
+        count in prop_oneof!["[0-9]{1,11}", Just("-1".to_string()), Just(" 5 ".to_string())],
+        period in prop_oneof![duration_text(), Just("m".to_string()), Just("".to_string()), Just("0s".to_string())],
+    ) {
+        let mut map = BTreeMap::new();
+        map.insert("HELLOJOHN_RATE_LIMIT_SIGN_IN".to_string(), format!("{count}/{period}"));
+        if let Ok(c) = Config::from_source(&map) {
+            prop_assert!(c.rate_limit_sign_in.count > 0);
+            prop_assert!(!c.rate_limit_sign_in.period.is_zero());
+        }
+    }
+
     /// Durations parse to the sum of their parts, or are refused; never a panic or overflow.
     #[test]
     fn durations(text in prop_oneof![any::<String>(), duration_text()]) {
