@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh --seconds 60           each property repeated in batches of --cases
 #                                          until it has run at least 60 s
 #   scripts/fuzz.sh --filter tokens        only properties whose name contains "tokens"
-#   scripts/fuzz.sh --out DIR              also write DIR/results.tsv and DIR/fuzz.log
+#   scripts/fuzz.sh --out DIR              also write DIR/results.tsv and DIR/fuzz.txt
 #
 # Each batch is a fresh run with a fresh random seed (proptest's default), so repeated
 # batches explore new cases. On a shared machine run it under `nice -n 19`.
@@ -54,7 +54,7 @@ fi
 
 if [[ -n "$out" ]]; then
     mkdir -p "$out"
-    exec > >(tee "$out/fuzz.log") 2>&1
+    exec > >(tee "$out/fuzz.txt") 2>&1
     printf 'property\tcases\tseconds\tcases_per_second\n' >"$out/results.tsv"
 fi
 
