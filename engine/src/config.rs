@@ -425,8 +425,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
         total += number * scale;
     }
+    // Every duration is added to a clock somewhere (`Instant::now() + timeout`, `now + ttl`),
+    // which panics or wraps far beyond any sensible value: such settings are refused here.
+    if total > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "at most {}h (100 years)",
+            MAX_DURATION.as_secs() / 3600
+        ));
+    }
     Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
+
+/// The longest duration any setting takes: 100 years.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 fn rate(v: &str) -> Result<Rate, String> {
     let bad = || "must be COUNT/PERIOD such as 20/1m".to_string();
@@ -1054,6 +1065,22 @@ mod tests {
                 "HELLOJOHN_ARGON2_MAX_PARALLELISM"
             ]
         );
+    }
+
+    #[test]
+    fn durations_beyond_a_century_are_refused() {
+        assert_eq!(parse_duration("876000h"), Ok(MAX_DURATION));
+        for huge in [
+            "876001h",
+            "3000000000000000h",
+            "1e300h",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        let errs = Config::from_source(&map(&[("HELLOJOHN_READ_TIMEOUT", "3000000000000000h")]))
+            .unwrap_err();
+        assert_eq!(errs.0[0].key, "HELLOJOHN_READ_TIMEOUT");
     }
 
     #[test]
