@@ -270,3 +270,41 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Metadata of any shape and depth is accepted only within its limits (an object, at most
+    /// `MAX_METADATA_DEPTH` levels, at most `MAX_METADATA_BYTES` serialised), and checking it
+    /// never recurses (values here reach 6 + 40 levels).
+    #[test]
+    fn metadata_is_checked_within_its_limits(v in value(40)) {
+        use crate::metadata::{check, MAX_METADATA_BYTES, MAX_METADATA_DEPTH};
+        if check(&v).is_ok() {
+            prop_assert!(v.is_object());
+            prop_assert!(depth(&v) <= MAX_METADATA_DEPTH, "{}", depth(&v));
+            prop_assert!(serde_json::to_vec(&v).unwrap().len() <= MAX_METADATA_BYTES);
+        } else if v.is_object()
+            && depth(&v) <= MAX_METADATA_DEPTH
+            && serde_json::to_vec(&v).unwrap().len() <= MAX_METADATA_BYTES
+        {
+            prop_assert!(false, "refused within the limits: {}", v);
+        }
+    }
+
+    /// The operator's metadata text and a display name: a value, or an error; never a panic.
+    #[test]
+    fn metadata_text_and_names_never_panic(text in prop_oneof![
+        any::<String>(),
+        tricky_string(),
+        value(40).prop_map(|v| v.to_string()),
+    ]) {
+        if let Ok(v) = crate::metadata::parse(&text) {
+            prop_assert!(crate::metadata::check(&v).is_ok());
+        }
+        if let Err(e) = crate::metadata::check_name(&text) {
+            prop_assert_eq!(e.status(), 400);
+            prop_assert_eq!(&e.detail["field"], "name");
+        }
+    }
+}

@@ -17,6 +17,7 @@
 
 mod client_ip;
 mod config;
+mod email;
 mod http;
 mod password;
 mod tokens;
