@@ -111,6 +111,12 @@ pub struct Summary {
     /// Time from actually writing the request to its answer, ms: queueing in the bench left
     /// out, i.e. what a tool with coordinated omission would report.
     pub service_time_ms: Latency,
+    /// `latency_ms` of the 2xx answers alone: the latency of admitted requests.
+    #[serde(default)]
+    pub ok_latency_ms: Latency,
+    /// `latency_ms` of the non-2xx answers alone: how fast refusals come back.
+    #[serde(default)]
+    pub refused_latency_ms: Latency,
     /// Per operation (one entry unless the scenario is a mix).
     pub ops: BTreeMap<String, OpSummary>,
     /// Refresh chains restarted with a sign-in after a failed refresh.
@@ -193,6 +199,8 @@ impl Summary {
             latency_from: latency_from.to_string(),
             latency_ms: Latency::of(&r.latency),
             service_time_ms: Latency::of(&r.service),
+            ok_latency_ms: Latency::of(&r.ok_latency),
+            refused_latency_ms: Latency::of(&r.refused_latency),
             ops,
             refresh_recoveries: r.recoveries,
             server,
@@ -233,6 +241,15 @@ impl Summary {
             fmt_ms(l.p99_9),
             fmt_ms(l.max),
         );
+        if self.errors.non_2xx > 0 && self.ok_rate > 0.0 {
+            text.push_str(&format!(
+                " 2xx alone: p50 {}, p99 {}; refusals alone: p50 {}, p99 {}.",
+                fmt_ms(self.ok_latency_ms.p50),
+                fmt_ms(self.ok_latency_ms.p99),
+                fmt_ms(self.refused_latency_ms.p50),
+                fmt_ms(self.refused_latency_ms.p99),
+            ));
+        }
         if self.ops.len() > 1 {
             let parts: Vec<String> = self
                 .ops

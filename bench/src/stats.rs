@@ -76,6 +76,11 @@ pub struct Recorder {
     /// Time from the moment the request was actually written to its answer, µs: what a
     /// coordinated-omission-prone tool would report. Answers only.
     pub service: Histogram<u64>,
+    /// [`Recorder::latency`] of the 2xx answers alone: what an admitted request waited. Under
+    /// overload the refusals are fast, so the latency of all answers hides the admitted ones.
+    pub ok_latency: Histogram<u64>,
+    /// [`Recorder::latency`] of the non-2xx answers alone (refusals such as 503 and 429).
+    pub refused_latency: Histogram<u64>,
     /// Answers by HTTP status.
     pub status: BTreeMap<u16, u64>,
     pub timeouts: u64,
@@ -91,6 +96,8 @@ impl Recorder {
         Ok(Recorder {
             latency: new_histogram()?,
             service: new_histogram()?,
+            ok_latency: new_histogram()?,
+            refused_latency: new_histogram()?,
             status: BTreeMap::new(),
             timeouts: 0,
             connect_errors: 0,
@@ -114,6 +121,11 @@ impl Recorder {
             Outcome::Status(code) => {
                 *self.status.entry(code).or_insert(0) += 1;
                 self.latency.saturating_record(lat);
+                if (200..300).contains(&code) {
+                    self.ok_latency.saturating_record(lat);
+                } else {
+                    self.refused_latency.saturating_record(lat);
+                }
                 if let Some(s) = service {
                     self.service.saturating_record(micros(s));
                 }
@@ -149,6 +161,12 @@ impl Recorder {
     pub fn add(&mut self, other: &Recorder) -> anyhow::Result<()> {
         self.latency.add(&other.latency).context("merge latency")?;
         self.service.add(&other.service).context("merge service")?;
+        self.ok_latency
+            .add(&other.ok_latency)
+            .context("merge ok latency")?;
+        self.refused_latency
+            .add(&other.refused_latency)
+            .context("merge refused latency")?;
         for (code, n) in &other.status {
             *self.status.entry(*code).or_insert(0) += n;
         }
@@ -215,5 +233,27 @@ impl Recorder {
         } else {
             self.errors() as f64 / n as f64
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admitted_and_refused_latencies_are_kept_apart() {
+        let mut a = Recorder::new().unwrap();
+        let ms = Duration::from_millis;
+        a.record(Op::Signin, Outcome::Status(200), ms(400), Some(ms(400)));
+        a.record(Op::Signin, Outcome::Status(503), ms(1), Some(ms(1)));
+        let mut b = Recorder::new().unwrap();
+        b.record(Op::Signin, Outcome::Status(429), ms(2), Some(ms(2)));
+        b.record(Op::Signin, Outcome::Timeout, ms(10_000), None);
+        let all = Recorder::merged([&a, &b]).unwrap();
+        assert_eq!(all.latency.len(), 4, "every answer and the timeout");
+        assert_eq!(all.ok_latency.len(), 1);
+        assert!((399_000..=401_000).contains(&all.ok_latency.max()));
+        assert_eq!(all.refused_latency.len(), 2, "503 and 429, not the timeout");
+        assert!(all.refused_latency.max() <= 2_100);
     }
 }
