@@ -55,6 +55,12 @@ routes! {
 }
 
 impl Route {
+    /// Whether the route runs an Argon2 hash (sign-in, session sign-in, sign-up): the routes
+    /// the hash pool refuses under overload.
+    pub fn hashes(self) -> bool {
+        matches!(self, Route::Login | Route::SessionLogin | Route::Register)
+    }
+
     /// The methods a route answers (besides OPTIONS for CORS preflight).
     pub fn allows(self, method: &Method) -> bool {
         match self {

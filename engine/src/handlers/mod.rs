@@ -171,6 +171,12 @@ pub async fn handle(
             route.is_oauth(),
         )
     } else {
+        if route.hashes() {
+            if let Some(until) = ctx.clock.take_pace() {
+                // At most `PACE` after the refusal (see `pace_after`).
+                tokio::time::sleep_until(until).await;
+            }
+        }
         // A panic in a handler is a bug, but it must cost one request, not the connection's
         // task or anything else on this shard: it is caught here and answered 500.
         let handled = AssertUnwindSafe(dispatch(&ctx, req)).catch_unwind();
@@ -206,6 +212,9 @@ pub async fn handle(
     };
     if let Some(d) = ctx.rate.get() {
         rate_headers(&mut resp, &d);
+    }
+    if route.hashes() {
+        pace_after(&ctx, &resp);
     }
     let draining = shard.app.lifecycle.is_draining();
     finish_headers(&mut resp, &ctx.request_id, draining);
@@ -262,6 +271,32 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             ctx.clock.request_read();
             Err(ApiError::new(ErrorCode::NotFound, "no such route"))
         }
+    }
+}
+
+/// How long a connection's next hashing request is held after an overload refusal. Long
+/// enough that a closed-loop client re-sending at once makes at most ten refusals a second
+/// per connection (instead of tens of thousands across a few connections, which take the CPU
+/// the hash workers need); short enough that a request held on a connection shared by an
+/// open-loop client, and then admitted, still fits the 500 ms latency target (hold + the
+/// queue budget + one hash). Measured against a 1 s hold (the `Retry-After`): see
+/// perf/results/goodput-2026-11-29.
+const PACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// After a 503 `OVERLOADED` on a hashing route, holds the connection's next hashing request
+/// for [`PACE`] (never longer than its `Retry-After`).
+fn pace_after(ctx: &Ctx, resp: &Resp) {
+    if resp.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return;
+    }
+    let secs = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(secs) = secs {
+        let hold = std::time::Duration::from_secs(secs).min(PACE);
+        ctx.clock.pace_until(tokio::time::Instant::now() + hold);
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ConnClock {
     deadline: Cell<Instant>,
     read_timeout: Duration,
     idle_timeout: Duration,
+    /// Set when this connection was refused a hash for overload: its next request that needs
+    /// a hash waits until then (see [`ConnClock::pace_until`]).
+    paced_until: Cell<Option<Instant>>,
 }
 
 impl ConnClock {
@@ -42,7 +45,21 @@ impl ConnClock {
             deadline: Cell::new(Instant::now() + read_timeout.min(idle_timeout)),
             read_timeout,
             idle_timeout,
+            paced_until: Cell::new(None),
         })
+    }
+
+    /// The connection was told to retry after `until` (503 `OVERLOADED`, `Retry-After`). A
+    /// closed-loop client re-sends at once whatever it is told; holding its next hashing
+    /// request on this connection until then, with a timer and no other work, makes it pace
+    /// itself, so refusals cannot take the CPU the hash workers need.
+    pub fn pace_until(&self, until: Instant) {
+        self.paced_until.set(Some(until));
+    }
+
+    /// When this connection's next hashing request may start, once (the hold is used up).
+    pub fn take_pace(&self) -> Option<Instant> {
+        self.paced_until.take()
     }
 
     /// The handler has the whole request: stop the read deadline.

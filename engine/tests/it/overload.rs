@@ -161,6 +161,96 @@ async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A connection that was refused with 503 `OVERLOADED` has its next hashing request held
+/// 100 ms before it is handled (a closed-loop client re-sending at once is paced, instead of
+/// taking CPU with refusals); a connection that was not refused is not held. The second request
+/// names an unknown tenant, so it is refused before the hash pool: its time is the hold alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_refused_for_overload_is_held_before_its_next_sign_in() {
+    let srv = Arc::new(
+        TestServer::with(&[
+            ("HELLOJOHN_WORKERS", "1"),
+            ("HELLOJOHN_ARGON2_MEMORY_KIB", MEMORY_KIB),
+            ("HELLOJOHN_ARGON2_ITERATIONS", ITERATIONS),
+            ("HELLOJOHN_HASH_QUEUE_BUDGET", "100ms"),
+        ])
+        .await,
+    );
+    let fx = srv.fixture().await;
+    srv.register(&fx, "ada@example.com").await;
+    for _ in 0..WARM_UP {
+        let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let body = json!({
+        "tenant_id": fx.slug(),
+        "client_id": fx.client_id(),
+        "email": "ada@example.com",
+        "password": PASSWORD,
+    });
+    let mut unknown = body.clone();
+    unknown["tenant_id"] = json!("no-such-tenant");
+    let barrier = Arc::new(tokio::sync::Barrier::new(FLOOD));
+    let mut tasks = Vec::new();
+    for _ in 0..FLOOD {
+        let (srv, barrier) = (srv.clone(), barrier.clone());
+        let (body, unknown) = (body.clone(), unknown.clone());
+        tasks.push(tokio::spawn(async move {
+            // One client, one keep-alive connection: both requests travel on it.
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            assert_eq!(
+                client.get(srv.url("/ping")).send().await.unwrap().status(),
+                200
+            );
+            barrier.wait().await;
+            let url = srv.url("/v2/auth/login");
+            let first = client.post(&url).json(&body).send().await.unwrap();
+            let first_status = first.status().as_u16();
+            let _ = first.bytes().await;
+            let started = Instant::now();
+            let second = client.post(&url).json(&unknown).send().await.unwrap();
+            let second_status = second.status().as_u16();
+            (first_status, second_status, started.elapsed())
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let summary: Vec<(u16, u16, u128)> = answers
+        .iter()
+        .map(|(a, b, e)| (*a, *b, e.as_millis()))
+        .collect();
+    eprintln!("(first, second, second took ms): {summary:?}");
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    let admitted: Vec<_> = answers.iter().filter(|a| a.0 == 200).collect();
+    assert!(
+        !refused.is_empty(),
+        "a flood this size must be shed: {summary:?}"
+    );
+    assert!(!admitted.is_empty(), "{summary:?}");
+    assert!(
+        answers.iter().all(|a| a.1 == 400),
+        "unknown tenant: {summary:?}"
+    );
+    for (_, _, took) in &refused {
+        // The hold starts when the 503 is made, a moment before the client has read it.
+        assert!(
+            *took >= Duration::from_millis(80),
+            "held {took:?}: {summary:?}"
+        );
+        assert!(*took < Duration::from_secs(2), "held {took:?}: {summary:?}");
+    }
+    let fastest_admitted = admitted.iter().map(|a| a.2).min().unwrap();
+    assert!(
+        fastest_admitted < Duration::from_millis(50),
+        "a connection that was not refused was held: {summary:?}"
+    );
+}
+
 /// An idle server gives the hashing threads' Argon2 memory back to the OS; the next sign-in
 /// faults it in again and works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
