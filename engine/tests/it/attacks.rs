@@ -12,8 +12,19 @@ use serde_json::{json, Value};
 
 use crate::support::{status_and_json, Fixture, TestServer, PASSWORD};
 
-/// Sends raw bytes on a new connection and reads until the server closes it (or `limit`).
-fn raw(addr: SocketAddr, bytes: &[u8], limit: Duration) -> (String, Duration) {
+/// Sends raw bytes on a new connection and reads until the server closes it (or `limit`), off
+/// the test's runtime (the socket work blocks).
+async fn raw(
+    addr: SocketAddr,
+    bytes: impl AsRef<[u8]> + Send + 'static,
+    limit: Duration,
+) -> (String, Duration) {
+    tokio::task::spawn_blocking(move || raw_blocking(addr, bytes.as_ref(), limit))
+        .await
+        .unwrap()
+}
+
+fn raw_blocking(addr: SocketAddr, bytes: &[u8], limit: Duration) -> (String, Duration) {
     let start = Instant::now();
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(limit)).unwrap();
@@ -150,10 +161,7 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
     // and the request hidden in the body is never answered.
     let smuggle = b"POST /v2/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
         Content-Length: 48\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
-    let (answer, _) =
-        tokio::task::spawn_blocking(move || raw(addr, smuggle, Duration::from_secs(5)))
-            .await
-            .unwrap();
+    let (answer, _) = raw(addr, smuggle, Duration::from_secs(5)).await;
     assert!(status_line(&answer).starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(
         answers(&answer),
@@ -161,15 +169,7 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
         "the smuggled GET is not answered: {answer}"
     );
     // Two Content-Lengths that disagree.
-    let (answer, _) = tokio::task::spawn_blocking(move || {
-        raw(
-            addr,
-            b"POST /v2/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
-            Duration::from_secs(5),
-        )
-    })
-    .await
-    .unwrap();
+    let (answer, _) = raw(addr, b"POST /v2/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}", Duration::from_secs(5)).await;
     assert!(status_line(&answer).starts_with("HTTP/1.1 400"), "{answer}");
 
     // Header floods: too many headers, one enormous header.
@@ -182,10 +182,7 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
     huge.extend_from_slice(&vec![b'a'; 1 << 20]);
     huge.extend_from_slice(b"\r\n\r\n");
     for flood in [many, huge] {
-        let (answer, _) =
-            tokio::task::spawn_blocking(move || raw(addr, &flood, Duration::from_secs(5)))
-                .await
-                .unwrap();
+        let (answer, _) = raw(addr, flood, Duration::from_secs(5)).await;
         let line = status_line(&answer);
         assert!(
             line.starts_with("HTTP/1.1 431")
@@ -197,15 +194,12 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
     }
 
     // Slowloris: headers that never end are cut off by the read timeout (1 s here).
-    let (answer, elapsed) = tokio::task::spawn_blocking(move || {
-        raw(
-            addr,
-            b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ",
-            Duration::from_secs(10),
-        )
-    })
-    .await
-    .unwrap();
+    let (answer, elapsed) = raw(
+        addr,
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
         elapsed < Duration::from_secs(5),
@@ -231,10 +225,7 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let (answer, _) =
-        tokio::task::spawn_blocking(move || raw(addr, &chunked, Duration::from_secs(5)))
-            .await
-            .unwrap();
+    let (answer, _) = raw(addr, chunked, Duration::from_secs(5)).await;
     assert!(status_line(&answer).starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
     let mut invalid_utf8 = br#"{"tenant_id":"acme","client_id":"acme-web","email":""#.to_vec();

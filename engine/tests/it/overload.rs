@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{metric, status_and_json, TestServer, PASSWORD};
+use crate::support::{metric, status_and_json, Fixture, TestServer, PASSWORD};
 
 /// Argon2 parameters that make one hash cost tens of milliseconds in the test build.
 const MEMORY_KIB: &str = "49152";
@@ -21,8 +21,9 @@ struct Answer {
     body: serde_json::Value,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
+/// One hashing thread, slow hashes and a 100 ms queue budget: a server a small flood overloads.
+/// User `ada@example.com` is registered, and the pool's estimate warmed up.
+async fn slow_pool() -> (Arc<TestServer>, Fixture) {
     let srv = Arc::new(
         TestServer::with(&[
             ("HELLOJOHN_WORKERS", "1"),
@@ -40,6 +41,12 @@ async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
         let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
         assert_eq!(status, 200, "{body}");
     }
+    (srv, fx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
+    let (srv, fx) = slow_pool().await;
     let pool = &srv.handle().app().auth.pool;
     let hash_time = pool.avg_job_time();
     eprintln!("one hash takes about {hash_time:?}");
@@ -167,21 +174,7 @@ async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
 /// names an unknown tenant, so it is refused before the hash pool: its time is the hold alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_connection_refused_for_overload_is_held_before_its_next_sign_in() {
-    let srv = Arc::new(
-        TestServer::with(&[
-            ("HELLOJOHN_WORKERS", "1"),
-            ("HELLOJOHN_ARGON2_MEMORY_KIB", MEMORY_KIB),
-            ("HELLOJOHN_ARGON2_ITERATIONS", ITERATIONS),
-            ("HELLOJOHN_HASH_QUEUE_BUDGET", "100ms"),
-        ])
-        .await,
-    );
-    let fx = srv.fixture().await;
-    srv.register(&fx, "ada@example.com").await;
-    for _ in 0..WARM_UP {
-        let (status, body) = srv.login(&fx, "ada@example.com", PASSWORD).await;
-        assert_eq!(status, 200, "{body}");
-    }
+    let (srv, fx) = slow_pool().await;
     let body = json!({
         "tenant_id": fx.slug(),
         "client_id": fx.client_id(),
