@@ -16,30 +16,8 @@ OUT="${1:-$REPO/perf/results/stores/$(date -u +%Y%m%dT%H%M%SZ)}"
 DURATION="${PERF_DURATION:-15s}"
 : "${PERF_ADMIN_URL:?set PERF_ADMIN_URL to a PostgreSQL URL that may CREATE DATABASE}"
 mkdir -p "$OUT"
-MASTER_KEY=404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-with_db() { python3 -c 'import sys,re; u,d=sys.argv[1],sys.argv[2]; h,_,q=u.partition("?"); print(re.sub(r"/[^/]*$","/"+d,h)+("?"+q if q else ""))' "$1" "$2"; }
-
-# Starts a server for store $1 and echoes its base URL; its pid goes to $OUT/$1.pid.
-start_server() {
-    local store="$1" port dir env_db=() url db
-    port="$(free_port)"; dir="$(mktemp -d)"
-    if [[ "$store" != embedded ]]; then
-        db="hj_perf_$(date +%s)_$store"
-        psql -q "$PERF_ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
-        url="$(with_db "$PERF_ADMIN_URL" "$db")"
-        [[ "$store" == pgbouncer ]] && url="$(with_db "$PERF_PGBOUNCER_URL" "$db")"
-        env_db=(HELLOJOHN_DATABASE_URL="$url" HELLOJOHN_MASTER_KEY="$MASTER_KEY")
-        env "${env_db[@]}" HELLOJOHN_LOG=error "$HJ" migrate >/dev/null
-        env "${env_db[@]}" HELLOJOHN_LOG=error "$HJ" tenant create --slug local >/dev/null
-        env "${env_db[@]}" HELLOJOHN_LOG=error "$HJ" client create --tenant local --client-id local-app >/dev/null
-    fi
-    env "${env_db[@]}" HELLOJOHN_LISTEN="127.0.0.1:$port" HELLOJOHN_DATA_DIR="$dir" \
-        HELLOJOHN_RATE_LIMIT_ENABLED=false HELLOJOHN_LOG=warn "$HJ" serve >"$OUT/$store.server.log" 2>&1 &
-    echo $! >"$OUT/$store.pid"
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-    echo "http://127.0.0.1:$port"
-}
+# shellcheck source=perf/lib.sh
+source "$REPO/perf/lib.sh"
 
 stores=(embedded postgres)
 [[ -n "${PERF_PGBOUNCER_URL:-}" ]] && stores+=(pgbouncer)
@@ -57,8 +35,7 @@ for store in "${stores[@]}"; do
         --duration "$DURATION" --warmup 3s --out "$OUT/$store-refresh" | tee -a "$OUT/README.txt"
     "$HJ" bench run --target "$target" --seed-file "$seed" --scenario userinfo --connections 32 \
         --duration "$DURATION" --warmup 3s --out "$OUT/$store-userinfo" | tee -a "$OUT/README.txt"
-    kill -TERM "$(cat "$OUT/$store.pid")"; wait "$(cat "$OUT/$store.pid")" 2>/dev/null || true
-    rm -f "$OUT/$store.pid"
+    stop_server "$store"
 done
 python3 - "$OUT" "${stores[@]}" <<'PY' | tee "$OUT/table.md"
 import json, sys, os
