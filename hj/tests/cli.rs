@@ -150,7 +150,7 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     };
     let (code, out, _) = run(&["migrate"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("applied migrations [1, 2, 3]"), "{out}");
+    assert!(out.contains("applied migrations [1, 2, 3, 4]"), "{out}");
     let (code, out, _) = run(&["migrate", "status"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("pending: []"), "{out}");

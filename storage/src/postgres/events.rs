@@ -2,7 +2,9 @@
 //! change that caused it, by one statement that also fans it out: one delivery per endpoint
 //! of its tenant subscribed to its type (or to `*`).
 
-use tokio_postgres::types::Type;
+use std::sync::LazyLock;
+
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -31,47 +33,44 @@ pub(super) fn event_from(row: &Row, at: usize) -> Result<Event, tokio_postgres::
     })
 }
 
+/// `hj_record_event` with the event's 12 columns as `$first` .. `$first + 11`, in the order of
+/// [`event_params`].
+pub(super) fn record_event_call(first: usize) -> String {
+    let args = (first..first + 12)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("hj_record_event({args})")
+}
+
+/// The arguments of [`record_event_call`], with their types.
+pub(super) fn event_params(event: &Event) -> [(&(dyn ToSql + Sync), Type); 12] {
+    [
+        (&event.id, Type::UUID),
+        (&event.tenant_id, Type::UUID),
+        (&event.event_type, Type::TEXT),
+        (&event.actor_id, Type::UUID),
+        (&event.actor_type, Type::TEXT),
+        (&event.target_id, Type::UUID),
+        (&event.target_type, Type::TEXT),
+        (&event.ip_address, Type::TEXT),
+        (&event.user_agent, Type::TEXT),
+        (&event.metadata, Type::JSONB),
+        (&event.result, Type::TEXT),
+        (&event.created_at, Type::INT8),
+    ]
+}
+
 /// Writes the event and its deliveries (one per endpoint of the tenant subscribed to its type,
 /// or to `*`) in one statement, so it pipelines with the change's own statements; nothing when
-/// no endpoint subscribes (the outbox is not an audit log: tenants without webhooks pay
-/// nothing). Deliveries are due at once.
+/// no endpoint subscribes. The fan-out is `hj_record_event`
+/// (migrations/postgres/0004_hot_writes.sql), whose plans PostgreSQL caches per connection.
 pub(super) async fn insert_event<C: GenericClient + Sync>(
     client: &C,
     event: &Event,
 ) -> Result<(), StoreError> {
-    client
-        .execute_typed(
-            "WITH targets AS (\
-             SELECT e.id FROM webhook_endpoints e \
-             WHERE e.tenant_id = $2 AND ($3 = ANY (e.events) OR '*' = ANY (e.events))\
-             ), ev AS (\
-             INSERT INTO webhook_events (id, tenant_id, type, actor_id, actor_type, target_id, \
-             target_type, ip_address, user_agent, metadata, result, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-             WHERE EXISTS (SELECT 1 FROM targets) \
-             RETURNING id, tenant_id, created_at\
-             ) \
-             INSERT INTO webhook_deliveries (id, event_id, endpoint_id, tenant_id, status, \
-             attempts, generation, next_attempt_at_ms, created_at) \
-             SELECT gen_random_uuid(), ev.id, t.id, ev.tenant_id, 'pending', 0, 0, \
-             ev.created_at * 1000, ev.created_at \
-             FROM ev CROSS JOIN targets t",
-            &[
-                (&event.id, Type::UUID),
-                (&event.tenant_id, Type::UUID),
-                (&event.event_type, Type::TEXT),
-                (&event.actor_id, Type::UUID),
-                (&event.actor_type, Type::TEXT),
-                (&event.target_id, Type::UUID),
-                (&event.target_type, Type::TEXT),
-                (&event.ip_address, Type::TEXT),
-                (&event.user_agent, Type::TEXT),
-                (&event.metadata, Type::JSONB),
-                (&event.result, Type::TEXT),
-                (&event.created_at, Type::INT8),
-            ],
-        )
-        .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {}", record_event_call(1)));
+    client.execute_typed(&SQL, &event_params(event)).await?;
     Ok(())
 }
 

@@ -6,7 +6,9 @@
 //! writer. Rows of several families are locked in key order (`revoke_all_for_user`). Foreign
 //! key checks only take `KEY SHARE` locks, which those do not block.
 
-use tokio_postgres::types::Type;
+use std::sync::LazyLock;
+
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 use uuid::Uuid;
 
@@ -17,10 +19,6 @@ use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError
 
 const TOKEN_COLUMNS: &str = "t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, \
                              t.expires_at, t.rotated_at, f.revoked_at";
-
-const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, user_id, \
-                            tenant_id, client_id, issued_at, expires_at) \
-                            VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 fn token_from(row: &Row) -> Result<RefreshToken, tokio_postgres::Error> {
     Ok(RefreshToken {
@@ -35,86 +33,64 @@ fn token_from(row: &Row) -> Result<RefreshToken, tokio_postgres::Error> {
     })
 }
 
-/// Inserts the token's family unless it exists (`created_at` for a new one), then the token
-/// (both statements pipelined). Runs inside the caller's transaction. A family of another user
-/// is refused.
-pub(super) async fn insert_family_and_token(
-    tx: &Transaction<'_>,
-    token: &NewRefreshToken,
-    created_at: i64,
-) -> Result<(), StoreError> {
-    let hash: &[u8] = &token.token_hash;
-    let (family, inserted) = pipelined2(
-        async {
-            tx.execute_typed(
-                "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                &[
-                    (&token.family_id, Type::UUID),
-                    (&token.user_id, Type::UUID),
-                    (&token.tenant_id, Type::UUID),
-                    (&token.client_id, Type::TEXT),
-                    (&created_at, Type::INT8),
-                ],
-            )
-            .await
-        },
-        async {
-            tx.execute_typed(
-                INSERT_TOKEN,
-                &[
-                    (&hash, Type::BYTEA),
-                    (&token.family_id, Type::UUID),
-                    (&token.user_id, Type::UUID),
-                    (&token.tenant_id, Type::UUID),
-                    (&token.client_id, Type::TEXT),
-                    (&token.issued_at, Type::INT8),
-                    (&token.expires_at, Type::INT8),
-                ],
-            )
-            .await
-        },
-    )
-    .await;
-    let family = family?;
-    inserted?;
-    if family == 0 {
-        let owner: Uuid = tx
-            .query_typed_one(
-                "SELECT user_id FROM refresh_families WHERE id = $1",
-                &[(&token.family_id, Type::UUID)],
-            )
-            .await?
-            .try_get(0)?;
-        if owner != token.user_id {
-            // The caller's transaction is rolled back: the token is not kept.
-            return Err(StoreError::Internal(
-                "refresh token for a family of another user".into(),
-            ));
-        }
-    }
-    Ok(())
+/// `hj_insert_refresh_token` (migrations/postgres/0004_hot_writes.sql) with the token's 7
+/// columns as `$1` .. `$7`, in the order of [`token_params`]: true when written; false, and
+/// nothing written, for a family of another user.
+pub(super) const INSERT_TOKEN_CALL: &str = "hj_insert_refresh_token($1, $2, $3, $4, $5, $6, $7)";
+
+/// The arguments of [`INSERT_TOKEN_CALL`], with their types (`hash` is the token's hash).
+pub(super) fn token_params<'a>(
+    token: &'a NewRefreshToken,
+    hash: &'a &'a [u8],
+) -> [(&'a (dyn ToSql + Sync), Type); 7] {
+    [
+        (hash, Type::BYTEA),
+        (&token.family_id, Type::UUID),
+        (&token.user_id, Type::UUID),
+        (&token.tenant_id, Type::UUID),
+        (&token.client_id, Type::TEXT),
+        (&token.issued_at, Type::INT8),
+        (&token.expires_at, Type::INT8),
+    ]
+}
+
+pub(super) fn family_of_another_user() -> StoreError {
+    StoreError::Internal("refresh token for a family of another user".into())
 }
 
 /// A new family on sign-in (or one more token in an existing family of the same user), and the
-/// event, in one transaction (pipelined).
+/// event: one statement (one round trip, atomic without `BEGIN`/`COMMIT`), calling functions
+/// whose plans PostgreSQL caches per connection (a sign-in pays for this beside its hash). A
+/// family of another user writes nothing and is refused.
 pub(super) async fn insert_refresh_token(
-    client: &mut Client,
+    client: &Client,
     token: &NewRefreshToken,
     event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
+    static WITH_EVENT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT CASE WHEN {INSERT_TOKEN_CALL} THEN {} ELSE false END",
+            events::record_event_call(8)
+        )
+    });
+    static WITHOUT_EVENT: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {INSERT_TOKEN_CALL}"));
     let event = event
         .map(|d| d.for_user(token.tenant_id, token.user_id))
         .transpose()?;
-    let tx = client.transaction().await?;
-    let (inserted, recorded) = pipelined2(
-        insert_family_and_token(&tx, token, token.issued_at),
-        events::insert_opt(&tx, event.as_ref()),
-    )
-    .await;
-    inserted?;
-    recorded?;
-    tx.commit().await?;
+    let hash: &[u8] = &token.token_hash;
+    let mut params = token_params(token, &hash).to_vec();
+    let sql = match &event {
+        Some(event) => {
+            params.extend(events::event_params(event));
+            &*WITH_EVENT
+        }
+        None => &*WITHOUT_EVENT,
+    };
+    let written: bool = client.query_typed_one(sql, &params).await?.try_get(0)?;
+    if !written {
+        return Err(family_of_another_user());
+    }
     Ok(())
 }
 

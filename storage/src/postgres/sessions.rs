@@ -1,47 +1,52 @@
 //! Cookie sessions.
 
-use tokio_postgres::types::Type;
+use std::sync::LazyLock;
+
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::events;
-use super::pipelined::pipelined2;
 use super::users::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
 use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
-/// The session and the event, in one transaction (pipelined).
+/// The session and the event: one statement (one round trip, atomic without `BEGIN`/`COMMIT`),
+/// calling functions whose plans PostgreSQL caches per connection
+/// (migrations/postgres/0004_hot_writes.sql).
 pub(super) async fn create_session(
-    client: &mut Client,
+    client: &Client,
     session: &NewSession,
     event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
+    const INSERT_SESSION_CALL: &str = "hj_insert_session($1, $2, $3, $4, $5, $6)";
+    static WITH_EVENT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {INSERT_SESSION_CALL} AND {}",
+            events::record_event_call(7)
+        )
+    });
+    static WITHOUT_EVENT: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {INSERT_SESSION_CALL}"));
     let hash: &[u8] = &session.id_hash;
     let event = event
         .map(|d| d.for_user(session.tenant_id, session.user_id))
         .transpose()?;
-    let tx = client.transaction().await?;
-    let (inserted, recorded) = pipelined2(
-        async {
-            tx.execute_typed(
-                "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    (&hash, Type::BYTEA),
-                    (&session.user_id, Type::UUID),
-                    (&session.tenant_id, Type::UUID),
-                    (&session.client_id, Type::TEXT),
-                    (&session.created_at, Type::INT8),
-                    (&session.expires_at, Type::INT8),
-                ],
-            )
-            .await
-        },
-        events::insert_opt(&tx, event.as_ref()),
-    )
-    .await;
-    inserted?;
-    recorded?;
-    tx.commit().await?;
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+        (&hash, Type::BYTEA),
+        (&session.user_id, Type::UUID),
+        (&session.tenant_id, Type::UUID),
+        (&session.client_id, Type::TEXT),
+        (&session.created_at, Type::INT8),
+        (&session.expires_at, Type::INT8),
+    ];
+    let sql = match &event {
+        Some(event) => {
+            params.extend(events::event_params(event));
+            &*WITH_EVENT
+        }
+        None => &*WITHOUT_EVENT,
+    };
+    client.execute_typed(sql, &params).await?;
     Ok(())
 }
 

@@ -96,7 +96,21 @@ pub(super) async fn register_user(
             )
             .await
         },
-        refresh::insert_family_and_token(&tx, token, now),
+        async {
+            let hash: &[u8] = &token.token_hash;
+            let written: bool = tx
+                .query_typed_one(
+                    &format!("SELECT {}", refresh::INSERT_TOKEN_CALL),
+                    &refresh::token_params(token, &hash),
+                )
+                .await?
+                .try_get(0)?;
+            if written {
+                Ok(())
+            } else {
+                Err(refresh::family_of_another_user())
+            }
+        },
         events::insert_opt(&tx, event.as_ref()),
     )
     .await;

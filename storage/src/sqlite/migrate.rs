@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "app_metadata",
         sql: include_str!("../../../migrations/sqlite/0003_app_metadata.sql"),
     },
+    Migration {
+        version: 4,
+        name: "hot_writes",
+        sql: include_str!("../../../migrations/sqlite/0004_hot_writes.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

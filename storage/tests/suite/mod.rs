@@ -825,6 +825,42 @@ pub async fn insert_refresh_token(store: Arc<dyn Store>) {
         store.insert_refresh_token(duplicate, None).await,
         Err(StoreError::Conflict(_))
     ));
+    // One more token in the same family of the same user is kept in that family.
+    let more = NewRefreshToken {
+        family_id: sign_in.family_id,
+        ..successor(&user, NOW + 11)
+    };
+    store
+        .insert_refresh_token(more.clone(), None)
+        .await
+        .expect("same family");
+    assert_eq!(
+        token(&store, more.token_hash).await.family_id,
+        sign_in.family_id
+    );
+    // A token in the family of another user is refused, and neither it nor its event is kept.
+    endpoint(&store, &acme, &["*"]).await;
+    let (other, _) = register(&store, &acme, "bob@acme.test").await;
+    let events_before = events_of(&store, &acme).await.len();
+    let intruder = NewRefreshToken {
+        family_id: sign_in.family_id,
+        ..successor(&other, NOW + 12)
+    };
+    assert!(matches!(
+        store
+            .insert_refresh_token(
+                intruder.clone(),
+                Some(draft("user.login", Some(acme.id), NOW + 12))
+            )
+            .await,
+        Err(StoreError::Internal(_))
+    ));
+    assert!(store
+        .find_refresh_token(intruder.token_hash)
+        .await
+        .expect("find")
+        .is_none());
+    assert_eq!(events_of(&store, &acme).await.len(), events_before);
     // Revoking one family leaves the other alive.
     store
         .revoke_refresh_family(sign_in.token_hash, None, NOW + 20)

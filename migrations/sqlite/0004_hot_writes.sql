@@ -1,0 +1,4 @@
+-- HelloJohn SQLite schema, version 4: nothing to change. PostgreSQL's version 4
+-- (migrations/postgres/0004_hot_writes.sql) turns the writes of a sign-in into PL/pgSQL
+-- functions so that their plans are cached per connection; SQLite caches prepared statements in
+-- the store already (`prepare_cached`). Kept so that both backends migrate in step.
