@@ -8,14 +8,14 @@
 #   bash perf/cpu-split.sh STORE LOAD [SECONDS]
 #
 # STORE: embedded, postgres or pgbouncer (perf/lib.sh; the PostgreSQL ones need PERF_ADMIN_URL).
-# LOAD: wrkN (wrk closed loop, N connections, perf/wrk-signin.lua) or openR (`hj bench run
-# --rate R`, open loop). SECONDS: 15 by default. HELLOJOHN_* settings in the environment reach the
+# LOAD: wrkN (wrk closed loop, N connections, perf/wrk-signin.lua), benchN (`hj bench run
+# --connections N`, closed loop) or openR (`hj bench run --rate R`, open loop). SECONDS: 15 by default. HELLOJOHN_* settings in the environment reach the
 # server. Linux only. Needs `cargo build --release -p hj` and wrk.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HJ="${HJ:-$REPO/target/release/hj}"
 STORE="${1:?store}"
-LOAD="${2:?load: wrkN or openR}"
+LOAD="${2:?load: wrkN, benchN or openR}"
 SECS="${3:-15}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
@@ -63,12 +63,17 @@ wrk*)
         "$target" >"$OUT/wrk.txt"
     read -r ok requests < <(python3 -c "import re,sys; m=re.search(r'ok=(\d+) refused=(\d+)', open(sys.argv[1]).read()); print(m[1], int(m[1])+int(m[2]))" "$OUT/wrk.txt")
     ;;
+bench*)
+    "$HJ" bench run --quiet --target "$target" --seed-file "$OUT/seed.json" --duration "${SECS}s" \
+        --warmup 0s --scenario signin --connections "${LOAD#bench}" --out "$OUT/b" >/dev/null
+    read -r ok requests < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['status_counts'].get('200', 0), s['requests'])" "$OUT/b/summary.json")
+    ;;
 open*)
     "$HJ" bench run --quiet --target "$target" --seed-file "$OUT/seed.json" --duration "${SECS}s" \
         --warmup 0s --scenario signin --rate "${LOAD#open}" --max-connections 2000 --out "$OUT/b" >/dev/null
     read -r ok requests < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['status_counts'].get('200', 0), s['requests'])" "$OUT/b/summary.json")
     ;;
-*) echo "cpu-split.sh: LOAD is wrkN or openR" >&2; exit 2 ;;
+*) echo "cpu-split.sh: LOAD is wrkN, benchN or openR" >&2; exit 2 ;;
 esac
 after="$(snapshot)"
 stop_server "$STORE"

@@ -20,15 +20,14 @@ ROUNDS="${1:-2}"
 PGBENCH="$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -1)"
 [[ -x "$PGBENCH" ]] || { echo "pg-writes.sh: pgbench is missing" >&2; exit 2; }
 OUT="$(mktemp -d)"
-trap 'rm -rf "$OUT"' EXIT
 # shellcheck source=perf/lib.sh
 source "$REPO/perf/lib.sh"
 
+# The server only seeds the users and stays idle; stopping it drops the database.
 target="$(start_server postgres)"
+trap 'kill "${hashing:-}" 2>/dev/null; stop_server postgres; rm -rf "$OUT"' EXIT
 "$HJ" bench seed --target "$target" --users 200 --seed-file "$OUT/seed.json" >/dev/null 2>&1
-stop_server postgres
-db="$(psql -Atq "$PERF_ADMIN_URL" -c "SELECT datname FROM pg_database WHERE datname LIKE 'hj_perf_%_postgres' ORDER BY datname DESC LIMIT 1")"
-url="$(with_db "$PERF_ADMIN_URL" "$db")"
+url="$(with_db "$PERF_ADMIN_URL" "$(cat "$OUT/postgres.db")")"
 read -r uid tid < <(psql -Atq "$url" -F ' ' -c "SELECT id, tenant_id FROM users LIMIT 1")
 
 # The outbox statement of the store before 0004 (storage/src/postgres/events.rs then).
@@ -82,4 +81,3 @@ for round in $(seq "$ROUNDS"); do
             "$before" "$after" "$n" "$round" "$shape"
     done
 done
-[[ -n "${hashing:-}" ]] && kill "$hashing" 2>/dev/null || true
