@@ -392,6 +392,15 @@ impl Auth {
     /// success gives it back. Every failed verification is recorded as a
     /// `user.login_failed` event (refusals before any verification are not: they cost nothing
     /// and must stay cheap under attack).
+    /// `Some(Denial::Overloaded)` when the hash pool would refuse a hash now
+    /// ([`HashPool::check`]): a sign-in or sign-up is then refused before it is parsed or its
+    /// tenant looked up. Takes no place in the pool.
+    pub fn shed(&self) -> Option<Denial> {
+        self.pool.check().err().map(|o| Denial::Overloaded {
+            retry_after: o.retry_after,
+        })
+    }
+
     pub async fn check_password(
         &self,
         tenant: &Tenant,

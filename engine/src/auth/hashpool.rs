@@ -416,6 +416,22 @@ impl HashPool {
         })
     }
 
+    /// Refuses at once, as [`HashPool::reserve`] would, when the expected wait is already past
+    /// the budget; takes no place. Under a flood most sign-ins are refused, and this lets them be
+    /// refused before any other work is spent on them (parsing, lookups); an admitted request
+    /// still takes its place with `reserve`, which may refuse it after all.
+    pub fn check(&self) -> Result<(), Overloaded> {
+        let wait = self.expected_wait();
+        if wait > self.budget {
+            self.shared
+                .metrics
+                .hash_rejected_total
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Overloaded::after(wait));
+        }
+        Ok(())
+    }
+
     /// Counts one more outstanding job if the expected wait fits the budget.
     fn admit(&self) -> Result<(), Overloaded> {
         let metrics = &self.shared.metrics;

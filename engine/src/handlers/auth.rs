@@ -8,7 +8,7 @@ use protocol::auth::{
 use protocol::{ApiError, ErrorCode};
 
 use super::common::{
-    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status, Accept,
+    self, bearer, body, cookie, denied, no_store, parse, required, sign_in_status, Accept, SignIn,
 };
 use super::errors;
 use super::{Ctx, HandlerResult};
@@ -58,6 +58,10 @@ fn user_metadata(
 
 pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
+    // A full hash pool refuses before the limit is counted or anything parsed (see `SignIn`).
+    if let Some(d) = ctx.auth().shed() {
+        return Ok(denied(ctx, &d, false));
+    }
     ctx.limit(Limit::SignUp).await?;
     let r: RegisterRequest = parse(&parts, bytes, false, Accept::Json)?;
     let client_id = required(&r.client_id, "client_id")?;
@@ -97,7 +101,10 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 
 pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let result = async {
-        let input = common::sign_in_input(ctx, req, Accept::JsonOrForm).await?;
+        let input = match common::sign_in_input(ctx, req, Accept::JsonOrForm).await? {
+            SignIn::Input(input) => *input,
+            SignIn::Shed(d) => return Ok((denied(ctx, &d, false), sign_in_status(&d))),
+        };
         let origin = ctx.origin(&input.parts);
         let outcome = ctx
             .auth()

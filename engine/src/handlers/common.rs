@@ -233,9 +233,8 @@ pub fn sign_in_status(d: &Denial) -> &'static str {
     }
 }
 
-/// The sign-in metric label of a failed request.
-/// What both password sign-in routes read, in order: the body, the client IP's sign-in limit,
-/// the fields, the tenant and the client.
+/// What both password sign-in routes read, in order: the body, (whether the hash pool has room,)
+/// the client IP's sign-in limit, the fields, the tenant and the client.
 pub struct SignInInput {
     pub parts: Parts,
     pub tenant: Tenant,
@@ -244,12 +243,23 @@ pub struct SignInInput {
     pub password: Password,
 }
 
+/// A sign-in's input, or its refusal for a full hash pool: decided as soon as the body is read,
+/// before the client IP's limit is counted (with Redis, a round trip) and before anything is
+/// parsed or looked up, so that a refusal costs no store, Redis or parsing work.
+pub enum SignIn {
+    Input(Box<SignInInput>),
+    Shed(Denial),
+}
+
 pub async fn sign_in_input(
     ctx: &Ctx,
     req: Request<Incoming>,
     accept: Accept,
-) -> Result<SignInInput, ApiError> {
+) -> Result<SignIn, ApiError> {
     let (parts, bytes) = body(ctx, req).await?;
+    if let Some(d) = ctx.auth().shed() {
+        return Ok(SignIn::Shed(d));
+    }
     ctx.limit(Limit::SignIn).await?;
     let r: LoginRequest = parse(&parts, bytes, false, accept)?;
     let client_id = required(&r.client_id, "client_id")?;
@@ -262,13 +272,13 @@ pub async fn sign_in_input(
     let password = Password::new(password);
     let tenant = tenant(ctx, tenant_key(&parts, r.tenant_id.as_deref())).await?;
     let client = client(ctx, &tenant, client_id).await?;
-    Ok(SignInInput {
+    Ok(SignIn::Input(Box::new(SignInInput {
         parts,
         tenant,
         client,
         email,
         password,
-    })
+    })))
 }
 
 /// Counts a sign-in attempt in `hellojohn_auth_sign_ins_total{method,status}` and returns its

@@ -71,7 +71,10 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             ctx.clock.request_read();
             return Err(e);
         }
-        let input = common::sign_in_input(ctx, req, common::Accept::Json).await?;
+        let input = match common::sign_in_input(ctx, req, common::Accept::Json).await? {
+            common::SignIn::Input(input) => *input,
+            common::SignIn::Shed(d) => return Ok((denied(ctx, &d, false), sign_in_status(&d))),
+        };
         let origin = ctx.origin(&input.parts);
         let outcome = ctx
             .auth()

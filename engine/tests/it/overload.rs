@@ -171,7 +171,8 @@ async fn sign_in_flood_is_shed_fast_with_503_and_retry_after() {
 /// A connection that was refused with 503 `OVERLOADED` has its next hashing request held
 /// 100 ms before it is handled (a closed-loop client re-sending at once is paced, instead of
 /// taking CPU with refusals); a connection that was not refused is not held. The second request
-/// names an unknown tenant, so it is refused before the hash pool: its time is the hold alone.
+/// names an unknown tenant, so it is never hashed (400, or 503 while the pool is still full):
+/// its time is the hold alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_connection_refused_for_overload_is_held_before_its_next_sign_in() {
     let (srv, fx) = slow_pool().await;
@@ -226,7 +227,7 @@ async fn a_connection_refused_for_overload_is_held_before_its_next_sign_in() {
     );
     assert!(!admitted.is_empty(), "{summary:?}");
     assert!(
-        answers.iter().all(|a| a.1 == 400),
+        answers.iter().all(|a| a.1 == 400 || a.1 == 503),
         "unknown tenant: {summary:?}"
     );
     for (_, _, took) in &refused {
@@ -242,6 +243,79 @@ async fn a_connection_refused_for_overload_is_held_before_its_next_sign_in() {
         fastest_admitted < Duration::from_millis(50),
         "a connection that was not refused was held: {summary:?}"
     );
+}
+
+/// While the pool is full, sign-ins, session sign-ins and sign-ups are refused before anything
+/// is parsed or looked up: a malformed body or an unknown tenant gets 503 `OVERLOADED` (with
+/// `Retry-After`), not 400, and costs no hash; once places are free the same requests get their
+/// 400s again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pool_refuses_before_the_request_is_parsed() {
+    let (srv, fx) = slow_pool().await;
+    let pool = &srv.handle().app().auth.pool;
+    // Places taken until the expected wait passes the budget: the pool is full, and no hash runs.
+    let mut held = Vec::new();
+    while let Ok(r) = pool.reserve() {
+        held.push(r);
+        assert!(held.len() < 1000, "the pool never filled");
+    }
+    let rejected = |text: &str| metric(text, "hellojohn_hash_pool_rejected_total").unwrap();
+    let hashes = |text: &str| metric(text, "hellojohn_hash_pool_hashes_total").unwrap();
+    let before = srv.metrics().await;
+    let client = reqwest::Client::new();
+    let unknown_tenant = json!({
+        "tenant_id": "no-such-tenant",
+        "client_id": fx.client_id(),
+        "email": "ada@example.com",
+        "password": PASSWORD,
+    });
+    let malformed = "{\"email\": ";
+    let requests: Vec<(&str, String)> = vec![
+        ("/v2/auth/login", malformed.to_string()),
+        ("/v2/auth/login", unknown_tenant.to_string()),
+        ("/v2/session/login", malformed.to_string()),
+        ("/v2/auth/register", malformed.to_string()),
+        ("/v2/auth/register", unknown_tenant.to_string()),
+    ];
+    for (path, body) in &requests {
+        let resp = client
+            .post(srv.url(path))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let retry_after = resp.headers().get("retry-after").cloned();
+        let (status, answer) = status_and_json(resp).await;
+        assert_eq!(status, 503, "{path} {body}: {answer}");
+        assert_eq!(answer["code"], "OVERLOADED", "{path}: {answer}");
+        assert!(retry_after.is_some(), "{path}: no Retry-After");
+    }
+    let during = srv.metrics().await;
+    assert_eq!(
+        rejected(&during) - rejected(&before),
+        requests.len() as f64,
+        "each refusal counted once"
+    );
+    assert_eq!(hashes(&during), hashes(&before), "nothing hashed");
+
+    // Places free again: the same requests are read, and refused for what they are.
+    drop(held);
+    for (path, body) in &requests {
+        let resp = client
+            .post(srv.url(path))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = status_and_json(resp).await;
+        assert!(
+            status == 400 || status == 404,
+            "{path} {body}: {status} {answer}"
+        );
+        assert_ne!(answer["code"], "OVERLOADED", "{path}: {answer}");
+    }
 }
 
 /// An idle server gives the hashing threads' Argon2 memory back to the OS; the next sign-in
