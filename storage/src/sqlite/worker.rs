@@ -1,5 +1,15 @@
 //! The SQLite threads: one writer, N readers, fed with boxed closures over std channels and
-//! answering through `tokio::sync::oneshot`, so no SQLite call ever runs on an executor thread.
+//! answering through `tokio::sync::oneshot`, so no SQLite call ever runs on an executor thread;
+//! and a checkpointer, which copies the write-ahead log into the database in the background.
+//!
+//! SQLite's default is that the commit that takes the WAL past 1,000 pages runs the checkpoint
+//! itself, on the writer: it copies the pages and syncs the database file while every write
+//! queued behind it waits. Under a sign-in flood, with the cores busy hashing, that took
+//! 180-370 ms, and about 1 % of admitted sign-ins waited that much longer than the rest
+//! (perf/results/goodput-2026-11-29). So the writer never checkpoints
+//! (`wal_autocheckpoint = 0`); the checkpointer runs a `PASSIVE` checkpoint, which never blocks
+//! the writer or the readers, every [`CHECKPOINT_INTERVAL`]. Once a checkpoint has copied every
+//! frame, the writer's next transaction starts the log over, so it stays small.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -15,6 +25,8 @@ use crate::{StoreError, StoreFuture};
 
 /// How long a connection waits on a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// Prepared statements kept per connection (the store has a few dozen distinct statements).
 const STATEMENT_CACHE: usize = 64;
 
@@ -31,6 +43,9 @@ pub(super) struct Pool {
     readers: Option<Sender<Job>>,
     writer_thread: Option<JoinHandle<()>>,
     reader_threads: Vec<JoinHandle<()>>,
+    /// Dropped to stop the checkpointer.
+    checkpoint_stop: Option<Sender<()>>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl Pool {
@@ -57,6 +72,7 @@ impl Pool {
         for _ in 0..readers {
             reader_conns.push(open_reader(path).map_err(|e| in_file(path, e))?);
         }
+        let checkpoint_conn = open_checkpointer(path).map_err(|e| in_file(path, e))?;
 
         // Filled in step by step: on an early return, dropping it stops what was started.
         let mut pool = Pool {
@@ -64,6 +80,8 @@ impl Pool {
             readers: None,
             writer_thread: None,
             reader_threads: Vec::with_capacity(readers),
+            checkpoint_stop: None,
+            checkpointer: None,
         };
         let (writer_tx, writer_rx) = mpsc::channel::<Job>();
         pool.writer = Some(writer_tx);
@@ -80,6 +98,11 @@ impl Pool {
                     serve(conn, || next_shared(&queue))
                 })?);
         }
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        pool.checkpoint_stop = Some(stop_tx);
+        pool.checkpointer = Some(spawn("hj-sqlite-ckpt".into(), move || {
+            checkpoint_loop(checkpoint_conn, &stop_rx)
+        })?);
         Ok(pool)
     }
 
@@ -104,6 +127,10 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        self.checkpoint_stop = None;
+        if let Some(handle) = self.checkpointer.take() {
+            join(handle);
+        }
         self.readers = None;
         for handle in self.reader_threads.drain(..) {
             join(handle);
@@ -186,9 +213,32 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             "cannot switch to WAL (journal_mode is {mode})"
         )));
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    // Checkpoints are the checkpointer's (see the module documentation).
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+    )?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    Ok(conn)
+}
+
+/// Every [`CHECKPOINT_INTERVAL`] until `stop` is dropped: a `PASSIVE` checkpoint (as many
+/// frames as no reader still needs, without waiting for anyone), then the connection closes.
+fn checkpoint_loop(conn: Connection, stop: &Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed; the next one retries");
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing a sqlite connection failed");
+    }
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
@@ -211,5 +261,62 @@ fn in_file(path: &Path, e: StoreError) -> StoreError {
         StoreError::Unavailable(m) => StoreError::Unavailable(format!("{}: {m}", path.display())),
         StoreError::Internal(m) => StoreError::Internal(format!("{}: {m}", path.display())),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames in the WAL now (the log's length as `wal_checkpoint` reports it), read on the
+    /// writer; its own `PASSIVE` checkpoint there is the last thing the test does.
+    async fn wal_frames(pool: &Pool) -> i64 {
+        pool.write(|c| {
+            Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                row.get::<_, i64>(1)
+            })?)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The writer never checkpoints, the checkpointer does: after 2,500 commits and a few
+    /// intervals, the log has started over and holds only the one commit made since. (Were the
+    /// writer checkpointing at SQLite's default 1,000 pages, some 500 frames would remain; with
+    /// no checkpoint at all, 2,501.)
+    #[tokio::test]
+    async fn the_checkpointer_keeps_the_write_ahead_log_short() {
+        let dir = std::env::temp_dir().join(format!("hj-ckpt-{}", uuid::Uuid::new_v4().simple()));
+        let pool = Pool::start(&dir.join("hj.db"), 1).unwrap();
+        let autocheckpoint: i64 = pool
+            .write(|c| Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(autocheckpoint, 0, "the writer does not checkpoint");
+        pool.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?))
+            .await
+            .unwrap();
+        const COMMITS: i64 = 2500;
+        pool.write(|c| {
+            for v in 0..COMMITS {
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(CHECKPOINT_INTERVAL * 3).await;
+        pool.write(|c| Ok(c.execute("INSERT INTO t (v) VALUES (-1)", []).map(|_| ())?))
+            .await
+            .unwrap();
+        let rows: i64 = pool
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |row| row.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, COMMITS + 1);
+        let frames = wal_frames(&pool).await;
+        assert!(frames < 10, "the log started over: {frames} frames");
+        drop(pool);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
