@@ -645,6 +645,69 @@ async fn waiting_for_a_connection_is_bounded() {
     );
 }
 
+/// Connections opened for a burst beyond `max_idle` are kept for a grace period, so the next
+/// burst reuses them instead of opening new ones (each a new backend on the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_max_idle_reuses_its_connections() {
+    let _server = SERVER.read().await;
+    let db = TestDb::create().await;
+    let store = Arc::new(open(
+        &db.direct_url(),
+        PgOptions {
+            pools: 1,
+            max_open: 4,
+            max_idle: 1,
+            ..test_options()
+        },
+    ));
+    store.migrate().await.expect("migrate");
+    let watcher = admin(&db.direct_url()).await;
+    let backends = || async {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get::<_, i64>(0)
+    };
+    // Four calls held at once (behind a lock), then released together.
+    let burst = || async {
+        let locker = admin(&db.direct_url()).await;
+        locker
+            .batch_execute("BEGIN; LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
+            .await
+            .expect("lock");
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.list_tenants().await })
+            })
+            .collect();
+        wait_for_stats(store.as_ref(), |s| s.in_use == 4).await;
+        locker.batch_execute("COMMIT").await.expect("unlock");
+        for call in calls {
+            call.await.expect("task").expect("list");
+        }
+    };
+    burst().await;
+    assert_eq!(
+        wait_for_stats(store.as_ref(), |s| s.in_use == 0).await.idle,
+        4,
+        "the burst's connections stay idle"
+    );
+    let after_first = backends().await;
+    assert_eq!(after_first, 4);
+    burst().await;
+    assert_eq!(
+        backends().await,
+        after_first,
+        "the second burst opened none"
+    );
+}
+
 /// A call that runs past the query timeout fails with `Unavailable`, and its connection (state
 /// unknown) is closed, not reused.
 #[tokio::test]

@@ -8,8 +8,14 @@
 //! A pool opens at most `max` connections. A caller first takes a permit (waiting at most
 //! `acquire_timeout`, FIFO), then an idle connection or, when none is left, a new one (opened
 //! within `connect_timeout`). Connections return to the pool when the caller is done, unless
-//! they are closed (the server went away: `Client::is_closed`), older than `max_lifetime`, or
-//! the pool already keeps `max_idle` idle ones.
+//! they are closed (the server went away: `Client::is_closed`) or older than `max_lifetime`.
+//!
+//! The pool keeps `max_idle` idle connections; connections beyond that, opened for a burst, stay
+//! until they have been idle for [`SURPLUS_GRACE`]. Closing them on their return made every
+//! burst above `max_idle` open new ones: under an open-loop sign-in flood on PostgreSQL, about
+//! 150 connections in 25 s, each a forked backend whose first statements ran with cold caches,
+//! which made those store calls 70-150 ms instead of about 1 ms
+//! (perf/results/goodput-2026-11-29). With `max_idle` 0 nothing is kept.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,6 +27,9 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::tls::MakeRustls;
 use crate::{PoolStats, StoreError};
+
+/// How long a connection beyond `max_idle` may stay idle before it is closed.
+const SURPLUS_GRACE: Duration = Duration::from_secs(10);
 
 /// Opens connections: the parsed URL and the TLS set-up.
 pub(super) struct Connector {
@@ -140,6 +149,8 @@ impl Pools {
 struct Idle {
     client: Client,
     opened: Instant,
+    /// When it was last given back.
+    returned: Instant,
 }
 
 struct Pool {
@@ -237,13 +248,24 @@ impl Drop for Conn<'_> {
         if self.discard || client.is_closed() || self.pool.expired(self.opened) {
             return;
         }
+        let max_idle = self.pool.limits.max_idle;
+        if max_idle == 0 {
+            return;
+        }
         if let Ok(mut idle) = self.pool.idle.lock() {
-            if idle.len() < self.pool.limits.max_idle {
-                idle.push(Idle {
-                    client,
-                    opened: self.opened,
-                });
-            }
+            idle.push(Idle {
+                client,
+                opened: self.opened,
+                returned: Instant::now(),
+            });
+            // The least recently used come first (`acquire` takes from the end): close those
+            // beyond `max_idle` once they have been idle for the grace period.
+            let surplus = idle.len().saturating_sub(max_idle);
+            let stale = idle[..surplus]
+                .iter()
+                .take_while(|c| c.returned.elapsed() >= SURPLUS_GRACE)
+                .count();
+            idle.drain(..stale);
         }
     }
 }
