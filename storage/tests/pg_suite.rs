@@ -173,6 +173,8 @@ mod pgbouncer {
         assert!(errors.is_empty(), "errors through PgBouncer: {errors:?}");
         let stats = store.pool_stats();
         assert_eq!((stats.in_use, stats.max), (0, 12), "{stats:?}");
-        assert!(stats.idle <= 8, "{stats:?}");
+        // Connections opened beyond `max_idle` for the burst stay for a grace period
+        // (`pool::SURPLUS_GRACE`), within the pools' size.
+        assert!(stats.idle >= 1 && stats.idle <= 12, "{stats:?}");
     }
 }
