@@ -113,8 +113,8 @@ async fn build_auth(
     let keys = auth::KeyRing::load_or_create(store.as_ref(), master, unix_now())
         .await
         .context("signing keys")?;
-    let params = auth::Params::from_config(config);
-    let bounds = auth::password::HashBounds::from_config(config);
+    let params = auth::password::params_from_config(config);
+    let bounds = auth::password::bounds_from_config(config);
     let workers = config.workers;
     let budget = config.hash_queue_budget;
     let idle_release = config.hash_arena_idle_release;
