@@ -9,6 +9,7 @@ pub mod files;
 pub mod model;
 pub mod postgres;
 pub mod redis;
+pub mod rotation;
 pub mod sqlite;
 
 use std::future::Future;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::events;
 use super::pipelined::pipelined2;
 use super::users::{user_from, USER_COLUMNS};
+use crate::rotation::{rotation_step, RotationStep};
 use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 
 const TOKEN_COLUMNS: &str = "t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, \
@@ -127,11 +128,9 @@ async fn revoke_family(
     Ok(changed == 1)
 }
 
-/// One transaction. Locks the token's family, then reads the token as it stands and checks,
-/// in order: unknown token or other client (`NotFound`); family revoked (`Revoked`); token
-/// already rotated (the family is revoked: `Reused`, even when the token has expired since);
-/// expired (`Expired`). Then one statement marks the token rotated and, if it did, inserts the
-/// successor in the same family.
+/// One transaction. Locks the token's family, then reads the token as it stands and carries out
+/// [`rotation_step`]'s decision: one statement marks the token rotated and, if it did, inserts
+/// the successor in the same family.
 pub(super) async fn rotate_refresh_token(
     client: &mut Client,
     old_hash: &TokenHash,
@@ -168,27 +167,20 @@ pub(super) async fn rotate_refresh_token(
     )
     .await;
     locked?;
-    let Some(row) = row? else {
-        return Ok(RotateOutcome::NotFound);
+    let row = row?;
+    let found = row.as_ref().map(token_from).transpose()?;
+    let (step, old) = match rotation_step(found, client_id, now) {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused.into()),
     };
-    let old = token_from(&row)?;
-    if old.client_id != client_id {
-        return Ok(RotateOutcome::NotFound);
-    }
-    if old.family_revoked_at.is_some() {
-        return Ok(RotateOutcome::Revoked);
-    }
     let reused = RotateOutcome::Reused {
         family_id: old.family_id,
         user_id: old.user_id,
     };
-    if old.rotated_at.is_some() {
+    if step == RotationStep::RevokeReused {
         revoke_reused(&tx, &old, reuse_event, now).await?;
         tx.commit().await?;
         return Ok(reused);
-    }
-    if old.expires_at <= now {
-        return Ok(RotateOutcome::Expired);
     }
     // The successor always joins the old token's family, user and client.
     let new_hash: &[u8] = &new.token_hash;
@@ -218,9 +210,9 @@ pub(super) async fn rotate_refresh_token(
         tx.commit().await?;
         return Ok(reused);
     }
-    let user = match row.try_get::<_, Option<Uuid>>(8)? {
-        Some(_) => user_from(&row, 8)?,
-        None => {
+    let user = match row.as_ref() {
+        Some(row) if row.try_get::<_, Option<Uuid>>(8)?.is_some() => user_from(row, 8)?,
+        _ => {
             return Err(StoreError::Internal(format!(
                 "refresh token of a missing user {}",
                 old.user_id

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::error::uuid_at;
 use super::{events, users};
+use crate::rotation::{rotation_step, RotationStep};
 use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 
 /// Inserts the token's family unless it exists (`created_at` for a new one), then the token.
@@ -114,10 +115,9 @@ fn revoke_family(conn: &Connection, family_id: Uuid, now: i64) -> Result<bool, S
     Ok(changed == 1)
 }
 
-/// One `BEGIN IMMEDIATE` transaction. Checks, in order: unknown token or other client
-/// (`NotFound`); family revoked (`Revoked`); token already rotated (the family is revoked:
-/// `Reused`, even when the token has expired since); expired (`Expired`). Then the conditional
-/// update marks the token rotated and, if it did, the new token joins the same family.
+/// One `BEGIN IMMEDIATE` transaction that carries out [`rotation_step`]'s decision: the
+/// conditional update marks the token rotated and, if it did, the new token joins the same
+/// family.
 pub(super) fn rotate_refresh_token(
     conn: &mut Connection,
     old_hash: &TokenHash,
@@ -127,25 +127,19 @@ pub(super) fn rotate_refresh_token(
     now: i64,
 ) -> Result<RotateOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let old = match find_refresh_token(&tx, old_hash)? {
-        Some(old) if old.client_id == client_id => old,
-        _ => return Ok(RotateOutcome::NotFound),
+    let (step, old) = match rotation_step(find_refresh_token(&tx, old_hash)?, client_id, now) {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused.into()),
     };
-    if old.family_revoked_at.is_some() {
-        return Ok(RotateOutcome::Revoked);
-    }
     let reused = RotateOutcome::Reused {
         family_id: old.family_id,
         user_id: old.user_id,
     };
-    if old.rotated_at.is_some() {
+    if step == RotationStep::RevokeReused {
         revoke_family(&tx, old.family_id, now)?;
         events::insert_draft(&tx, reuse_event, |d| d.for_token(&old))?;
         tx.commit()?;
         return Ok(reused);
-    }
-    if old.expires_at <= now {
-        return Ok(RotateOutcome::Expired);
     }
     let marked = tx
         .prepare_cached(
