@@ -9,10 +9,10 @@ use storage::redis::Redis;
 use storage::Store;
 use tokio::sync::watch;
 
-use crate::auth::flows::Auth;
 use crate::config::Config;
-use crate::limiter::Limiter;
 use crate::metrics::{Hub, ShardMetrics};
+use auth::flows::Auth;
+use auth::limiter::Limiter;
 
 /// Where the server is in its life. Shards watch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +81,9 @@ pub struct Shard {
     /// Tenants and clients recently looked up by this shard.
     pub directory: crate::directory::Directory,
     /// Access tokens this shard verified, until they expire.
-    pub verified_tokens: crate::token_cache::TokenCache,
+    pub verified_tokens: auth::token_cache::TokenCache,
     /// Users behind Bearer tokens and sessions, each trusted for a few seconds.
-    pub users: crate::token_cache::UserCache,
+    pub users: auth::token_cache::UserCache,
     /// Prefix of this process's request ids, so ids from several instances do not collide.
     id_prefix: u32,
     seq: Cell<u64>,
@@ -96,8 +96,8 @@ impl Shard {
             app,
             metrics,
             directory: crate::directory::Directory::default(),
-            verified_tokens: crate::token_cache::TokenCache::default(),
-            users: crate::token_cache::UserCache::default(),
+            verified_tokens: auth::token_cache::TokenCache::default(),
+            users: auth::token_cache::UserCache::default(),
             id_prefix,
             seq: Cell::new(0),
         }

@@ -151,12 +151,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_DRAIN_TIMEOUT", "drain-timeout", "30s", "Longest wait for in-flight requests after listeners close."),
 ];
 
-/// A rate as `COUNT/PERIOD`, e.g. `20/1m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub period: Duration,
-}
+pub use auth::limiter::Rate;
 
 /// An IPv4 or IPv6 network in CIDR form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +227,7 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     /// The largest Argon2 parameters a stored hash may ask for (and the configured ones must
-    /// stay within): see [`crate::auth::password::HashBounds`].
+    /// stay within): see [`auth::password::HashBounds`].
     pub argon2_max_memory_kib: u32,
     pub argon2_max_iterations: u32,
     pub argon2_max_parallelism: u32,
@@ -507,6 +502,36 @@ fn cores() -> usize {
 }
 
 impl Config {
+    /// The cost parameters of new password hashes (`HELLOJOHN_ARGON2_*`).
+    pub fn argon2_params(&self) -> auth::Params {
+        auth::Params {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// The bounds on stored password hashes (`HELLOJOHN_ARGON2_MAX_*`).
+    pub fn argon2_bounds(&self) -> auth::password::HashBounds {
+        auth::password::HashBounds {
+            max_memory_kib: self.argon2_max_memory_kib,
+            max_iterations: self.argon2_max_iterations,
+            max_parallelism: self.argon2_max_parallelism,
+        }
+    }
+
+    /// The rate limits (`HELLOJOHN_RATE_LIMIT_*`).
+    pub fn rates(&self) -> auth::limiter::Rates {
+        auth::limiter::Rates {
+            enabled: self.rate_limit_enabled,
+            sign_in: self.rate_limit_sign_in,
+            sign_up: self.rate_limit_sign_up,
+            token: self.rate_limit_token,
+            failed_sign_in: self.rate_limit_failed_sign_in,
+            logout: self.rate_limit_logout,
+        }
+    }
+
     /// Reads and validates every setting. All problems are returned together.
     pub fn from_source(source: &dyn Source) -> Result<Config, ConfigErrors> {
         let mut r = Reader {

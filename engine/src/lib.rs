@@ -2,18 +2,16 @@
 //! pool and metrics. See `docs/ARCHITECTURE.md` for the map.
 
 pub mod app;
-pub mod auth;
 pub mod client_ip;
 pub mod config;
 pub mod directory;
 pub mod handlers;
 pub mod http;
-pub mod limiter;
 pub mod logging;
 pub mod metrics;
+pub mod ports;
 pub mod router;
 pub mod server;
-pub mod token_cache;
 pub mod webhook;
 
 #[cfg(test)]
@@ -94,11 +92,16 @@ pub async fn connect_redis(
     Ok(Some(redis))
 }
 
-/// The master key of `config` for `store`: generated in the data dir on first use only for the
-/// embedded store (see [`auth::MasterKey::load`]).
+/// The master key of `config` for `store`: `HELLOJOHN_MASTER_KEY`, or generated in the data dir
+/// on first use only for the embedded store (see [`auth::MasterKey::resolve`]).
 pub fn master_key(config: &Config, store: &dyn Store) -> anyhow::Result<auth::MasterKey> {
     let embedded = store.backend() == "sqlite";
-    auth::MasterKey::load(config, embedded).context("master key")
+    auth::MasterKey::resolve(
+        config.master_key.as_ref().map(|s| s.expose()),
+        &config.data_dir,
+        embedded,
+    )
+    .context("master key")
 }
 
 /// The signing keys and the hash pool.
@@ -107,20 +110,27 @@ async fn build_auth(
     store: Arc<dyn Store>,
     master: &auth::MasterKey,
     process: Arc<metrics::Process>,
-    limiter: Arc<limiter::Limiter>,
+    limiter: Arc<auth::limiter::Limiter>,
     redis: Option<storage::redis::Redis>,
 ) -> anyhow::Result<auth::flows::Auth> {
     let keys = auth::KeyRing::load_or_create(store.as_ref(), master, unix_now())
         .await
         .context("signing keys")?;
-    let params = auth::password::params_from_config(config);
-    let bounds = auth::password::bounds_from_config(config);
+    let params = config.argon2_params();
+    let bounds = config.argon2_bounds();
     let workers = config.workers;
     let budget = config.hash_queue_budget;
     let idle_release = config.hash_arena_idle_release;
     // The pool times one hash at start to seed its admission estimate: off the runtime.
     let pool = tokio::task::spawn_blocking(move || {
-        auth::HashPool::with_bounds(workers, params, bounds, budget, idle_release, process)
+        auth::HashPool::with_bounds(
+            workers,
+            params,
+            bounds,
+            budget,
+            idle_release,
+            process.hash.clone(),
+        )
     })
     .await
     .context("hash pool start")?
@@ -134,7 +144,7 @@ async fn build_auth(
         refresh_ttl: config.refresh_token_ttl,
         session_ttl: config.session_ttl,
         limiter,
-        redis,
+        cache: redis.map(|r| Box::new(ports::RedisPorts(r)) as Box<dyn auth::ports::SessionCache>),
         csrf: auth::CsrfKey::from_bytes(master.derive("hellojohn/csrf/v1")),
     })
 }
@@ -252,7 +262,10 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     }
     let (hub, collectors) = metrics::Hub::new(listeners.len());
     let redis = connect_redis(&config, hub.process.clone()).await?;
-    let limiter = Arc::new(limiter::Limiter::new(&config, redis.clone()));
+    let shared = redis
+        .clone()
+        .map(|r| Box::new(ports::RedisPorts(r)) as Box<dyn auth::ports::SharedLimiter>);
+    let limiter = Arc::new(auth::limiter::Limiter::new(config.rates(), shared));
     let master = master_key(&config, store.as_ref())?;
     let auth = Arc::new(
         build_auth(

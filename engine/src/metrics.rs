@@ -206,25 +206,8 @@ impl AtomicHistogram {
 /// Process-wide gauges and counters, off the request hot path.
 #[derive(Default)]
 pub struct Process {
-    pub hash_queue_depth: AtomicU64,
-    pub hash_in_flight: AtomicU64,
-    pub hashes_total: AtomicU64,
-    pub hash_rejected_total: AtomicU64,
-    pub hash_wait_us_total: AtomicU64,
-    pub hash_work_us_total: AtomicU64,
-    pub hash_workers: AtomicU64,
-    /// Bytes of address space mapped for the hashing threads' arenas (at start).
-    pub hash_arena_bytes: AtomicU64,
-    /// Bytes of those arenas that may be resident (used since each thread's last release).
-    pub hash_arena_resident_bytes: AtomicU64,
-    /// Times an idle hashing thread gave its arena's pages back to the OS.
-    pub hash_arena_releases_total: AtomicU64,
-    /// Hashes that did not fit a thread's arena and allocated memory of their own.
-    pub hash_arena_fresh_allocations_total: AtomicU64,
-    /// The Argon2id parameters of new hashes, so that `hj bench` can measure the same.
-    pub argon2_memory_kib: AtomicU64,
-    pub argon2_iterations: AtomicU64,
-    pub argon2_parallelism: AtomicU64,
+    /// The hash pool's own gauges and counters.
+    pub hash: Arc<auth::HashStats>,
     pub db_pool_idle: AtomicU64,
     pub db_pool_in_use: AtomicU64,
     pub db_pool_max: AtomicU64,
@@ -438,83 +421,83 @@ fn render_process(out: &mut String, p: &Process) {
         out,
         "hellojohn_hash_pool_workers",
         "Password-hashing threads.",
-        get(&p.hash_workers),
+        get(&p.hash.hash_workers),
     );
     gauge(
         out,
         "hellojohn_hash_pool_queue_depth",
         "Hash jobs waiting for a thread.",
-        get(&p.hash_queue_depth),
+        get(&p.hash.hash_queue_depth),
     );
     gauge(
         out,
         "hellojohn_hash_pool_in_flight",
         "Hash jobs running now.",
-        get(&p.hash_in_flight),
+        get(&p.hash.hash_in_flight),
     );
     counter(
         out,
         "hellojohn_hash_pool_hashes_total",
         "Argon2id computations done (hashes and verifications).",
-        get(&p.hashes_total),
+        get(&p.hash.hashes_total),
     );
     counter(
         out,
         "hellojohn_hash_pool_rejected_total",
         "Hash jobs refused because the expected wait exceeded the budget.",
-        get(&p.hash_rejected_total),
+        get(&p.hash.hash_rejected_total),
     );
     let _ = writeln!(
         out,
         "# HELP hellojohn_hash_pool_wait_seconds_total Time hash jobs spent queued.\n# TYPE hellojohn_hash_pool_wait_seconds_total counter\nhellojohn_hash_pool_wait_seconds_total {}",
-        get(&p.hash_wait_us_total) as f64 / 1e6
+        get(&p.hash.hash_wait_us_total) as f64 / 1e6
     );
     let _ = writeln!(
         out,
         "# HELP hellojohn_hash_pool_work_seconds_total Time spent computing hashes.\n# TYPE hellojohn_hash_pool_work_seconds_total counter\nhellojohn_hash_pool_work_seconds_total {}",
-        get(&p.hash_work_us_total) as f64 / 1e6
+        get(&p.hash.hash_work_us_total) as f64 / 1e6
     );
     gauge(
         out,
         "hellojohn_hash_pool_arena_bytes",
         "Argon2 memory mapped by the hashing threads at start (address space, not all resident).",
-        get(&p.hash_arena_bytes),
+        get(&p.hash.hash_arena_bytes),
     );
     gauge(
         out,
         "hellojohn_hash_pool_arena_resident_bytes",
         "Argon2 memory of the hashing threads in use since each one's last idle release.",
-        get(&p.hash_arena_resident_bytes),
+        get(&p.hash.hash_arena_resident_bytes),
     );
     counter(
         out,
         "hellojohn_hash_pool_arena_releases_total",
         "Times an idle hashing thread gave its Argon2 memory back to the OS.",
-        get(&p.hash_arena_releases_total),
+        get(&p.hash.hash_arena_releases_total),
     );
     counter(
         out,
         "hellojohn_hash_pool_arena_fresh_allocations_total",
         "Hashes too large for a hashing thread's arena, which allocated memory of their own.",
-        get(&p.hash_arena_fresh_allocations_total),
+        get(&p.hash.hash_arena_fresh_allocations_total),
     );
     gauge(
         out,
         "hellojohn_argon2_memory_kib",
         "Argon2id memory of new password hashes, in KiB.",
-        get(&p.argon2_memory_kib),
+        get(&p.hash.argon2_memory_kib),
     );
     gauge(
         out,
         "hellojohn_argon2_iterations",
         "Argon2id iterations of new password hashes.",
-        get(&p.argon2_iterations),
+        get(&p.hash.argon2_iterations),
     );
     gauge(
         out,
         "hellojohn_argon2_parallelism",
         "Argon2id parallelism (lanes) of new password hashes.",
-        get(&p.argon2_parallelism),
+        get(&p.hash.argon2_parallelism),
     );
     out.push_str("# HELP hellojohn_db_pool_connections Database connections by state.\n# TYPE hellojohn_db_pool_connections gauge\n");
     let _ = writeln!(

@@ -2,8 +2,8 @@
 //! trait.
 
 use anyhow::{bail, Context as _};
+use auth::flows::normalize_email;
 use clap::{Arg, ArgMatches, Command};
-use engine::auth::flows::normalize_email;
 use protocol::webhook::rfc3339;
 use storage::{Store, Tenant, User};
 

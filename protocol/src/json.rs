@@ -100,6 +100,15 @@ fn describe(e: &simd_json::Error) -> String {
     text.chars().take(200).collect()
 }
 
+/// A JSON document carried without being read (user and app metadata, custom fields).
+pub type Document = serde_json::Value;
+
+/// `bytes` as a `T`, or `None` when they are not its JSON. For small, already bounded inputs
+/// (a token's parts); request bodies go through [`from_body`].
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    serde_json::from_slice(bytes).ok()
+}
+
 /// Serialises a response body. Serialising our own types cannot fail; if it ever did the
 /// answer is a fixed internal-error body rather than a panic.
 pub fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {

@@ -61,6 +61,16 @@ pub struct AccessClaims {
     pub sid: Option<String>,
 }
 
+/// The `custom` claim of a user's tokens: their app metadata, which only an operator sets
+/// (null, so omitted, when it is an empty object). Never the user metadata: anyone can write that
+/// at sign-up, and a claim is something the token's audience trusts.
+pub fn custom_claim(app_metadata: &serde_json::Value) -> serde_json::Value {
+    match app_metadata {
+        serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
+        v => v.clone(),
+    }
+}
+
 impl AccessClaims {
     /// The scopes as a list.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {

@@ -5,6 +5,7 @@
 //! Denials (a token already rotated, an email already taken) are outcomes or
 //! [`StoreError::Conflict`], never partial writes.
 
+pub mod event_meta;
 pub mod files;
 pub mod model;
 pub mod postgres;
@@ -15,6 +16,7 @@ pub mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use event_meta::{EventMeta, MetaValue};
 pub use model::*;
 use uuid::Uuid;
 
@@ -67,7 +69,7 @@ pub trait Store: Send + Sync + 'static {
     fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Client>>;
 
     // Users and passwords. Every `password_hash` the engine writes has passed
-    // `engine::auth::password::check_hash` (an Argon2 PHC string within HELLOJOHN_ARGON2_MAX_*);
+    // `passhash::check_hash` (an Argon2 PHC string within HELLOJOHN_ARGON2_MAX_*);
     // any other writer (an import) must check it the same way.
     /// Creates the user, their password identity and their first refresh token in one
     /// transaction, with `event` (see [`EventDraft`]). `Conflict("email")` when the email is

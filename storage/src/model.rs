@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{EventMeta, StoreError};
 
 /// A tenant: an isolated set of users and clients, addressed by UUID or slug.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,8 +255,8 @@ pub struct EventDraft {
     pub target_type: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
-    /// A JSON object (or null).
-    pub metadata: serde_json::Value,
+    /// Written as a JSON object.
+    pub metadata: EventMeta,
     /// `success` or `failure`.
     pub result: String,
     pub created_at: i64,
@@ -278,7 +278,7 @@ impl EventDraft {
             target_type: self.target_type,
             ip_address: self.ip_address,
             user_agent: self.user_agent,
-            metadata: self.metadata,
+            metadata: self.metadata.to_json(),
             result: self.result,
             created_at: self.created_at,
         })
@@ -286,7 +286,7 @@ impl EventDraft {
 
     /// Completes an event about a refresh family (sign-out, reuse detection) from the token's
     /// record: tenant, actor and target default to the token's tenant and user, and the
-    /// metadata (when an object) gains `family_id` and `client_id` unless already set.
+    /// metadata gains `family_id` and `client_id` unless already set.
     pub fn for_token(mut self, token: &RefreshToken) -> Result<Event, StoreError> {
         self.tenant_id.get_or_insert(token.tenant_id);
         if self.actor_id.is_none() {
@@ -297,16 +297,17 @@ impl EventDraft {
             self.target_id = Some(token.user_id);
             self.target_type.get_or_insert_with(|| "user".to_string());
         }
-        if self.metadata.is_null() {
-            self.metadata = serde_json::Value::Object(serde_json::Map::new());
-        }
-        if let serde_json::Value::Object(m) = &mut self.metadata {
-            m.entry("family_id")
-                .or_insert_with(|| token.family_id.to_string().into());
-            m.entry("client_id")
-                .or_insert_with(|| token.client_id.clone().into());
-        }
+        self.metadata
+            .insert_default("family_id", || token.family_id.to_string().into());
+        self.metadata
+            .insert_default("client_id", || token.client_id.clone().into());
         self.into_event()
+    }
+
+    /// The draft of a "sign out everywhere", with the number of families and sessions revoked.
+    pub fn with_revoked(mut self, revoked: u64) -> EventDraft {
+        self.metadata.insert("revoked", revoked);
+        self
     }
 
     /// Completes an event about a cookie session from its user.
@@ -322,6 +323,16 @@ impl EventDraft {
         }
         self.into_event()
     }
+}
+
+/// A cached session lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CachedSession {
+    /// The session as the database had it (never revoked when cached). Boxed: a session with
+    /// its user is a few hundred bytes, and the other variant carries nothing.
+    Live(Box<Session>),
+    /// Signed out: answer "expired" without asking the database.
+    Revoked,
 }
 
 /// A stored event (the outbox row).

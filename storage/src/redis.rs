@@ -31,6 +31,7 @@ use ::redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Script, Value};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::model::CachedSession;
 use crate::model::{Session, TokenHash, User};
 
 /// The GCRA, run atomically inside Redis with Redis's own clock, so every instance shares one
@@ -196,16 +197,6 @@ pub struct GcraReply {
     pub retry_after: Duration,
     /// How long until the bucket is full again.
     pub reset: Duration,
-}
-
-/// A cached session lookup.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CachedSession {
-    /// The session as the database had it (never revoked when cached). Boxed: a session with
-    /// its user is a few hundred bytes, and the other variant carries nothing.
-    Live(Box<Session>),
-    /// Signed out: answer "expired" without asking the database.
-    Revoked,
 }
 
 /// Where the connections go: parsed from the URL once, reused for every reconnect.

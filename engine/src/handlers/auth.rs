@@ -12,10 +12,10 @@ use super::common::{
 };
 use super::errors;
 use super::{Ctx, HandlerResult};
-use crate::auth::flows::{Issued, Outcome, Registration, TokenOwner};
-use crate::auth::password::Password;
 use crate::http::{empty, form_pairs, json};
-use crate::limiter::Limit;
+use auth::flows::{Issued, Outcome, Registration, TokenOwner};
+use auth::limiter::Limit;
+use auth::password::Password;
 use protocol::token::AccessClaims;
 
 fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
@@ -212,7 +212,7 @@ pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// and client, or the cookie session's user and tenant. Limited per client IP before any
 /// store work, since each sign-out is a write.
 ///
-/// [`CsrfKey`]: crate::auth::CsrfKey
+/// [`CsrfKey`]: auth::CsrfKey
 pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     common::same_site(ctx, &parts.headers)?;

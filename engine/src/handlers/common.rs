@@ -13,10 +13,10 @@ use storage::{Client, Tenant};
 
 use super::errors;
 use super::Ctx;
-use crate::auth::flows::Denial;
-use crate::auth::password::Password;
 use crate::http::{form_pairs, query_param, read_body, Resp};
-use crate::limiter::Limit;
+use auth::flows::Denial;
+use auth::limiter::Limit;
+use auth::password::Password;
 
 /// Reads the body and marks the request as read (its read deadline stops).
 pub async fn body(ctx: &Ctx, req: Request<Incoming>) -> Result<(Parts, Vec<u8>), ApiError> {

@@ -3,8 +3,8 @@
 use protocol::{ApiError, ErrorCode};
 use storage::StoreError;
 
-use crate::auth::flows::Denial;
-use crate::limiter::Decision;
+use auth::flows::Denial;
+use auth::limiter::Decision;
 
 pub fn denial(d: &Denial) -> ApiError {
     match d {

@@ -23,10 +23,10 @@ use protocol::{ApiError, ErrorCode};
 
 use crate::app::Shard;
 use crate::http::{error, Resp};
-use crate::limiter::{Decision, Limit};
 use crate::metrics::{method_index, METHODS};
 use crate::router::Route;
 use crate::server::{finish_headers, ConnClock};
+use ::auth::limiter::{Decision, Limit};
 
 /// What a handler knows about its request besides the request itself.
 pub struct Ctx {
@@ -46,20 +46,17 @@ pub struct Ctx {
 impl Ctx {
     /// The caller behind a Bearer token: verified in full once per shard, then from the shard's
     /// cache until the token expires.
-    pub fn bearer(
-        &self,
-        token: &str,
-    ) -> Result<crate::auth::flows::Caller, crate::auth::tokens::TokenError> {
+    pub fn bearer(&self, token: &str) -> Result<::auth::flows::Caller, ::auth::tokens::TokenError> {
         let cache = &self.shard.verified_tokens;
         if let Some(claims) = cache.get(token, self.now) {
-            return Ok(crate::auth::flows::Caller { claims });
+            return Ok(::auth::flows::Caller { claims });
         }
         let caller = self.auth().bearer(token, self.now)?;
         cache.insert(token, &caller.claims);
         Ok(caller)
     }
 
-    pub fn auth(&self) -> &crate::auth::flows::Auth {
+    pub fn auth(&self) -> &::auth::flows::Auth {
         &self.shard.app.auth
     }
 

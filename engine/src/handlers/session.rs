@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::common::{self, bearer, body, cookie, denied, no_store, sign_in_status};
 use super::errors;
 use super::{Ctx, HandlerResult};
-use crate::auth::flows::{Caller, Denial, Outcome};
-use crate::auth::tokens::new_csrf_token;
 use crate::http::{empty, json};
+use auth::flows::{Caller, Denial, Outcome};
+use auth::tokens::new_csrf_token;
 
 fn secure_attr(ctx: &Ctx) -> &'static str {
     if common::secure_cookies(ctx) {
@@ -138,7 +138,7 @@ fn token_invalid() -> ApiError {
 }
 
 /// The user `claims` speak for, as stored now: read through the shard's user cache, so at
-/// most [`USER_TTL`](crate::token_cache::USER_TTL) old. `None` when the claims name no user,
+/// most [`USER_TTL`](auth::token_cache::USER_TTL) old. `None` when the claims name no user,
 /// a disabled user, a user of another tenant, or a tenant that does not exist (any more): a
 /// valid signature alone does not keep a token working after its user or tenant is gone.
 async fn current_user(ctx: &Ctx, claims: &AccessClaims) -> Result<Option<User>, ApiError> {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::{cases, pieces};
-use crate::auth::flows::normalize_email;
+use auth::flows::normalize_email;
 
 /// Format characters (Unicode category Cf) that hide or reorder text: zero-width spaces and
 /// joiners, bidi marks, embeddings, overrides and isolates, the word joiner, the BOM.

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use proptest::prelude::*;
 
 use super::{cases, pieces};
-use crate::auth::password::{check_policy, Hasher, Params, MAX_LENGTH, MIN_LENGTH};
+use auth::password::{check_policy, Hasher, Params, MAX_LENGTH, MIN_LENGTH};
 
 /// Cheap parameters, so a case costs microseconds.
 const CHEAP: Params = Params {

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{cases, pieces};
-use crate::auth::keys::{new_signing_key, KeyRing, MasterKey};
-use crate::auth::tokens::{TokenError, MAX_TOKEN_LEN};
+use auth::keys::{new_signing_key, KeyRing, MasterKey};
+use auth::tokens::{TokenError, MAX_TOKEN_LEN};
 
 const ISS: &str = "https://id.example.com";
 const NOW: i64 = 1_700_000_000;

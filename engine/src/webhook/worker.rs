@@ -33,9 +33,9 @@ use uuid::Uuid;
 
 use super::{open_secret, send, signature, ssrf};
 use crate::app::Phase;
-use crate::auth::MasterKey;
 use crate::config::Config;
 use crate::metrics::Process;
+use auth::MasterKey;
 
 /// Deliveries in flight per instance.
 pub const CONCURRENCY: usize = 32;

@@ -335,7 +335,7 @@ async fn a_disabled_users_tokens_are_refused_within_the_user_ttl() {
     assert_eq!(revoked, Some(2), "the refresh family and the session");
     let disabled_at = Instant::now();
 
-    let ttl = engine::token_cache::USER_TTL;
+    let ttl = auth::token_cache::USER_TTL;
     let deadline = disabled_at + ttl + Duration::from_secs(2);
     loop {
         let (me, me_body) = status_and_json(srv.get_bearer("/v2/me", &access).await).await;

@@ -283,7 +283,7 @@ async fn sessions_across_instances(url: &str) {
     let sid = session_login(&p.a, &p).await;
     assert_eq!(me_with_cookie(&p.b, &sid).await, 200);
     p.a.store()
-        .revoke_session(engine::auth::hash_opaque(&sid), None, engine::unix_now())
+        .revoke_session(auth::hash_opaque(&sid), None, engine::unix_now())
         .await
         .unwrap();
     assert_eq!(
@@ -329,7 +329,7 @@ async fn without_redis_sessions_are_read_from_the_database() {
     let sid = session_login(&p.a, &p).await;
     assert_eq!(me_with_cookie(&p.b, &sid).await, 200);
     p.a.store()
-        .revoke_session(engine::auth::hash_opaque(&sid), None, engine::unix_now())
+        .revoke_session(auth::hash_opaque(&sid), None, engine::unix_now())
         .await
         .unwrap();
     assert_eq!(me_with_cookie(&p.b, &sid).await, 401);

@@ -282,7 +282,7 @@ async fn server(extra: &[(&'static str, &'static str)]) -> TestServer {
 /// Registers an endpoint for `events` (comma-separated) through the store, its secret sealed
 /// under the deployment's master key.
 async fn endpoint(s: &TestServer, fx: &Fixture, url: &str, events: &str) -> Uuid {
-    let master = engine::auth::MasterKey::parse(MASTER).unwrap();
+    let master = auth::MasterKey::parse(MASTER).unwrap();
     let id = Uuid::now_v7();
     s.store()
         .create_webhook_endpoint(

@@ -298,7 +298,7 @@ pub(super) async fn revoke_all_for_user(
                 .await?
                 .try_get(0)?,
         };
-        let event = with_revoked(draft, revoked).for_user(tenant_id, user_id)?;
+        let event = draft.with_revoked(revoked).for_user(tenant_id, user_id)?;
         events::insert_event(&tx, &event).await?;
     }
     tx.commit().await?;
@@ -339,15 +339,4 @@ pub(super) async fn revoke_all_in(
     )
     .await;
     Ok(families? + sessions?)
-}
-
-/// The draft of a "sign out everywhere" with the number of revoked families and sessions.
-fn with_revoked(mut draft: EventDraft, revoked: u64) -> EventDraft {
-    if draft.metadata.is_null() {
-        draft.metadata = serde_json::Value::Object(serde_json::Map::new());
-    }
-    if let serde_json::Value::Object(m) = &mut draft.metadata {
-        m.insert("revoked".to_string(), revoked.into());
-    }
-    draft
 }

@@ -220,7 +220,7 @@ pub(super) fn revoke_all_for_user(
                 .prepare_cached("SELECT tenant_id FROM users WHERE id = ?1")?
                 .query_row([&user_id], |row| uuid_at(row, 0))?,
         };
-        let event = with_revoked(draft, revoked).for_user(tenant_id, user)?;
+        let event = draft.with_revoked(revoked).for_user(tenant_id, user)?;
         events::insert_event(&tx, &event)?;
     }
     tx.commit()?;
@@ -242,15 +242,4 @@ pub(super) fn revoke_all_in(conn: &Connection, user_id: Uuid, now: i64) -> Resul
         )?
         .execute(params![now, user_id])?;
     Ok((families + sessions) as u64)
-}
-
-/// The draft of a "sign out everywhere" with the number of revoked families and sessions.
-pub(super) fn with_revoked(mut draft: EventDraft, revoked: u64) -> EventDraft {
-    if draft.metadata.is_null() {
-        draft.metadata = serde_json::Value::Object(serde_json::Map::new());
-    }
-    if let serde_json::Value::Object(m) = &mut draft.metadata {
-        m.insert("revoked".to_string(), revoked.into());
-    }
-    draft
 }

@@ -1385,7 +1385,11 @@ fn draft(event_type: &str, tenant_id: Option<Uuid>, at: i64) -> EventDraft {
         target_type: None,
         ip_address: Some("203.0.113.7".to_owned()),
         user_agent: Some("suite/1.0".to_owned()),
-        metadata: json!({ "client_id": APP }),
+        metadata: {
+            let mut m = hellojohn_storage::EventMeta::new();
+            m.insert("client_id", APP);
+            m
+        },
         result: "success".to_owned(),
         created_at: at,
     }
@@ -1614,7 +1618,7 @@ pub async fn events_commit_with_their_change(store: Arc<dyn Store>) {
     // A failed sign-in has no other change.
     let mut failed = draft("user.login_failed", Some(acme.id), NOW + 12);
     failed.result = "failure".into();
-    failed.metadata = json!({ "reason": "invalid_password" });
+    failed.metadata.insert("reason", "invalid_password");
     let recorded = store.record_event(failed.clone()).await.expect("record");
     assert_eq!(recorded.id, failed.id);
     assert!(

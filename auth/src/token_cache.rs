@@ -109,8 +109,8 @@ mod tests {
             email: "ada@example.com".into(),
             email_verified: false,
             name: None,
-            custom_fields: serde_json::json!({}),
-            app_metadata: serde_json::json!({}),
+            custom_fields: protocol::json::from_slice(b"{}").unwrap(),
+            app_metadata: protocol::json::from_slice(b"{}").unwrap(),
             disabled,
             created_at: 0,
         }
@@ -174,7 +174,7 @@ mod tests {
             tid: "t".into(),
             amr: vec![],
             scp: String::new(),
-            custom: serde_json::Value::Null,
+            custom: Default::default(),
             sid: None,
         }
     }

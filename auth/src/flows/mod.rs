@@ -9,22 +9,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use protocol::json::Document;
 use protocol::token::AccessClaims;
-use storage::redis::{CachedSession, Redis};
 use storage::{
-    Client, NewRefreshToken, NewSession, NewUser, RotateOutcome, Session, Store, StoreError,
-    Tenant, TokenHash, User,
+    CachedSession, Client, NewRefreshToken, NewSession, NewUser, RotateOutcome, Session, Store,
+    StoreError, Tenant, TokenHash, User,
 };
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization as _;
 use uuid::Uuid;
 
-use super::hashpool::HashPool;
-use super::keys::KeyRing;
-use super::password::{check_policy, Password, PolicyViolation, Verification};
-use super::tokens::{hash_opaque, new_opaque_token, CsrfKey, TokenError};
+use crate::events::{self, EventType, Origin};
+use crate::hashpool::HashPool;
+use crate::keys::KeyRing;
 use crate::limiter::{account_subject, Decision, Limit, Limiter};
-use crate::webhook::{self, EventType, Origin};
+use crate::password::{check_policy, Password, PolicyViolation, Verification};
+use crate::ports::SessionCache;
+use crate::tokens::{hash_opaque, new_opaque_token, CsrfKey, TokenError};
 
 /// Longest life of a cached session in Redis (shorter when the session ends sooner). Also the
 /// life of a sign-out mark, which must outlive every cached copy it overrides.
@@ -89,7 +90,7 @@ pub struct Registration {
     pub email: String,
     pub password: Password,
     pub name: Option<String>,
-    pub custom_fields: serde_json::Value,
+    pub custom_fields: Document,
 }
 
 /// Who a sign-out acts for: the user (and tenant) of the Bearer token or cookie session, and
@@ -125,8 +126,8 @@ pub struct Auth {
     pub session_ttl: Duration,
     /// Rate limits (failed sign-ins per account are checked here, before hashing).
     pub limiter: Arc<Limiter>,
-    /// The shared session cache and revocation marks, when Redis is configured.
-    pub redis: Option<Redis>,
+    /// The shared session cache and revocation marks (Redis), when configured.
+    pub cache: Option<Box<dyn SessionCache>>,
     /// Binds CSRF tokens to cookie sessions.
     pub csrf: CsrfKey,
 }
@@ -231,14 +232,8 @@ fn valid_domain(domain: &str) -> bool {
             .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// The `custom` claim of a user's tokens: their app metadata, which only an operator sets
-/// (omitted when empty). Never the user metadata: anyone can write that at sign-up, and a
-/// claim is something the token's audience trusts.
-fn custom_claim(user: &User) -> serde_json::Value {
-    match &user.app_metadata {
-        serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
-        v => v.clone(),
-    }
+fn custom_claim(user: &User) -> Document {
+    protocol::token::custom_claim(&user.app_metadata)
 }
 
 fn secs(d: Duration) -> i64 {
@@ -354,7 +349,7 @@ impl Auth {
             name,
             custom_fields,
         };
-        let event = webhook::with_meta(
+        let event = events::with_meta(
             origin.event(EventType::UserRegister, Some(tenant.id), Some(user_id), now),
             "client_id",
             &client.client_id,
@@ -497,8 +492,8 @@ impl Auth {
         origin: &Origin,
         now: i64,
     ) {
-        let mut event = webhook::with_meta(
-            webhook::failed(origin.event(EventType::UserLoginFailed, Some(tenant.id), None, now)),
+        let mut event = events::with_meta(
+            events::failed(origin.event(EventType::UserLoginFailed, Some(tenant.id), None, now)),
             "reason",
             reason,
         );
@@ -506,7 +501,7 @@ impl Auth {
         event.target_id = user;
         event.target_type = user.map(|_| "user".to_string());
         if let Some(email) = email {
-            event = webhook::with_meta(event, "email", email);
+            event = events::with_meta(event, "email", email);
         }
         if let Err(e) = self.store.record_event(event).await {
             tracing::warn!(error = %e, "user.login_failed event not stored");
@@ -595,9 +590,9 @@ impl Auth {
         if tenant.is_some_and(|t| t.id != current.tenant_id) || current.client_id != client_id {
             deny!(Denial::TokenInvalid)
         }
-        if let Some(redis) = &self.redis {
+        if let Some(cache) = &self.cache {
             // Signed out or caught reusing on some instance moments ago: no need to go on.
-            if let Ok(true) = redis.family_revoked(current.family_id).await {
+            if let Ok(true) = cache.family_revoked(current.family_id).await {
                 deny!(Denial::TokenInvalid)
             }
         }
@@ -643,8 +638,8 @@ impl Auth {
             }
             RotateOutcome::Reused { family_id, user_id } => {
                 tracing::warn!(%family_id, %user_id, "refresh token reuse detected; family revoked");
-                if let Some(redis) = &self.redis {
-                    let _ = redis.family_revoke(family_id, FAMILY_MARK_TTL).await;
+                if let Some(cache) = &self.cache {
+                    let _ = cache.family_revoke(family_id, FAMILY_MARK_TTL).await;
                 }
                 deny!(Denial::TokenReuse)
             }
@@ -684,8 +679,8 @@ impl Auth {
             .store
             .revoke_refresh_family(hash, Some(event), now)
             .await?;
-        if let (Some(redis), Some(t)) = (&self.redis, revoked) {
-            let _ = redis.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
+        if let (Some(cache), Some(t)) = (&self.cache, revoked) {
+            let _ = cache.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
         }
         Ok(Outcome::Done(()))
     }
@@ -704,19 +699,19 @@ impl Auth {
             .store
             .revoke_all_for_user(user_id, Some(event), now)
             .await?;
-        if let Some(redis) = &self.redis {
-            let _ = redis.revoke_user_sessions(user_id, SESSION_CACHE_TTL).await;
+        if let Some(cache) = &self.cache {
+            let _ = cache.revoke_user_sessions(user_id, SESSION_CACHE_TTL).await;
         }
         Ok(n)
     }
 
     /// Caches a live session for the other instances (and this one).
     async fn cache_session(&self, id: &TokenHash, s: &Session, now: i64) {
-        let Some(redis) = &self.redis else { return };
+        let Some(cache) = &self.cache else { return };
         let left = u64::try_from(s.expires_at.saturating_sub(now)).unwrap_or(0);
         let ttl = Duration::from_secs(left).min(SESSION_CACHE_TTL);
         if !ttl.is_zero() {
-            let _ = redis.session_put(id, s, ttl).await;
+            let _ = cache.session_put(id, s, ttl).await;
         }
     }
 
@@ -787,8 +782,8 @@ impl Auth {
     /// from the database.
     pub async fn session(&self, cookie: &str, now: i64) -> Flow<(Caller, User)> {
         let id = hash_opaque(cookie);
-        if let Some(redis) = &self.redis {
-            match redis.session_get(&id).await {
+        if let Some(cache) = &self.cache {
+            match cache.session_get(&id).await {
                 Ok(Some(CachedSession::Revoked)) => deny!(Denial::SessionExpired),
                 Ok(Some(CachedSession::Live(s))) => return Ok(self.session_caller(*s, now)),
                 Ok(None) | Err(_) => {}
@@ -833,14 +828,14 @@ impl Auth {
         now: i64,
     ) -> Result<bool, StoreError> {
         let id = hash_opaque(cookie);
-        let event = webhook::with_meta(
+        let event = events::with_meta(
             origin.event(EventType::UserLogout, None, None, now),
             "method",
             "session",
         );
         let live = self.store.revoke_session(id, Some(event), now).await?;
-        if let Some(redis) = &self.redis {
-            let _ = redis.session_revoke(&id, SESSION_CACHE_TTL).await;
+        if let Some(cache) = &self.cache {
+            let _ = cache.session_revoke(&id, SESSION_CACHE_TTL).await;
         }
         Ok(live)
     }
@@ -856,8 +851,8 @@ fn login_event(
     now: i64,
 ) -> storage::EventDraft {
     let event = origin.event(EventType::UserLogin, Some(tenant_id), Some(user_id), now);
-    webhook::with_meta(
-        webhook::with_meta(event, "client_id", client_id),
+    events::with_meta(
+        events::with_meta(event, "client_id", client_id),
         "method",
         method,
     )

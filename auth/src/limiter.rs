@@ -8,9 +8,9 @@
 //!
 //! * Without Redis, [`LocalGcra`] holds the TATs of this instance: one limiter shared by every
 //!   shard (a few sharded mutexes, each held for a hash-map lookup), with stale subjects evicted.
-//! * With Redis, the same step runs as one Lua script inside Redis (`storage::redis::GCRA_LUA`)
-//!   on Redis's clock, so all instances share one limit. When Redis is unreachable the local
-//!   limiter answers instead (counted in `hellojohn_redis_fallbacks_total`).
+//! * With a [`SharedLimiter`] (Redis: the same step as one Lua script, `storage::redis::GCRA_LUA`,
+//!   on Redis's clock), all instances share one limit. When it is unreachable the local limiter
+//!   answers instead (counted in `hellojohn_redis_fallbacks_total` by the Redis client).
 //!
 //! Limits: sign-in and session login per client IP, sign-up per IP, refresh and token per IP,
 //! sign-outs per IP, and failed sign-ins per account (tenant and normalised email).
@@ -22,9 +22,27 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use storage::redis::Redis;
 
-use crate::config::{Config, Rate};
+use crate::ports::SharedLimiter;
+
+/// A rate as `COUNT/PERIOD`, e.g. `20/1m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period: Duration,
+}
+
+/// The limits of an instance (`HELLOJOHN_RATE_LIMIT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    /// `false`: no limit is checked.
+    pub enabled: bool,
+    pub sign_in: Rate,
+    pub sign_up: Rate,
+    pub token: Rate,
+    pub failed_sign_in: Rate,
+    pub logout: Rate,
+}
 
 /// A rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -284,43 +302,34 @@ impl LocalGcra {
     }
 }
 
-/// The instance's limiter: Redis when configured and reachable, else [`LocalGcra`].
+/// The instance's limiter: the shared one when configured and reachable, else [`LocalGcra`].
 pub struct Limiter {
-    enabled: bool,
-    sign_in: Rate,
-    sign_up: Rate,
-    token: Rate,
-    failed_sign_in: Rate,
-    logout: Rate,
+    rates: Rates,
     local: LocalGcra,
-    redis: Option<Redis>,
+    shared: Option<Box<dyn SharedLimiter>>,
 }
 
 impl Limiter {
-    pub fn new(config: &Config, redis: Option<Redis>) -> Limiter {
+    pub fn new(rates: Rates, shared: Option<Box<dyn SharedLimiter>>) -> Limiter {
         Limiter {
-            enabled: config.rate_limit_enabled,
-            sign_in: config.rate_limit_sign_in,
-            sign_up: config.rate_limit_sign_up,
-            token: config.rate_limit_token,
-            failed_sign_in: config.rate_limit_failed_sign_in,
-            logout: config.rate_limit_logout,
+            rates,
             local: LocalGcra::new(),
-            redis,
+            shared,
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.rates.enabled
     }
 
     pub fn rate(&self, limit: Limit) -> Rate {
+        let r = &self.rates;
         match limit {
-            Limit::SignIn => self.sign_in,
-            Limit::SignUp => self.sign_up,
-            Limit::Token => self.token,
-            Limit::FailedSignIn => self.failed_sign_in,
-            Limit::Logout => self.logout,
+            Limit::SignIn => r.sign_in,
+            Limit::SignUp => r.sign_up,
+            Limit::Token => r.token,
+            Limit::FailedSignIn => r.failed_sign_in,
+            Limit::Logout => r.logout,
         }
     }
 
@@ -335,14 +344,14 @@ impl Limiter {
     /// unreachable the refund goes to the local limiter; a lost refund only makes the limit
     /// stricter for a while, never looser.
     pub async fn refund(&self, limit: Limit, subject: &str) {
-        if !self.enabled {
+        if !self.enabled() {
             return;
         }
         let rate = self.rate(limit);
         let key = Self::key(limit, subject);
-        if let Some(redis) = &self.redis {
+        if let Some(shared) = &self.shared {
             let interval = rate.period / rate.count.max(1);
-            if redis.gcra_refund(&key, interval).await.is_ok() {
+            if shared.refund(&key, interval).await.is_ok() {
                 return;
             }
         }
@@ -354,15 +363,15 @@ impl Limiter {
     }
 
     async fn step(&self, limit: Limit, subject: &str) -> Option<Decision> {
-        if !self.enabled {
+        if !self.enabled() {
             return None;
         }
         let rate = self.rate(limit);
         let key = Self::key(limit, subject);
-        if let Some(redis) = &self.redis {
+        if let Some(shared) = &self.shared {
             let interval = rate.period / rate.count.max(1);
             // An error was counted as a fallback by the client; the local limiter answers.
-            if let Ok(r) = redis.gcra(&key, interval, rate.count, true).await {
+            if let Ok(r) = shared.take(&key, interval, rate.count).await {
                 return Some(Decision {
                     allowed: r.allowed,
                     limit: rate.count,
@@ -560,9 +569,16 @@ mod tests {
 
     #[tokio::test]
     async fn disabled_limits_answer_nothing() {
-        let dir = std::env::temp_dir();
-        let config = Config::for_tests(dir);
-        let l = Limiter::new(&config, None);
+        let rate = rate(5, 60);
+        let rates = Rates {
+            enabled: false,
+            sign_in: rate,
+            sign_up: rate,
+            token: rate,
+            failed_sign_in: rate,
+            logout: rate,
+        };
+        let l = Limiter::new(rates, None);
         assert!(!l.enabled());
         assert_eq!(l.take(Limit::SignIn, "1.2.3.4").await, None);
     }

@@ -45,8 +45,8 @@ pub enum TokenError {
 pub fn sign(kid: &str, key: &SigningKey, claims: &AccessClaims) -> String {
     // Serialising these types cannot fail: every field is a string, an integer, a list of
     // strings or a JSON value (whose map keys are always strings).
-    let header = serde_json::to_vec(&JwtHeader::eddsa(kid)).unwrap_or_default();
-    let claims = serde_json::to_vec(claims).unwrap_or_default();
+    let header = protocol::json::to_vec(&JwtHeader::eddsa(kid));
+    let claims = protocol::json::to_vec(claims);
     let mut token = String::with_capacity(
         (header.len() + claims.len()) * 4 / 3 + 2 + Signature::BYTE_SIZE * 4 / 3 + 4,
     );
@@ -76,7 +76,8 @@ pub fn verify<'k>(
     else {
         return Err(TokenError::Malformed);
     };
-    let header: JwtHeader = decode_json(header_b64)?;
+    let header: JwtHeader =
+        protocol::json::from_slice(&decode_part(header_b64)?).ok_or(TokenError::Malformed)?;
     if header.alg != ALG_EDDSA {
         return Err(TokenError::UnsupportedAlgorithm);
     }
@@ -92,7 +93,8 @@ pub fn verify<'k>(
     key.verify_strict(signed.as_bytes(), &signature)
         .map_err(|_| TokenError::BadSignature)?;
 
-    let claims: AccessClaims = decode_json(claims_b64)?;
+    let claims: AccessClaims =
+        protocol::json::from_slice(&decode_part(claims_b64)?).ok_or(TokenError::Malformed)?;
     if now >= claims.exp {
         return Err(TokenError::Expired);
     }
@@ -105,11 +107,10 @@ pub fn verify<'k>(
     Ok(claims)
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
+fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+        .map_err(|_| TokenError::Malformed)
 }
 
 /// Fills 32 bytes from the operating system's generator.
@@ -183,7 +184,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const ISS: &str = "https://id.example.com";
 
@@ -202,7 +202,7 @@ mod tests {
             tid: "0190d1a4-0000-7000-8000-000000000002".into(),
             amr: vec!["pwd".into()],
             scp: "openid profile".into(),
-            custom: json!({"plan": "pro"}),
+            custom: protocol::json::from_slice(br#"{"plan": "pro"}"#).unwrap(),
             sid: None,
         }
     }
@@ -219,13 +219,20 @@ mod tests {
         let token = sign("k1", &key, &claims(now));
         assert_eq!(token.split('.').count(), 3);
         assert!(!token.contains('='));
-        let header: serde_json::Value = serde_json::from_slice(
+        let header: JwtHeader = protocol::json::from_slice(
             &URL_SAFE_NO_PAD
                 .decode(token.split('.').next().unwrap())
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(header, json!({"alg":"EdDSA","typ":"JWT","kid":"k1"}));
+        assert_eq!(
+            (
+                header.alg.as_str(),
+                header.typ.as_str(),
+                header.kid.as_str()
+            ),
+            ("EdDSA", "JWT", "k1")
+        );
         assert_eq!(check(&token, now, &vk).unwrap(), claims(now));
         assert_eq!(check(&token, now + 899, &vk).unwrap().sub, claims(now).sub);
     }
@@ -245,16 +252,16 @@ mod tests {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_audience(&["local-app"]);
         validation.set_issuer(&[ISS]);
-        let data = decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+        let data = decode::<AccessClaims>(&token, &decoding, &validation).unwrap();
         assert_eq!(data.header.kid.as_deref(), Some("k1"));
-        assert_eq!(data.claims["sub"], "0190d1a4-0000-7000-8000-000000000001");
-        assert_eq!(data.claims["scp"], "openid profile");
-        assert_eq!(data.claims["custom"]["plan"], "pro");
+        assert_eq!(data.claims.sub, "0190d1a4-0000-7000-8000-000000000001");
+        assert_eq!(data.claims.scp, "openid profile");
+        assert_eq!(data.claims.custom["plan"], "pro");
 
         // The independent library refuses a token signed by another key.
         let other = SigningKey::from_bytes(&[8u8; 32]);
         let forged = sign("k1", &other, &claims(now));
-        assert!(decode::<serde_json::Value>(&forged, &decoding, &validation).is_err());
+        assert!(decode::<AccessClaims>(&forged, &decoding, &validation).is_err());
     }
 
     #[test]
@@ -268,7 +275,7 @@ mod tests {
         // Claims changed after signing.
         let mut evil = claims(now);
         evil.sub = "someone-else".into();
-        let evil_claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&evil).unwrap());
+        let evil_claims = URL_SAFE_NO_PAD.encode(protocol::json::to_vec(&evil));
         let forged = format!("{}.{}.{}", parts[0], evil_claims, parts[2]);
         assert_eq!(check(&forged, now, &vk), Err(TokenError::BadSignature));
 
@@ -281,8 +288,8 @@ mod tests {
 
         // `alg: none` and HS256 are refused before any key is looked up.
         for alg in ["none", "HS256"] {
-            let header = URL_SAFE_NO_PAD
-                .encode(serde_json::to_vec(&json!({"alg":alg,"typ":"JWT","kid":"k1"})).unwrap());
+            let header =
+                URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"k1"}}"#));
             let forged = format!("{header}.{}.", parts[1]);
             assert_eq!(
                 check(&forged, now, &vk),

@@ -22,7 +22,6 @@ use storage::{Store, StoreError};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::tokens::{self, TokenError};
-use crate::config::Config;
 
 /// The file in the data dir that holds the generated development master key.
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -130,19 +129,10 @@ impl MasterKey {
         out
     }
 
-    /// The master key for `config`: `HELLOJOHN_MASTER_KEY` when set. Otherwise, only when
+    /// The master key: `setting` (`HELLOJOHN_MASTER_KEY`) when set. Otherwise, only when
     /// `allow_generate` (the embedded store, a single-machine development set-up), the key in
     /// `<data_dir>/master.key`, generated on first start. With PostgreSQL the key must be set,
     /// because every instance has to share it.
-    pub fn load(config: &Config, allow_generate: bool) -> Result<MasterKey, KeyError> {
-        MasterKey::resolve(
-            config.master_key.as_ref().map(|s| s.expose()),
-            &config.data_dir,
-            allow_generate,
-        )
-    }
-
-    /// [`MasterKey::load`] from its parts.
     pub fn resolve(
         setting: Option<&str>,
         data_dir: &Path,
@@ -510,7 +500,7 @@ mod tests {
             tid: "tenant-1".into(),
             amr: vec!["pwd".into()],
             scp: String::new(),
-            custom: serde_json::Value::Null,
+            custom: Default::default(),
             sid: None,
         }
     }
@@ -590,23 +580,6 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("HELLOJOHN_MASTER_KEY is required with PostgreSQL"));
-    }
-
-    #[test]
-    fn load_reads_the_config() {
-        let dir = TempDir::new("config");
-        let mut config = Config::for_tests(dir.0.clone());
-        config.master_key = None;
-        let generated = MasterKey::load(&config, true).unwrap();
-        assert!(dir.0.join(MASTER_KEY_FILE).exists());
-        assert!(matches!(
-            MasterKey::load(&config, false),
-            Err(KeyError::MasterKeyRequired)
-        ));
-        config.master_key = Some(crate::config::Secret(URL_SAFE_NO_PAD.encode([9u8; 32])));
-        let set = MasterKey::load(&config, false).unwrap();
-        assert_eq!(*set.key, [9u8; 32]);
-        assert_ne!(*set.key, *generated.key);
     }
 
     #[test]
@@ -731,8 +704,10 @@ mod tests {
         let kids: Vec<String> = ring.jwks().keys.into_iter().map(|k| k.kid).collect();
         assert_eq!(kids, vec![ring.current_kid().to_string(), old_kid.clone()]);
         let new_token = ring.sign(&claims(now));
-        assert!(new_token.starts_with(&URL_SAFE_NO_PAD.encode(
-            serde_json::to_vec(&protocol::token::JwtHeader::eddsa(ring.current_kid())).unwrap()
-        )));
+        assert!(
+            new_token.starts_with(&URL_SAFE_NO_PAD.encode(protocol::json::to_vec(
+                &protocol::token::JwtHeader::eddsa(ring.current_kid())
+            )))
+        );
     }
 }

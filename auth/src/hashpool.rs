@@ -37,7 +37,6 @@ use rand::RngCore as _;
 use tokio::sync::oneshot;
 
 use super::password::{check_hash, HashBounds, HashError, Hasher, Params, Password, Verification};
-use crate::metrics::Process;
 
 /// The pool cannot take the job within the wait budget. Answer 503 `OVERLOADED` with
 /// `Retry-After: retry_after` (whole seconds, at least one).
@@ -95,6 +94,31 @@ impl Job {
     }
 }
 
+/// The pool's gauges and counters, read by the engine's `/metrics` (`hellojohn_hash_pool_*`,
+/// `hellojohn_argon2_*`).
+#[derive(Debug, Default)]
+pub struct HashStats {
+    pub hash_queue_depth: AtomicU64,
+    pub hash_in_flight: AtomicU64,
+    pub hashes_total: AtomicU64,
+    pub hash_rejected_total: AtomicU64,
+    pub hash_wait_us_total: AtomicU64,
+    pub hash_work_us_total: AtomicU64,
+    pub hash_workers: AtomicU64,
+    /// Bytes of address space mapped for the hashing threads' arenas (at start).
+    pub hash_arena_bytes: AtomicU64,
+    /// Bytes of those arenas that may be resident (used since each thread's last release).
+    pub hash_arena_resident_bytes: AtomicU64,
+    /// Times an idle hashing thread gave its arena's pages back to the OS.
+    pub hash_arena_releases_total: AtomicU64,
+    /// Hashes that did not fit a thread's arena and allocated memory of their own.
+    pub hash_arena_fresh_allocations_total: AtomicU64,
+    /// The Argon2id parameters of new hashes, so that `hj bench` can measure the same.
+    pub argon2_memory_kib: AtomicU64,
+    pub argon2_iterations: AtomicU64,
+    pub argon2_parallelism: AtomicU64,
+}
+
 /// State shared by the pool handle and its threads.
 struct Shared {
     /// Jobs queued or running: what admission counts. Kept apart from the metrics gauges so
@@ -102,7 +126,7 @@ struct Shared {
     outstanding: AtomicU64,
     /// EWMA of job durations, in microseconds.
     avg_job_us: AtomicU64,
-    metrics: Arc<Process>,
+    metrics: Arc<HashStats>,
 }
 
 impl Shared {
@@ -151,7 +175,7 @@ impl HashPool {
         params: Params,
         budget: Duration,
         idle_release: Duration,
-        metrics: Arc<Process>,
+        metrics: Arc<HashStats>,
     ) -> Result<HashPool, HashError> {
         HashPool::with_bounds(
             workers,
@@ -173,7 +197,7 @@ impl HashPool {
         bounds: HashBounds,
         budget: Duration,
         idle_release: Duration,
-        metrics: Arc<Process>,
+        metrics: Arc<HashStats>,
     ) -> Result<HashPool, HashError> {
         let workers = workers.max(1);
         // The first worker's hasher, used here first: a separate one would add its memory to
@@ -540,7 +564,7 @@ impl Drop for HashPool {
 
 /// Keeps the process-wide resident gauge in step with one thread's arena.
 struct Resident<'a> {
-    metrics: &'a Process,
+    metrics: &'a HashStats,
     counted: usize,
 }
 
@@ -716,7 +740,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_and_verifies_off_the_event_loop() {
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         let pool = HashPool::new(
             2,
             CHEAP,
@@ -737,7 +761,7 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert_right_and_wrong(&pool, &phc).await;
         // A hash made with other parameters verifies and asks for a rehash.
-        let legacy = crate::auth::password::hash(
+        let legacy = crate::password::hash(
             "Passw0rd!",
             &Params {
                 memory_kib: 128,
@@ -773,7 +797,7 @@ mod tests {
     async fn larger_legacy_hashes_verify_in_the_arena_without_allocating() {
         // Made by libsodium 1.0.18 with HelloJohn's own parameters, for "S3cret-password".
         const SODIUM_65536: &str = "$argon2id$v=19$m=65536,t=3,p=1$bjlpkUHJbzsnLPCYJZJlJA$wBEX29pYGz8hhtct169jfuaacoW2akVgziLWFTeGjvA";
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         let pool = HashPool::new(
             1,
             Params::OWASP,
@@ -825,7 +849,7 @@ mod tests {
 
     #[tokio::test]
     async fn idle_threads_give_their_arena_back_and_fault_it_in_again_on_use() {
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         // Long enough that no scheduling stall of a busy test machine releases the arena between a
         // job and the assertion after it.
         let idle = Duration::from_secs(1);
@@ -866,7 +890,7 @@ mod tests {
     #[tokio::test]
     async fn overload_is_refused_at_once_and_counted() {
         // Real parameters, so that one job lasts far longer than submitting all of them.
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         let pool = Rc::new(
             HashPool::new(
                 1,
@@ -877,7 +901,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let phc = crate::auth::password::hash("Passw0rd!", &Params::OWASP).unwrap();
+        let phc = crate::password::hash("Passw0rd!", &Params::OWASP).unwrap();
         let local = tokio::task::LocalSet::new();
         let results = local
             .run_until(async {
@@ -936,7 +960,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelled_jobs_are_skipped() {
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         let pool = Rc::new(
             HashPool::new(
                 1,
@@ -980,7 +1004,7 @@ mod tests {
 
     #[test]
     fn threads_are_named_and_stop_on_drop() {
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         let pool = HashPool::new(
             3,
             CHEAP,
@@ -1015,7 +1039,7 @@ mod tests {
 
     #[tokio::test]
     async fn stored_hashes_beyond_the_bounds_cost_one_dummy_verification() {
-        let metrics = Arc::new(Process::default());
+        let metrics = Arc::new(HashStats::default());
         let pool = HashPool::new(
             1,
             CHEAP,
@@ -1071,7 +1095,7 @@ mod tests {
             bounds,
             Duration::from_secs(1),
             Duration::ZERO,
-            Arc::new(Process::default()),
+            Arc::new(HashStats::default()),
         )
         .unwrap_err();
         assert!(matches!(err, HashError::InvalidParams(_)), "{err}");
@@ -1089,7 +1113,7 @@ mod tests {
             bad,
             Duration::from_secs(1),
             Duration::ZERO,
-            Arc::new(Process::default()),
+            Arc::new(HashStats::default()),
         )
         .unwrap_err();
         assert!(matches!(err, HashError::InvalidParams(_)));

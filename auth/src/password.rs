@@ -1,8 +1,7 @@
 //! Passwords: Argon2id PHC hashing and verification, and the password policy.
 //!
 //! Hashing itself (parameters, bounds, PHC strings, arenas, the hasher) is the `passhash`
-//! crate's, re-exported here; this module adds what depends on the engine's configuration and
-//! the password policy.
+//! crate's, re-exported here; this module adds the password policy.
 
 use std::fmt;
 
@@ -10,26 +9,6 @@ pub use passhash::{
     check_hash, hash, verify, Arena, HashBounds, HashError, Hasher, Params, Password,
     StoredHashError, Verification, LEGACY_MEMORY_KIB, MAX_MEMORY_KIB, OUTPUT_LEN, SALT_LEN,
 };
-
-use crate::config::Config;
-
-/// The cost parameters of new hashes (`HELLOJOHN_ARGON2_*`).
-pub fn params_from_config(config: &Config) -> Params {
-    Params {
-        memory_kib: config.argon2_memory_kib,
-        iterations: config.argon2_iterations,
-        parallelism: config.argon2_parallelism,
-    }
-}
-
-/// The bounds on stored hashes (`HELLOJOHN_ARGON2_MAX_*`).
-pub fn bounds_from_config(config: &Config) -> HashBounds {
-    HashBounds {
-        max_memory_kib: config.argon2_max_memory_kib,
-        max_iterations: config.argon2_max_iterations,
-        max_parallelism: config.argon2_max_parallelism,
-    }
-}
 
 /// The password policy: 8 to 128 characters, with an upper-case letter, a lower-case letter
 /// and a digit.

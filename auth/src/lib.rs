@@ -1,0 +1,33 @@
+//! HelloJohn's auth domain: what a sign-in, a sign-up, a refresh or a sign-out decides, and
+//! nothing about how it travels.
+//!
+//! * [`flows`]: register, password sign-in, refresh rotation, sign-out, cookie sessions.
+//!   Plain values in, [`flows::Outcome`] out; denials are outcomes, faults are errors.
+//! * [`password`]: the password policy (hashing itself is the `passhash` crate);
+//!   [`hashpool`]: the dedicated hashing threads with admission by expected wait.
+//! * [`tokens`]: EdDSA access tokens, opaque secrets, CSRF tokens; [`keys`]: the master key
+//!   and the signing-key ring.
+//! * [`events`]: the event drafts the flows hand to the store (the webhook outbox).
+//! * [`limiter`]: the rate-limit policy (GCRA) and the in-process limiter.
+//! * [`token_cache`]: per-shard caches of verified access tokens and their users.
+//! * [`ports`]: what the domain needs from outside and does not own: the shared session cache
+//!   and the shared rate limiter (Redis in the engine). The store is `storage::Store`.
+//!
+//! This crate has no HTTP, JSON or Redis dependency; the engine is the shell around it.
+
+pub mod events;
+pub mod flows;
+pub mod hashpool;
+pub mod keys;
+pub mod limiter;
+pub mod password;
+pub mod ports;
+pub mod token_cache;
+pub mod tokens;
+
+pub use hashpool::{HashPool, HashStats, Overloaded};
+pub use keys::{KeyError, KeyRing, MasterKey};
+pub use password::{check_policy, HashError, Params, Password, PolicyViolation, Verification};
+pub use tokens::{
+    constant_time_eq, hash_opaque, new_csrf_token, new_opaque_token, CsrfKey, TokenError,
+};
