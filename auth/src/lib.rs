@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! HelloJohn's auth domain: what a sign-in, a sign-up, a refresh or a sign-out decides, and
 //! nothing about how it travels.
 //!

@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! The HelloJohn engine: per-core runtime, HTTP serving, routing, the auth domain, the hash
 //! pool and metrics. See `docs/ARCHITECTURE.md` for the map.
 
@@ -62,9 +63,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Unix seconds now: the clock is read once per request, at the boundary.
 pub fn unix_now() -> i64 {
+    unix_now_ms() / 1000
+}
+
+/// Unix milliseconds now: the one reading of the wall clock (the webhook worker's leases and
+/// backoff need milliseconds; requests use [`unix_now`]).
+#[allow(clippy::disallowed_methods)]
+pub fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 

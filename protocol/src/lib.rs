@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! HelloJohn wire types: request and response bodies, error codes and JSON encoding.
 //!
 //! This crate does no I/O. Only it knows JSON: the engine converts these types into domain

@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! The HelloJohn store: one trait, several backends.
 //!
 //! The engine knows no SQL: everything it persists goes through [`Store`]. Each method that

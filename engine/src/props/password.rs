@@ -1,6 +1,9 @@
 //! Stored password hashes (PHC strings read from the database, or imported) and the password
 //! policy (request bodies).
 
+// The properties run the hasher directly, with cheap parameters, on the test thread.
+#![allow(clippy::disallowed_methods)]
+
 use argon2::password_hash::PasswordHash;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine as _;
