@@ -70,7 +70,7 @@ pub async fn read_body(
             ErrorCode::PayloadTooLarge,
             format!("request body exceeds {limit} bytes"),
         )
-        .with_detail(serde_json::json!({ "limit": limit }))
+        .with("limit", limit)
     };
     let declared = headers
         .get(CONTENT_LENGTH)

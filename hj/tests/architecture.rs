@@ -171,6 +171,35 @@ fn the_domain_sees_no_http_json_redis_or_sql() {
 }
 
 #[test]
+fn only_protocol_and_storage_know_json() {
+    // Handlers build wire types (protocol) and the store writes JSON columns (storage); the
+    // engine and the domain see neither JSON text nor JSON values. The load generator is a
+    // separate program that writes its own reports. Tests may use JSON to check bodies.
+    let may = ["protocol/", "storage/", "bench/"];
+    let mut wrong = Vec::new();
+    for (path, text) in workspace_sources() {
+        let test_code = path.contains("/tests/") || path.contains("/props/");
+        if test_code || may.iter().any(|p| path.starts_with(p)) {
+            continue;
+        }
+        if text.contains("serde_json") || text.contains("simd_json") {
+            wrong.push(path);
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "JSON outside protocol/ and storage/: {wrong:#?}"
+    );
+    for dir in ["auth", "engine", "hj"] {
+        let deps = manifest_deps(dir, "dependencies");
+        assert!(
+            !deps.contains("serde_json") && !deps.contains("simd-json"),
+            "{dir} [dependencies] has a JSON crate"
+        );
+    }
+}
+
+#[test]
 fn only_storage_speaks_sql() {
     let mut wrong = Vec::new();
     for (path, text) in workspace_sources() {

@@ -85,11 +85,87 @@ impl Serialize for ErrorCode {
 }
 
 /// The `/v2/*` error body: `{"code": "...", "message": "...", "detail": ...}`.
+/// One value in an error's `detail` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailValue {
+    Text(String),
+    Number(u64),
+}
+
+impl From<&str> for DetailValue {
+    fn from(s: &str) -> DetailValue {
+        DetailValue::Text(s.to_string())
+    }
+}
+
+impl From<String> for DetailValue {
+    fn from(s: String) -> DetailValue {
+        DetailValue::Text(s)
+    }
+}
+
+impl From<u64> for DetailValue {
+    fn from(n: u64) -> DetailValue {
+        DetailValue::Number(n)
+    }
+}
+
+impl From<usize> for DetailValue {
+    fn from(n: usize) -> DetailValue {
+        DetailValue::Number(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+/// An error's `detail`: `null`, a sentence, or an object of named values (`field`, `rule`,
+/// `retry_after`, ...). Typed, so that the layers above build it without JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Detail {
+    #[default]
+    None,
+    Text(String),
+    Entries(Vec<(&'static str, DetailValue)>),
+}
+
+impl Detail {
+    /// The named value, in an object detail.
+    pub fn get(&self, key: &str) -> Option<&DetailValue> {
+        match self {
+            Detail::Entries(e) => e.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The detail as the JSON value it is written as.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Detail::None => serde_json::Value::Null,
+            Detail::Text(t) => serde_json::Value::String(t.clone()),
+            Detail::Entries(e) => serde_json::Value::Object(
+                e.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            DetailValue::Text(t) => serde_json::Value::String(t.clone()),
+                            DetailValue::Number(n) => serde_json::Value::from(*n),
+                        };
+                        (k.to_string(), v)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    pub detail: serde_json::Value,
+    pub detail: Detail,
 }
 
 impl ApiError {
@@ -97,12 +173,31 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
-            detail: serde_json::Value::Null,
+            detail: Detail::None,
         }
     }
 
-    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
-        self.detail = detail;
+    /// Adds `key: value` to the detail object (a sentence detail is replaced).
+    pub fn with(mut self, key: &'static str, value: impl Into<DetailValue>) -> Self {
+        let value = value.into();
+        match &mut self.detail {
+            Detail::Entries(e) => match e.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => *v = value,
+                None => e.push((key, value)),
+            },
+            d => *d = Detail::Entries(vec![(key, value)]),
+        }
+        self
+    }
+
+    /// `detail.field`: the request field the error is about.
+    pub fn with_field(self, field: &str) -> Self {
+        self.with("field", field)
+    }
+
+    /// A sentence as the detail.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.detail = Detail::Text(text.into());
         self
     }
 
@@ -150,5 +245,39 @@ impl OAuthError {
             "server_error" => 500,
             _ => 400,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(e: &ApiError) -> String {
+        String::from_utf8(crate::json::to_vec(e)).unwrap()
+    }
+
+    #[test]
+    fn details_are_written_as_null_a_sentence_or_an_object() {
+        let e = ApiError::new(ErrorCode::NotFound, "no such route");
+        assert_eq!(
+            body(&e),
+            r#"{"code":"NOT_FOUND","message":"no such route","detail":null}"#
+        );
+        let e = ApiError::new(ErrorCode::InvalidJson, "bad").with_text("EOF");
+        assert_eq!(
+            body(&e),
+            r#"{"code":"INVALID_JSON","message":"bad","detail":"EOF"}"#
+        );
+        let e = ApiError::new(ErrorCode::BadRequest, "weak")
+            .with_field("password")
+            .with("rule", "digit")
+            .with("rule", "uppercase")
+            .with("retry_after", 3u64);
+        assert_eq!(e.detail.get("rule"), Some(&DetailValue::from("uppercase")));
+        // Keys come out sorted (serde_json's map), as they did when details were JSON values.
+        assert_eq!(
+            body(&e),
+            r#"{"code":"BAD_REQUEST","message":"weak","detail":{"field":"password","retry_after":3,"rule":"uppercase"}}"#
+        );
     }
 }

@@ -77,20 +77,18 @@ pub fn from_body<T: DeserializeOwned>(mut body: Vec<u8>) -> Result<T, ApiError> 
                 ErrorCode::InvalidJson,
                 format!("request body nests JSON deeper than {MAX_JSON_DEPTH} levels"),
             )
-            .with_detail(serde_json::json!({ "max_depth": MAX_JSON_DEPTH })))
+            .with("max_depth", MAX_JSON_DEPTH))
         }
         Err(DepthError::StrayBackslash) => {
             return Err(
                 ApiError::new(ErrorCode::InvalidJson, "request body is not valid JSON")
-                    .with_detail(serde_json::Value::String(
-                        "backslash outside a string".to_string(),
-                    )),
+                    .with_text("backslash outside a string"),
             )
         }
     }
     simd_json::serde::from_slice::<T>(&mut body).map_err(|e| {
         ApiError::new(ErrorCode::InvalidJson, "request body is not valid JSON")
-            .with_detail(serde_json::Value::String(describe(&e)))
+            .with_text(describe(&e))
     })
 }
 
@@ -107,6 +105,17 @@ pub type Document = serde_json::Value;
 /// (a token's parts); request bodies go through [`from_body`].
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     serde_json::from_slice(bytes).ok()
+}
+
+/// A request body sent as a form (`application/x-www-form-urlencoded`, already decoded into
+/// pairs) read as the `T` its JSON would be: every field a string.
+pub fn from_form<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, ApiError> {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "form fields are not valid"))
 }
 
 /// Serialises a response body. Serialising our own types cannot fail; if it ever did the
@@ -170,13 +179,16 @@ mod tests {
             let e = from_body::<Probe>(body).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidJson);
             assert_eq!(e.status(), 400);
-            assert_eq!(e.detail, serde_json::json!({ "max_depth": MAX_JSON_DEPTH }));
+            assert_eq!(
+                e.detail.to_json(),
+                serde_json::json!({ "max_depth": MAX_JSON_DEPTH })
+            );
         }
         // The same through `serde_json::Value` and `IgnoredAny`, which recurse the same way.
         let e = from_body::<serde_json::Value>(deep_objects(50_000)).unwrap_err();
-        assert_eq!(e.detail["max_depth"], MAX_JSON_DEPTH);
+        assert_eq!(e.detail.to_json()["max_depth"], MAX_JSON_DEPTH);
         let e = from_body::<serde::de::IgnoredAny>(deep_arrays(50_000)).unwrap_err();
-        assert_eq!(e.detail["max_depth"], MAX_JSON_DEPTH);
+        assert_eq!(e.detail.to_json()["max_depth"], MAX_JSON_DEPTH);
     }
 
     #[test]

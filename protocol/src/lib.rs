@@ -8,10 +8,11 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod metadata;
+pub mod system;
 pub mod token;
 pub mod webhook;
 
-pub use error::{ApiError, ErrorCode, OAuthError};
+pub use error::{ApiError, Detail, DetailValue, ErrorCode, OAuthError};
 
 #[cfg(test)]
 mod props;

@@ -53,8 +53,34 @@ impl MetadataViolation {
     /// The 400 answer naming `field`: `BAD_REQUEST` with `detail.field` and `detail.rule`.
     pub fn to_api_error(self, field: &'static str) -> ApiError {
         ApiError::new(ErrorCode::BadRequest, self.message(field))
-            .with_detail(serde_json::json!({ "field": field, "rule": self.rule() }))
+            .with_field(field)
+            .with("rule", self.rule())
     }
+}
+
+/// The user metadata of a sign-up: `custom_fields` (HelloJohn's SDK's name) or `user_metadata`,
+/// not both; an empty object when neither. Checked against the metadata limits (400 naming the
+/// field). It is stored and shown to the user, and never put into a token.
+pub fn user_metadata(
+    custom_fields: Option<serde_json::Value>,
+    user_metadata: Option<serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    let given = |v: &Option<serde_json::Value>| v.as_ref().is_some_and(|v| !v.is_null());
+    let (field, value) = match (given(&custom_fields), given(&user_metadata)) {
+        (true, true) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "send custom_fields or user_metadata, not both",
+            )
+            .with_field("user_metadata"))
+        }
+        (true, false) => ("custom_fields", custom_fields),
+        (false, true) => ("user_metadata", user_metadata),
+        (false, false) => return Ok(serde_json::Value::Object(Default::default())),
+    };
+    let value = value.unwrap_or_default();
+    check(&value).map_err(|v| v.to_api_error(field))?;
+    Ok(value)
 }
 
 /// Checks a metadata value: a JSON object, at most [`MAX_METADATA_DEPTH`] levels of objects
@@ -120,7 +146,8 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
         ErrorCode::BadRequest,
         format!("name must be at most {MAX_NAME_CHARS} characters, without control characters"),
     )
-    .with_detail(serde_json::json!({ "field": "name", "rule": rule })))
+    .with_field("name")
+    .with("rule", rule))
 }
 
 #[cfg(test)]
@@ -237,9 +264,12 @@ mod tests {
         assert!(check_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
         let e = check_name(&"é".repeat(MAX_NAME_CHARS + 1)).unwrap_err();
         assert_eq!(e.status(), 400);
-        assert_eq!(e.detail, json!({ "field": "name", "rule": "max_length" }));
+        assert_eq!(
+            e.detail.to_json(),
+            json!({ "field": "name", "rule": "max_length" })
+        );
         let e = check_name("Ada\nLovelace").unwrap_err();
-        assert_eq!(e.detail["rule"], "control_characters");
+        assert_eq!(e.detail.to_json()["rule"], "control_characters");
     }
 
     #[test]
@@ -247,7 +277,7 @@ mod tests {
         let e = MetadataViolation::TooDeep.to_api_error("custom_fields");
         assert_eq!(e.code, ErrorCode::BadRequest);
         assert_eq!(
-            e.detail,
+            e.detail.to_json(),
             json!({ "field": "custom_fields", "rule": "max_depth" })
         );
     }

@@ -1,5 +1,5 @@
-//! The metadata of an event draft: string keys with plain values, in the order they were set.
-//! The flows fill it without seeing JSON; the store writes it as a JSON object.
+//! The metadata of an event draft: string keys with plain values. The flows fill it without
+//! seeing JSON; the store writes it as a JSON object (keys sorted, as serde_json's map sorts).
 
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq, Eq)]

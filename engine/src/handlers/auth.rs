@@ -31,31 +31,6 @@ fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
     ))
 }
 
-/// The user metadata of a sign-up: `custom_fields` (the SDK's name) or `user_metadata`, not
-/// both; an empty object when neither. Checked against the metadata limits (400 naming the
-/// field). It is stored and shown to the user, and never put into a token.
-fn user_metadata(
-    custom_fields: Option<serde_json::Value>,
-    user_metadata: Option<serde_json::Value>,
-) -> Result<serde_json::Value, ApiError> {
-    let given = |v: &Option<serde_json::Value>| v.as_ref().is_some_and(|v| !v.is_null());
-    let (field, value) = match (given(&custom_fields), given(&user_metadata)) {
-        (true, true) => {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                "send custom_fields or user_metadata, not both",
-            )
-            .with_detail(serde_json::json!({ "field": "user_metadata" })))
-        }
-        (true, false) => ("custom_fields", custom_fields),
-        (false, true) => ("user_metadata", user_metadata),
-        (false, false) => return Ok(serde_json::Value::Object(Default::default())),
-    };
-    let value = value.unwrap_or_default();
-    protocol::metadata::check(&value).map_err(|v| v.to_api_error(field))?;
-    Ok(value)
-}
-
 pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     // A full hash pool refuses before the limit is counted or anything parsed (see `SignIn`).
@@ -71,7 +46,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .as_deref()
         .filter(|p| !p.is_empty())
         .ok_or_else(|| errors::missing("password"))?;
-    let user_metadata = user_metadata(r.custom_fields, r.user_metadata)?;
+    let user_metadata = protocol::metadata::user_metadata(r.custom_fields, r.user_metadata)?;
     if let Some(name) = &r.name {
         protocol::metadata::check_name(name)?;
     }
@@ -274,7 +249,7 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 ErrorCode::BadRequest,
                 "post_logout_redirect_uri is not registered for this client",
             )
-            .with_detail(serde_json::json!({ "field": "post_logout_redirect_uri" })));
+            .with_field("post_logout_redirect_uri"));
         }
         redirect = Some(uri.to_string());
     }

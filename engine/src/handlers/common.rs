@@ -75,14 +75,7 @@ pub fn parse<T: DeserializeOwned + Default>(
     }
     match (media(parts), accept) {
         (Media::Json, _) => protocol::json::from_body(body),
-        (Media::Form, Accept::JsonOrForm) => {
-            let map: serde_json::Map<String, serde_json::Value> = form_pairs(&body)
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect();
-            serde_json::from_value(serde_json::Value::Object(map))
-                .map_err(|_| ApiError::new(ErrorCode::BadRequest, "form fields are not valid"))
-        }
+        (Media::Form, Accept::JsonOrForm) => protocol::json::from_form(form_pairs(&body)),
         (_, Accept::Json) => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "the body must be application/json",
@@ -168,7 +161,7 @@ pub async fn client(ctx: &Ctx, tenant: &Tenant, client_id: &str) -> Result<Clien
 }
 
 fn unknown(field: &'static str, message: &str) -> ApiError {
-    ApiError::new(ErrorCode::BadRequest, message).with_detail(serde_json::json!({ "field": field }))
+    ApiError::new(ErrorCode::BadRequest, message).with_field(field)
 }
 
 /// The token of an `Authorization: Bearer` header.

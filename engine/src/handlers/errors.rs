@@ -15,14 +15,15 @@ pub fn denial(d: &Denial) -> ApiError {
             ErrorCode::Overloaded,
             "the server is at capacity; retry later",
         )
-        .with_detail(serde_json::json!({ "retry_after": retry_after.as_secs().max(1) })),
-        Denial::EmailTaken => ApiError::new(ErrorCode::Conflict, "email is already registered")
-            .with_detail(serde_json::json!({ "field": "email" })),
+        .with("retry_after", retry_after.as_secs().max(1)),
+        Denial::EmailTaken => {
+            ApiError::new(ErrorCode::Conflict, "email is already registered").with_field("email")
+        }
         Denial::WeakPassword(v) => ApiError::new(ErrorCode::BadRequest, v.message())
-            .with_detail(serde_json::json!({ "field": "password", "rule": v.rule() })),
+            .with_field("password")
+            .with("rule", v.rule()),
         Denial::InvalidEmail => {
-            ApiError::new(ErrorCode::BadRequest, "email is not a valid address")
-                .with_detail(serde_json::json!({ "field": "email" }))
+            ApiError::new(ErrorCode::BadRequest, "email is not a valid address").with_field("email")
         }
         Denial::TokenInvalid => {
             ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
@@ -48,7 +49,7 @@ pub fn rate_limited(d: &Decision) -> ApiError {
         ErrorCode::RateLimitExceeded,
         "too many requests; retry later",
     )
-    .with_detail(serde_json::json!({ "retry_after": d.retry_after_secs() }))
+    .with("retry_after", d.retry_after_secs())
 }
 
 /// A store fault. Unavailability is 503 (safe to retry: nothing was committed).
@@ -72,6 +73,5 @@ pub fn store(e: &StoreError) -> ApiError {
 }
 
 pub fn missing(field: &'static str) -> ApiError {
-    ApiError::new(ErrorCode::BadRequest, format!("{field} is required"))
-        .with_detail(serde_json::json!({ "field": field }))
+    ApiError::new(ErrorCode::BadRequest, format!("{field} is required")).with_field(field)
 }

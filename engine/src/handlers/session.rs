@@ -210,7 +210,7 @@ async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, User), ApiError> {
 
 fn with_challenge(mut e: ApiError) -> ApiError {
     if e.code == ErrorCode::Unauthorized {
-        e.detail = serde_json::json!({ "www_authenticate": "Bearer" });
+        e = e.with("www_authenticate", "Bearer");
     }
     e
 }

@@ -3,28 +3,14 @@
 use std::time::Duration;
 
 use http::header::HeaderValue;
-use serde::Serialize;
+use protocol::system::{Health, HealthComponents, Ping};
 
 use super::{Ctx, HandlerResult};
 use crate::http::{bytes, json};
 
 pub fn ping(ctx: &Ctx) -> HandlerResult {
     ctx.clock.request_read();
-    Ok(json(200, &serde_json::json!({ "status": "ok" })))
-}
-
-#[derive(Serialize)]
-struct Components {
-    database: &'static str,
-    redis: &'static str,
-    keystore: &'static str,
-}
-
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-    components: Components,
-    version: &'static str,
+    Ok(json(200, &Ping::OK))
 }
 
 /// Readiness for load balancers: 503 while draining or when the database is unreachable.
@@ -53,7 +39,7 @@ pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
     };
     let body = Health {
         status,
-        components: Components {
+        components: HealthComponents {
             database,
             redis,
             keystore: "ok",

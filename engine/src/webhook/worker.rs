@@ -521,7 +521,7 @@ mod tests {
             target_type: None,
             ip_address: None,
             user_agent: None,
-            metadata: serde_json::Value::Null,
+            metadata: Default::default(),
             result: "success".into(),
             created_at: 1,
         };
