@@ -5,6 +5,7 @@
 pub mod app;
 pub mod client_ip;
 pub mod config;
+pub mod conn;
 pub mod directory;
 pub mod handlers;
 pub mod http;

@@ -22,10 +22,10 @@ use hyper::body::Incoming;
 use protocol::{ApiError, ErrorCode};
 
 use crate::app::Shard;
+use crate::conn::ConnClock;
 use crate::http::{error, Resp};
 use crate::metrics::{method_index, METHODS};
 use crate::router::Route;
-use crate::server::{finish_headers, ConnClock};
 use ::auth::limiter::{Decision, Limit};
 
 /// What a handler knows about its request besides the request itself.
@@ -305,4 +305,15 @@ fn incoming_request_id(req: &Request<Incoming>) -> Option<String> {
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| v.to_string())
+}
+
+/// Adds the headers every response carries.
+pub fn finish_headers(resp: &mut Resp, request_id: &str, draining: bool) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if draining {
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
 }

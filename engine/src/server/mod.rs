@@ -1,7 +1,5 @@
 //! Serving: listeners, the per-shard accept loop, connections and graceful shutdown.
 
-mod io;
-
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,7 +7,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderValue;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -19,8 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
-pub use io::ConnClock;
-use io::TimedIo;
+use crate::conn::{ConnClock, TimedIo};
 
 use crate::app::{Phase, Shard};
 use crate::http::Resp;
@@ -208,17 +204,6 @@ async fn serve_connection(
     conn.as_mut().graceful_shutdown();
     if let Err(e) = conn.as_mut().await {
         tracing::debug!(shard = shard.index, %peer, error = %e, "connection ended with error");
-    }
-}
-
-/// Adds the headers every response carries.
-pub fn finish_headers(resp: &mut Resp, request_id: &str, draining: bool) {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    if draining {
-        resp.headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

@@ -27,6 +27,7 @@ mod sessions;
 mod tenants;
 mod tls;
 mod url;
+mod user_row;
 mod users;
 mod webhooks;
 

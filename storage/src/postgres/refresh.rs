@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::events;
 use super::pipelined::pipelined2;
-use super::users::{user_from, USER_COLUMNS};
+use super::user_row::{user_from, USER_COLUMNS};
 use crate::rotation::{rotation_step, RotationStep};
 use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 

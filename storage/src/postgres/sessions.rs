@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::events;
-use super::users::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
+use super::user_row::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
 use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
 /// The session and the event: one statement (one round trip, atomic without `BEGIN`/`COMMIT`),

@@ -1,37 +1,13 @@
 //! Users and password identities.
 
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::pipelined::pipelined4;
+use super::user_row::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
 use super::{events, refresh};
 use crate::{EventDraft, NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
-
-/// The [`USER_COLUMN_COUNT`] user columns of [`user_from`], for a table aliased `u`.
-pub(super) const USER_COLUMNS: &str =
-    "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
-     u.created_at, u.app_metadata";
-
-/// How many columns [`user_from`] reads: the first column after them is `at + USER_COLUMN_COUNT`.
-pub(super) const USER_COLUMN_COUNT: usize = 9;
-
-/// A user from [`USER_COLUMN_COUNT`] columns starting at `at`, in the order of [`USER_COLUMNS`]:
-/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at,
-/// app_metadata`.
-pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Error> {
-    Ok(User {
-        id: row.try_get(at)?,
-        tenant_id: row.try_get(at + 1)?,
-        email: row.try_get(at + 2)?,
-        email_verified: row.try_get(at + 3)?,
-        name: row.try_get(at + 4)?,
-        custom_fields: row.try_get(at + 5)?,
-        disabled: row.try_get(at + 6)?,
-        created_at: row.try_get(at + 7)?,
-        app_metadata: row.try_get(at + 8)?,
-    })
-}
 
 /// User, password identity, a new refresh family and its first token, and the event, in one
 /// transaction (the inserts pipelined: one round trip). `Conflict("email")` (and nothing

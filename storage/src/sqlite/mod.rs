@@ -22,6 +22,7 @@ mod migrate;
 mod refresh;
 mod sessions;
 mod tenants;
+mod user_row;
 mod users;
 mod webhooks;
 mod worker;
@@ -128,7 +129,8 @@ impl Store for SqliteStore {
     }
 
     fn get_user(&self, user_id: Uuid) -> StoreFuture<'_, Option<User>> {
-        self.pool.read(move |conn| users::get_user(conn, user_id))
+        self.pool
+            .read(move |conn| user_row::get_user(conn, user_id))
     }
 
     fn find_password_login(

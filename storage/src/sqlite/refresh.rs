@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::error::uuid_at;
-use super::{events, users};
+use super::{events, user_row};
 use crate::rotation::{rotation_step, RotationStep};
 use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 
@@ -154,7 +154,7 @@ pub(super) fn rotate_refresh_token(
         tx.commit()?;
         return Ok(reused);
     }
-    let user = users::get_user(&tx, old.user_id)?.ok_or_else(|| {
+    let user = user_row::get_user(&tx, old.user_id)?.ok_or_else(|| {
         StoreError::Internal(format!("refresh token of a missing user {}", old.user_id))
     })?;
     // The successor always joins the old token's family, user and client.

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::uuid_at;
 use super::events;
-use super::users::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
+use super::user_row::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
 use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
 
 /// The session and the event, in one transaction.

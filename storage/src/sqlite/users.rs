@@ -1,41 +1,12 @@
 //! Users and password identities.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use super::error::{json_at, to_json, uuid_at};
+use super::error::to_json;
+use super::user_row::{user_from, USER_COLUMNS, USER_COLUMNS_UNQUALIFIED, USER_COLUMN_COUNT};
 use super::{events, refresh};
 use crate::{EventDraft, NewRefreshToken, NewUser, PasswordLogin, StoreError, User};
-
-/// The [`USER_COLUMN_COUNT`] user columns of [`user_from`], for a table aliased `u`.
-pub(super) const USER_COLUMNS: &str =
-    "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
-     u.created_at, u.app_metadata";
-
-/// [`USER_COLUMNS`] without the table alias, for `RETURNING` (where SQLite allows none).
-const USER_COLUMNS_UNQUALIFIED: &str =
-    "id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at, \
-     app_metadata";
-
-/// How many columns [`user_from`] reads: the first column after them is `at + USER_COLUMN_COUNT`.
-pub(super) const USER_COLUMN_COUNT: usize = 9;
-
-/// A user from [`USER_COLUMN_COUNT`] columns starting at `at`, in the order of [`USER_COLUMNS`]:
-/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at,
-/// app_metadata`.
-pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
-    Ok(User {
-        id: uuid_at(row, at)?,
-        tenant_id: uuid_at(row, at + 1)?,
-        email: row.get(at + 2)?,
-        email_verified: row.get(at + 3)?,
-        name: row.get(at + 4)?,
-        custom_fields: json_at(row, at + 5)?,
-        disabled: row.get(at + 6)?,
-        created_at: row.get(at + 7)?,
-        app_metadata: json_at(row, at + 8)?,
-    })
-}
 
 /// User, password identity, a new refresh family and its first token, and the event, in one
 /// transaction. `Conflict("email")` (and nothing written) when the email is taken in the tenant.
@@ -88,15 +59,6 @@ pub(super) fn register_user(
     events::insert_draft(&tx, event, |d| d.for_user(user.tenant_id, user.id))?;
     tx.commit()?;
     Ok(user)
-}
-
-pub(super) fn get_user(conn: &Connection, user_id: Uuid) -> Result<Option<User>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
-        ))?
-        .query_row([user_id.to_string()], |row| user_from(row, 0))
-        .optional()?)
 }
 
 /// `email` is already normalised by the caller.

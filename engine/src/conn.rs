@@ -1,4 +1,6 @@
-//! Socket timeouts applied at the I/O layer, where hyper cannot see them.
+//! One connection's clock: socket timeouts applied at the I/O layer, where hyper cannot see
+//! them (`TimedIo`, used by `server`), and the state the request handler shares with it
+//! ([`ConnClock`]: the request was read, the pace after a refusal).
 //!
 //! A connection is in one of three phases. `Idle`: waiting for the first byte of a request; a
 //! pending read fails after the idle timeout (the read timeout for a fresh connection).

@@ -1,0 +1,31 @@
+//! How a user is read from a row: one place for the columns and their order, used by every
+//! module that returns users (users, refresh rotation, sessions).
+
+use tokio_postgres::Row;
+
+use crate::User;
+
+/// The [`USER_COLUMN_COUNT`] user columns of [`user_from`], for a table aliased `u`.
+pub(super) const USER_COLUMNS: &str =
+    "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
+     u.created_at, u.app_metadata";
+
+/// How many columns [`user_from`] reads: the first column after them is `at + USER_COLUMN_COUNT`.
+pub(super) const USER_COLUMN_COUNT: usize = 9;
+
+/// A user from [`USER_COLUMN_COUNT`] columns starting at `at`, in the order of [`USER_COLUMNS`]:
+/// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at,
+/// app_metadata`.
+pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Error> {
+    Ok(User {
+        id: row.try_get(at)?,
+        tenant_id: row.try_get(at + 1)?,
+        email: row.try_get(at + 2)?,
+        email_verified: row.try_get(at + 3)?,
+        name: row.try_get(at + 4)?,
+        custom_fields: row.try_get(at + 5)?,
+        disabled: row.try_get(at + 6)?,
+        created_at: row.try_get(at + 7)?,
+        app_metadata: row.try_get(at + 8)?,
+    })
+}
