@@ -454,34 +454,12 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use storage::sqlite::SqliteStore;
 
     const ISS: &str = "http://localhost:8080";
 
-    /// A directory under the system temp dir, unique to this process and case, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(case: &str) -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "hj-auth-keys-{}-{}-{case}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use testkit::TempDir;
 
     async fn store(dir: &Path) -> Arc<SqliteStore> {
         let store = SqliteStore::open(&dir.join("db"), 1).unwrap();
@@ -551,7 +529,7 @@ mod tests {
     #[test]
     fn dev_master_key_file_is_generated_once_with_owner_only_permissions() {
         let dir = TempDir::new("dev-key");
-        let data = dir.0.join("data");
+        let data = dir.path().join("data");
         let first = MasterKey::resolve(None, &data, true).unwrap();
         let path = data.join(MASTER_KEY_FILE);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -614,7 +592,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_creation_yields_one_key_and_reload_verifies() {
         let dir = TempDir::new("ring");
-        let store = store(&dir.0).await;
+        let store = store(dir.path()).await;
         let master = MasterKey::from_bytes([5; 32]);
         let now = 1_700_000_000;
         let (a, b) = tokio::join!(
@@ -668,8 +646,8 @@ mod tests {
     async fn two_stores_on_one_database_agree_on_one_key() {
         // Two store instances on one file behave like two processes starting at once.
         let dir = TempDir::new("two-stores");
-        let first = store(&dir.0).await;
-        let second = store(&dir.0).await;
+        let first = store(dir.path()).await;
+        let second = store(dir.path()).await;
         let master = MasterKey::from_bytes([7; 32]);
         let (a, b) = tokio::join!(
             KeyRing::load_or_create(&*first, &master, 10),
@@ -682,7 +660,7 @@ mod tests {
     #[tokio::test]
     async fn retired_keys_still_verify_but_do_not_sign() {
         let dir = TempDir::new("retired");
-        let store = store(&dir.0).await;
+        let store = store(dir.path()).await;
         let master = MasterKey::from_bytes([8; 32]);
         let now = 1_700_000_000;
         let (mut old, old_key) = new_signing_key(&master, now - 86_400).unwrap();

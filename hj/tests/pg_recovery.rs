@@ -13,20 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::{hj, start_server};
 
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: run bash scripts/test.sh, or bash scripts/services.sh start && source .hj-test/env")
-    })
-}
-
-fn services(cmd: &str) {
-    let status = std::process::Command::new("bash")
-        .arg(env("HJ_TEST_SERVICES_SH"))
-        .arg(cmd)
-        .status()
-        .unwrap();
-    assert!(status.success(), "services.sh {cmd} failed");
-}
+use testkit::{require_env as env, services};
 
 /// A fresh database on the test PostgreSQL; returns its URL.
 async fn fresh_database() -> (String, tokio_postgres::Client) {

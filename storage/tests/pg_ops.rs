@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hellojohn_storage::postgres::{PgOptions, PgStore};
 use hellojohn_storage::sqlite::SqliteStore;
 use hellojohn_storage::{NewRefreshToken, NewUser, PoolStats, Store, StoreError};
-use pg_support::{admin, open, require_env, test_options, with_ssl, TestDb};
+use pg_support::{admin, open, require_env, test_db, test_options, with_ssl, TestDb};
 use serde_json::json;
 use tokio::sync::RwLock;
 use uuid::Uuid;
@@ -112,7 +112,7 @@ async fn wait_for_stats(store: &dyn Store, ok: impl Fn(PoolStats) -> bool) -> Po
 #[tokio::test]
 async fn tls_verify_full_with_the_ca() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let ssl = format!("sslmode=verify-full&sslrootcert={}", ca());
     let store = tls_store(&db, &ssl).expect("open");
     store.ping().await.expect("verify-full with the test CA");
@@ -129,7 +129,7 @@ async fn tls_verify_full_with_the_ca() {
 #[tokio::test]
 async fn tls_verify_full_without_the_ca_fails_clearly() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     // The system roots do not know the test CA.
     match tls_store(&db, "sslmode=verify-full") {
         Ok(store) => assert_unavailable_mentioning(store.ping().await, &["certificate"]),
@@ -157,7 +157,7 @@ async fn tls_verify_full_without_the_ca_fails_clearly() {
 #[tokio::test]
 async fn tls_verify_ca_ignores_the_host_name_verify_full_does_not() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     // Connect to 127.0.0.1 but verify as if the host were another name.
     let other_name = format!(
         "{}&hostaddr=127.0.0.1",
@@ -191,7 +191,7 @@ async fn tls_verify_ca_ignores_the_host_name_verify_full_does_not() {
 #[tokio::test]
 async fn tls_require_encrypts_without_verification() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store = tls_store(&db, "sslmode=require").expect("open");
     store.ping().await.expect("require, no CA");
     assert_eq!(ssl_of_store_connections(&db).await, vec![true]);
@@ -213,7 +213,7 @@ async fn tls_require_encrypts_without_verification() {
 #[tokio::test]
 async fn tls_disable_and_prefer() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let plain = tls_store(&db, "sslmode=disable").expect("open");
     plain.ping().await.expect("disable");
     assert_eq!(ssl_of_store_connections(&db).await, vec![false]);
@@ -250,7 +250,7 @@ async fn tls_disable_and_prefer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_migrate_gives_one_schema() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let stores: Vec<Arc<PgStore>> = [
         db.direct_url(),
         db.direct_url(),
@@ -315,7 +315,7 @@ async fn migration_files_match_known_versions() {
     let (pg_files, sqlite_files) = (versions("postgres"), versions("sqlite"));
     assert_eq!(pg_files, sqlite_files, "both backends migrate in step");
 
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let pg = open(&db.direct_url(), test_options());
     assert_eq!(pg.migration_status().await.expect("status").known, pg_files);
     let dir = std::env::temp_dir().join(format!("hj-pg-ops-{}", Uuid::new_v4().simple()));
@@ -332,7 +332,7 @@ async fn migration_files_match_known_versions() {
 #[tokio::test]
 async fn schema_matches_sqlite() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let pg = open(&db.direct_url(), test_options());
     pg.migrate().await.expect("migrate pg");
     let admin = admin(&db.direct_url()).await;
@@ -583,7 +583,7 @@ fn pool_sizes_follow_the_settings() {
 #[tokio::test]
 async fn waiting_for_a_connection_is_bounded() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store = Arc::new(open(
         &db.direct_url(),
         PgOptions {
@@ -650,7 +650,7 @@ async fn waiting_for_a_connection_is_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_beyond_max_idle_reuses_its_connections() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store = Arc::new(open(
         &db.direct_url(),
         PgOptions {
@@ -713,7 +713,7 @@ async fn a_burst_beyond_max_idle_reuses_its_connections() {
 #[tokio::test]
 async fn a_stuck_call_times_out_and_its_connection_is_discarded() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store = open(
         &db.direct_url(),
         PgOptions {
@@ -749,7 +749,7 @@ async fn a_stuck_call_times_out_and_its_connection_is_discarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_of_one_serves_concurrent_sign_ins() {
     let _server = SERVER.read().await;
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store: Arc<dyn Store> = Arc::new(open(
         &db.direct_url(),
         PgOptions {
@@ -846,7 +846,7 @@ struct Attempt {
 async fn restart_recovery() {
     let _server = SERVER.write().await;
     let services = require_env("HJ_TEST_SERVICES_SH");
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store: Arc<dyn Store> = Arc::new(open(
         &db.direct_url(),
         PgOptions {

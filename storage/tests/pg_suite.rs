@@ -1,5 +1,5 @@
 //! The store suite (`suite/`) against PostgreSQL: every case once directly and once through
-//! PgBouncer in transaction mode, each on a database of its own (`pg_support::TestDb`).
+//! PgBouncer in transaction mode, each on a database of its own (`pg_support::test_db`).
 //!
 //! Needs the test services and FAILS (never skips) without `HJ_TEST_DATABASE_URL` and
 //! `HJ_TEST_PGBOUNCER_URL`: `bash scripts/services.sh start && source .hj-test/env`.
@@ -11,18 +11,18 @@ mod pg_support;
 use std::sync::Arc;
 
 use hellojohn_storage::Store;
-use pg_support::{open, test_options, TestDb};
+use pg_support::{open, test_db, test_options, TestDb};
 
 /// A fresh, unmigrated store on a new database, connected directly.
 async fn pg_direct(_case: &str) -> (Arc<dyn Store>, TestDb) {
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store = open(&db.direct_url(), test_options());
     (Arc::new(store), db)
 }
 
 /// A fresh, unmigrated store on a new database, connected through PgBouncer.
 async fn pg_bouncer(_case: &str) -> (Arc<dyn Store>, TestDb) {
-    let db = TestDb::create().await;
+    let db = test_db().await;
     let store = open(&db.bouncer_url(), test_options());
     (Arc::new(store), db)
 }
@@ -45,7 +45,7 @@ mod pgbouncer {
     use serde_json::json;
     use uuid::Uuid;
 
-    use crate::pg_support::{open, TestDb};
+    use crate::pg_support::{open, test_db};
 
     fn hash() -> [u8; 32] {
         let mut h = [0u8; 32];
@@ -59,7 +59,7 @@ mod pgbouncer {
     /// particular no "prepared statement" error (statements are unnamed).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_clients_without_prepared_statements() {
-        let db = TestDb::create().await;
+        let db = test_db().await;
         // 4 pools (one per worker thread) of 3 connections: callers share and wait.
         let store: Arc<dyn Store> = Arc::new(open(
             &db.bouncer_url(),

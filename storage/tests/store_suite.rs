@@ -5,38 +5,12 @@
 #[macro_use]
 mod suite;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hellojohn_storage::sqlite::SqliteStore;
 use hellojohn_storage::Store;
 
-/// A directory under the system temp dir, unique to this process and case, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(case: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hj-store-suite-{}-{}-{case}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use testkit::TempDir;
 
 /// A fresh SQLite store in its own temp dir (the nested directory does not exist yet: `open`
 /// creates it). Not migrated.

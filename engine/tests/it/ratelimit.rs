@@ -15,11 +15,7 @@ use crate::support::{
 /// Tests that use the standalone Redis hold this: one of them stops Redis for a while.
 static STANDALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `bash scripts/services.sh start` and `source .hj-test/env`")
-    })
-}
+use testkit::{require_env as env, services};
 
 fn unique(tag: &str) -> String {
     format!("{tag}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
@@ -702,15 +698,6 @@ impl Drop for RedisBack {
             .arg("start-redis")
             .status();
     }
-}
-
-fn services(cmd: &str) {
-    let status = std::process::Command::new("bash")
-        .arg(env("HJ_TEST_SERVICES_SH"))
-        .arg(cmd)
-        .status()
-        .unwrap();
-    assert!(status.success(), "services.sh {cmd}");
 }
 
 /// Polls `/health` of both instances until `components.redis` is `want` (status 200 all along).

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use engine::config::Config;
+use testkit::pg::with_database;
+use testkit::require_env;
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -44,46 +46,16 @@ pub fn test_store() -> String {
     std::env::var("HJ_TEST_STORE").unwrap_or_else(|_| "sqlite".to_string())
 }
 
-fn env_url(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: start the test services (bash scripts/services.sh start && source .hj-test/env) or run bash scripts/test.sh")
-    })
-}
-
-/// Replaces the database name (the URL path) of a PostgreSQL URL.
-fn with_database(url: &str, db: &str) -> String {
-    let (head, query) = url
-        .split_once('?')
-        .map_or((url, None), |(h, q)| (h, Some(q)));
-    let base = match head.rfind('/') {
-        Some(i) if i > head.find("://").map_or(0, |j| j + 2) => &head[..i],
-        _ => head,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
 /// A fresh, empty database for one test server, when the suite runs on PostgreSQL.
 pub async fn test_store_url() -> Option<String> {
     let store = test_store();
     if store == "sqlite" {
         return None;
     }
-    let admin_url = env_url("HJ_TEST_DATABASE_URL");
-    let db = format!("hj_it_{}", uuid::Uuid::new_v4().simple());
-    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
+    let db = testkit::pg::create_database("hj_it").await;
     Some(match store.as_str() {
-        "postgres" => with_database(&admin_url, &db),
-        "pgbouncer" => with_database(&env_url("HJ_TEST_PGBOUNCER_URL"), &db),
+        "postgres" => with_database(&require_env("HJ_TEST_DATABASE_URL"), &db),
+        "pgbouncer" => with_database(&require_env("HJ_TEST_PGBOUNCER_URL"), &db),
         other => panic!("HJ_TEST_STORE={other}: expected sqlite, postgres or pgbouncer"),
     })
 }
@@ -91,14 +63,7 @@ pub async fn test_store_url() -> Option<String> {
 /// A fresh directory for one test server, owner-only as a real data dir should be (the server
 /// warns at start about one that others can read).
 pub fn temp_dir(tag: &str) -> PathBuf {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let dir = std::env::temp_dir().join(format!("hj-it-{tag}-{}", uuid::Uuid::new_v4()));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .unwrap();
-    dir
+    testkit::temp_dir(&format!("it-{tag}"))
 }
 
 impl TestServer {

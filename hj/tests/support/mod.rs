@@ -17,16 +17,8 @@ pub fn hj() -> Command {
     cmd
 }
 
-// A unique name needs the time, not the request clock.
-#[allow(clippy::disallowed_methods)]
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("hj-cli-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    testkit::temp_dir(&format!("cli-{tag}"))
 }
 
 /// A server process; killed if the test fails before it exits.
