@@ -1,6 +1,6 @@
 //! The `bench` command line: argument definitions and the four commands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,17 +8,17 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use clap::parser::ValueSource;
 use clap::{value_parser, Arg, ArgAction, ArgGroup, ArgMatches, Command};
-use hdrhistogram::Histogram;
 
-use crate::capacity::{self, Criteria, SearchConfig, Step, VerdictInput};
-use crate::ceiling::{self, CeilingConfig, CeilingResult};
+use crate::capacity::run::{self as survey, CapacityPlan};
+use crate::capacity::Criteria;
+use crate::ceiling::{self, CeilingConfig};
 use crate::load::{run_load, LoadConfig, Mode};
 use crate::metrics::{self, ServerInfo};
 use crate::report::{self, Summary};
-use crate::scenario::{Credentials, Scenario, Workload, DEFAULT_PASSWORD};
+use crate::scenario::{Credentials, Scenario, DEFAULT_PASSWORD};
 use crate::seed::{seed_users, SeedFile, DEFAULT_SEED_FILE};
 use crate::target::Target;
-use crate::util::{cores, fmt_ms, fmt_rate, parse_duration, parse_positive, unix_now, write_file};
+use crate::util::{cores, fmt_rate, parse_duration, parse_positive, unix_now};
 
 const SCENARIOS: [&str; 6] = [
     "signin", "register", "refresh", "userinfo", "session", "mixed",
@@ -505,44 +505,6 @@ fn scenario(m: &ArgMatches) -> anyhow::Result<Scenario> {
     Scenario::parse(&name, m.get_one::<String>("mix").map(String::as_str)).map_err(|e| anyhow!(e))
 }
 
-/// Reaches the server, prepares the workload, and scrapes `/metrics` once.
-async fn prepare(
-    target: &Arc<Target>,
-    scenario: Scenario,
-    creds: Credentials,
-    users: usize,
-    concurrency: usize,
-    progress: bool,
-) -> anyhow::Result<(Workload, Option<serde_json::Value>)> {
-    let health = match metrics::health(target).await {
-        Ok(h) => Some(h),
-        Err(e) if e.contains("answered") => {
-            eprintln!("hj bench: warning: {e}");
-            None
-        }
-        Err(e) => bail!("cannot reach the server: {e}"),
-    };
-    let users = if scenario
-        .mix
-        .iter()
-        .all(|(op, _)| *op == crate::scenario::Op::Register)
-    {
-        0
-    } else {
-        users
-    };
-    let wl = Workload::prepare(
-        target.clone(),
-        scenario,
-        creds,
-        users,
-        concurrency,
-        progress,
-    )
-    .await?;
-    Ok((wl, health))
-}
-
 fn run_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let target = target(m)?;
     let scenario = scenario(m)?;
@@ -568,7 +530,7 @@ fn run_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let out: PathBuf = get(m, "out")?;
     let rt = runtime()?;
     let (wl, health, before) = rt.block_on(async {
-        let (wl, health) = prepare(
+        let (wl, health) = crate::scenario::prepare(
             &target,
             scenario,
             creds,
@@ -657,55 +619,15 @@ fn ceiling_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `capacity.json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CapacityReport {
-    pub target: String,
-    pub scenario: String,
-    pub criteria: Criteria,
-    pub search: SearchConfig,
-    pub step_duration_s: f64,
-    pub step_warmup_s: f64,
-    pub steps: Vec<Step>,
-    /// The highest passing offered rate.
-    pub sustained_rate: Option<f64>,
-    pub sustained_p99_ms: Option<f64>,
-    pub sustained_error_rate: Option<f64>,
-    /// Cores the rate is credited to, and where that number comes from.
-    pub cores: usize,
-    pub cores_source: String,
-    pub argon2: String,
-    pub ceiling: Option<CeilingResult>,
-    pub efficiency: Option<f64>,
-    pub goal_rate: f64,
-    pub cores_for_goal: Option<u64>,
-    pub server: Option<ServerInfo>,
-    pub verdict: String,
-}
-
 fn capacity_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let target = target(m)?;
     let scenario = scenario(m)?;
     let (creds, users) = credentials(m, &target)?;
-    let quiet = m.get_flag("quiet");
-    let out: PathBuf = get(m, "out")?;
     let p99: Duration = get(m, "p99")?;
-    let criteria = Criteria {
-        p99_ms: crate::util::ms(p99),
-        max_error_rate: get(m, "max-error-rate")?,
-        min_achieved_ratio: 0.9,
-    };
     let step_duration: Duration = get(m, "step-duration")?;
-    let step_warmup: Duration = get(m, "step-warmup")?;
-    let cooldown: Duration = get(m, "cooldown")?;
-    let timeout = m
-        .get_one::<Duration>("timeout")
-        .copied()
-        .unwrap_or_else(|| (p99 * 4).max(Duration::from_secs(2)));
     if step_duration.is_zero() {
         bail!("--step-duration must be more than 0");
     }
-    let share = scenario.argon2_share();
     let rt = runtime()?;
     let (health, before) = rt.block_on(async {
         let health = metrics::health(&target)
@@ -713,246 +635,45 @@ fn capacity_main(m: &ArgMatches) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow!("cannot reach the server: {e}"))?;
         anyhow::Ok((health, metrics::scrape(&target).await))
     })?;
-    let server_workers = before.as_ref().and_then(metrics::Snapshot::hash_workers);
-    let (memory_kib, iterations, parallelism) = argon2_params(m, before.as_ref())?;
-    let argon2 = format!("argon2id m={memory_kib} t={iterations} p={parallelism}");
-    let ceiling_workers = m
-        .get_one::<usize>("workers")
-        .copied()
-        .or(server_workers)
-        .unwrap_or_else(cores);
-    let ceiling = if share > 0.0 && !m.get_flag("no-ceiling") {
-        if !quiet {
-            eprintln!(
-                "hj bench: measuring the Argon2 ceiling ({argon2}, {ceiling_workers} threads)..."
-            );
-        }
-        let c = ceiling::measure(&CeilingConfig {
-            memory_kib,
-            iterations,
-            parallelism,
-            workers: ceiling_workers,
-            duration: get(m, "ceiling-duration")?,
-        })?;
-        if !quiet {
-            eprintln!("hj bench: {}", c.line());
-        }
-        Some(c)
-    } else {
-        None
-    };
-    let hash_rate = ceiling.as_ref().map(|c| c.hashes_per_s / share.max(1e-9));
-    let start_rate = match (m.get_one::<f64>("start-rate"), hash_rate) {
-        (Some(r), _) => *r,
-        (None, Some(h)) => (h / 4.0).max(1.0),
-        (None, None) if share > 0.0 => 50.0,
-        (None, None) => 500.0,
-    };
-    let max_rate = match (m.get_one::<f64>("max-rate"), hash_rate) {
-        (Some(r), _) => *r,
-        (None, Some(h)) => (h * 3.0).max(start_rate),
-        (None, None) => 1_000_000.0,
-    };
-    let search_cfg = SearchConfig {
-        start_rate,
-        max_rate,
-        min_rate: (start_rate / 64.0).clamp(0.1, 1.0),
+    let plan = CapacityPlan {
+        argon2: argon2_params(m, before.as_ref())?,
+        target,
+        scenario,
+        creds,
+        users,
+        prep_concurrency: get(m, "prep-concurrency")?,
+        quiet: m.get_flag("quiet"),
+        progress: m.get_flag("progress"),
+        out: get(m, "out")?,
+        criteria: Criteria {
+            p99_ms: crate::util::ms(p99),
+            max_error_rate: get(m, "max-error-rate")?,
+            min_achieved_ratio: 0.9,
+        },
+        step_duration,
+        step_warmup: get(m, "step-warmup")?,
+        cooldown: get(m, "cooldown")?,
+        timeout: m
+            .get_one::<Duration>("timeout")
+            .copied()
+            .unwrap_or_else(|| (p99 * 4).max(Duration::from_secs(2))),
+        ceiling_workers: m.get_one::<usize>("workers").copied(),
+        measure_ceiling: !m.get_flag("no-ceiling"),
+        ceiling_duration: get(m, "ceiling-duration")?,
+        start_rate: m.get_one::<f64>("start-rate").copied(),
+        max_rate: m.get_one::<f64>("max-rate").copied(),
         factor: get(m, "factor")?,
         precision: get(m, "precision")?,
         max_steps: get(m, "max-steps")?,
+        threads: m.get_one::<usize>("threads").copied().unwrap_or_else(cores),
+        max_connections: get(m, "max-connections")?,
+        goal: get(m, "goal")?,
     };
-    let threads = m.get_one::<usize>("threads").copied().unwrap_or_else(cores);
-    let max_connections: usize = get(m, "max-connections")?;
-    let progress = m.get_flag("progress") && !quiet;
-    let wl = Arc::new(rt.block_on(async {
-        let (wl, _) = prepare(
-            &target,
-            scenario.clone(),
-            creds,
-            users,
-            get(m, "prep-concurrency")?,
-            !quiet,
-        )
-        .await?;
-        anyhow::Ok(wl)
-    })?);
-
-    let mut hists: Vec<(f64, Histogram<u64>)> = Vec::new();
-    let mut summaries: Vec<Summary> = Vec::new();
-    let outcome = capacity::search(&search_cfg, |index, rate| {
-        if index > 0 && !cooldown.is_zero() {
-            std::thread::sleep(cooldown);
-        }
-        let cfg = LoadConfig {
-            mode: Mode::Open { rate },
-            duration: step_duration,
-            warmup: step_warmup,
-            threads,
-            max_connections,
-            timeout,
-            progress,
-        };
-        let before = rt.block_on(metrics::scrape(&target));
-        let started = unix_now();
-        let result = run_load(&cfg, &wl)?;
-        let after = rt.block_on(metrics::scrape(&target));
-        let server = ServerInfo::from_scrapes(before.as_ref(), after.as_ref(), None);
-        let summary = Summary::build(&cfg, &wl, &result, server, started);
-        let dir = format!("steps/{:02}-{}rps", index + 1, fmt_rate(rate));
-        report::write_run(
-            &out.join(&dir),
-            &summary,
-            &result.recorder.latency,
-            Some(criteria.p99_ms),
-        )?;
-        let (pass, reason) = criteria.judge(
-            rate,
-            summary.achieved_rate,
-            summary.latency_ms.p99,
-            summary.error_rate,
-        );
-        let step = Step {
-            index,
-            offered_rate: rate,
-            achieved_rate: summary.achieved_rate,
-            ok_rate: summary.ok_rate,
-            p99_ms: summary.latency_ms.p99,
-            error_rate: summary.error_rate,
-            pass,
-            reason,
-            dir: Some(dir),
-        };
-        if !quiet {
-            eprintln!("{}", step.line());
-        }
-        hists.push((rate, result.recorder.latency));
-        summaries.push(summary);
-        Ok(step)
-    })?;
-
-    let (cores_n, cores_source) = match (server_workers, &ceiling) {
-        (Some(w), _) => (w, "server hash workers (hellojohn_hash_pool_workers)"),
-        (None, Some(c)) => (c.workers, "Argon2 ceiling threads"),
-        (None, None) => (cores(), "CPUs of the bench host"),
-    };
-    let noun = match scenario.only_op() {
-        Some(op) => op.noun(),
-        None => "requests (mixed)",
-    };
-    let verdict = capacity::verdict(
-        &outcome,
-        &VerdictInput {
-            noun,
-            argon2_share: share,
-            criteria,
-            cores: cores_n,
-            argon2: argon2.clone(),
-            ceiling: ceiling.as_ref(),
-            goal: get(m, "goal")?,
-        },
-    );
-    let best = outcome.best_step();
-    // The top-level summary is the sustained step's (or the lowest step's when none passed).
-    let shown = outcome.best.or_else(|| {
-        outcome
-            .steps
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.offered_rate.total_cmp(&b.1.offered_rate))
-            .map(|(i, _)| i)
-    });
-    if let Some(i) = shown {
-        if let (Some(summary), Some((_, hist))) = (summaries.get(i), hists.get(i)) {
-            write_file(
-                &out,
-                "summary.json",
-                serde_json::to_string_pretty(summary)?.as_bytes(),
-            )?;
-            write_file(
-                &out,
-                "latency.hgrm",
-                crate::hgrm::percentile_distribution(hist, 1e3).as_bytes(),
-            )?;
-        }
-    }
-    write_capacity_svg(
-        &out,
-        &scenario.name,
-        &target.url,
-        &outcome.steps,
-        &hists,
-        criteria.p99_ms,
-    )?;
-    let report = CapacityReport {
-        target: target.url.clone(),
-        scenario: scenario.name.clone(),
-        criteria,
-        search: search_cfg,
-        step_duration_s: step_duration.as_secs_f64(),
-        step_warmup_s: step_warmup.as_secs_f64(),
-        steps: outcome.steps.clone(),
-        sustained_rate: best.map(|s| s.offered_rate),
-        sustained_p99_ms: best.map(|s| s.p99_ms),
-        sustained_error_rate: best.map(|s| s.error_rate),
-        cores: cores_n,
-        cores_source: cores_source.to_string(),
-        argon2,
-        ceiling,
-        efficiency: verdict.efficiency,
-        goal_rate: get(m, "goal")?,
-        cores_for_goal: verdict.cores_for_goal,
-        server: ServerInfo::from_scrapes(before.as_ref(), None, Some(&health)),
-        verdict: verdict.line.clone(),
-    };
-    write_file(
-        &out,
-        "capacity.json",
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    println!("{}", verdict.line);
-    Ok(if best.is_some() {
+    let report = survey::run(&rt, &plan, health, before)?;
+    println!("{}", report.verdict);
+    Ok(if report.sustained_rate.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// All steps' curves in one plot, with the p99 target.
-fn write_capacity_svg(
-    out: &Path,
-    scenario: &str,
-    url: &str,
-    steps: &[Step],
-    hists: &[(f64, Histogram<u64>)],
-    target_ms: f64,
-) -> anyhow::Result<()> {
-    let mut order: Vec<usize> = (0..hists.len()).collect();
-    order.sort_by(|a, b| hists[*a].0.total_cmp(&hists[*b].0));
-    let series: Vec<crate::svg::Series<'_>> = order
-        .iter()
-        .filter_map(|i| {
-            let (rate, hist) = hists.get(*i)?;
-            let step = steps.get(*i)?;
-            Some(crate::svg::Series {
-                label: format!(
-                    "{}/s: p99 {} {}",
-                    fmt_rate(*rate),
-                    fmt_ms(step.p99_ms),
-                    if step.pass { "pass" } else { "fail" }
-                ),
-                hist,
-            })
-        })
-        .collect();
-    let svg = crate::svg::latency_by_percentile(
-        &format!("HelloJohn capacity search: {scenario}"),
-        &format!(
-            "{} open-loop steps, latency from intended start, p99 target {}; {url}",
-            steps.len(),
-            fmt_ms(target_ms)
-        ),
-        &series,
-        Some(target_ms),
-    );
-    write_file(out, "latency.svg", svg.as_bytes())
 }

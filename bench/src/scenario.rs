@@ -232,6 +232,40 @@ struct TokenReply {
     refresh_token: Option<String>,
 }
 
+/// Reaches the server (its `/health` answer, when it gave one) and prepares the workload.
+pub async fn prepare(
+    target: &Arc<Target>,
+    scenario: Scenario,
+    creds: Credentials,
+    users: usize,
+    concurrency: usize,
+    progress: bool,
+) -> anyhow::Result<(Workload, Option<serde_json::Value>)> {
+    let health = match crate::metrics::health(target).await {
+        Ok(h) => Some(h),
+        Err(e) if e.contains("answered") => {
+            eprintln!("hj bench: warning: {e}");
+            None
+        }
+        Err(e) => bail!("cannot reach the server: {e}"),
+    };
+    let users = if scenario.mix.iter().all(|(op, _)| *op == Op::Register) {
+        0
+    } else {
+        users
+    };
+    let wl = Workload::prepare(
+        target.clone(),
+        scenario,
+        creds,
+        users,
+        concurrency,
+        progress,
+    )
+    .await?;
+    Ok((wl, health))
+}
+
 /// Everything the requests of a run are made from; built once by [`Workload::prepare`] and
 /// shared, read-only except for the refresh chains, by all workers (and all capacity steps).
 pub struct Workload {

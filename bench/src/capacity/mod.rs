@@ -6,6 +6,8 @@
 //! server cannot take shows up as growing latency or as 503/429 answers, never as a quietly
 //! lower send rate.
 
+pub mod run;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ceiling::CeilingResult;
