@@ -1,0 +1,130 @@
+//! [`SETTINGS`]: the one list of settings (variable, flag, default, meaning), and what is made
+//! from it besides parsing: the documentation table and the nearest key to a misspelt one.
+
+pub const PREFIX: &str = "HELLOJOHN_";
+
+/// One setting: its variable, its `hj serve` flag, its default (as text) and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub env: &'static str,
+    pub flag: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+    pub secret: bool,
+}
+
+const fn s(
+    env: &'static str,
+    flag: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        env,
+        flag,
+        default,
+        help,
+        secret: false,
+    }
+}
+
+const fn secret(env: &'static str, flag: &'static str, help: &'static str) -> Setting {
+    Setting {
+        env,
+        flag,
+        default: "",
+        help,
+        secret: true,
+    }
+}
+
+/// Every setting the engine reads. Defaults written "" mean "unset".
+pub const SETTINGS: &[Setting] = &[
+    s("HELLOJOHN_LISTEN", "listen", "0.0.0.0:8080", "Address to listen on (host:port)."),
+    s("HELLOJOHN_SHARDS", "shards", "all cores", "Event loops: one pinned runtime and SO_REUSEPORT listener per shard."),
+    s("HELLOJOHN_WORKERS", "workers", "all cores", "Password-hashing threads (Argon2id runs only there)."),
+    s("HELLOJOHN_DATA_DIR", "data-dir", "./data", "Directory of the embedded store and the generated dev master key."),
+    s("HELLOJOHN_BASE_URL", "base-url", "http://localhost:<port>", "Public URL of this server: the token issuer."),
+    secret("HELLOJOHN_MASTER_KEY", "master-key", "Key that encrypts signing keys at rest (64 hex chars or 32 bytes base64). Generated into the data dir when unset on the embedded store."),
+    secret("HELLOJOHN_DATABASE_URL", "database-url", "postgresql://user:pass@host:5432/db?sslmode=require. Unset: the embedded SQLite store in the data dir."),
+    secret("HELLOJOHN_REDIS_URL", "redis-url", "redis://, rediss:// or redis+cluster://n1:6379,n2:6379/0. Optional; required for several instances."),
+    s("HELLOJOHN_DB_MAX_OPEN_CONNS", "db-max-open-conns", "25", "Database connections per instance (divided across shards)."),
+    s("HELLOJOHN_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "10", "Idle database connections kept per instance."),
+    s("HELLOJOHN_DB_CONN_MAX_LIFETIME", "db-conn-max-lifetime", "5m", "A database connection is closed after this age."),
+    s("HELLOJOHN_READ_TIMEOUT", "read-timeout", "10s", "Time allowed to read a whole request (headers and body)."),
+    s("HELLOJOHN_WRITE_TIMEOUT", "write-timeout", "30s", "Time allowed to handle a request and write its response."),
+    s("HELLOJOHN_IDLE_TIMEOUT", "idle-timeout", "120s", "An idle keep-alive connection is closed after this."),
+    s("HELLOJOHN_MAX_BODY_BYTES", "max-body-bytes", "65536", "Largest accepted request body; larger ones get 413."),
+    s("HELLOJOHN_ARGON2_MEMORY_KIB", "argon2-memory-kib", "19456", "Argon2id memory cost for new password hashes (KiB)."),
+    s("HELLOJOHN_ARGON2_ITERATIONS", "argon2-iterations", "2", "Argon2id time cost for new password hashes."),
+    s("HELLOJOHN_ARGON2_PARALLELISM", "argon2-parallelism", "1", "Argon2id lanes for new password hashes."),
+    s("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", "argon2-max-memory-kib", "262144", "Largest Argon2 memory (KiB) a stored hash may ask for; beyond it the hash never verifies."),
+    s("HELLOJOHN_ARGON2_MAX_ITERATIONS", "argon2-max-iterations", "10", "Largest Argon2 time cost a stored hash may ask for; beyond it the hash never verifies."),
+    s("HELLOJOHN_ARGON2_MAX_PARALLELISM", "argon2-max-parallelism", "8", "Largest Argon2 lane count a stored hash may ask for; beyond it the hash never verifies."),
+    s("HELLOJOHN_HASH_QUEUE_BUDGET", "hash-queue-budget", "250ms", "Longest expected wait for a hashing thread; beyond it sign-ins get 503 OVERLOADED."),
+    s("HELLOJOHN_HASH_ARENA_IDLE_RELEASE", "hash-arena-idle-release", "30s", "A hashing thread idle this long gives its Argon2 memory back to the OS (0s: never)."),
+    s("HELLOJOHN_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "Access token lifetime."),
+    s("HELLOJOHN_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "Refresh token lifetime."),
+    s("HELLOJOHN_SESSION_TTL", "session-ttl", "24h", "Cookie session lifetime."),
+    s("HELLOJOHN_CORS_ORIGINS", "cors-origins", "", "Comma-separated origins allowed to call the API with credentials."),
+    s("HELLOJOHN_TRUSTED_PROXIES", "trusted-proxies", "", "Comma-separated CIDRs whose client-IP header (HELLOJOHN_CLIENT_IP_HEADER) is believed."),
+    s("HELLOJOHN_CLIENT_IP_HEADER", "client-ip-header", "x-forwarded-for", "Header a trusted proxy names the client in: x-forwarded-for (right-most untrusted hop) or x-real-ip. The other is ignored."),
+    s("HELLOJOHN_RATE_LIMIT_ENABLED", "rate-limit-enabled", "true", "Turns rate limiting on or off."),
+    s("HELLOJOHN_RATE_LIMIT_SIGN_IN", "rate-limit-sign-in", "20/1m", "Sign-ins and session logins per client IP (COUNT/PERIOD)."),
+    s("HELLOJOHN_RATE_LIMIT_SIGN_UP", "rate-limit-sign-up", "10/1m", "Sign-ups per client IP (COUNT/PERIOD)."),
+    s("HELLOJOHN_RATE_LIMIT_TOKEN", "rate-limit-token", "60/1m", "Refresh and token requests per client IP (COUNT/PERIOD)."),
+    s("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", "rate-limit-failed-sign-in", "5/15m", "Failed sign-ins per account (COUNT/PERIOD)."),
+    s("HELLOJOHN_RATE_LIMIT_LOGOUT", "rate-limit-logout", "30/1m", "Sign-outs (logout, logout-all) per client IP (COUNT/PERIOD)."),
+    s("HELLOJOHN_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "Timeout of one webhook delivery attempt."),
+    s("HELLOJOHN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "Attempts before a delivery is exhausted."),
+    s("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "webhook-poll-interval", "1s", "How often each instance looks for due deliveries."),
+    s("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "Allow deliveries to loopback, private, link-local and other non-global addresses."),
+    s("HELLOJOHN_WEBHOOK_RETENTION", "webhook-retention", "168h", "How long webhook events whose deliveries are finished (delivered or exhausted) are kept."),
+    s("HELLOJOHN_LOG", "log", "info", "Log level or filter (error, warn, info, debug, trace, or a tracing filter)."),
+    s("HELLOJOHN_LOG_FORMAT", "log-format", "text", "Log format: text or json."),
+    s("HELLOJOHN_SHUTDOWN_DELAY", "shutdown-delay", "0s", "After SIGTERM, /health answers 503 this long before listeners close (load-balancer deregistration)."),
+    s("HELLOJOHN_DRAIN_TIMEOUT", "drain-timeout", "30s", "Longest wait for in-flight requests after listeners close."),
+];
+
+/// The settings table of `docs/configuration.md`, made from [`SETTINGS`] (a test keeps the
+/// document in step with this function).
+pub fn markdown_table() -> String {
+    let mut out =
+        String::from("| Variable | `hj serve` flag | Default | Meaning |\n|---|---|---|---|\n");
+    for s in SETTINGS {
+        let default = if s.default.is_empty() {
+            "unset".to_string()
+        } else {
+            format!("`{}`", s.default)
+        };
+        out.push_str(&format!(
+            "| `{}` | `--{}` | {} | {} |\n",
+            s.env, s.flag, default, s.help
+        ));
+    }
+    out
+}
+
+/// The known key nearest to a misspelt one, for the error message.
+pub(super) fn closest(key: &str) -> Option<&'static str> {
+    SETTINGS
+        .iter()
+        .map(|s| (edit_distance(key, s.env), s.env))
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,231 @@
+use super::*;
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults() {
+    let c = Config::from_source(&map(&[])).unwrap();
+    assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+    assert_eq!(c.db_max_open_conns, 25);
+    assert_eq!(c.db_max_idle_conns, 10);
+    assert_eq!(c.db_conn_max_lifetime, Duration::from_secs(300));
+    assert_eq!(c.read_timeout, Duration::from_secs(10));
+    assert_eq!(c.write_timeout, Duration::from_secs(30));
+    assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    assert_eq!(c.refresh_token_ttl, Duration::from_secs(720 * 3600));
+    assert_eq!(
+        (
+            c.argon2_memory_kib,
+            c.argon2_iterations,
+            c.argon2_parallelism
+        ),
+        (19456, 2, 1)
+    );
+    assert_eq!(c.base_url, "http://localhost:8080");
+    assert_eq!(c.shards, cores());
+    assert_eq!(c.drain_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn go_durations() {
+    assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+    assert_eq!(
+        parse_duration("720h").unwrap(),
+        Duration::from_secs(720 * 3600)
+    );
+    assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+    assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+    for bad in ["", "5", "m", "5x", "-1s", "1h30"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn every_bad_value_and_unknown_key_reported_together() {
+    let errs = Config::from_source(&map(&[
+        ("HELLOJOHN_READ_TIMEOUT", "ten seconds"),
+        ("HELLOJOHN_DB_MAX_OPEN_CONNS", "0"),
+        ("HELLOJOHN_LISTEN", "nowhere"),
+        ("HELLOJOHN_DATABASE_URL", "mysql://u:hunter2@h/db"),
+        ("HELLOJOHN_RATE_LIMIT_SIGN_IN", "lots"),
+        ("HELLOJOHN_WORKRES", "4"),
+        ("OTHER_VAR", "ignored"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "HELLOJOHN_LISTEN",
+            "HELLOJOHN_DATABASE_URL",
+            "HELLOJOHN_DB_MAX_OPEN_CONNS",
+            "HELLOJOHN_READ_TIMEOUT",
+            "HELLOJOHN_RATE_LIMIT_SIGN_IN",
+            "HELLOJOHN_WORKRES",
+        ]
+    );
+    let text = errs.to_string();
+    assert!(text.contains("did you mean HELLOJOHN_WORKERS?"), "{text}");
+    assert!(
+        !text.contains("hunter2"),
+        "secrets are never echoed: {text}"
+    );
+}
+
+#[test]
+fn rates_and_cidrs() {
+    let c = Config::from_source(&map(&[
+        ("HELLOJOHN_RATE_LIMIT_SIGN_IN", "5/10s"),
+        ("HELLOJOHN_RATE_LIMIT_TOKEN", "100/m"),
+        ("HELLOJOHN_TRUSTED_PROXIES", "10.0.0.0/8, ::1, 192.168.1.7"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.rate_limit_sign_in,
+        Rate {
+            count: 5,
+            period: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(c.rate_limit_token.period, Duration::from_secs(60));
+    assert!(c.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
+    assert!(!c.trusted_proxies[0].contains("11.2.3.4".parse().unwrap()));
+    assert!(c.trusted_proxies[1].contains("::1".parse().unwrap()));
+    assert!(c.trusted_proxies[2].contains("::ffff:192.168.1.7".parse().unwrap()));
+}
+
+#[test]
+fn client_ip_header_setting() {
+    let c = Config::from_source(&map(&[])).unwrap();
+    assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
+    let c = Config::from_source(&map(&[("HELLOJOHN_CLIENT_IP_HEADER", "X-Real-IP")])).unwrap();
+    assert_eq!(c.client_ip_header, ClientIpHeader::XRealIp);
+    let c =
+        Config::from_source(&map(&[("HELLOJOHN_CLIENT_IP_HEADER", "x-forwarded-for")])).unwrap();
+    assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
+    for bad in ["forwarded", "x-forwarded-for, x-real-ip", "true"] {
+        let errs = Config::from_source(&map(&[("HELLOJOHN_CLIENT_IP_HEADER", bad)])).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{bad}: {errs}");
+        assert_eq!(errs.0[0].key, "HELLOJOHN_CLIENT_IP_HEADER");
+        assert!(errs.0[0].message.contains("x-real-ip"), "{errs}");
+    }
+}
+
+#[test]
+fn argon2_parameters_stay_within_the_stored_hash_bounds() {
+    let c = Config::from_source(&map(&[])).unwrap();
+    assert_eq!(
+        (
+            c.argon2_max_memory_kib,
+            c.argon2_max_iterations,
+            c.argon2_max_parallelism
+        ),
+        (262_144, 10, 8)
+    );
+    // HelloJohn's own m=65536,t=3,p=1 and the maxima themselves are fine.
+    let c = Config::from_source(&map(&[
+        ("HELLOJOHN_ARGON2_MEMORY_KIB", "262144"),
+        ("HELLOJOHN_ARGON2_ITERATIONS", "10"),
+        ("HELLOJOHN_ARGON2_PARALLELISM", "8"),
+    ]))
+    .unwrap();
+    assert_eq!(c.argon2_memory_kib, 262_144);
+    // Costs above the maxima: one error each, on the cost's own setting.
+    let errs = Config::from_source(&map(&[
+        ("HELLOJOHN_ARGON2_MEMORY_KIB", "262145"),
+        ("HELLOJOHN_ARGON2_ITERATIONS", "11"),
+        ("HELLOJOHN_ARGON2_PARALLELISM", "4"),
+        ("HELLOJOHN_ARGON2_MAX_PARALLELISM", "2"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "HELLOJOHN_ARGON2_MEMORY_KIB",
+            "HELLOJOHN_ARGON2_ITERATIONS",
+            "HELLOJOHN_ARGON2_PARALLELISM"
+        ]
+    );
+    assert!(
+        errs.0[1]
+            .message
+            .contains("at most HELLOJOHN_ARGON2_MAX_ITERATIONS (10)"),
+        "{errs}"
+    );
+    // A maximum lowered below the default cost is the maximum's error.
+    let errs = Config::from_source(&map(&[("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", "10")])).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].key, "HELLOJOHN_ARGON2_MAX_MEMORY_KIB");
+    assert!(
+        errs.0[0]
+            .message
+            .contains("at least HELLOJOHN_ARGON2_MEMORY_KIB (19456)"),
+        "{errs}"
+    );
+    // Raised maxima admit larger costs.
+    let c = Config::from_source(&map(&[
+        ("HELLOJOHN_ARGON2_ITERATIONS", "12"),
+        ("HELLOJOHN_ARGON2_MAX_ITERATIONS", "20"),
+    ]))
+    .unwrap();
+    assert_eq!((c.argon2_iterations, c.argon2_max_iterations), (12, 20));
+    // A bad maximum is reported once, not again as a cost above it.
+    let errs = Config::from_source(&map(&[
+        ("HELLOJOHN_ARGON2_MAX_ITERATIONS", "0"),
+        ("HELLOJOHN_ARGON2_MAX_MEMORY_KIB", "lots"),
+        ("HELLOJOHN_ARGON2_MAX_PARALLELISM", "256"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "HELLOJOHN_ARGON2_MAX_MEMORY_KIB",
+            "HELLOJOHN_ARGON2_MAX_ITERATIONS",
+            "HELLOJOHN_ARGON2_MAX_PARALLELISM"
+        ]
+    );
+}
+
+#[test]
+fn durations_beyond_a_century_are_refused() {
+    assert_eq!(parse_duration("876000h"), Ok(MAX_DURATION));
+    for huge in [
+        "876001h",
+        "3000000000000000h",
+        "1e300h",
+        "99999999999999999999s",
+    ] {
+        assert!(parse_duration(huge).is_err(), "{huge}");
+    }
+    let errs =
+        Config::from_source(&map(&[("HELLOJOHN_READ_TIMEOUT", "3000000000000000h")])).unwrap_err();
+    assert_eq!(errs.0[0].key, "HELLOJOHN_READ_TIMEOUT");
+}
+
+#[test]
+fn configuration_doc_lists_every_setting() {
+    let doc = include_str!("../../../docs/configuration.md");
+    assert!(
+        doc.contains(&markdown_table()),
+        "docs/configuration.md is out of date: paste the output of markdown_table() into it"
+    );
+}
+
+#[test]
+fn secrets_redacted_in_debug() {
+    let c = Config::from_source(&map(&[(
+        "HELLOJOHN_DATABASE_URL",
+        "postgresql://u:hunter2@h/db",
+    )]))
+    .unwrap();
+    assert!(!format!("{c:?}").contains("hunter2"));
+}
