@@ -8,6 +8,8 @@ mod attacks;
 mod auth;
 mod data_dir;
 mod hostile;
+mod input;
+mod oauth;
 mod overload;
 mod ratelimit;
 mod server;
