@@ -16,4 +16,5 @@ mod server;
 mod session;
 mod stored_hashes;
 mod support;
+mod webhook_receiver;
 mod webhooks;
