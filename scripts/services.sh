@@ -20,7 +20,8 @@ STATE="${HJ_TEST_DIR:-$REPO/.hj-test}"
 WAIT_SECS="${HJ_TEST_WAIT_SECS:-60}" # bound on every readiness wait
 
 PG_USER=hellojohn PG_PASSWORD=hellojohn PG_DB=hellojohn
-PACKAGES=(postgresql postgresql-client redis-server redis-tools pgbouncer openssl python3 util-linux)
+PACKAGES=(postgresql postgresql-client redis-server redis-tools pgbouncer openssl python3 util-linux
+    nginx prometheus yamllint python3-yaml)
 
 log() { echo "services.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -55,6 +56,11 @@ missing_packages() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v python3 >/dev/null || missing+=(python3)
     command -v runuser >/dev/null || missing+=(util-linux)
+    # The deployment kit's checks (scripts/check-deploy.sh) and the nginx cluster.
+    [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || missing+=(nginx)
+    command -v promtool >/dev/null || missing+=(prometheus)
+    command -v yamllint >/dev/null || missing+=(yamllint)
+    /usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
     echo "${missing[*]}"
 }
 
@@ -68,9 +74,16 @@ install_deps() {
     log "installing missing packages: $missing"
     # Only refresh the package lists when we actually have to install something.
     apt-get update -qq
+    # Packages that ship a daemon (nginx, prometheus, ...) must not start it: the tests start
+    # what they need on free ports. policy-rc.d answering 101 is Debian's switch for that.
+    local policy=/usr/sbin/policy-rc.d own_policy=0
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+    fi
     # --no-upgrade: never touch packages that are already installed.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
         "${PACKAGES[@]}" >/dev/null
+    [[ $own_policy == 1 ]] && rm -f "$policy"
     missing="$(missing_packages)"
     [[ -z "$missing" ]] || die "still missing after apt-get install: $missing"
 }

@@ -29,6 +29,9 @@ fi
 # Missing packages (fresh CI machine) are installed with apt-get.
 bash "$SERVICES" install-deps
 
+# The deployment kit (Dockerfile, deploy/) against the code, offline: seconds.
+bash "$REPO/scripts/check-deploy.sh"
+
 # Always stop the services, whatever happens to the tests.
 trap 'bash "$SERVICES" stop' EXIT
 bash "$SERVICES" start
