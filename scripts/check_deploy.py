@@ -139,6 +139,9 @@ for needle in ("least_conn;", "keepalive 32;", 'proxy_set_header Connection "";'
                "proxy_set_header X-Forwarded-Proto $scheme;", "proxy_set_header Host $host;"):
     if needle not in nginx:
         fail("nginx.conf", f"missing the operator guide's `{needle}`")
+keepalive = re.search(r"keepalive_timeout (\d+)s;", nginx)
+if not keepalive or int(keepalive.group(1)) >= delay:
+    fail("nginx.conf", f"the upstream keepalive_timeout must be shorter than HELLOJOHN_SHUTDOWN_DELAY ({delay}s)")
 for i in (1, 2, 3):
     if f"server hj-instance-{i}:8080" not in nginx:
         fail("nginx.conf", f"hj-instance-{i} is not in the upstream")

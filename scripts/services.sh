@@ -6,6 +6,7 @@
 #   scripts/services.sh stop              stops whatever runs from $STATE (idempotent)
 #   scripts/services.sh env               prints $STATE/env (export lines)
 #   scripts/services.sh restart-postgres  for failure tests (reads $STATE/env)
+#   scripts/services.sh restart-pgbouncer  the same for PgBouncer (scripts/cluster.py)
 #   scripts/services.sh stop-postgres / start-postgres   a longer database outage
 #   scripts/services.sh stop-redis        stops the standalone Redis (same port/state kept)
 #   scripts/services.sh start-redis       starts it again on the same port
@@ -236,6 +237,9 @@ default_pool_size = 20
 ; server connections and pools quickly, or they pile up past PostgreSQL's max_connections.
 server_idle_timeout = 5
 autodb_idle_timeout = 10
+; After a failed login to PostgreSQL (it is restarting) PgBouncer refuses every client for
+; server_login_retry: its default, 15 s, turns a 1 s restart into 15 s of errors.
+server_login_retry = 1
 server_tls_sslmode = disable
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
@@ -442,6 +446,18 @@ cmd_start_postgres() {
         "$HJ_TEST_PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$HJ_TEST_PG_PORT" -t 1
 }
 
+# PgBouncer stopped (SIGTERM: its client connections drop) and started again on the same port.
+cmd_restart_pgbouncer() {
+    load_env
+    local root pid
+    root="$(pg_root)"
+    if pid="$(live_pid "$root/pgbouncer/pgbouncer.pid" pgbouncer)"; then
+        kill "$pid" 2>/dev/null || true
+        wait_gone "$pid"
+    fi
+    start_pgbouncer "$root" "$HJ_TEST_PG_PORT" "$HJ_TEST_PGBOUNCER_PORT"
+}
+
 cmd_stop_redis() {
     load_env
     stop_redis_dir "$STATE/redis/standalone"
@@ -459,10 +475,11 @@ case "${1:-}" in
     stop) cmd_stop ;;
     env) load_env >/dev/null; cat "$STATE/env" ;;
     restart-postgres) cmd_restart_postgres ;;
+    restart-pgbouncer) cmd_restart_pgbouncer ;;
     stop-postgres) cmd_stop_postgres ;;
     start-postgres) cmd_start_postgres ;;
     stop-redis) cmd_stop_redis ;;
     start-redis) cmd_start_redis ;;
     install-deps) install_deps ;;
-    *) echo "usage: $0 start|stop|env|restart-postgres|stop-postgres|start-postgres|stop-redis|start-redis|install-deps" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|env|restart-postgres|restart-pgbouncer|stop-postgres|start-postgres|stop-redis|start-redis|install-deps" >&2; exit 2 ;;
 esac

@@ -63,6 +63,13 @@ if [[ $# -eq 0 ]]; then
         rc=$?
         [[ $status -eq 0 ]] && status=$rc
     done
+    # The cluster (three instances behind nginx, PgBouncer, Redis) through a rolling restart,
+    # a kill -9, a Redis outage and PostgreSQL and PgBouncer restarts, under load: the short
+    # version of scripts/cluster.sh, with the debug binary the tests built.
+    echo "== cluster: faults under load behind nginx =="
+    cargo build -q -p hj && /usr/bin/python3 "$REPO/scripts/cluster.py" --hj "$REPO/target/debug/hj" --seconds 2
+    rc=$?
+    [[ $status -eq 0 ]] && status=$rc
 fi
 set -e
 exit "$status"

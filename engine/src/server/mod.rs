@@ -130,7 +130,40 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) {
         };
         let _ = tokio::time::timeout(delay, accept_during_delay).await;
     }
-    drop(listener);
+    // From now on the listener drops every new SYN (a socket filter that keeps nothing): a proxy
+    // connecting now sees its connect time out or, once the listener is closed, refused, and
+    // sends the request to another instance. Without it a handshake the kernel completed just
+    // before the close would be reset with the proxy's request already sent, which the proxy
+    // cannot retry for a POST. (Best effort: without the filter, only that instant is at risk.)
+    let _ = socket2::SockRef::from(&listener).attach_filter(&[libc::sock_filter {
+        code: 0x06, // BPF_RET | BPF_K: keep 0 bytes, i.e. drop
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }]);
+    // Connections the kernel completed before the filter but nobody accepted yet would be reset
+    // when the listener closes, with their first request possibly sent already: take them in.
+    // (With the listener's own `accept`, not tokio's: tokio answers from its cached readiness,
+    // which may not know of a connection the kernel queued a moment ago.)
+    if let Ok(listener) = listener.into_std() {
+        while let Ok((stream, peer)) = listener.accept() {
+            let Ok(stream) = stream
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(stream))
+            else {
+                continue;
+            };
+            shard.metrics.connection_accepted();
+            let _ = stream.set_nodelay(true);
+            let guard = Guard::new(&tracker);
+            let shard = shard.clone();
+            let close = close_rx.clone();
+            tokio::task::spawn_local(async move {
+                serve_connection(shard, stream, peer, close).await;
+                drop(guard);
+            });
+        }
+    }
     let _ = close_tx.send(true);
     let drained = async {
         while tracker.open.get() > 0 {
@@ -165,6 +198,10 @@ async fn wait_draining(phase: &mut watch::Receiver<Phase>) {
     }
 }
 
+/// How long an open connection is still served after the listener closed (see
+/// `serve_connection`).
+const LINGER: Duration = Duration::from_millis(500);
+
 async fn serve_connection(
     shard: Rc<Shard>,
     stream: tokio::net::TcpStream,
@@ -189,9 +226,24 @@ async fn serve_connection(
         .header_read_timeout(None);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    if *close.borrow() {
-        conn.as_mut().graceful_shutdown();
+    // A connection taken in after the listener closed (see `run_shard`) finds `close` already
+    // set; it lingers all the same, for its first request may be on the way.
+    if !*close.borrow() {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(shard = shard.index, %peer, error = %e, "connection ended with error");
+                }
+                return;
+            }
+            _ = close.changed() => {}
+        }
     }
+    // The listener has just closed. A proxy may have picked this connection (or opened it) a
+    // moment before and its request be on the way: closing now would lose that request, and a
+    // proxy cannot retry a POST it already sent. So the connection is served for LINGER more
+    // (every answer while draining carries `Connection: close`, so it ends after one request),
+    // then shut down gracefully.
     tokio::select! {
         res = conn.as_mut() => {
             if let Err(e) = res {
@@ -199,7 +251,7 @@ async fn serve_connection(
             }
             return;
         }
-        _ = close.changed() => {}
+        _ = tokio::time::sleep(LINGER) => {}
     }
     conn.as_mut().graceful_shutdown();
     if let Err(e) = conn.as_mut().await {
