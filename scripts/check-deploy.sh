@@ -4,9 +4,12 @@
 #     COPY sources, grace periods, selectors, Secret keys);
 #   * yamllint on deploy/;
 #   * promtool check config/rules on deploy/prometheus;
+#   * the Kubernetes manifests against the API's schemas (kubernetes-validate, from PyPI into a
+#     venv under .hj-test on first use; --strict: an unknown field fails);
 #   * nginx -t on deploy/compose/nginx.conf (the instances' names replaced by loopback).
 # Needs Debian's python3-yaml, yamllint, prometheus (promtool) and nginx
-# (`bash scripts/services.sh install-deps` installs them). scripts/test.sh runs it.
+# (`bash scripts/services.sh install-deps` installs them), and PyPI for kubernetes-validate the
+# first time. scripts/test.sh runs it.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -24,6 +27,20 @@ yamllint --strict \
 
 promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/rules/hellojohn.rules.yml
+
+# The Kubernetes API's OpenAPI schemas, bundled in a pinned PyPI package (no cluster needed).
+VENV="${HJ_TEST_DIR:-$REPO/.hj-test}/venv-deploy"
+KV_VERSION=1.37.0
+if [[ ! -x "$VENV/bin/kubernetes-validate" ]] || ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KV_VERSION"; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION"
+fi
+# (kustomization.yaml is kustomize's own file, not an API resource.)
+manifests=()
+for f in deploy/kubernetes/*.yaml; do [[ "$f" == */kustomization.yaml ]] || manifests+=("$f"); done
+for k8s in 1.31.0 1.35.0; do
+    "$VENV/bin/kubernetes-validate" -k "$k8s" --strict --quiet "${manifests[@]}"
+done
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
