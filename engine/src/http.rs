@@ -57,9 +57,9 @@ pub fn error(err: &ApiError, oauth: bool) -> Resp {
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 `PAYLOAD_TOO_LARGE`.
 ///
-/// A declared `Content-Length` over the limit is refused before reading. An oversized body
-/// without one is read and discarded up to a bound so the client, still sending, gets the 413
-/// rather than a reset connection.
+/// A declared `Content-Length` over four times the limit is refused before reading. A smaller
+/// oversized body, declared or not, is read and discarded up to that bound, so the client, still
+/// sending, gets the 413 rather than a reset connection.
 pub async fn read_body(
     body: Incoming,
     headers: &HeaderMap,
@@ -76,7 +76,10 @@ pub async fn read_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // A declared length far past the limit is refused unread. One up to four times the limit is
+    // read and discarded like an undeclared one, so that the client, still sending, gets the 413
+    // rather than a broken pipe.
+    if declared.is_some_and(|n| n > limit.saturating_mul(4) as u64) {
         return Err(too_large());
     }
     let mut body = body;

@@ -70,6 +70,24 @@ impl Drop for Guard {
     }
 }
 
+/// Serves an accepted connection on its own local task, counted by `tracker` until it ends.
+fn spawn_connection(
+    shard: &Rc<Shard>,
+    tracker: &Rc<Tracker>,
+    close: &watch::Receiver<bool>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    shard.metrics.connection_accepted();
+    let _ = stream.set_nodelay(true);
+    let guard = Guard::new(tracker);
+    let (shard, close) = (shard.clone(), close.clone());
+    tokio::task::spawn_local(async move {
+        serve_connection(shard, stream, peer, close).await;
+        drop(guard);
+    });
+}
+
 /// Runs one shard until shutdown: accepts, serves, then drains. Must run inside a `LocalSet`.
 pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) {
     let listener = match TcpListener::from_std(listener) {
@@ -90,17 +108,7 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) {
             biased;
             _ = wait_draining(&mut phase) => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    shard.metrics.connection_accepted();
-                    let _ = stream.set_nodelay(true);
-                    let guard = Guard::new(&tracker);
-                    let shard = shard.clone();
-                    let close = close_rx.clone();
-                    tokio::task::spawn_local(async move {
-                        serve_connection(shard, stream, peer, close).await;
-                        drop(guard);
-                    });
-                }
+                Ok((stream, peer)) => spawn_connection(&shard, &tracker, &close_rx, stream, peer),
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
                     tracing::warn!(shard = shard.index, error = %e, "accept failed");
@@ -117,14 +125,7 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) {
         let accept_during_delay = async {
             loop {
                 if let Ok((stream, peer)) = listener.accept().await {
-                    shard.metrics.connection_accepted();
-                    let guard = Guard::new(&tracker);
-                    let shard = shard.clone();
-                    let close = close_rx.clone();
-                    tokio::task::spawn_local(async move {
-                        serve_connection(shard, stream, peer, close).await;
-                        drop(guard);
-                    });
+                    spawn_connection(&shard, &tracker, &close_rx, stream, peer);
                 }
             }
         };
@@ -147,21 +148,12 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) {
     // which may not know of a connection the kernel queued a moment ago.)
     if let Ok(listener) = listener.into_std() {
         while let Ok((stream, peer)) = listener.accept() {
-            let Ok(stream) = stream
+            let stream = stream
                 .set_nonblocking(true)
-                .and_then(|()| tokio::net::TcpStream::from_std(stream))
-            else {
-                continue;
-            };
-            shard.metrics.connection_accepted();
-            let _ = stream.set_nodelay(true);
-            let guard = Guard::new(&tracker);
-            let shard = shard.clone();
-            let close = close_rx.clone();
-            tokio::task::spawn_local(async move {
-                serve_connection(shard, stream, peer, close).await;
-                drop(guard);
-            });
+                .and_then(|()| tokio::net::TcpStream::from_std(stream));
+            if let Ok(stream) = stream {
+                spawn_connection(&shard, &tracker, &close_rx, stream, peer);
+            }
         }
     }
     let _ = close_tx.send(true);
