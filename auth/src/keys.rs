@@ -480,6 +480,7 @@ mod tests {
             scp: String::new(),
             custom: Default::default(),
             sid: None,
+            jti: String::new(),
         }
     }
 

@@ -59,6 +59,12 @@ pub struct AccessClaims {
     /// The cookie session the token came from, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The token's own id (RFC 7519 `jti`): random, so two tokens signed for the same user in
+    /// the same second still differ (Ed25519 is deterministic), and one token can be revoked
+    /// by it. Empty (and omitted) only for claims that are never signed (a cookie session's)
+    /// and for tokens signed before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jti: String,
 }
 
 /// The `custom` claim of a user's tokens: their app metadata, which only an operator sets
@@ -129,6 +135,7 @@ mod tests {
             scp: String::new(),
             custom: serde_json::Value::Null,
             sid: None,
+            jti: String::new(),
         }
     }
 

@@ -190,6 +190,7 @@ impl Auth {
             scp: scopes.join(" "),
             custom: custom_claim(user),
             sid,
+            jti: crate::tokens::new_jti(),
         };
         (self.keys.sign(&claims), ttl.as_secs())
     }

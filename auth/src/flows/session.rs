@@ -113,6 +113,7 @@ impl Auth {
             scp: String::new(),
             custom: custom_claim(&s.user),
             sid: None,
+            jti: String::new(),
         };
         Outcome::Done((Caller { claims }, s.user))
     }

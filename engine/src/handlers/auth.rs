@@ -179,7 +179,8 @@ pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     })
 }
 
-/// `POST /v2/auth/logout`: revokes the refresh family and the cookie session.
+/// `POST /v2/auth/logout`: revokes the refresh family and the cookie session, then answers 200
+/// with the `post_logout_redirect_uri` when the client registered it, else 204.
 ///
 /// The caller proves who they are with a Bearer access token, or with the session cookie and
 /// its CSRF token in `X-CSRF-Token` (bound to the session: see [`CsrfKey`]). A refresh token
@@ -234,25 +235,6 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             }
         }
     };
-    let mut redirect = None;
-    if let Some(uri) = r
-        .post_logout_redirect_uri
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        let client_id = required(&r.client_id, "client_id")?;
-        let tenant =
-            common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
-        let client = common::client(ctx, &tenant, client_id).await?;
-        if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                "post_logout_redirect_uri is not registered for this client",
-            )
-            .with_field("post_logout_redirect_uri"));
-        }
-        redirect = Some(uri.to_string());
-    }
     if let (Some(token), Some(owner)) = (refresh_token, &owner) {
         let outcome = auth
             .revoke_refresh(token, owner, &ctx.origin(&parts), ctx.now)
@@ -267,6 +249,9 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             .await
             .map_err(|e| errors::store(&e))?;
     }
+    // Only now, with everything revoked, is the redirect judged: an unregistered URI means no
+    // redirect, never no sign-out (OpenID Connect RP-Initiated Logout 1.0, section 3).
+    let redirect = post_logout_redirect(ctx, &parts, &r).await;
     let mut resp = match redirect {
         Some(uri) => json(
             200,
@@ -281,6 +266,33 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         common::set_cookie(&mut resp, super::session::clear_csrf_cookie(ctx));
     }
     Ok(no_store(resp))
+}
+
+/// The `post_logout_redirect_uri` of a sign-out, when it is registered for the named client
+/// (exact match); `None` otherwise: no URI, no or an unknown client or tenant, or a URI the
+/// client does not list. The sign-out is done either way.
+async fn post_logout_redirect(
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    r: &LogoutRequest,
+) -> Option<String> {
+    let uri = r
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())?;
+    let client_id = r.client_id.as_deref().filter(|c| !c.is_empty())?;
+    let tenant = common::tenant(ctx, common::tenant_key(parts, r.tenant_id.as_deref()))
+        .await
+        .ok()?;
+    let client = common::client(ctx, &tenant, client_id).await.ok()?;
+    let registered = client.post_logout_redirect_uris.iter().any(|u| u == uri);
+    if !registered {
+        tracing::debug!(
+            client_id,
+            "post_logout_redirect_uri is not registered for the client: signed out without a redirect"
+        );
+    }
+    registered.then(|| uri.to_string())
 }
 
 /// The owner of the tokens a caller may revoke: the user and tenant of its claims.

@@ -56,6 +56,7 @@ fn claims() -> AccessClaims {
         scp: "openid".into(),
         custom: json!({"plan": "pro"}),
         sid: None,
+        jti: String::new(),
     }
 }
 

@@ -456,6 +456,7 @@ async fn access_tokens_verify_with_an_independent_jwt_library_from_the_jwks() {
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
     validation.validate_nbf = true;
     validation.leeway = 5;
+    let mut jtis = std::collections::BTreeSet::new();
     for body in [&reg, &login, &refreshed] {
         let token = str_of(body, "access_token");
         let header = decode_header(token).unwrap();
@@ -472,7 +473,18 @@ async fn access_tokens_verify_with_an_independent_jwt_library_from_the_jwks() {
         assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 900);
         assert!(c["nbf"].is_i64(), "{c}");
         assert_eq!(c["scp"], "openid email profile");
+        // A random token id: 16 bytes, base64url.
+        let jti = str_of(&c, "jti");
+        assert_eq!(jti.len(), 22, "{c}");
+        jtis.insert(jti.to_string());
     }
+    // Ed25519 is deterministic: without `jti` a refresh in the same second as the sign-in
+    // gave back the very same access token.
+    assert_eq!(jtis.len(), 3, "{jtis:?}");
+    assert_ne!(
+        str_of(&login, "access_token"),
+        str_of(&refreshed, "access_token")
+    );
 
     // Negative controls: another audience, and a tampered payload, are refused.
     let token = str_of(&login, "access_token");
