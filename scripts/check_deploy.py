@@ -35,7 +35,11 @@ def text(rel):
 SETTINGS = set(re.findall(r'(?:s|secret)\(\s*"(HELLOJOHN_[A-Z0-9_]+)"', text("engine/src/config/settings.rs")))
 ROUTES = set(re.findall(r'=> "(/[^"]*)"', text("engine/src/router.rs")))
 METRICS = set(re.findall(r"hellojohn_[a-z0-9_]+", text("engine/src/metrics.rs")))
-SUBCOMMANDS = set(re.findall(r'Command::new\("([a-z]+)"\)', text("hj/src/main.rs")))
+SUBCOMMANDS = set(
+    name
+    for path in sorted((REPO / "hj/src").glob("*.rs"))
+    for name in re.findall(r'Command::new\("([a-z]+)"\)', path.read_text())
+)
 RUST_VERSION = re.search(r'rust-version = "([0-9.]+)"', text("Cargo.toml")).group(1)
 
 if len(SETTINGS) < 30 or not {"/health", "/ping", "/metrics"} <= ROUTES or len(METRICS) < 20:

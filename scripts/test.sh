@@ -70,6 +70,12 @@ if [[ $# -eq 0 ]]; then
     cargo build -q -p hj && /usr/bin/python3 "$REPO/scripts/cluster.py" --hj "$REPO/target/debug/hj" --seconds 2
     rc=$?
     [[ $status -eq 0 ]] && status=$rc
+    # The OpenID Connect conformance suite (openid-client, and the hosted sign-in page in headless
+    # Chromium) against the same binary: the embedded store, then two instances on PostgreSQL.
+    echo "== conformance: oidcc-basic and the hosted sign-in page =="
+    bash "$REPO/scripts/conformance.sh" "$REPO/target/debug/hj"
+    rc=$?
+    [[ $status -eq 0 ]] && status=$rc
 fi
 set -e
 exit "$status"

@@ -16,11 +16,13 @@
 //!
 //! This crate has no HTTP, JSON or Redis dependency; the engine is the shell around it.
 
+pub mod client_secret;
 pub mod events;
 pub mod flows;
 pub mod hashpool;
 pub mod keys;
 pub mod limiter;
+pub mod oauth;
 pub mod password;
 pub mod ports;
 pub mod token_cache;

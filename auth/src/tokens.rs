@@ -1,15 +1,16 @@
-//! Access tokens (EdDSA-signed JWTs) and opaque secrets (refresh tokens, session ids, CSRF
-//! tokens).
+//! Signed tokens (compact JWS: access tokens, ID tokens) and opaque secrets (refresh tokens,
+//! session ids, CSRF tokens).
 //!
-//! Only what is needed is implemented: one algorithm (Ed25519), compact serialisation, and the
-//! checks HelloJohn relies on. The header's `alg` must be `EdDSA`, so a token can never choose
-//! a weaker algorithm for itself.
+//! Only what is needed is implemented: compact serialisation, the two algorithms of the key
+//! ring (EdDSA, RS256: see [`crate::keys`]), and the checks HelloJohn relies on. A token never
+//! chooses its algorithm: the header's `alg` must be the algorithm of the key its `kid` names.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use protocol::token::{AccessClaims, JwtHeader, ALG_EDDSA};
 use rand::RngCore as _;
+use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -27,7 +28,7 @@ pub const NBF_LEEWAY_SECS: i64 = 5;
 pub enum TokenError {
     #[error("token is malformed")]
     Malformed,
-    #[error("token algorithm is not EdDSA")]
+    #[error("token algorithm is not supported or is not its key's")]
     UnsupportedAlgorithm,
     #[error("token was signed with an unknown key")]
     UnknownKey,
@@ -41,32 +42,30 @@ pub enum TokenError {
     WrongIssuer,
 }
 
-/// Signs `claims` with `key`, naming `kid` in the header. Returns the compact JWT.
-pub fn sign(kid: &str, key: &SigningKey, claims: &AccessClaims) -> String {
-    // Serialising these types cannot fail: every field is a string, an integer, a list of
-    // strings or a JSON value (whose map keys are always strings).
-    let header = protocol::json::to_vec(&JwtHeader::eddsa(kid));
-    let claims = protocol::json::to_vec(claims);
-    let mut token = String::with_capacity(
-        (header.len() + claims.len()) * 4 / 3 + 2 + Signature::BYTE_SIZE * 4 / 3 + 4,
-    );
-    URL_SAFE_NO_PAD.encode_string(&header, &mut token);
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
-    let signature = key.sign(token.as_bytes());
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
-    token
+/// A compact JWS taken apart, not yet verified.
+pub(crate) struct Jws<'t> {
+    pub header: JwtHeader,
+    /// `header.claims`: the text the signature covers.
+    pub signing_input: &'t str,
+    claims_b64: &'t str,
+    signature_b64: &'t str,
 }
 
-/// Verifies a compact JWT: its shape, `alg`, the key named by `kid` (found with `key_for`), the
-/// signature, then `exp` and `nbf` against `now` (Unix seconds) and `iss` against `issuer`.
-pub fn verify<'k>(
-    token: &str,
-    now: i64,
-    issuer: &str,
-    key_for: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
-) -> Result<AccessClaims, TokenError> {
+impl Jws<'_> {
+    /// The signature bytes.
+    pub fn signature(&self) -> Result<Vec<u8>, TokenError> {
+        decode_part(self.signature_b64)
+    }
+
+    /// The claims, decoded (only once the signature has been verified).
+    pub fn claims<T: DeserializeOwned>(&self) -> Result<T, TokenError> {
+        protocol::json::from_slice(&decode_part(self.claims_b64)?).ok_or(TokenError::Malformed)
+    }
+}
+
+/// Takes a compact JWS apart and parses its header. Tokens over [`MAX_TOKEN_LEN`] are refused
+/// before any decoding.
+pub(crate) fn split(token: &str) -> Result<Jws<'_>, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -78,23 +77,39 @@ pub fn verify<'k>(
     };
     let header: JwtHeader =
         protocol::json::from_slice(&decode_part(header_b64)?).ok_or(TokenError::Malformed)?;
-    if header.alg != ALG_EDDSA {
-        return Err(TokenError::UnsupportedAlgorithm);
-    }
-    let key = key_for(&header.kid).ok_or(TokenError::UnknownKey)?;
+    Ok(Jws {
+        header,
+        signing_input: &token[..header_b64.len() + 1 + claims_b64.len()],
+        claims_b64,
+        signature_b64,
+    })
+}
 
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| TokenError::Malformed)?;
-    let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Malformed)?;
-    let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
-    // `verify_strict` also refuses small-order keys and non-canonical signatures, so a token
-    // has exactly one valid encoding.
-    key.verify_strict(signed.as_bytes(), &signature)
-        .map_err(|_| TokenError::BadSignature)?;
+/// The compact JWS of `header` and `claims` (JSON), signed by `sign`.
+pub(crate) fn compact(
+    header: &JwtHeader,
+    claims: &[u8],
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> String {
+    let header = protocol::json::to_vec(header);
+    // Room for an RSA-2048 signature too (256 bytes).
+    let mut token = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 2 + 346 + 4);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+    let signature = sign(token.as_bytes());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    token
+}
 
-    let claims: AccessClaims =
-        protocol::json::from_slice(&decode_part(claims_b64)?).ok_or(TokenError::Malformed)?;
+/// The checks of an access token once its signature holds: `exp` and `nbf` against `now`
+/// (Unix seconds), `iss` against `issuer`.
+pub(crate) fn check_access_claims(
+    claims: AccessClaims,
+    now: i64,
+    issuer: &str,
+) -> Result<AccessClaims, TokenError> {
     if now >= claims.exp {
         return Err(TokenError::Expired);
     }
@@ -105,6 +120,39 @@ pub fn verify<'k>(
         return Err(TokenError::WrongIssuer);
     }
     Ok(claims)
+}
+
+/// Signs `claims` with the Ed25519 `key`, naming `kid` in the header. Returns the compact JWT.
+pub fn sign(kid: &str, key: &SigningKey, claims: &AccessClaims) -> String {
+    // Serialising these types cannot fail: every field is a string, an integer, a list of
+    // strings or a JSON value (whose map keys are always strings).
+    compact(
+        &JwtHeader::eddsa(kid),
+        &protocol::json::to_vec(claims),
+        |message| key.sign(message).to_bytes().to_vec(),
+    )
+}
+
+/// Verifies an EdDSA-signed compact JWT: its shape, `alg`, the key named by `kid` (found with
+/// `key_for`), the signature, then `exp` and `nbf` against `now` (Unix seconds) and `iss`
+/// against `issuer`. (The key ring verifies both algorithms: [`crate::KeyRing::verify`].)
+pub fn verify<'k>(
+    token: &str,
+    now: i64,
+    issuer: &str,
+    key_for: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
+) -> Result<AccessClaims, TokenError> {
+    let jws = split(token)?;
+    if jws.header.alg != ALG_EDDSA {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    let key = key_for(&jws.header.kid).ok_or(TokenError::UnknownKey)?;
+    let signature = Signature::from_slice(&jws.signature()?).map_err(|_| TokenError::Malformed)?;
+    // `verify_strict` also refuses small-order keys and non-canonical signatures, so a token
+    // has exactly one valid encoding.
+    key.verify_strict(jws.signing_input.as_bytes(), &signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    check_access_claims(jws.claims()?, now, issuer)
 }
 
 fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {

@@ -51,6 +51,8 @@ fn insert<K: std::hash::Hash + Eq, T>(
 pub struct Directory {
     tenants: RefCell<HashMap<String, Entry<Tenant>>>,
     clients: RefCell<HashMap<(Uuid, String), Entry<Client>>>,
+    /// Clients by `client_id` alone, across tenants (the OAuth endpoints that name no tenant).
+    by_client_id: RefCell<HashMap<String, Entry<Vec<Client>>>>,
 }
 
 impl Directory {
@@ -84,6 +86,34 @@ impl Directory {
         }
         let found = store.find_client(tenant_id, client_id).await?;
         insert(&mut self.clients.borrow_mut(), key, found.clone(), now);
+        Ok(found)
+    }
+
+    /// Every client named `client_id`, in any tenant (usually one): for the OAuth endpoints,
+    /// whose requests name a client but no tenant. An empty list is cached like an unknown
+    /// name.
+    pub async fn clients_named(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+    ) -> Result<Vec<Client>, StoreError> {
+        let now = Instant::now();
+        let cached = self
+            .by_client_id
+            .borrow()
+            .get(client_id)
+            .and_then(|e| e.fresh(now));
+        if let Some(hit) = cached {
+            return Ok(hit.unwrap_or_default());
+        }
+        let found = store.find_clients_by_client_id(client_id).await?;
+        let value = (!found.is_empty()).then(|| found.clone());
+        insert(
+            &mut self.by_client_id.borrow_mut(),
+            client_id.to_string(),
+            value,
+            now,
+        );
         Ok(found)
     }
 }

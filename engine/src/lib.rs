@@ -9,6 +9,7 @@ pub mod conn;
 pub mod directory;
 pub mod handlers;
 pub mod http;
+pub mod key_reload;
 pub mod logging;
 pub mod metrics;
 pub mod ports;
@@ -122,9 +123,14 @@ async fn build_auth(
     limiter: Arc<auth::limiter::Limiter>,
     redis: Option<storage::redis::Redis>,
 ) -> anyhow::Result<auth::flows::Auth> {
-    let keys = auth::KeyRing::load_or_create(store.as_ref(), master, unix_now())
-        .await
-        .context("signing keys")?;
+    let keys = auth::KeyRing::load_or_create(
+        store.as_ref(),
+        master,
+        unix_now(),
+        config.signed_token_lifetime(),
+    )
+    .await
+    .context("signing keys")?;
     let params = config.argon2_params();
     let bounds = config.argon2_bounds();
     let workers = config.workers;
@@ -161,24 +167,31 @@ async fn build_auth(
 /// On the first start of an empty embedded store, creates tenant `local` and client
 /// `local-app` so a newcomer can register and sign in at once. Returns them when created.
 /// PostgreSQL stores are never seeded implicitly.
+///
+/// `origins` are the configured CORS origins (`HELLOJOHN_CORS_ORIGINS`): the app served from
+/// each origin `O` may use the client, with the JS SDK's defaults: redirect URI `O/callback`,
+/// post-logout redirect URI `O` and allowed origin `O`.
 pub async fn bootstrap_embedded(
     store: &dyn Store,
+    origins: &[String],
 ) -> anyhow::Result<Option<(storage::Tenant, storage::Client)>> {
     if store.backend() != "sqlite" || !store.list_tenants().await?.is_empty() {
         return Ok(None);
     }
     let now = unix_now();
     let tenant = store.create_tenant("local", "Local", now).await?;
+    let origins: Vec<String> = origins
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_string())
+        .filter(|o| o.starts_with("http://") || o.starts_with("https://"))
+        .collect();
     let client = store
         .create_client(
             storage::NewClient {
-                tenant_id: tenant.id,
-                client_id: "local-app".to_string(),
-                name: "Local app".to_string(),
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                post_logout_redirect_uris: Vec::new(),
-                access_token_ttl: None,
-                refresh_token_ttl: None,
+                redirect_uris: origins.iter().map(|o| format!("{o}/callback")).collect(),
+                post_logout_redirect_uris: origins.clone(),
+                allowed_origins: origins,
+                ..storage::NewClient::new(tenant.id, "local-app", "Local app")
             },
             now,
         )
@@ -308,6 +321,16 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         process: app.hub.process.clone(),
         settings: webhook::worker::WorkerSettings::from_config(&app.config),
     };
+    // The signing-key reloader: its own thread, ended when the server is gone (not joined).
+    if let Err(e) = key_reload::spawn(
+        app.auth.keys.clone(),
+        app.store.clone(),
+        app.config.key_reload_interval,
+        app.lifecycle.subscribe(),
+    ) {
+        app.lifecycle.begin_shutdown();
+        return Err(anyhow::Error::new(e).context("cannot start the signing-key reloader"));
+    }
     let (shards_done, shards_stopped) = tokio::sync::oneshot::channel();
     let worker = match webhook::worker::spawn(worker, app.lifecycle.subscribe(), shards_stopped) {
         Ok(t) => t,

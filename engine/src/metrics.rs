@@ -49,7 +49,16 @@ pub const SIGN_IN_STATUSES: [&str; 6] = [
 ];
 
 /// Method labels of `hellojohn_auth_sign_ins_total{method}`.
-pub const SIGN_IN_METHODS: [&str; 3] = ["password", "session", "refresh"];
+/// `hosted` is the hosted sign-in page of the code flow, `authorization_code` the token
+/// endpoint's code redemption, `client_credentials` a client signing in as itself.
+pub const SIGN_IN_METHODS: [&str; 6] = [
+    "password",
+    "session",
+    "refresh",
+    "hosted",
+    "authorization_code",
+    "client_credentials",
+];
 
 fn new_histogram() -> Histogram<u64> {
     // Microseconds from 1 µs to 10 minutes, 3 significant digits.

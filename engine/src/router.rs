@@ -28,7 +28,7 @@ macro_rules! routes {
                 let path = if path.len() > 1 { path.strip_suffix('/').unwrap_or(path) } else { path };
                 match path {
                     $($template => Route::$variant,)*
-                    _ => Route::Unmatched,
+                    _ => Route::with_slug(path),
                 }
             }
         }
@@ -52,13 +52,69 @@ routes! {
     UserInfo => "/userinfo",
     Jwks => "/.well-known/jwks.json",
     OpenIdConfiguration => "/.well-known/openid-configuration",
+    PasswordPolicy => "/v2/auth/password-policy",
+    Providers => "/v2/auth/providers",
+    AuthConfig => "/v2/auth/config",
+    CompleteProfile => "/v2/auth/complete-profile",
+    OAuthAuthorize => "/oauth2/authorize",
+    OAuthLogin => "/oauth2/login",
+    OAuthLogout => "/oauth2/logout",
+    OAuthRevoke => "/oauth2/revoke",
+    OAuthIntrospect => "/oauth2/introspect",
+    TenantOpenIdConfiguration => "/t/{slug}/.well-known/openid-configuration",
+    TenantJwks => "/.well-known/jwks/{slug}.json",
+}
+
+/// Longest tenant slug a templated path may carry.
+const MAX_SLUG: usize = 64;
+
+/// The `{slug}` of a templated path: 1-64 lower-case letters, digits and `-`.
+fn slug_ok(slug: &str) -> bool {
+    (1..=MAX_SLUG).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The slug of a path of `route`, if the path is one (see [`Route::with_slug`]).
+pub fn slug_of(route: Route, path: &str) -> Option<&str> {
+    let path = if path.len() > 1 {
+        path.strip_suffix('/').unwrap_or(path)
+    } else {
+        path
+    };
+    let slug = match route {
+        Route::TenantOpenIdConfiguration => path
+            .strip_prefix("/t/")?
+            .strip_suffix("/.well-known/openid-configuration")?,
+        Route::TenantJwks => path
+            .strip_prefix("/.well-known/jwks/")?
+            .strip_suffix(".json")?,
+        _ => return None,
+    };
+    slug_ok(slug).then_some(slug)
+}
+
+impl Route {
+    /// The routes whose template has a `{slug}`; anything else is `Unmatched`.
+    fn with_slug(path: &str) -> Route {
+        for route in [Route::TenantOpenIdConfiguration, Route::TenantJwks] {
+            if slug_of(route, path).is_some() {
+                return route;
+            }
+        }
+        Route::Unmatched
+    }
 }
 
 impl Route {
     /// Whether the route runs an Argon2 hash (sign-in, session sign-in, sign-up): the routes
     /// the hash pool refuses under overload.
     pub fn hashes(self) -> bool {
-        matches!(self, Route::Login | Route::SessionLogin | Route::Register)
+        matches!(
+            self,
+            Route::Login | Route::SessionLogin | Route::Register | Route::OAuthLogin
+        )
     }
 
     /// The methods a route answers (besides OPTIONS for CORS preflight).
@@ -71,22 +127,35 @@ impl Route {
             | Route::Me
             | Route::Csrf
             | Route::Jwks
-            | Route::OpenIdConfiguration => method == Method::GET || method == Method::HEAD,
-            Route::UserInfo => method == Method::GET || method == Method::POST,
+            | Route::OpenIdConfiguration
+            | Route::PasswordPolicy
+            | Route::Providers
+            | Route::AuthConfig
+            | Route::TenantOpenIdConfiguration
+            | Route::TenantJwks => method == Method::GET || method == Method::HEAD,
+            Route::UserInfo | Route::OAuthAuthorize | Route::OAuthLogin | Route::OAuthLogout => {
+                method == Method::GET || method == Method::POST
+            }
             Route::Register
             | Route::Login
             | Route::Refresh
             | Route::Logout
             | Route::LogoutAll
             | Route::SessionLogin
-            | Route::OAuthToken => method == Method::POST,
+            | Route::OAuthToken
+            | Route::OAuthRevoke
+            | Route::OAuthIntrospect
+            | Route::CompleteProfile => method == Method::POST,
             Route::Unmatched => false,
         }
     }
 
     /// Whether errors on this route use the RFC 6749 body rather than `{code, message}`.
     pub fn is_oauth(self) -> bool {
-        matches!(self, Route::OAuthToken)
+        matches!(
+            self,
+            Route::OAuthToken | Route::OAuthRevoke | Route::OAuthIntrospect
+        )
     }
 }
 
@@ -102,5 +171,31 @@ mod tests {
         assert_eq!(Route::from_path("/v2/auth/login/x"), Route::Unmatched);
         assert_eq!(Route::from_path("/"), Route::Unmatched);
         assert_eq!(Route::Login.template(), "/v2/auth/login");
+        assert_eq!(
+            Route::from_path("/t/acme-1/.well-known/openid-configuration"),
+            Route::TenantOpenIdConfiguration
+        );
+        assert_eq!(
+            slug_of(
+                Route::TenantOpenIdConfiguration,
+                "/t/acme-1/.well-known/openid-configuration/"
+            ),
+            Some("acme-1")
+        );
+        assert_eq!(
+            Route::from_path("/.well-known/jwks/acme.json"),
+            Route::TenantJwks
+        );
+        for bad in [
+            "/t//.well-known/openid-configuration",
+            "/t/a/b/.well-known/openid-configuration",
+            "/t/ACME/.well-known/openid-configuration",
+            "/.well-known/jwks/.json",
+            "/.well-known/jwks/a.b.json",
+        ] {
+            assert_eq!(Route::from_path(bad), Route::Unmatched, "{bad}");
+        }
+        let long = format!("/t/{}/.well-known/openid-configuration", "a".repeat(65));
+        assert_eq!(Route::from_path(&long), Route::Unmatched);
     }
 }

@@ -7,6 +7,9 @@ use clap::{Arg, ArgMatches, Command};
 use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
 
 mod admin;
+mod client;
+mod client_rules;
+mod keys;
 mod user;
 mod webhook;
 
@@ -101,37 +104,10 @@ fn cli() -> Command {
                 )
                 .subcommand(Command::new("list").about("List tenants")),
         )
-        .subcommand(
-            Command::new("client")
-                .about("Manage clients (applications) in the configured store")
-                .subcommand_required(true)
-                .subcommand(
-                    Command::new("create")
-                        .about("Create a client in a tenant")
-                        .arg(Arg::new("tenant").long("tenant").required(true).help("Tenant slug or id"))
-                        .arg(Arg::new("client-id").long("client-id").required(true).help("The client_id apps send"))
-                        .arg(Arg::new("name").long("name").help("Display name (default: the client id)"))
-                        .arg(
-                            Arg::new("scopes")
-                                .long("scopes")
-                                .default_value("openid,email,profile")
-                                .help("Comma-separated scopes granted to tokens"),
-                        )
-                        .arg(
-                            Arg::new("post-logout-redirect-uri")
-                                .long("post-logout-redirect-uri")
-                                .action(clap::ArgAction::Append)
-                                .help("Allowed post_logout_redirect_uri (repeatable)"),
-                        ),
-                )
-                .subcommand(
-                    Command::new("list")
-                        .about("List clients")
-                        .arg(Arg::new("tenant").long("tenant").help("Only this tenant (slug or id)")),
-                ),
-        )
+        .subcommand(client::command())
         .subcommand(user::command())
         .subcommand(webhook::command())
+        .subcommand(keys::command())
         .subcommand(bench::command())
         .subcommand(
             Command::new("config")
@@ -167,7 +143,9 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
-        Some((cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook"), m)) => admin(cmd, m),
+        Some((cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook" | "keys"), m)) => {
+            admin(cmd, m)
+        }
         // The bench builds its own runtimes: called outside any.
         Some(("bench", m)) => bench::main(m),
         Some(("config", m)) => match m.subcommand() {
@@ -217,7 +195,7 @@ fn serve(config: Config) -> ExitCode {
             tracing::error!("{e:#}");
             return ExitCode::FAILURE;
         }
-        match engine::bootstrap_embedded(store.as_ref()).await {
+        match engine::bootstrap_embedded(store.as_ref(), &config.cors_origins).await {
             Ok(Some((tenant, client))) => {
                 println!(
                     "Created tenant {:?} (id {}) and client {:?} on the new embedded store.",
@@ -290,10 +268,10 @@ fn admin(cmd: &str, m: &ArgMatches) -> ExitCode {
             ("migrate", Some(("status", _))) => admin::migrate_status(store.as_ref()).await,
             ("tenant", Some(("create", m))) => admin::tenant_create(store.as_ref(), m).await,
             ("tenant", Some(("list", _))) => admin::tenant_list(store.as_ref()).await,
-            ("client", Some(("create", m))) => admin::client_create(store.as_ref(), m).await,
-            ("client", Some(("list", m))) => admin::client_list(store.as_ref(), m).await,
+            ("client", Some(_)) => client::run(store.as_ref(), m).await,
             ("user", Some(_)) => user::run(store.as_ref(), m).await,
             ("webhook", Some(_)) => webhook::run(store.as_ref(), &config, m).await,
+            ("keys", Some(_)) => keys::run(store.as_ref(), &config, m).await,
             _ => Err(anyhow::anyhow!("unknown command")),
         }
     });

@@ -150,7 +150,8 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     };
     let (code, out, _) = run(&["migrate"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("applied migrations [1, 2, 3, 4]"), "{out}");
+    // Every migration from the first (later ones may follow 5).
+    assert!(out.contains("applied migrations [1, 2, 3, 4, 5"), "{out}");
     let (code, out, _) = run(&["migrate", "status"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("pending: []"), "{out}");

@@ -33,6 +33,8 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
+    /// A confidential client's secret (public clients send none).
+    pub client_secret: Option<String>,
     pub refresh_token: Option<String>,
 }
 
@@ -83,18 +85,30 @@ pub struct MeResponse {
 #[derive(Debug, Serialize)]
 pub struct UserInfoResponse {
     pub sub: String,
-    pub email: String,
-    pub email_verified: bool,
+    /// With scope `email` (or a token without scopes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// The rest with scope `profile` (or a token without scopes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    pub tenant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// The user metadata (the sign-up's `custom_fields`).
-    pub custom_fields: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<serde_json::Value>,
     /// The same user metadata, under its own name.
-    pub user_metadata: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<serde_json::Value>,
     /// The app metadata set by an operator.
-    pub app_metadata: serde_json::Value,
-    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// With scope `profile`: when the profile last changed (OpenID Connect `updated_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,15 +120,78 @@ pub struct CsrfResponse {
 #[derive(Debug, Serialize)]
 pub struct OpenIdConfiguration {
     pub issuer: String,
-    pub jwks_uri: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub userinfo_endpoint: String,
+    pub jwks_uri: String,
     pub end_session_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub prompt_values_supported: Vec<&'static str>,
     pub scopes_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// `GET /v2/auth/password-policy`: the rules a new password must meet, in HelloJohn's shape.
+/// One policy serves every tenant here, so `configured` is always true.
+#[derive(Debug, Serialize)]
+pub struct PasswordPolicyResponse {
+    pub configured: bool,
+    pub tenant_id: String,
+    pub min_length: usize,
+    pub max_length: usize,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_numbers: bool,
+    pub require_symbols: bool,
+    pub max_history: u32,
+    pub breach_detection: bool,
+    pub common_password: bool,
+    pub personal_info: bool,
+}
+
+/// `GET /v2/auth/providers`: the sign-in providers besides the password (none yet).
+#[derive(Debug, Serialize)]
+pub struct ProvidersResponse {
+    pub providers: Vec<String>,
+}
+
+/// `GET /v2/auth/config?client_id=`: what a sign-in page needs to know of a client and its
+/// tenant, in HelloJohn's shape.
+#[derive(Debug, Serialize)]
+pub struct AuthConfigResponse {
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub client_name: String,
+    pub social_providers: Vec<String>,
+    pub password_enabled: bool,
+    pub features: std::collections::BTreeMap<&'static str, bool>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_email_verification: bool,
+}
+
+/// `POST /v2/auth/complete-profile`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CompleteProfileRequest {
+    pub custom_fields: Option<serde_json::Value>,
+}
+
+/// The answer of `POST /v2/auth/complete-profile`: the user's metadata after the merge.
+#[derive(Debug, Serialize)]
+pub struct CompleteProfileResponse {
+    pub user_id: String,
+    pub custom_fields: serde_json::Value,
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod metadata;
+pub mod oidc;
 pub mod system;
 pub mod token;
 pub mod webhook;

@@ -150,6 +150,41 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
     .with("rule", rule))
 }
 
+/// Most keys one profile completion may set.
+pub const MAX_PROFILE_FIELDS: usize = 50;
+/// Longest key, and longest string value, of a profile completion.
+pub const MAX_PROFILE_KEY_LEN: usize = 64;
+pub const MAX_PROFILE_VALUE_LEN: usize = 1024;
+
+/// The `custom_fields` of `POST /v2/auth/complete-profile`: an object of at most
+/// [`MAX_PROFILE_FIELDS`] keys (1-64 characters) whose values are strings (at most 1024
+/// characters), numbers or booleans. Nothing nested, so merging it key by key is the same on
+/// every store. 400 naming `custom_fields` otherwise.
+pub fn profile_patch(value: Option<Value>) -> Result<Value, ApiError> {
+    let bad = |m: &str| ApiError::new(ErrorCode::BadRequest, m).with_field("custom_fields");
+    let Some(Value::Object(map)) = value else {
+        return Err(bad("custom_fields must be an object"));
+    };
+    if map.is_empty() || map.len() > MAX_PROFILE_FIELDS {
+        return Err(bad("custom_fields must have 1 to 50 fields"));
+    }
+    for (k, v) in &map {
+        if k.is_empty() || k.chars().count() > MAX_PROFILE_KEY_LEN {
+            return Err(bad("field names are 1 to 64 characters"));
+        }
+        match v {
+            Value::String(s) if s.chars().count() <= MAX_PROFILE_VALUE_LEN => {}
+            Value::Number(_) | Value::Bool(_) => {}
+            _ => {
+                return Err(bad(
+                    "field values are strings of at most 1024 characters, numbers or booleans",
+                ))
+            }
+        }
+    }
+    Ok(Value::Object(map))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

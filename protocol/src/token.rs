@@ -1,16 +1,19 @@
 //! Wire types of access tokens (JWT header and claims) and of the JWKS document.
 //!
-//! These are plain serde types; signing and verification live in the engine. Field order is
+//! These are plain serde types; signing and verification live in the auth crate. Field order is
 //! the order of the JSON the engine emits, so tokens look the same on every instance.
 
 use serde::{Deserialize, Serialize};
 
-/// The only signature algorithm HelloJohn issues and accepts (Ed25519).
+/// Ed25519: the algorithm of every access token, and of ID tokens on request.
 pub const ALG_EDDSA: &str = "EdDSA";
+/// RSASSA-PKCS1-v1_5 with SHA-256: the default algorithm of ID tokens (OpenID Connect requires
+/// it).
+pub const ALG_RS256: &str = "RS256";
 /// The `typ` of every access token.
 pub const TYP_JWT: &str = "JWT";
 
-/// The protected header of an access token.
+/// The protected header of a signed token (access or ID token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JwtHeader {
     pub alg: String,
@@ -25,8 +28,18 @@ pub struct JwtHeader {
 impl JwtHeader {
     /// The header of an EdDSA-signed JWT made with the key `kid`.
     pub fn eddsa(kid: impl Into<String>) -> JwtHeader {
+        JwtHeader::new(ALG_EDDSA, kid)
+    }
+
+    /// The header of an RS256-signed JWT made with the key `kid`.
+    pub fn rs256(kid: impl Into<String>) -> JwtHeader {
+        JwtHeader::new(ALG_RS256, kid)
+    }
+
+    /// The header of a JWT signed with `alg` by the key `kid`.
+    pub fn new(alg: &str, kid: impl Into<String>) -> JwtHeader {
         JwtHeader {
-            alg: ALG_EDDSA.to_string(),
+            alg: alg.to_string(),
             typ: TYP_JWT.to_string(),
             kid: kid.into(),
         }
@@ -84,17 +97,27 @@ impl AccessClaims {
     }
 }
 
-/// One public key in the JWKS (RFC 8037 OKP key).
+/// One public key in the JWKS: an Ed25519 key (RFC 8037: `kty` `OKP`, `crv`, `x`) or an RSA
+/// key (RFC 7518: `kty` `RSA`, `n`, `e`). The members a key type lacks are empty here and
+/// absent from the JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crv: String,
     pub alg: String,
     #[serde(rename = "use")]
     pub use_: String,
     pub kid: String,
     /// The 32-byte Ed25519 public key, base64url without padding.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub x: String,
+    /// The RSA modulus, big-endian, base64url without padding.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub n: String,
+    /// The RSA public exponent, big-endian, base64url without padding (`AQAB` for 65537).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub e: String,
 }
 
 impl Jwk {
@@ -107,6 +130,23 @@ impl Jwk {
             use_: "sig".to_string(),
             kid: kid.into(),
             x: x.into(),
+            n: String::new(),
+            e: String::new(),
+        }
+    }
+
+    /// An RS256 signature-verification key: modulus `n` and exponent `e`, each big-endian
+    /// base64url without padding.
+    pub fn rsa(kid: impl Into<String>, n: impl Into<String>, e: impl Into<String>) -> Jwk {
+        Jwk {
+            kty: "RSA".to_string(),
+            crv: String::new(),
+            alg: ALG_RS256.to_string(),
+            use_: "sig".to_string(),
+            kid: kid.into(),
+            x: String::new(),
+            n: n.into(),
+            e: e.into(),
         }
     }
 }
@@ -174,11 +214,19 @@ mod tests {
     #[test]
     fn jwks_json() {
         let jwks = Jwks {
-            keys: vec![Jwk::ed25519("k1", "AAAA")],
+            keys: vec![Jwk::ed25519("k1", "AAAA"), Jwk::rsa("k2", "nnnn", "AQAB")],
         };
+        let text = String::from_utf8(crate::json::to_vec(&jwks)).unwrap();
         assert_eq!(
-            serde_json::to_value(&jwks).unwrap(),
-            json!({"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"k1","x":"AAAA"}]})
+            text,
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"k1","x":"AAAA"},"#.to_string()
+                + r#"{"kty":"RSA","alg":"RS256","use":"sig","kid":"k2","n":"nnnn","e":"AQAB"}]}"#
+        );
+        let back: Jwks = crate::json::from_slice(text.as_bytes()).unwrap();
+        assert_eq!(back, jwks);
+        assert_eq!(
+            serde_json::to_value(JwtHeader::rs256("k2")).unwrap(),
+            json!({"alg":"RS256","typ":"JWT","kid":"k2"})
         );
     }
 }

@@ -6,19 +6,23 @@
 //! Denials (a token already rotated, an email already taken) are outcomes or
 //! [`StoreError::Conflict`], never partial writes.
 
+pub mod authcode;
 pub mod event_meta;
 pub mod files;
 pub mod model;
 pub mod postgres;
 pub mod redis;
 pub mod rotation;
+pub mod signing;
 pub mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 
+pub use authcode::{AuthCode, NewAuthCode, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use model::*;
+pub use signing::SigningAlg;
 use uuid::Uuid;
 
 /// The future every store method returns. Boxed so that `dyn Store` works and the engine can
@@ -68,6 +72,21 @@ pub trait Store: Send + Sync + 'static {
     /// All clients, or those of one tenant.
     fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<Client>>;
     fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Client>>;
+    /// Every client named `client_id`, in any tenant (at most 10): for the OAuth endpoints,
+    /// whose requests name a client but no tenant.
+    fn find_clients_by_client_id(&self, client_id: &str) -> StoreFuture<'_, Vec<Client>>;
+    /// Applies `changes` (the fields that are `Some`) in one statement. Returns the client as
+    /// it stands after the change; `None` when there is no such client (and nothing changed).
+    fn update_client(
+        &self,
+        tenant_id: Uuid,
+        client_id: &str,
+        changes: ClientChanges,
+    ) -> StoreFuture<'_, Option<Client>>;
+    /// Deletes the client with, in the same transaction, every refresh token (their families)
+    /// and cookie session issued to it, so none of them works again, even for a client later
+    /// created with the same `client_id`. Returns whether the client existed.
+    fn delete_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, bool>;
 
     // Users and passwords. Every `password_hash` the engine writes has passed
     // `passhash::check_hash` (an Argon2 PHC string within HELLOJOHN_ARGON2_MAX_*);
@@ -99,6 +118,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: Uuid,
         app_metadata: serde_json::Value,
+    ) -> StoreFuture<'_, Option<User>>;
+    /// Merges `patch` (a JSON object of scalar values) into the user's own metadata
+    /// (`custom_fields`): each key replaces the one of that name, in one statement, unless the
+    /// result would be longer than `max_bytes` as JSON text. Returns the user after the
+    /// change; `None` when there is no such user or the result would be too long.
+    fn merge_user_metadata(
+        &self,
+        user_id: Uuid,
+        patch: serde_json::Value,
+        max_bytes: usize,
     ) -> StoreFuture<'_, Option<User>>;
     /// Disables or enables a user. Disabling also revokes every live refresh family and
     /// session of the user, in the same transaction. Returns how many families plus sessions
@@ -174,11 +203,38 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreFuture<'_, bool>;
 
+    // Authorization codes (the OAuth 2.0 code flow).
+    fn insert_auth_code(&self, code: NewAuthCode) -> StoreFuture<'_, ()>;
+    /// The code, whatever its state (to authenticate the client and check PKCE before it is
+    /// redeemed).
+    fn find_auth_code(&self, code_hash: TokenHash) -> StoreFuture<'_, Option<AuthCode>>;
+    /// Redeems the code, once: of concurrent calls exactly one gets `Redeemed`, and with it,
+    /// in the same transaction, the refresh family the code names (with its granted scopes)
+    /// and `refresh` in it (its hash, issue and expiry times; user, tenant and client are
+    /// the code's), and `event`. A code redeemed before revokes that family instead, with
+    /// `reuse_event`, and answers `Reused`.
+    fn redeem_auth_code(
+        &self,
+        code_hash: TokenHash,
+        refresh: Option<NewRefreshToken>,
+        event: Option<EventDraft>,
+        reuse_event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Redemption>;
+    /// Deletes up to `limit` codes that expired before `before`. Returns how many.
+    fn prune_auth_codes(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
+
     // Signing keys.
+    /// Every key, of every algorithm, retired ones included; oldest first.
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>>;
-    /// Inserts the key unless a non-retired key already exists (several instances may start at
-    /// once: one key wins). Returns the non-retired keys after the call.
+    /// Inserts the key unless a non-retired key of its algorithm already exists (several
+    /// instances may start at once: one key per algorithm wins). Returns the non-retired keys
+    /// of that algorithm after the call.
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>>;
+    /// A rotation, in one transaction (serialised with the calls above): inserts `key` and
+    /// retires, at `key.activates_at`, every other key of its algorithm not retired by then,
+    /// so exactly one key signs at any time. Returns how many keys got that retirement.
+    fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64>;
 
     // Webhooks: events (the outbox), endpoints, deliveries.
     //

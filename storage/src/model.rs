@@ -22,22 +22,142 @@ pub struct Client {
     pub client_id: String,
     pub name: String,
     pub scopes: Vec<String>,
+    /// Where the authorization endpoint may send a code (compared exactly).
+    pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the API for this client.
+    pub allowed_origins: Vec<String>,
+    /// Of [`GRANT_TYPES`].
+    pub grant_types: Vec<String>,
+    pub client_type: ClientType,
+    /// SHA-256 of the secret of a confidential client (never the secret).
+    pub secret_hash: Option<SecretHash>,
+    /// Sign-in through this client needs a verified email.
+    pub require_email_verification: bool,
     /// Overrides of the server's token lifetimes, in seconds.
     pub access_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
+    pub id_token_ttl: Option<i64>,
     pub created_at: i64,
 }
 
+/// The grant types a client may be given.
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+/// Whether a client can keep a secret: a server (`Confidential`) or a browser or native app
+/// (`Public`, the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientType {
+    #[default]
+    Public,
+    Confidential,
+}
+
+impl ClientType {
+    /// The stored name: `public` or `confidential`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Public => "public",
+            ClientType::Confidential => "confidential",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ClientType> {
+        match name {
+            "public" => Some(ClientType::Public),
+            "confidential" => Some(ClientType::Confidential),
+            _ => None,
+        }
+    }
+}
+
+/// The stored hash of a client secret. Its `Debug` shows no part of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    pub fn new(hash: impl Into<String>) -> SecretHash {
+        SecretHash(hash.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretHash(<redacted>)")
+    }
+}
+
+/// A client to create. [`NewClient::new`] gives the defaults; set fields on top of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClient {
     pub tenant_id: Uuid,
     pub client_id: String,
     pub name: String,
     pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub client_type: ClientType,
+    pub secret_hash: Option<SecretHash>,
+    pub require_email_verification: bool,
     pub access_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
+    pub id_token_ttl: Option<i64>,
+}
+
+impl NewClient {
+    /// A public client with scopes `openid email profile`, the authorization-code and
+    /// refresh-token grants, no URIs or origins, and the server's token lifetimes.
+    pub fn new(tenant_id: Uuid, client_id: impl Into<String>, name: impl Into<String>) -> Self {
+        NewClient {
+            tenant_id,
+            client_id: client_id.into(),
+            name: name.into(),
+            scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
+            grant_types: ["authorization_code", "refresh_token"]
+                .map(String::from)
+                .to_vec(),
+            client_type: ClientType::Public,
+            secret_hash: None,
+            require_email_verification: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            id_token_ttl: None,
+        }
+    }
+}
+
+/// Changes to a client: `None` leaves a field as it is. For the nullable fields,
+/// `Some(None)` clears the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub client_type: Option<ClientType>,
+    pub secret_hash: Option<Option<SecretHash>>,
+    pub require_email_verification: Option<bool>,
+    pub access_token_ttl: Option<Option<i64>>,
+    pub refresh_token_ttl: Option<Option<i64>>,
+    pub id_token_ttl: Option<Option<i64>>,
+}
+
+impl ClientChanges {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        *self == ClientChanges::default()
+    }
 }
 
 /// A user. `email` is stored normalised (NFKC, trimmed, lower case), unique per tenant.
@@ -126,13 +246,21 @@ pub struct RefreshToken {
     pub rotated_at: Option<i64>,
     /// Set when the family was revoked (logout, logout-all, reuse detection).
     pub family_revoked_at: Option<i64>,
+    /// The scopes granted to the family by the code flow; `None` for a password sign-in's
+    /// family: the client's scopes at each refresh.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// What happened to a refresh-token rotation attempt. Denials are outcomes, not errors.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RotateOutcome {
     /// The old token was valid and unused; the new one is stored in the same family.
-    Rotated { user: User, family_id: Uuid },
+    Rotated {
+        user: User,
+        family_id: Uuid,
+        /// The family's granted scopes (see [`RefreshToken::scopes`]).
+        scopes: Option<Vec<String>>,
+    },
     /// No such token (or it belongs to another client).
     NotFound,
     /// The token is past its expiry.
@@ -174,15 +302,21 @@ pub struct Session {
     pub revoked_at: Option<i64>,
 }
 
-/// An Ed25519 signing key. The private half is encrypted by the engine under the master key;
-/// the store only keeps the ciphertext.
+/// A token-signing key (Ed25519 or RSA, see [`crate::SigningAlg`]). The private half is encrypted by
+/// the engine under the master key; the store only keeps the ciphertext.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey {
     pub kid: String,
+    pub alg: crate::SigningAlg,
+    /// Ed25519: the 32-byte key. RSA: the PKCS#1 `RSAPublicKey` DER.
     pub public_key: Vec<u8>,
     pub private_key_encrypted: Vec<u8>,
     pub created_at: i64,
-    /// Retired keys still verify (they stay in the JWKS) but no longer sign.
+    /// When it may start signing (a rotation publishes a key before it signs). Rows written
+    /// before migration 7 (and by older releases) read as their `created_at`.
+    pub activates_at: i64,
+    /// When it stops signing (set by a rotation, possibly in the future). It still verifies,
+    /// and stays in the JWKS, for the lifetime of the tokens it signed.
     pub retired_at: Option<i64>,
 }
 
@@ -190,8 +324,10 @@ impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("private_key_encrypted", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .finish()
     }

@@ -74,6 +74,7 @@ mod tests {
             expires_at: 200,
             rotated_at: None,
             family_revoked_at: None,
+            scopes: None,
         }
     }
 

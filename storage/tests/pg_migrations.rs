@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use hellojohn_storage::postgres::PgStore;
 use hellojohn_storage::sqlite::SqliteStore;
-use hellojohn_storage::Store;
+use hellojohn_storage::{ClientType, Store};
 use pg_support::{admin, open, test_db, test_options};
 use uuid::Uuid;
 
@@ -139,6 +139,97 @@ async fn schema_matches_sqlite() {
     drop(conn);
     let _ = std::fs::remove_dir_all(dir);
     assert_eq!(pg_columns, sqlite_columns);
+}
+
+/// The migration files of `backend` before `version`, as (version, name, SQL).
+fn migrations_before(backend: &str, version: i64) -> Vec<(i64, String, String)> {
+    migration_files(backend)
+        .iter()
+        .filter_map(|path| {
+            let stem = path.file_stem()?.to_str()?;
+            let (number, name) = stem.split_once('_')?;
+            let number: i64 = number.parse().ok()?;
+            let sql = std::fs::read_to_string(path).expect("migration file");
+            (number < version).then(|| (number, name.to_string(), sql))
+        })
+        .collect()
+}
+
+/// A client written by a release before migration 5 (OAuth client settings) reads, after it,
+/// as a public client of the authorization-code and refresh-token grants, with no redirect
+/// URIs, origins or secret.
+#[tokio::test]
+async fn clients_from_before_migration_5_get_the_defaults() {
+    let db = test_db().await;
+    let admin = admin(&db.direct_url()).await;
+    admin
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, \
+             name text NOT NULL, applied_at bigint NOT NULL)",
+        )
+        .await
+        .expect("schema_migrations");
+    for (version, name, sql) in migrations_before("postgres", 5) {
+        admin.batch_execute(&sql).await.expect("old migration");
+        admin
+            .execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)",
+                &[&version, &name],
+            )
+            .await
+            .expect("bookkeeping");
+    }
+    let tenant_id = Uuid::new_v4();
+    admin
+        .execute(
+            "INSERT INTO tenants (id, slug, name, created_at) VALUES ($1, 'acme', 'Acme', 1)",
+            &[&tenant_id],
+        )
+        .await
+        .expect("old tenant");
+    admin
+        .execute(
+            "INSERT INTO clients (id, tenant_id, client_id, name, scopes, \
+             post_logout_redirect_uris, access_token_ttl, refresh_token_ttl, created_at) \
+             VALUES ($1, $2, 'web', 'Web', '{openid}', '{https://acme.test/bye}', 60, NULL, 1)",
+            &[&Uuid::new_v4(), &tenant_id],
+        )
+        .await
+        .expect("old client");
+
+    let store = open(&db.direct_url(), test_options());
+    assert!(store.migrate().await.expect("migrate").pending().is_empty());
+    let client = store
+        .find_client(tenant_id, "web")
+        .await
+        .expect("find")
+        .expect("the old client");
+    assert_eq!(client.scopes, ["openid"]);
+    assert_eq!(client.post_logout_redirect_uris, ["https://acme.test/bye"]);
+    assert_eq!(client.access_token_ttl, Some(60));
+    assert_eq!(client.grant_types, ["authorization_code", "refresh_token"]);
+    assert_eq!(client.client_type, ClientType::Public);
+    assert_eq!(client.secret_hash, None);
+    assert!(client.redirect_uris.is_empty() && client.allowed_origins.is_empty());
+    assert!(!client.require_email_verification);
+    assert_eq!(client.id_token_ttl, None);
+    // An older instance's insert (without the new columns) still works after the migration.
+    admin
+        .execute(
+            "INSERT INTO clients (id, tenant_id, client_id, name, scopes, \
+             post_logout_redirect_uris, access_token_ttl, refresh_token_ttl, created_at) \
+             VALUES ($1, $2, 'cli', 'CLI', '{}', '{}', NULL, NULL, 2)",
+            &[&Uuid::new_v4(), &tenant_id],
+        )
+        .await
+        .expect("an old release's insert");
+    let cli = store
+        .find_client(tenant_id, "cli")
+        .await
+        .expect("find")
+        .expect("the client of the old release");
+    assert_eq!(cli.client_type, ClientType::Public);
+    assert_eq!(cli.grant_types, client.grant_types);
 }
 
 fn migrations_dir(backend: &str) -> PathBuf {

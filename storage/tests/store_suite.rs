@@ -57,6 +57,96 @@ mod sqlite {
         drop(store);
     }
 
+    /// A client written by a release before migration 5 (OAuth client settings) reads, after
+    /// it, as a public client of the authorization-code and refresh-token grants, with no
+    /// redirect URIs, origins or secret; an older instance's insert still works after it.
+    #[tokio::test]
+    async fn clients_from_before_migration_5_get_the_defaults() {
+        let dir = TempDir::new("pre-oauth-clients");
+        let path = dir.path().join("hj.db");
+        let tenant_id = uuid::Uuid::new_v4();
+        let old_insert = |conn: &rusqlite::Connection, client_id: &str| {
+            conn.execute(
+                "INSERT INTO clients (id, tenant_id, client_id, name, scopes, \
+                 post_logout_redirect_uris, access_token_ttl, refresh_token_ttl, created_at) \
+                 VALUES (?1, ?2, ?3, 'Web', '[\"openid\"]', '[\"https://acme.test/bye\"]', 60, \
+                 NULL, 1)",
+                rusqlite::params![
+                    uuid::Uuid::new_v4().to_string(),
+                    tenant_id.to_string(),
+                    client_id
+                ],
+            )
+            .expect("an old release's client insert");
+        };
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
+                 name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+            )
+            .expect("schema_migrations");
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .expect("migrations dir")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            files.sort();
+            for file in files {
+                let stem = file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                let (number, name) = stem.split_once('_').expect("NNNN_name.sql");
+                let version: i64 = number.parse().expect("version");
+                if version >= 5 {
+                    continue;
+                }
+                conn.execute_batch(&std::fs::read_to_string(&file).expect("read"))
+                    .expect("old migration");
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                    rusqlite::params![version, name],
+                )
+                .expect("bookkeeping");
+            }
+            conn.execute(
+                "INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, 'acme', 'Acme', 1)",
+                [tenant_id.to_string()],
+            )
+            .expect("old tenant");
+            old_insert(&conn, "web");
+        }
+
+        let store = SqliteStore::open(&path, 1).expect("open store");
+        assert!(store.migrate().await.expect("migrate").pending().is_empty());
+        let client = store
+            .find_client(tenant_id, "web")
+            .await
+            .expect("find")
+            .expect("the old client");
+        assert_eq!(client.scopes, ["openid"]);
+        assert_eq!(client.post_logout_redirect_uris, ["https://acme.test/bye"]);
+        assert_eq!(client.access_token_ttl, Some(60));
+        assert_eq!(client.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(client.client_type, hellojohn_storage::ClientType::Public);
+        assert_eq!(client.secret_hash, None);
+        assert!(client.redirect_uris.is_empty() && client.allowed_origins.is_empty());
+        assert!(!client.require_email_verification);
+        assert_eq!(client.id_token_ttl, None);
+        drop(store);
+
+        old_insert(&rusqlite::Connection::open(&path).expect("reopen"), "cli");
+        let store = SqliteStore::open(&path, 1).expect("open store");
+        let cli = store
+            .find_client(tenant_id, "cli")
+            .await
+            .expect("find")
+            .expect("the old release's client");
+        assert_eq!(cli.client_type, hellojohn_storage::ClientType::Public);
+        assert_eq!(cli.grant_types, client.grant_types);
+    }
+
     /// Reads run on reader threads while the writer is busy: many concurrent reads and writes
     /// all complete, and a store dropped with jobs still queued shuts down cleanly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

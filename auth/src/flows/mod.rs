@@ -51,6 +51,8 @@ pub enum Denial {
     SessionExpired,
     /// The caller may not act on this token: it was issued to another user, tenant or client.
     NotOwner,
+    /// A confidential client without its secret, or a public client sending one.
+    InvalidClient,
     /// Too many failed sign-ins for this account: refused before any hashing.
     RateLimited {
         limit: Limit,
@@ -144,11 +146,16 @@ macro_rules! deny {
     };
 }
 
+mod code;
 mod email;
 mod refresh;
 mod session;
 mod signin;
 
+pub use code::{
+    at_hash_sha256, authenticate_client, ClientAuth, CodeRequest, GrantDenial, GrantFlow, Granted,
+    CODE_TTL_SECS,
+};
 pub use email::{normalize_email, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES};
 
 impl Auth {

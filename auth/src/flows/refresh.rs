@@ -6,16 +6,18 @@ use super::*;
 
 impl Auth {
     /// Exchanges a refresh token for new tokens (rotation). `tenant`, when the caller named
-    /// one, must be the token's tenant. A reused token revokes its family
+    /// one, must be the token's tenant. A confidential client must authenticate with its
+    /// secret; a public client sends none. A reused token revokes its family
     /// (`token.reuse_detected`).
     pub async fn refresh(
         &self,
-        client_id: &str,
+        who: ClientAuth<'_>,
         refresh_token: &str,
         tenant: Option<&Tenant>,
         origin: &Origin,
         now: i64,
     ) -> Flow<Issued> {
+        let client_id = who.client_id;
         let old_hash = hash_opaque(refresh_token);
         let Some(current) = self.store.find_refresh_token(old_hash).await? else {
             deny!(Denial::TokenInvalid)
@@ -32,6 +34,9 @@ impl Auth {
         let Some(client) = self.store.find_client(current.tenant_id, client_id).await? else {
             deny!(Denial::TokenInvalid)
         };
+        if !authenticate_client(&client, who.secret) {
+            deny!(Denial::InvalidClient)
+        }
         let (new_token, new) = self.new_refresh(
             current.user_id,
             current.tenant_id,
@@ -50,14 +55,25 @@ impl Auth {
             .rotate_refresh_token(old_hash, client_id, new, Some(reuse), now)
             .await?
         {
-            RotateOutcome::Rotated { user, .. } => {
+            RotateOutcome::Rotated { user, scopes, .. } => {
                 if user.disabled {
                     deny!(Denial::TokenInvalid)
                 }
+                // A family of the code flow keeps the scopes granted then (never more than
+                // the client has now); a password sign-in's family, the client's scopes.
+                let scopes: Vec<String> = match scopes {
+                    Some(granted) => client
+                        .scopes
+                        .iter()
+                        .filter(|s| granted.contains(s))
+                        .cloned()
+                        .collect(),
+                    None => client.scopes.clone(),
+                };
                 let (access_token, expires_in) = self.access_token(
                     &user,
                     client_id,
-                    &client.scopes,
+                    &scopes,
                     self.access_ttl_for(Some(&client)),
                     now,
                     None,
@@ -116,6 +132,56 @@ impl Auth {
             let _ = cache.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
         }
         Ok(Outcome::Done(()))
+    }
+
+    /// RFC 7009 for a refresh token: revokes its family (`user.logout`) when it was issued to
+    /// `client`; an unknown token, or one of another client, changes nothing (and says
+    /// nothing: the answer is the same).
+    pub async fn revoke_for_client(
+        &self,
+        refresh_token: &str,
+        client: &Client,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let hash = hash_opaque(refresh_token);
+        let Some(token) = self.store.find_refresh_token(hash).await? else {
+            return Ok(());
+        };
+        if token.tenant_id != client.tenant_id || token.client_id != client.client_id {
+            return Ok(());
+        }
+        let event = origin.event(EventType::UserLogout, None, None, now);
+        if let Some(t) = self
+            .store
+            .revoke_refresh_family(hash, Some(event), now)
+            .await?
+        {
+            if let Some(cache) = &self.cache {
+                let _ = cache.family_revoke(t.family_id, FAMILY_MARK_TTL).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 7662 for a refresh token: its record when it is active (not rotated, revoked or
+    /// expired) and was issued in `client`'s tenant; `None` otherwise.
+    pub async fn active_refresh_token(
+        &self,
+        refresh_token: &str,
+        client: &Client,
+        now: i64,
+    ) -> Result<Option<storage::RefreshToken>, StoreError> {
+        let found = self
+            .store
+            .find_refresh_token(hash_opaque(refresh_token))
+            .await?;
+        Ok(found.filter(|t| {
+            t.tenant_id == client.tenant_id
+                && t.rotated_at.is_none()
+                && t.family_revoked_at.is_none()
+                && t.expires_at > now
+        }))
     }
 
     /// Revokes every session and refresh family of a user, and their cached sessions

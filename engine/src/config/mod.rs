@@ -20,7 +20,7 @@ mod values;
 use settings::closest;
 pub use settings::{markdown_table, Setting, PREFIX, SETTINGS};
 use values::*;
-pub use values::{parse_duration, MAX_DURATION};
+pub use values::{parse_duration, JWKS_MAX_AGE, KEY_RELOAD_INTERVAL, MAX_DURATION};
 
 /// Where settings come from. The process environment in production; a map in tests, so tests
 /// never mutate the environment of the test process.
@@ -161,7 +161,16 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
+    /// How long `hj keys rotate` publishes a new signing key before it signs
+    /// (`HELLOJOHN_KEY_PUBLISH_DELAY`).
+    pub key_publish_delay: Duration,
+    /// How often each instance reloads its signing keys ([`KEY_RELOAD_INTERVAL`]). Not a
+    /// `HELLOJOHN_*` setting: tests shorten it.
+    pub key_reload_interval: Duration,
     pub cors_origins: Vec<String>,
+    /// An external sign-in UI: `/oauth2/authorize` sends browsers to `{ui_base_url}/login`
+    /// instead of the hosted page. `None`: the hosted page.
+    pub ui_base_url: Option<String>,
     pub trusted_proxies: Vec<Cidr>,
     pub client_ip_header: ClientIpHeader,
     pub rate_limit_enabled: bool,
@@ -240,6 +249,12 @@ impl Config {
             max_iterations: self.argon2_max_iterations,
             max_parallelism: self.argon2_max_parallelism,
         }
+    }
+
+    /// The longest lifetime of a token a signing key may sign (access tokens; ID tokens live
+    /// as long by default): how long a retired key stays published and accepted.
+    pub fn signed_token_lifetime(&self) -> Duration {
+        self.access_token_ttl
     }
 
     /// The rate limits (`HELLOJOHN_RATE_LIMIT_*`).
@@ -414,11 +429,25 @@ impl Config {
             Duration::from_secs(24 * 3600),
             positive_duration,
         );
+        let key_publish_delay = r.parse(
+            "HELLOJOHN_KEY_PUBLISH_DELAY",
+            Duration::from_secs(600),
+            key_publish_delay,
+        );
         let cors_origins = r.parse("HELLOJOHN_CORS_ORIGINS", Vec::new(), |v| {
             Ok(v.split(',')
                 .map(|o| o.trim().trim_end_matches('/').to_string())
                 .filter(|o| !o.is_empty())
                 .collect())
+        });
+        let ui_base_url = r.parse("HELLOJOHN_UI_BASE_URL", None, |v| {
+            if v.is_empty() {
+                Ok(None)
+            } else if v.starts_with("http://") || v.starts_with("https://") {
+                Ok(Some(v.trim_end_matches('/').to_string()))
+            } else {
+                Err("must be an http:// or https:// URL".to_string())
+            }
         });
         let trusted_proxies = r.parse("HELLOJOHN_TRUSTED_PROXIES", Vec::new(), cidrs);
         let client_ip_header = r.parse(
@@ -522,7 +551,10 @@ impl Config {
             access_token_ttl,
             refresh_token_ttl,
             session_ttl,
+            key_publish_delay,
+            key_reload_interval: KEY_RELOAD_INTERVAL,
             cors_origins,
+            ui_base_url,
             trusted_proxies,
             client_ip_header,
             rate_limit_enabled,

@@ -229,3 +229,19 @@ fn secrets_redacted_in_debug() {
     .unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn key_publish_delay_covers_the_jwks_cache_and_the_reload() {
+    let c = Config::from_source(&map(&[])).unwrap();
+    assert_eq!(c.key_publish_delay, Duration::from_secs(600));
+    assert_eq!(c.key_reload_interval, KEY_RELOAD_INTERVAL);
+    let c = Config::from_source(&map(&[("HELLOJOHN_KEY_PUBLISH_DELAY", "5m30s")])).unwrap();
+    assert_eq!(c.key_publish_delay, JWKS_MAX_AGE + KEY_RELOAD_INTERVAL);
+    for bad in ["5m29s", "0s", "ten minutes"] {
+        let errors = Config::from_source(&map(&[("HELLOJOHN_KEY_PUBLISH_DELAY", bad)]))
+            .unwrap_err()
+            .0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "HELLOJOHN_KEY_PUBLISH_DELAY");
+    }
+}

@@ -77,6 +77,31 @@ pub(super) fn positive_duration(v: &str) -> Result<Duration, String> {
     }
 }
 
+/// How long a verifier may cache the JWKS: the `max-age` of `/.well-known/jwks.json`.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// How often each instance reloads its signing keys from the store, to pick up rotations made
+/// elsewhere (`hj keys rotate`) and drop expired keys. A constant, not a setting: one small
+/// read per instance every 30 s costs nothing, and `HELLOJOHN_KEY_PUBLISH_DELAY` is checked
+/// against it.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+/// `HELLOJOHN_KEY_PUBLISH_DELAY`: every instance must have reloaded a new key and every
+/// verifier's cached JWKS must have expired before the key signs.
+pub(super) fn key_publish_delay(v: &str) -> Result<Duration, String> {
+    let min = JWKS_MAX_AGE + KEY_RELOAD_INTERVAL;
+    match parse_duration(v)? {
+        d if d < min => Err(format!(
+            "must be at least {}s (the JWKS cache max-age, {}s, plus the key reload interval, \
+             {}s), so that verifiers have a new key before it signs",
+            min.as_secs(),
+            JWKS_MAX_AGE.as_secs(),
+            KEY_RELOAD_INTERVAL.as_secs()
+        )),
+        d => Ok(d),
+    }
+}
+
 pub(super) fn argon2_memory(v: &str) -> Result<u32, String> {
     match v.parse::<u32>() {
         Ok(n) if (8..=4 * 1024 * 1024).contains(&n) => Ok(n),

@@ -12,13 +12,13 @@ use super::common::{
 };
 use super::errors;
 use super::{Ctx, HandlerResult};
-use crate::http::{empty, form_pairs, json};
-use auth::flows::{Issued, Outcome, Registration, TokenOwner};
+use crate::http::{empty, json};
+use auth::flows::{ClientAuth, Issued, Outcome, Registration, TokenOwner};
 use auth::limiter::Limit;
 use auth::password::Password;
 use protocol::token::AccessClaims;
 
-fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
+pub(super) fn tokens(issued: Issued, with_user: bool) -> crate::http::Resp {
     no_store(json(
         200,
         &TokenResponse {
@@ -117,7 +117,10 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let outcome = ctx
         .auth()
         .refresh(
-            client_id,
+            ClientAuth {
+                client_id,
+                secret: r.client_secret.as_deref().filter(|s| !s.is_empty()),
+            },
             token,
             tenant.as_ref(),
             &ctx.origin(&parts),
@@ -133,48 +136,6 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Outcome::Denied(d) => {
             ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
             denied(ctx, &d, false)
-        }
-    })
-}
-
-/// `POST /oauth2/token` (RFC 6749 section 6): the refresh grant, form-encoded, errors in
-/// RFC 6749 shape. No tenant is sent: it comes from the token.
-pub async fn oauth_token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::Token)
-        .await
-        .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
-    let form = form_pairs(&bytes);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let invalid = |m: &str| ApiError::new(ErrorCode::BadRequest, m);
-    let grant = field("grant_type").ok_or_else(|| invalid("grant_type is required"))?;
-    if grant != "refresh_token" {
-        let e = protocol::OAuthError {
-            error: "unsupported_grant_type",
-            error_description: format!("grant_type {grant:?} is not supported"),
-        };
-        return Ok(no_store(json(400, &e)));
-    }
-    let client_id = field("client_id").ok_or_else(|| invalid("client_id is required"))?;
-    let token = field("refresh_token").ok_or_else(|| invalid("refresh_token is required"))?;
-    let outcome = ctx
-        .auth()
-        .refresh(client_id, token, None, &ctx.origin(&parts), ctx.now)
-        .await
-        .map_err(|e| errors::store(&e))?;
-    Ok(match outcome {
-        Outcome::Done(issued) => {
-            ctx.shard.metrics.sign_in("refresh", "success");
-            tokens(issued, false)
-        }
-        Outcome::Denied(d) => {
-            ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
-            denied(ctx, &d, true)
         }
     })
 }

@@ -39,6 +39,9 @@ pub fn denial(d: &Denial) -> ApiError {
             ErrorCode::Forbidden,
             "the token was not issued to the caller",
         ),
+        Denial::InvalidClient => {
+            ApiError::new(ErrorCode::Unauthorized, "client authentication failed")
+        }
         Denial::RateLimited { decision, .. } => rate_limited(decision),
     }
 }

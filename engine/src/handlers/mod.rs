@@ -4,8 +4,13 @@
 mod auth;
 pub(crate) mod common;
 mod cors;
+mod end_session;
 mod errors;
+mod login_page;
+mod oauth;
 mod oidc;
+mod public;
+mod revoke;
 mod session;
 mod system;
 
@@ -16,7 +21,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use futures_util::FutureExt as _;
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use protocol::{ApiError, ErrorCode};
@@ -179,7 +184,7 @@ pub async fn handle(
         let handled = AssertUnwindSafe(dispatch(&ctx, req)).catch_unwind();
         match tokio::time::timeout(config.write_timeout, handled).await {
             Ok(Ok(Ok(resp))) => resp,
-            Ok(Ok(Err(e))) => error(&e, route.is_oauth()),
+            Ok(Ok(Err(e))) => with_bearer_challenge(route, &e, error(&e, route.is_oauth())),
             Ok(Err(panic)) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -255,7 +260,13 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::Register => auth::register(ctx, req).await,
         Route::Login => auth::login(ctx, req).await,
         Route::Refresh => auth::refresh(ctx, req).await,
-        Route::OAuthToken => auth::oauth_token(ctx, req).await,
+        Route::OAuthToken => oauth::token(ctx, req).await,
+        Route::OAuthAuthorize => oauth::authorize(ctx, req).await,
+        Route::OAuthRevoke => revoke::revoke(ctx, req).await,
+        Route::OAuthLogout => end_session::logout(ctx, req).await,
+        Route::OAuthIntrospect => revoke::introspect(ctx, req).await,
+        Route::OAuthLogin if req.method() == Method::POST => oauth::login_submit(ctx, req).await,
+        Route::OAuthLogin => oauth::login_page(ctx, req).await,
         Route::Logout => auth::logout(ctx, req).await,
         Route::LogoutAll => auth::logout_all(ctx, req).await,
         Route::SessionLogin => session::login(ctx, req).await,
@@ -264,6 +275,14 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::UserInfo => session::userinfo(ctx, req).await,
         Route::Jwks => oidc::jwks(ctx),
         Route::OpenIdConfiguration => oidc::openid_configuration(ctx),
+        Route::TenantOpenIdConfiguration => {
+            oidc::tenant_openid_configuration(ctx, req.uri().path()).await
+        }
+        Route::TenantJwks => oidc::tenant_jwks(ctx, req.uri().path()).await,
+        Route::PasswordPolicy => public::password_policy(ctx, req).await,
+        Route::Providers => public::providers(ctx, req).await,
+        Route::AuthConfig => public::config(ctx, req).await,
+        Route::CompleteProfile => session::complete_profile(ctx, req).await,
         Route::Unmatched => {
             ctx.clock.request_read();
             Err(ApiError::new(ErrorCode::NotFound, "no such route"))
@@ -295,6 +314,28 @@ fn pace_after(ctx: &Ctx, resp: &Resp) {
         let hold = std::time::Duration::from_secs(secs).min(PACE);
         ctx.clock.pace_until(tokio::time::Instant::now() + hold);
     }
+}
+
+/// RFC 6750 section 3 (and OpenID Connect Core 5.3.3 for `/userinfo`): a 401 from a route
+/// that takes a Bearer token says how to authenticate in `WWW-Authenticate`, with
+/// `error="invalid_token"` when a token was presented and refused.
+fn with_bearer_challenge(route: Route, e: &ApiError, mut resp: Resp) -> Resp {
+    let bearer_route = matches!(
+        route,
+        Route::UserInfo | Route::Me | Route::CompleteProfile | Route::LogoutAll
+    );
+    if !bearer_route || e.status() != 401 {
+        return resp;
+    }
+    let challenge = match e.code {
+        ErrorCode::TokenInvalid | ErrorCode::SessionExpired => {
+            "Bearer realm=\"hellojohn\", error=\"invalid_token\""
+        }
+        _ => "Bearer realm=\"hellojohn\"",
+    };
+    resp.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    resp
 }
 
 /// A client-supplied `X-Request-Id`, if it is short and plain enough to log and echo.

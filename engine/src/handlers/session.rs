@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
+use http::header::HeaderValue;
 use http::request::Parts;
 use http::Request;
 use hyper::body::Incoming;
-use protocol::auth::{CsrfResponse, MeResponse, UserInfoResponse};
+use protocol::auth::{
+    CompleteProfileRequest, CompleteProfileResponse, CsrfResponse, MeResponse, UserInfoResponse,
+};
 use protocol::token::AccessClaims;
 use protocol::{ApiError, ErrorCode};
 use storage::User;
@@ -24,6 +27,15 @@ fn secure_attr(ctx: &Ctx) -> &'static str {
     } else {
         ""
     }
+}
+
+/// The session cookie: HttpOnly, `SameSite=Lax`, host-bound (`__Host-sid`) when secure.
+pub fn session_cookie(ctx: &Ctx, value: &str, max_age: u64) -> String {
+    format!(
+        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        common::session_cookie_name(ctx),
+        secure_attr(ctx)
+    )
 }
 
 pub fn clear_session_cookie(ctx: &Ctx) -> String {
@@ -92,15 +104,7 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             Outcome::Done(session) => {
                 let mut resp = empty(204);
                 let max_age = session.max_age.as_secs();
-                common::set_cookie(
-                    &mut resp,
-                    format!(
-                        "{}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-                        common::session_cookie_name(ctx),
-                        session.value,
-                        secure_attr(ctx)
-                    ),
-                );
+                common::set_cookie(&mut resp, session_cookie(ctx, &session.value, max_age));
                 // The new session's CSRF token, so the page can sign out without asking.
                 let csrf = ctx.auth().csrf.token_for(&session.value);
                 common::set_cookie(&mut resp, csrf_cookie(ctx, &csrf, Some(max_age)));
@@ -178,7 +182,7 @@ async fn current_user(ctx: &Ctx, claims: &AccessClaims) -> Result<Option<User>, 
 /// The caller of a request and their user as stored now: a Bearer token wins; else the
 /// session cookie. A token or session whose user is disabled, gone, or of another tenant is
 /// refused like an invalid one (`TOKEN_INVALID`, `SESSION_EXPIRED`).
-async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, User), ApiError> {
+pub(super) async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, User), ApiError> {
     let auth = ctx.auth();
     if let Some(token) = bearer(parts) {
         let caller = ctx.bearer(token).map_err(|_| token_invalid())?;
@@ -208,7 +212,7 @@ async fn caller(ctx: &Ctx, parts: &Parts) -> Result<(Caller, User), ApiError> {
     ))
 }
 
-fn with_challenge(mut e: ApiError) -> ApiError {
+pub(super) fn with_challenge(mut e: ApiError) -> ApiError {
     if e.code == ErrorCode::Unauthorized {
         e = e.with("www_authenticate", "Bearer");
     }
@@ -239,21 +243,76 @@ pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 }
 
 /// `GET|POST /userinfo`: the caller's profile.
+///
+/// The claims follow the token's scopes (OpenID Connect Core 5.4): `sub` always, `email` and
+/// `email_verified` with `email`, the profile with `profile`; a token without scopes (a
+/// cookie session's) gets everything. The token may also come in a form body as
+/// `access_token` (RFC 6750 section 2.2).
 pub async fn userinfo(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let (parts, _) = body(ctx, req).await?;
-    let (_, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let (mut parts, bytes) = body(ctx, req).await?;
+    if bearer(&parts).is_none() {
+        let form_token = crate::http::form_pairs(&bytes)
+            .into_iter()
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v);
+        if let Some(v) = form_token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+        {
+            parts.headers.insert(http::header::AUTHORIZATION, v);
+        }
+    }
+    let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let all = caller.claims.scp.is_empty();
+    let has = |s: &str| all || caller.claims.scopes().any(|g| g == s);
+    let (email, profile) = (has("email"), has("profile"));
     Ok(no_store(json(
         200,
         &UserInfoResponse {
             sub: user.id.to_string(),
-            email: user.email,
-            email_verified: user.email_verified,
-            name: user.name,
-            tenant_id: user.tenant_id.to_string(),
-            user_metadata: user.custom_fields.clone(),
+            email: email.then(|| user.email.clone()),
+            email_verified: email.then_some(user.email_verified),
+            name: if profile { user.name.clone() } else { None },
+            tenant_id: profile.then(|| user.tenant_id.to_string()),
+            user_metadata: profile.then(|| user.custom_fields.clone()),
+            custom_fields: profile.then(|| user.custom_fields.clone()),
+            app_metadata: profile.then(|| user.app_metadata.clone()),
+            created_at: profile.then_some(user.created_at),
+            updated_at: None,
+        },
+    )))
+}
+
+/// `POST /v2/auth/complete-profile` (Bearer or session cookie): merges `custom_fields` (an
+/// object of scalars, see [`protocol::metadata::profile_patch`]) into the caller's own
+/// metadata, key by key, in one statement. 400 when the result would pass the metadata size
+/// limit.
+pub async fn complete_profile(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    common::same_site(ctx, &parts.headers)?;
+    let (_, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let r: CompleteProfileRequest = common::parse(&parts, bytes, false, common::Accept::Json)?;
+    let patch = protocol::metadata::profile_patch(r.custom_fields)?;
+    let merged = ctx
+        .auth()
+        .store
+        .merge_user_metadata(user.id, patch, protocol::metadata::MAX_METADATA_BYTES)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    let Some(user) = merged else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "custom_fields would make the user metadata larger than allowed",
+        )
+        .with_field("custom_fields"));
+    };
+    // This shard sees the change at once; the others when their cached copy expires.
+    ctx.shard
+        .users
+        .insert(user.id, Some(user.clone()), Instant::now());
+    Ok(no_store(json(
+        200,
+        &CompleteProfileResponse {
+            user_id: user.id.to_string(),
             custom_fields: user.custom_fields,
-            app_metadata: user.app_metadata,
-            created_at: user.created_at,
         },
     )))
 }

@@ -13,14 +13,15 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{cases, pieces};
-use auth::keys::{new_signing_key, KeyRing, MasterKey};
+use auth::keys::{new_key, new_signing_key, KeyRing, MasterKey, SigningAlg};
 use auth::tokens::{TokenError, MAX_TOKEN_LEN};
 
 const ISS: &str = "https://id.example.com";
 const NOW: i64 = 1_700_000_000;
 
-/// A key ring of two keys (the newer one signs, both verify), the signing key, and one valid
-/// token: made once, because key generation is the slow part.
+/// A key ring of two Ed25519 keys (the newer one signs, both verify) and an RSA key, the
+/// Ed25519 signing key, and one valid token: made once, because key generation is the slow
+/// part.
 struct Fixture {
     ring: KeyRing,
     signing: SigningKey,
@@ -33,7 +34,9 @@ fn fixture() -> &'static Fixture {
         let master = MasterKey::generate();
         let (old, _) = new_signing_key(&master, NOW - 10).unwrap();
         let (current, signing) = new_signing_key(&master, NOW).unwrap();
-        let ring = KeyRing::from_records(&[old, current], &master).unwrap();
+        let rsa = new_key(&master, SigningAlg::Rs256, NOW).unwrap();
+        let lifetime = std::time::Duration::from_secs(900);
+        let ring = KeyRing::from_records(&[old, current, rsa], &master, NOW, lifetime).unwrap();
         let token = ring.sign(&claims());
         Fixture {
             ring,
@@ -181,7 +184,7 @@ proptest! {
         random in prop::collection::vec(any::<u8>(), 0..80),
     ) {
         let f = fixture();
-        let kid = if kid_known { f.ring.current_kid().to_string() } else { "k0".to_string() };
+        let kid = if kid_known { f.ring.active_kid(SigningAlg::EdDsa, NOW) } else { "k0".to_string() };
         let header = serde_json::to_vec(&json!({"alg": alg, "typ": "JWT", "kid": kid})).unwrap();
         let claims = serde_json::to_vec(&claims()).unwrap();
         let signed = format!("{}.{}", URL_SAFE_NO_PAD.encode(&header), URL_SAFE_NO_PAD.encode(&claims));
@@ -198,7 +201,10 @@ proptest! {
         };
         let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&sig));
         let result = f.ring.verify(&token, NOW, ISS);
-        if alg != "EdDSA" {
+        if alg == "RS256" && !kid_known {
+            // A known algorithm naming no key of the ring.
+            prop_assert!(result == Err(TokenError::UnknownKey) || result == Err(TokenError::Malformed), "{:?}", result);
+        } else if alg != "EdDSA" {
             prop_assert!(result == Err(TokenError::UnsupportedAlgorithm) || result == Err(TokenError::Malformed), "{:?}", result);
         } else {
             prop_assert!(result.is_err());
@@ -228,7 +234,7 @@ proptest! {
         const HOLE: &str = "\"@@deep@@\"";
         let mut claims_v = serde_json::to_value(claims()).unwrap();
         claims_v["exp"] = exp.clone();
-        let mut header_v = json!({"alg": "EdDSA", "typ": "JWT", "kid": fixture().ring.current_kid()});
+        let mut header_v = json!({"alg": "EdDSA", "typ": "JWT", "kid": fixture().ring.active_kid(SigningAlg::EdDsa, NOW)});
         if in_header { header_v["x"] = json!("@@deep@@") } else { claims_v["custom"] = json!("@@deep@@") }
         let deep = nested(depth, arrays, &extra);
         let header = serde_json::to_string(&header_v).unwrap().replace(HOLE, &deep);

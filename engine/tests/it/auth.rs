@@ -427,14 +427,15 @@ async fn access_tokens_verify_with_an_independent_jwt_library_from_the_jwks() {
     assert_eq!(oidc["userinfo_endpoint"], format!("{issuer}/userinfo"));
     assert_eq!(
         oidc["id_token_signing_alg_values_supported"],
-        json!(["EdDSA"])
+        json!(["RS256", "EdDSA"])
     );
 
     let (status, jwks) = status_and_json(srv.get("/.well-known/jwks.json").await).await;
     assert_eq!(status, 200, "{jwks}");
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1, "{jwks}");
-    let jwk = &keys[0];
+    // The Ed25519 key of access tokens and the RSA key of ID tokens (keys.rs covers RS256).
+    assert_eq!(keys.len(), 2, "{jwks}");
+    let jwk = keys.iter().find(|k| k["kty"] == "OKP").unwrap();
     assert_eq!(jwk["kty"], "OKP");
     assert_eq!(jwk["crv"], "Ed25519");
     assert_eq!(jwk["alg"], "EdDSA");
@@ -647,13 +648,10 @@ async fn client_token_lifetimes_override_the_server_defaults() {
         .store()
         .create_client(
             storage::NewClient {
-                tenant_id: fx.tenant.id,
-                client_id: "short".into(),
-                name: "short".into(),
                 scopes: vec![],
-                post_logout_redirect_uris: vec![],
                 access_token_ttl: Some(60),
                 refresh_token_ttl: Some(3600),
+                ..storage::NewClient::new(fx.tenant.id, "short", "short")
             },
             engine::unix_now(),
         )

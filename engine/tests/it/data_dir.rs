@@ -22,7 +22,9 @@ fn mode(path: &Path) -> String {
 async fn start_embedded(config: &Config) -> std::sync::Arc<dyn storage::Store> {
     let store = engine::open_store(config).await.unwrap();
     engine::prepare_store(store.as_ref()).await.unwrap();
-    engine::bootstrap_embedded(store.as_ref()).await.unwrap();
+    engine::bootstrap_embedded(store.as_ref(), &config.cors_origins)
+        .await
+        .unwrap();
     engine::master_key(config, store.as_ref()).unwrap();
     store
 }

@@ -100,6 +100,10 @@ async fn oauth_token_endpoint_answers_rfc6749_errors() {
                 ("client_id", cid),
                 ("code", "x"),
             ],
+            "invalid_grant",
+        ),
+        (
+            vec![("grant_type", "implicit"), ("client_id", cid)],
             "unsupported_grant_type",
         ),
         (
@@ -167,13 +171,9 @@ async fn logout_with_post_logout_redirect_uri() {
         .store()
         .create_client(
             storage::NewClient {
-                tenant_id: fx.tenant.id,
-                client_id: "spa".into(),
-                name: "spa".into(),
                 scopes: vec![],
                 post_logout_redirect_uris: vec!["https://app.example/bye".into()],
-                access_token_ttl: None,
-                refresh_token_ttl: None,
+                ..storage::NewClient::new(fx.tenant.id, "spa", "spa")
             },
             engine::unix_now(),
         )

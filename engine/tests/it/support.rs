@@ -177,15 +177,7 @@ impl TestServer {
     pub async fn add_client(&self, tenant: &storage::Tenant, client_id: &str) -> storage::Client {
         self.store()
             .create_client(
-                storage::NewClient {
-                    tenant_id: tenant.id,
-                    client_id: client_id.to_string(),
-                    name: client_id.to_string(),
-                    scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                    post_logout_redirect_uris: Vec::new(),
-                    access_token_ttl: None,
-                    refresh_token_ttl: None,
-                },
+                storage::NewClient::new(tenant.id, client_id, client_id),
                 engine::unix_now(),
             )
             .await
@@ -196,7 +188,8 @@ impl TestServer {
     /// On PostgreSQL nothing is created implicitly: the same tenant and client are made
     /// through the store, as an operator would with `hj tenant create` / `hj client create`.
     pub async fn bootstrap(&self) -> Fixture {
-        let created = engine::bootstrap_embedded(self.store().as_ref())
+        let origins = self.handle().app().config.cors_origins.clone();
+        let created = engine::bootstrap_embedded(self.store().as_ref(), &origins)
             .await
             .unwrap();
         if test_store() != "sqlite" {
@@ -209,15 +202,7 @@ impl TestServer {
             let tenant = store.create_tenant("local", "Local", now).await.unwrap();
             let client = store
                 .create_client(
-                    storage::NewClient {
-                        tenant_id: tenant.id,
-                        client_id: "local-app".into(),
-                        name: "Local app".into(),
-                        scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                        post_logout_redirect_uris: Vec::new(),
-                        access_token_ttl: None,
-                        refresh_token_ttl: None,
-                    },
+                    storage::NewClient::new(tenant.id, "local-app", "Local app"),
                     now,
                 )
                 .await

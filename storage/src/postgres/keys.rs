@@ -4,26 +4,38 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
 use super::pipelined::pipelined3;
-use crate::{SigningKey, StoreError};
+use crate::{SigningAlg, SigningKey, StoreError};
 
-/// The transaction-level advisory lock that serialises `insert_signing_key_if_none` across
-/// every instance (transaction-scoped, so it works behind PgBouncer in transaction mode).
+/// The transaction-level advisory lock that serialises `insert_signing_key_if_none` and
+/// `rotate_signing_key` across every instance (transaction-scoped, so it works behind
+/// PgBouncer in transaction mode).
 const SIGNING_KEY_LOCK: i64 = 0x686a_5f6b_6579_7321; // "hj_keys!"
 
-const KEY_COLUMNS: &str = "kid, public_key, private_key_encrypted, created_at, retired_at";
+/// `activates_at` NULL (rows from before migration 7, or from an older release) reads as
+/// `created_at`.
+const KEY_COLUMNS: &str = "kid, alg, public_key, private_key_encrypted, created_at, \
+                           COALESCE(activates_at, created_at), retired_at";
 
-fn key_from(row: &Row) -> Result<SigningKey, tokio_postgres::Error> {
+const INSERT: &str = "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, \
+                                                created_at, activates_at, retired_at)";
+
+fn key_from(row: &Row) -> Result<SigningKey, StoreError> {
+    let alg: String = row.try_get(1)?;
+    let alg = SigningAlg::parse(&alg)
+        .ok_or_else(|| StoreError::Internal(format!("signing_keys: unknown alg {alg:?}")))?;
     Ok(SigningKey {
         kid: row.try_get(0)?,
-        public_key: row.try_get(1)?,
-        private_key_encrypted: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        retired_at: row.try_get(4)?,
+        alg,
+        public_key: row.try_get(2)?,
+        private_key_encrypted: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        activates_at: row.try_get(5)?,
+        retired_at: row.try_get(6)?,
     })
 }
 
 fn keys_from(rows: &[Row]) -> Result<Vec<SigningKey>, StoreError> {
-    Ok(rows.iter().map(key_from).collect::<Result<_, _>>()?)
+    rows.iter().map(key_from).collect()
 }
 
 /// Every key, retired ones included, oldest first.
@@ -40,12 +52,14 @@ pub(super) async fn list_signing_keys(client: &Client) -> Result<Vec<SigningKey>
 }
 
 /// In one transaction holding the signing-key lock (so other instances wait): inserts `key`
-/// only if no non-retired key exists, then returns the non-retired keys. The three statements
-/// are pipelined; each runs after the one before, on a fresh snapshot.
+/// only if no non-retired key of its algorithm exists, then returns the non-retired keys of
+/// that algorithm. The three statements are pipelined; each runs after the one before, on a
+/// fresh snapshot.
 pub(super) async fn insert_signing_key_if_none(
     client: &mut Client,
     key: &SigningKey,
 ) -> Result<Vec<SigningKey>, StoreError> {
+    let alg = key.alg.as_str();
     let tx = client.transaction().await?;
     let (locked, inserted, active) = pipelined3(
         async {
@@ -58,15 +72,17 @@ pub(super) async fn insert_signing_key_if_none(
         async {
             tx.execute_typed(
                 &format!(
-                    "INSERT INTO signing_keys ({KEY_COLUMNS}) \
-                     SELECT $1, $2, $3, $4, $5 \
-                     WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)"
+                    "{INSERT} SELECT $1, $2, $3, $4, $5, $6, $7 \
+                     WHERE NOT EXISTS (SELECT 1 FROM signing_keys \
+                                       WHERE retired_at IS NULL AND alg = $2)"
                 ),
                 &[
                     (&key.kid, Type::TEXT),
+                    (&alg, Type::TEXT),
                     (&key.public_key, Type::BYTEA),
                     (&key.private_key_encrypted, Type::BYTEA),
                     (&key.created_at, Type::INT8),
+                    (&key.activates_at, Type::INT8),
                     (&key.retired_at, Type::INT8),
                 ],
             )
@@ -75,10 +91,10 @@ pub(super) async fn insert_signing_key_if_none(
         async {
             tx.query_typed(
                 &format!(
-                    "SELECT {KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL \
+                    "SELECT {KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL AND alg = $1 \
                      ORDER BY created_at, kid COLLATE \"C\""
                 ),
-                &[],
+                &[(&alg, Type::TEXT)],
             )
             .await
         },
@@ -89,4 +105,53 @@ pub(super) async fn insert_signing_key_if_none(
     let active = keys_from(&active?)?;
     tx.commit().await?;
     Ok(active)
+}
+
+/// In one transaction holding the signing-key lock: retires, at `key.activates_at`, every key
+/// of its algorithm not retired by then, and inserts `key` (pipelined, in that order). Returns
+/// how many keys were retired.
+pub(super) async fn rotate_signing_key(
+    client: &mut Client,
+    key: &SigningKey,
+) -> Result<u64, StoreError> {
+    let alg = key.alg.as_str();
+    let tx = client.transaction().await?;
+    let (locked, retired, inserted) = pipelined3(
+        async {
+            tx.execute_typed(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[(&SIGNING_KEY_LOCK, Type::INT8)],
+            )
+            .await
+        },
+        async {
+            tx.execute_typed(
+                "UPDATE signing_keys SET retired_at = $1 \
+                 WHERE alg = $2 AND (retired_at IS NULL OR retired_at > $1)",
+                &[(&key.activates_at, Type::INT8), (&alg, Type::TEXT)],
+            )
+            .await
+        },
+        async {
+            tx.execute_typed(
+                &format!("{INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &[
+                    (&key.kid, Type::TEXT),
+                    (&alg, Type::TEXT),
+                    (&key.public_key, Type::BYTEA),
+                    (&key.private_key_encrypted, Type::BYTEA),
+                    (&key.created_at, Type::INT8),
+                    (&key.activates_at, Type::INT8),
+                    (&key.retired_at, Type::INT8),
+                ],
+            )
+            .await
+        },
+    )
+    .await;
+    locked?;
+    let retired = retired?;
+    inserted?;
+    tx.commit().await?;
+    Ok(retired)
 }

@@ -42,6 +42,21 @@ const MIGRATIONS: &[Migration] = &[
         name: "hot_writes",
         sql: include_str!("../../../migrations/postgres/0004_hot_writes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "oauth_clients",
+        sql: include_str!("../../../migrations/postgres/0005_oauth_clients.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "authorization_codes",
+        sql: include_str!("../../../migrations/postgres/0006_authorization_codes.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "signing_keys",
+        sql: include_str!("../../../migrations/postgres/0007_signing_keys.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -16,6 +16,7 @@
 //!
 //! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
 
+mod codes;
 mod error;
 mod events;
 mod keys;
@@ -37,10 +38,11 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::{
-    ClaimedDelivery, Client as AppClient, DeliveryFilter, DeliveryResult, Event, EventDraft,
-    MigrationStatus, NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint,
-    PasswordLogin, PoolStats, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError,
-    StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, DeliveryFilter, DeliveryResult,
+    Event, EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
+    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redemption, RefreshToken, RotateOutcome,
+    Session, SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery,
+    WebhookEndpoint,
 };
 use pool::{Connector, Limits, Pools};
 
@@ -229,6 +231,34 @@ impl Store for PgStore {
         })
     }
 
+    fn find_clients_by_client_id(&self, client_id: &str) -> StoreFuture<'_, Vec<AppClient>> {
+        let client_id = client_id.to_owned();
+        self.call("find_clients_by_client_id", move |c| {
+            Box::pin(async move { tenants::find_clients_by_client_id(c, &client_id).await })
+        })
+    }
+
+    fn update_client(
+        &self,
+        tenant_id: Uuid,
+        client_id: &str,
+        changes: ClientChanges,
+    ) -> StoreFuture<'_, Option<AppClient>> {
+        let client_id = client_id.to_owned();
+        self.call("update_client", move |c| {
+            Box::pin(
+                async move { tenants::update_client(c, tenant_id, &client_id, &changes).await },
+            )
+        })
+    }
+
+    fn delete_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, bool> {
+        let client_id = client_id.to_owned();
+        self.call("delete_client", move |c| {
+            Box::pin(async move { tenants::delete_client(c, tenant_id, &client_id).await })
+        })
+    }
+
     fn register_user(
         &self,
         user: NewUser,
@@ -273,6 +303,17 @@ impl Store for PgStore {
     ) -> StoreFuture<'_, Option<User>> {
         self.call("set_user_app_metadata", move |c| {
             Box::pin(async move { users::set_user_app_metadata(c, user_id, &app_metadata).await })
+        })
+    }
+
+    fn merge_user_metadata(
+        &self,
+        user_id: Uuid,
+        patch: serde_json::Value,
+        max_bytes: usize,
+    ) -> StoreFuture<'_, Option<User>> {
+        self.call("merge_user_metadata", move |c| {
+            Box::pin(async move { users::merge_user_metadata(c, user_id, &patch, max_bytes).await })
         })
     }
 
@@ -358,6 +399,40 @@ impl Store for PgStore {
         })
     }
 
+    fn insert_auth_code(&self, code: NewAuthCode) -> StoreFuture<'_, ()> {
+        self.call("insert_auth_code", move |c| {
+            Box::pin(async move { codes::insert_auth_code(c, &code).await })
+        })
+    }
+
+    fn find_auth_code(&self, code_hash: TokenHash) -> StoreFuture<'_, Option<AuthCode>> {
+        self.call("find_auth_code", move |c| {
+            Box::pin(async move { codes::find_auth_code(&*c, &code_hash).await })
+        })
+    }
+
+    fn redeem_auth_code(
+        &self,
+        code_hash: TokenHash,
+        refresh: Option<NewRefreshToken>,
+        event: Option<EventDraft>,
+        reuse_event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Redemption> {
+        self.call("redeem_auth_code", move |c| {
+            Box::pin(async move {
+                codes::redeem_auth_code(c, &code_hash, refresh.as_ref(), event, reuse_event, now)
+                    .await
+            })
+        })
+    }
+
+    fn prune_auth_codes(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_auth_codes", move |c| {
+            Box::pin(async move { codes::prune_auth_codes(c, before, limit).await })
+        })
+    }
+
     fn create_session(
         &self,
         session: NewSession,
@@ -394,6 +469,12 @@ impl Store for PgStore {
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>> {
         self.call("insert_signing_key_if_none", move |c| {
             Box::pin(async move { keys::insert_signing_key_if_none(c, &key).await })
+        })
+    }
+
+    fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64> {
+        self.call("rotate_signing_key", move |c| {
+            Box::pin(async move { keys::rotate_signing_key(c, &key).await })
         })
     }
 

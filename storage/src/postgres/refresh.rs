@@ -19,7 +19,7 @@ use crate::rotation::{rotation_step, RotationStep};
 use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
 
 const TOKEN_COLUMNS: &str = "t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, \
-                             t.expires_at, t.rotated_at, f.revoked_at";
+                             t.expires_at, t.rotated_at, f.revoked_at, f.scopes";
 
 fn token_from(row: &Row) -> Result<RefreshToken, tokio_postgres::Error> {
     Ok(RefreshToken {
@@ -31,6 +31,7 @@ fn token_from(row: &Row) -> Result<RefreshToken, tokio_postgres::Error> {
         expires_at: row.try_get(5)?,
         rotated_at: row.try_get(6)?,
         family_revoked_at: row.try_get(7)?,
+        scopes: row.try_get(8)?,
     })
 }
 
@@ -211,7 +212,7 @@ pub(super) async fn rotate_refresh_token(
         return Ok(reused);
     }
     let user = match row.as_ref() {
-        Some(row) if row.try_get::<_, Option<Uuid>>(8)?.is_some() => user_from(row, 8)?,
+        Some(row) if row.try_get::<_, Option<Uuid>>(9)?.is_some() => user_from(row, 9)?,
         _ => {
             return Err(StoreError::Internal(format!(
                 "refresh token of a missing user {}",
@@ -223,6 +224,7 @@ pub(super) async fn rotate_refresh_token(
     Ok(RotateOutcome::Rotated {
         user,
         family_id: old.family_id,
+        scopes: old.scopes,
     })
 }
 

@@ -4,11 +4,15 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use crate::{Client as AppClient, NewClient, StoreError, Tenant};
+use crate::{
+    Client as AppClient, ClientChanges, ClientType, NewClient, SecretHash, StoreError, Tenant,
+};
 
 const TENANT_COLUMNS: &str = "id, slug, name, created_at";
-const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, post_logout_redirect_uris, \
-                              access_token_ttl, refresh_token_ttl, created_at";
+const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
+                              post_logout_redirect_uris, allowed_origins, grant_types, \
+                              client_type, secret_hash, require_email_verification, \
+                              access_token_ttl, refresh_token_ttl, id_token_ttl, created_at";
 
 fn tenant_from(row: &Row) -> Result<Tenant, tokio_postgres::Error> {
     Ok(Tenant {
@@ -80,17 +84,27 @@ pub(super) async fn find_tenant(client: &Client, key: &str) -> Result<Option<Ten
     Ok(row.as_ref().map(tenant_from).transpose()?)
 }
 
-fn client_from(row: &Row) -> Result<AppClient, tokio_postgres::Error> {
+fn client_from(row: &Row) -> Result<AppClient, StoreError> {
+    let client_type: String = row.try_get(9)?;
     Ok(AppClient {
         id: row.try_get(0)?,
         tenant_id: row.try_get(1)?,
         client_id: row.try_get(2)?,
         name: row.try_get(3)?,
         scopes: row.try_get(4)?,
-        post_logout_redirect_uris: row.try_get(5)?,
-        access_token_ttl: row.try_get(6)?,
-        refresh_token_ttl: row.try_get(7)?,
-        created_at: row.try_get(8)?,
+        redirect_uris: row.try_get(5)?,
+        post_logout_redirect_uris: row.try_get(6)?,
+        allowed_origins: row.try_get(7)?,
+        grant_types: row.try_get(8)?,
+        client_type: ClientType::parse(&client_type).ok_or_else(|| {
+            StoreError::Internal(format!("clients: unknown client_type {client_type:?}"))
+        })?,
+        secret_hash: row.try_get::<_, Option<String>>(10)?.map(SecretHash::new),
+        require_email_verification: row.try_get(11)?,
+        access_token_ttl: row.try_get(12)?,
+        refresh_token_ttl: row.try_get(13)?,
+        id_token_ttl: row.try_get(14)?,
+        created_at: row.try_get(15)?,
     })
 }
 
@@ -106,23 +120,42 @@ pub(super) async fn create_client(
         client_id: new.client_id,
         name: new.name,
         scopes: new.scopes,
+        redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
+        allowed_origins: new.allowed_origins,
+        grant_types: new.grant_types,
+        client_type: new.client_type,
+        secret_hash: new.secret_hash,
+        require_email_verification: new.require_email_verification,
         access_token_ttl: new.access_token_ttl,
         refresh_token_ttl: new.refresh_token_ttl,
+        id_token_ttl: new.id_token_ttl,
         created_at: now,
     };
+    let client_type = app.client_type.as_str();
+    let secret_hash = app.secret_hash.as_ref().map(SecretHash::as_str);
     client
         .execute_typed(
-            &format!("INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &format!(
+                "INSERT INTO clients ({CLIENT_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ),
             &[
                 (&app.id, Type::UUID),
                 (&app.tenant_id, Type::UUID),
                 (&app.client_id, Type::TEXT),
                 (&app.name, Type::TEXT),
                 (&app.scopes, Type::TEXT_ARRAY),
+                (&app.redirect_uris, Type::TEXT_ARRAY),
                 (&app.post_logout_redirect_uris, Type::TEXT_ARRAY),
+                (&app.allowed_origins, Type::TEXT_ARRAY),
+                (&app.grant_types, Type::TEXT_ARRAY),
+                (&client_type, Type::TEXT),
+                (&secret_hash, Type::TEXT),
+                (&app.require_email_verification, Type::BOOL),
                 (&app.access_token_ttl, Type::INT8),
                 (&app.refresh_token_ttl, Type::INT8),
+                (&app.id_token_ttl, Type::INT8),
                 (&app.created_at, Type::INT8),
             ],
         )
@@ -158,7 +191,7 @@ pub(super) async fn list_clients(
                 .await?
         }
     };
-    Ok(rows.iter().map(client_from).collect::<Result<_, _>>()?)
+    rows.iter().map(client_from).collect()
 }
 
 pub(super) async fn find_client(
@@ -174,5 +207,127 @@ pub(super) async fn find_client(
             &[(&tenant_id, Type::UUID), (&client_id, Type::TEXT)],
         )
         .await?;
-    Ok(row.as_ref().map(client_from).transpose()?)
+    row.as_ref().map(client_from).transpose()
+}
+
+/// Every client named `client_id`, in any tenant.
+pub(super) async fn find_clients_by_client_id(
+    client: &Client,
+    client_id: &str,
+) -> Result<Vec<AppClient>, StoreError> {
+    let rows = client
+        .query_typed(
+            &format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1 \
+                 ORDER BY tenant_id LIMIT 10"
+            ),
+            &[(&client_id, Type::TEXT)],
+        )
+        .await?;
+    rows.iter().map(client_from).collect()
+}
+
+/// A change of a nullable field as (whether to set it, the new value).
+fn nullable<T>(change: Option<Option<T>>) -> (bool, Option<T>) {
+    match change {
+        Some(value) => (true, value),
+        None => (false, None),
+    }
+}
+
+/// One `UPDATE ... RETURNING`: each field is replaced when its parameter says so and kept
+/// otherwise (`COALESCE` for the non-null ones, a flag for the nullable ones).
+pub(super) async fn update_client(
+    client: &Client,
+    tenant_id: Uuid,
+    client_id: &str,
+    changes: &ClientChanges,
+) -> Result<Option<AppClient>, StoreError> {
+    let (set_secret, secret) = nullable(changes.secret_hash.as_ref().map(|s| s.as_ref()));
+    let secret = secret.map(SecretHash::as_str);
+    let (set_access, access) = nullable(changes.access_token_ttl);
+    let (set_refresh, refresh) = nullable(changes.refresh_token_ttl);
+    let (set_id, id) = nullable(changes.id_token_ttl);
+    let client_type = changes.client_type.map(ClientType::as_str);
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "UPDATE clients SET \
+                     name = COALESCE($3, name), \
+                     scopes = COALESCE($4, scopes), \
+                     redirect_uris = COALESCE($5, redirect_uris), \
+                     post_logout_redirect_uris = COALESCE($6, post_logout_redirect_uris), \
+                     allowed_origins = COALESCE($7, allowed_origins), \
+                     grant_types = COALESCE($8, grant_types), \
+                     client_type = COALESCE($9, client_type), \
+                     secret_hash = CASE WHEN $10 THEN $11 ELSE secret_hash END, \
+                     require_email_verification = COALESCE($12, require_email_verification), \
+                     access_token_ttl = CASE WHEN $13 THEN $14 ELSE access_token_ttl END, \
+                     refresh_token_ttl = CASE WHEN $15 THEN $16 ELSE refresh_token_ttl END, \
+                     id_token_ttl = CASE WHEN $17 THEN $18 ELSE id_token_ttl END \
+                 WHERE tenant_id = $1 AND client_id = $2 \
+                 RETURNING {CLIENT_COLUMNS}"
+            ),
+            &[
+                (&tenant_id, Type::UUID),
+                (&client_id, Type::TEXT),
+                (&changes.name, Type::TEXT),
+                (&changes.scopes, Type::TEXT_ARRAY),
+                (&changes.redirect_uris, Type::TEXT_ARRAY),
+                (&changes.post_logout_redirect_uris, Type::TEXT_ARRAY),
+                (&changes.allowed_origins, Type::TEXT_ARRAY),
+                (&changes.grant_types, Type::TEXT_ARRAY),
+                (&client_type, Type::TEXT),
+                (&set_secret, Type::BOOL),
+                (&secret, Type::TEXT),
+                (&changes.require_email_verification, Type::BOOL),
+                (&set_access, Type::BOOL),
+                (&access, Type::INT8),
+                (&set_refresh, Type::BOOL),
+                (&refresh, Type::INT8),
+                (&set_id, Type::BOOL),
+                (&id, Type::INT8),
+            ],
+        )
+        .await?;
+    row.as_ref().map(client_from).transpose()
+}
+
+/// Deletes the client, then its refresh families (their tokens go with them: the foreign key
+/// cascades) and its sessions, in one transaction. Those rows name the client by `client_id`
+/// text, without a foreign key, so they are deleted here.
+pub(super) async fn delete_client(
+    client: &mut Client,
+    tenant_id: Uuid,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    let tx = client.transaction().await?;
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
+        [(&tenant_id, Type::UUID), (&client_id, Type::TEXT)];
+    let deleted = tx
+        .execute_typed(
+            "DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2",
+            &params,
+        )
+        .await?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    tx.execute_typed(
+        "DELETE FROM refresh_families WHERE tenant_id = $1 AND client_id = $2",
+        &params,
+    )
+    .await?;
+    tx.execute_typed(
+        "DELETE FROM sessions WHERE tenant_id = $1 AND client_id = $2",
+        &params,
+    )
+    .await?;
+    tx.execute_typed(
+        "DELETE FROM authorization_codes WHERE tenant_id = $1 AND client_id = $2",
+        &params,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -164,6 +164,32 @@ pub(super) async fn set_user_app_metadata(
     Ok(row.map(|row| user_from(&row, 0)).transpose()?)
 }
 
+/// `||` of an object of scalars replaces each key; the length bound is checked on the result
+/// in the same statement.
+pub(super) async fn merge_user_metadata(
+    client: &Client,
+    user_id: Uuid,
+    patch: &serde_json::Value,
+    max_bytes: usize,
+) -> Result<Option<User>, StoreError> {
+    let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+    let row = client
+        .query_typed_opt(
+            &format!(
+                "UPDATE users u SET custom_fields = u.custom_fields || $1 \
+                 WHERE u.id = $2 AND octet_length((u.custom_fields || $1)::text) <= $3 \
+                 RETURNING {USER_COLUMNS}"
+            ),
+            &[
+                (patch, Type::JSONB),
+                (&user_id, Type::UUID),
+                (&max, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+}
+
 /// The flag and, when disabling, the revocation of every live refresh family and session of
 /// the user, in one transaction: a disabled user keeps no way to get new tokens.
 pub(super) async fn set_user_disabled(

@@ -2,62 +2,136 @@
 
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 
-use crate::{SigningKey, StoreError};
+use crate::{SigningAlg, SigningKey, StoreError};
+
+/// `activates_at` NULL (rows from before migration 7, or from an older release) reads as
+/// `created_at`.
+const KEY_COLUMNS: &str = "kid, alg, public_key, private_key_encrypted, created_at, \
+                           COALESCE(activates_at, created_at), retired_at";
 
 fn key_from(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
+    let alg: String = row.get(1)?;
+    let alg = SigningAlg::parse(&alg).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown signing key alg {alg:?}").into(),
+        )
+    })?;
     Ok(SigningKey {
         kid: row.get(0)?,
-        public_key: row.get(1)?,
-        private_key_encrypted: row.get(2)?,
-        created_at: row.get(3)?,
-        retired_at: row.get(4)?,
+        alg,
+        public_key: row.get(2)?,
+        private_key_encrypted: row.get(3)?,
+        created_at: row.get(4)?,
+        activates_at: row.get(5)?,
+        retired_at: row.get(6)?,
     })
 }
 
 /// Every key, retired ones included, oldest first.
 pub(super) fn list_signing_keys(conn: &Connection) -> Result<Vec<SigningKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT kid, public_key, private_key_encrypted, created_at, retired_at \
-         FROM signing_keys ORDER BY created_at, kid",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"
+    ))?;
     let rows = stmt.query_map([], key_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn active_keys(conn: &Connection) -> Result<Vec<SigningKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT kid, public_key, private_key_encrypted, created_at, retired_at \
-         FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, kid",
-    )?;
-    let rows = stmt.query_map([], key_from)?;
+fn active_keys(conn: &Connection, alg: SigningAlg) -> Result<Vec<SigningKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL AND alg = ?1 \
+         ORDER BY created_at, kid"
+    ))?;
+    let rows = stmt.query_map([alg.as_str()], key_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, created_at, \
+                                   activates_at, retired_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        key.kid,
+        key.alg.as_str(),
+        key.public_key,
+        key.private_key_encrypted,
+        key.created_at,
+        key.activates_at,
+        key.retired_at,
+    ])?;
+    Ok(())
 }
 
 /// In one `BEGIN IMMEDIATE` transaction (which also excludes other processes): inserts `key`
-/// only if no non-retired key exists, then returns the non-retired keys.
+/// only if no non-retired key of its algorithm exists, then returns the non-retired keys of
+/// that algorithm.
 pub(super) fn insert_signing_key_if_none(
     conn: &mut Connection,
     key: &SigningKey,
 ) -> Result<Vec<SigningKey>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let any_active: bool = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)")?
-        .query_row([], |row| row.get(0))?;
-    if !any_active {
-        tx.prepare_cached(
-            "INSERT INTO signing_keys (kid, public_key, private_key_encrypted, created_at, \
-                                       retired_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND alg = ?1)",
         )?
-        .execute(params![
-            key.kid,
-            key.public_key,
-            key.private_key_encrypted,
-            key.created_at,
-            key.retired_at,
-        ])?;
+        .query_row([key.alg.as_str()], |row| row.get(0))?;
+    if !any_active {
+        insert(&tx, key)?;
     }
-    let active = active_keys(&tx)?;
+    let active = active_keys(&tx, key.alg)?;
     tx.commit()?;
     Ok(active)
+}
+
+/// In one `BEGIN IMMEDIATE` transaction: retires, at `key.activates_at`, every key of its
+/// algorithm not retired by then, and inserts `key`. Returns how many keys were retired.
+pub(super) fn rotate_signing_key(
+    conn: &mut Connection,
+    key: &SigningKey,
+) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let retired = tx
+        .prepare_cached(
+            "UPDATE signing_keys SET retired_at = ?1 \
+             WHERE alg = ?2 AND (retired_at IS NULL OR retired_at > ?1)",
+        )?
+        .execute(params![key.activates_at, key.alg.as_str()])?;
+    insert(&tx, key)?;
+    tx.commit()?;
+    Ok(u64::try_from(retired).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows written before migration 7 (or by an older release during a rolling update) are
+    /// Ed25519 keys that signed from their creation.
+    #[test]
+    fn rows_without_the_new_columns_read_as_ed25519_keys_active_from_creation() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO signing_keys (kid, public_key, private_key_encrypted, created_at) \
+             VALUES ('old', x'01', x'02', 42)",
+            [],
+        )
+        .unwrap();
+        let keys = list_signing_keys(&conn).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].alg, SigningAlg::EdDsa);
+        assert_eq!(keys[0].activates_at, 42);
+        assert_eq!(keys[0].retired_at, None);
+        // An algorithm the schema does not know is refused.
+        assert!(conn
+            .execute(
+                "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, \
+                 created_at) VALUES ('hs', 'HS256', x'01', x'02', 1)",
+                [],
+            )
+            .is_err());
+    }
 }

@@ -15,6 +15,7 @@
 //!
 //! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
 
+mod codes;
 mod error;
 mod events;
 mod keys;
@@ -32,10 +33,11 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::{
-    ClaimedDelivery, Client, DeliveryFilter, DeliveryResult, Event, EventDraft, MigrationStatus,
-    NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin,
-    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
-    TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    AuthCode, ClaimedDelivery, Client, ClientChanges, DeliveryFilter, DeliveryResult, Event,
+    EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession, NewUser,
+    NewWebhookEndpoint, PasswordLogin, Redemption, RefreshToken, RotateOutcome, Session,
+    SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery,
+    WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -115,6 +117,29 @@ impl Store for SqliteStore {
             .read(move |conn| tenants::find_client(conn, tenant_id, &client_id))
     }
 
+    fn find_clients_by_client_id(&self, client_id: &str) -> StoreFuture<'_, Vec<Client>> {
+        let client_id = client_id.to_owned();
+        self.pool
+            .read(move |conn| tenants::find_clients_by_client_id(conn, &client_id))
+    }
+
+    fn update_client(
+        &self,
+        tenant_id: Uuid,
+        client_id: &str,
+        changes: ClientChanges,
+    ) -> StoreFuture<'_, Option<Client>> {
+        let client_id = client_id.to_owned();
+        self.pool
+            .write(move |conn| tenants::update_client(conn, tenant_id, &client_id, &changes))
+    }
+
+    fn delete_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, bool> {
+        let client_id = client_id.to_owned();
+        self.pool
+            .write(move |conn| tenants::delete_client(conn, tenant_id, &client_id))
+    }
+
     fn register_user(
         &self,
         user: NewUser,
@@ -156,6 +181,16 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, Option<User>> {
         self.pool
             .write(move |conn| users::set_user_app_metadata(conn, user_id, &app_metadata))
+    }
+
+    fn merge_user_metadata(
+        &self,
+        user_id: Uuid,
+        patch: serde_json::Value,
+        max_bytes: usize,
+    ) -> StoreFuture<'_, Option<User>> {
+        self.pool
+            .write(move |conn| users::merge_user_metadata(conn, user_id, &patch, max_bytes))
     }
 
     fn set_user_disabled(
@@ -251,6 +286,34 @@ impl Store for SqliteStore {
             .write(move |conn| sessions::revoke_session(conn, &id_hash, event, now))
     }
 
+    fn insert_auth_code(&self, code: NewAuthCode) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| codes::insert_auth_code(conn, &code))
+    }
+
+    fn find_auth_code(&self, code_hash: TokenHash) -> StoreFuture<'_, Option<AuthCode>> {
+        self.pool
+            .read(move |conn| codes::find_auth_code(conn, &code_hash))
+    }
+
+    fn redeem_auth_code(
+        &self,
+        code_hash: TokenHash,
+        refresh: Option<NewRefreshToken>,
+        event: Option<EventDraft>,
+        reuse_event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Redemption> {
+        self.pool.write(move |conn| {
+            codes::redeem_auth_code(conn, &code_hash, refresh.as_ref(), event, reuse_event, now)
+        })
+    }
+
+    fn prune_auth_codes(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| codes::prune_auth_codes(conn, before, limit))
+    }
+
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
         self.pool.read(|conn| keys::list_signing_keys(conn))
     }
@@ -258,6 +321,11 @@ impl Store for SqliteStore {
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>> {
         self.pool
             .write(move |conn| keys::insert_signing_key_if_none(conn, &key))
+    }
+
+    fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| keys::rotate_signing_key(conn, &key))
     }
 
     fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {

@@ -86,7 +86,7 @@ pub(super) fn find_refresh_token(
     Ok(conn
         .prepare_cached(
             "SELECT t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, t.expires_at, \
-                    t.rotated_at, f.revoked_at \
+                    t.rotated_at, f.revoked_at, f.scopes \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = ?1",
         )?
@@ -100,6 +100,17 @@ pub(super) fn find_refresh_token(
                 expires_at: row.get(5)?,
                 rotated_at: row.get(6)?,
                 family_revoked_at: row.get(7)?,
+                scopes: row
+                    .get::<_, Option<String>>(8)?
+                    .map(|text| serde_json::from_str(&text))
+                    .transpose()
+                    .map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            8,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
             })
         })
         .optional()?)
@@ -177,6 +188,7 @@ pub(super) fn rotate_refresh_token(
     Ok(RotateOutcome::Rotated {
         user,
         family_id: old.family_id,
+        scopes: old.scopes,
     })
 }
 

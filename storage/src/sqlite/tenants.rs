@@ -1,10 +1,10 @@
 //! Tenants and clients.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::error::{json_at, to_json, uuid_at};
-use crate::{Client, NewClient, StoreError, Tenant};
+use crate::{Client, ClientChanges, ClientType, NewClient, SecretHash, StoreError, Tenant};
 
 fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
@@ -62,17 +62,36 @@ pub(super) fn find_tenant(conn: &Connection, key: &str) -> Result<Option<Tenant>
     Ok(found)
 }
 
+const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
+                              post_logout_redirect_uris, allowed_origins, grant_types, \
+                              client_type, secret_hash, require_email_verification, \
+                              access_token_ttl, refresh_token_ttl, id_token_ttl, created_at";
+
 fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
+    let client_type: String = row.get(9)?;
     Ok(Client {
         id: uuid_at(row, 0)?,
         tenant_id: uuid_at(row, 1)?,
         client_id: row.get(2)?,
         name: row.get(3)?,
         scopes: json_at(row, 4)?,
-        post_logout_redirect_uris: json_at(row, 5)?,
-        access_token_ttl: row.get(6)?,
-        refresh_token_ttl: row.get(7)?,
-        created_at: row.get(8)?,
+        redirect_uris: json_at(row, 5)?,
+        post_logout_redirect_uris: json_at(row, 6)?,
+        allowed_origins: json_at(row, 7)?,
+        grant_types: json_at(row, 8)?,
+        client_type: ClientType::parse(&client_type).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                9,
+                rusqlite::types::Type::Text,
+                format!("unknown client_type {client_type:?}").into(),
+            )
+        })?,
+        secret_hash: row.get::<_, Option<String>>(10)?.map(SecretHash::new),
+        require_email_verification: row.get(11)?,
+        access_token_ttl: row.get(12)?,
+        refresh_token_ttl: row.get(13)?,
+        id_token_ttl: row.get(14)?,
+        created_at: row.get(15)?,
     })
 }
 
@@ -88,25 +107,38 @@ pub(super) fn create_client(
         client_id: new.client_id,
         name: new.name,
         scopes: new.scopes,
+        redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
+        allowed_origins: new.allowed_origins,
+        grant_types: new.grant_types,
+        client_type: new.client_type,
+        secret_hash: new.secret_hash,
+        require_email_verification: new.require_email_verification,
         access_token_ttl: new.access_token_ttl,
         refresh_token_ttl: new.refresh_token_ttl,
+        id_token_ttl: new.id_token_ttl,
         created_at: now,
     };
-    conn.prepare_cached(
-        "INSERT INTO clients (id, tenant_id, client_id, name, scopes, post_logout_redirect_uris, \
-                              access_token_ttl, refresh_token_ttl, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
+    conn.prepare_cached(&format!(
+        "INSERT INTO clients ({CLIENT_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?
     .execute(params![
         client.id.to_string(),
         client.tenant_id.to_string(),
         client.client_id,
         client.name,
         to_json(&client.scopes)?,
+        to_json(&client.redirect_uris)?,
         to_json(&client.post_logout_redirect_uris)?,
+        to_json(&client.allowed_origins)?,
+        to_json(&client.grant_types)?,
+        client.client_type.as_str(),
+        client.secret_hash.as_ref().map(SecretHash::as_str),
+        client.require_email_verification,
         client.access_token_ttl,
         client.refresh_token_ttl,
+        client.id_token_ttl,
         client.created_at,
     ])?;
     Ok(client)
@@ -118,20 +150,16 @@ pub(super) fn list_clients(
 ) -> Result<Vec<Client>, StoreError> {
     let clients = match tenant_id {
         Some(tenant_id) => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, tenant_id, client_id, name, scopes, post_logout_redirect_uris, \
-                        access_token_ttl, refresh_token_ttl, created_at \
-                 FROM clients WHERE tenant_id = ?1 ORDER BY client_id",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = ?1 ORDER BY client_id"
+            ))?;
             let rows = stmt.query_map([tenant_id.to_string()], client_from)?;
             rows.collect::<Result<_, _>>()?
         }
         None => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, tenant_id, client_id, name, scopes, post_logout_redirect_uris, \
-                        access_token_ttl, refresh_token_ttl, created_at \
-                 FROM clients ORDER BY tenant_id, client_id",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY tenant_id, client_id"
+            ))?;
             let rows = stmt.query_map([], client_from)?;
             rows.collect::<Result<_, _>>()?
         }
@@ -145,11 +173,116 @@ pub(super) fn find_client(
     client_id: &str,
 ) -> Result<Option<Client>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id, tenant_id, client_id, name, scopes, post_logout_redirect_uris, \
-                    access_token_ttl, refresh_token_ttl, created_at \
-             FROM clients WHERE tenant_id = ?1 AND client_id = ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = ?1 AND client_id = ?2"
+        ))?
         .query_row(params![tenant_id.to_string(), client_id], client_from)
         .optional()?)
+}
+
+/// Every client named `client_id`, in any tenant.
+pub(super) fn find_clients_by_client_id(
+    conn: &Connection,
+    client_id: &str,
+) -> Result<Vec<Client>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1 ORDER BY tenant_id LIMIT 10"
+    ))?;
+    let rows = stmt.query_map([client_id], client_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A list as JSON text, or `None` (unchanged).
+fn json_opt(list: Option<&Vec<String>>) -> Result<Option<String>, StoreError> {
+    list.map(to_json).transpose()
+}
+
+/// One `UPDATE ... RETURNING`: each field is replaced when its parameter says so and kept
+/// otherwise (`COALESCE` for the non-null ones, a flag for the nullable ones).
+pub(super) fn update_client(
+    conn: &Connection,
+    tenant_id: Uuid,
+    client_id: &str,
+    changes: &ClientChanges,
+) -> Result<Option<Client>, StoreError> {
+    let (set_secret, secret) = nullable(changes.secret_hash.as_ref().map(|s| s.as_ref()));
+    let (set_access, access) = nullable(changes.access_token_ttl);
+    let (set_refresh, refresh) = nullable(changes.refresh_token_ttl);
+    let (set_id, id) = nullable(changes.id_token_ttl);
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE clients SET \
+                 name = COALESCE(?3, name), \
+                 scopes = COALESCE(?4, scopes), \
+                 redirect_uris = COALESCE(?5, redirect_uris), \
+                 post_logout_redirect_uris = COALESCE(?6, post_logout_redirect_uris), \
+                 allowed_origins = COALESCE(?7, allowed_origins), \
+                 grant_types = COALESCE(?8, grant_types), \
+                 client_type = COALESCE(?9, client_type), \
+                 secret_hash = CASE WHEN ?10 THEN ?11 ELSE secret_hash END, \
+                 require_email_verification = COALESCE(?12, require_email_verification), \
+                 access_token_ttl = CASE WHEN ?13 THEN ?14 ELSE access_token_ttl END, \
+                 refresh_token_ttl = CASE WHEN ?15 THEN ?16 ELSE refresh_token_ttl END, \
+                 id_token_ttl = CASE WHEN ?17 THEN ?18 ELSE id_token_ttl END \
+             WHERE tenant_id = ?1 AND client_id = ?2 \
+             RETURNING {CLIENT_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                tenant_id.to_string(),
+                client_id,
+                changes.name,
+                json_opt(changes.scopes.as_ref())?,
+                json_opt(changes.redirect_uris.as_ref())?,
+                json_opt(changes.post_logout_redirect_uris.as_ref())?,
+                json_opt(changes.allowed_origins.as_ref())?,
+                json_opt(changes.grant_types.as_ref())?,
+                changes.client_type.map(ClientType::as_str),
+                set_secret,
+                secret.map(SecretHash::as_str),
+                changes.require_email_verification,
+                set_access,
+                access,
+                set_refresh,
+                refresh,
+                set_id,
+                id,
+            ],
+            client_from,
+        )
+        .optional()?)
+}
+
+/// A change of a nullable field as (whether to set it, the new value).
+fn nullable<T>(change: Option<Option<T>>) -> (bool, Option<T>) {
+    match change {
+        Some(value) => (true, value),
+        None => (false, None),
+    }
+}
+
+/// Deletes the client, then its refresh families (their tokens go with them: the foreign key
+/// cascades) and its sessions, in one transaction. Those rows name the client by `client_id`
+/// text, without a foreign key, so they are deleted here.
+pub(super) fn delete_client(
+    conn: &mut Connection,
+    tenant_id: Uuid,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tenant_id = tenant_id.to_string();
+    let deleted = tx
+        .prepare_cached("DELETE FROM clients WHERE tenant_id = ?1 AND client_id = ?2")?
+        .execute(params![tenant_id, client_id])?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    tx.prepare_cached("DELETE FROM refresh_families WHERE tenant_id = ?1 AND client_id = ?2")?
+        .execute(params![tenant_id, client_id])?;
+    tx.prepare_cached("DELETE FROM sessions WHERE tenant_id = ?1 AND client_id = ?2")?
+        .execute(params![tenant_id, client_id])?;
+    tx.prepare_cached("DELETE FROM authorization_codes WHERE tenant_id = ?1 AND client_id = ?2")?
+        .execute(params![tenant_id, client_id])?;
+    tx.commit()?;
+    Ok(true)
 }

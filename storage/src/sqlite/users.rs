@@ -94,6 +94,27 @@ pub(super) fn set_user_app_metadata(
         .optional()?)
 }
 
+/// `json_patch` (RFC 7396) of an object of scalars replaces each key, as `||` does on
+/// PostgreSQL; the length bound is checked on the result in the same statement.
+pub(super) fn merge_user_metadata(
+    conn: &Connection,
+    user_id: Uuid,
+    patch: &serde_json::Value,
+    max_bytes: usize,
+) -> Result<Option<User>, StoreError> {
+    let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE users SET custom_fields = json_patch(custom_fields, ?1) \
+             WHERE id = ?2 AND length(json_patch(custom_fields, ?1)) <= ?3 \
+             RETURNING {USER_COLUMNS_UNQUALIFIED}"
+        ))?
+        .query_row(params![to_json(patch)?, user_id.to_string(), max], |row| {
+            user_from(row, 0)
+        })
+        .optional()?)
+}
+
 /// The flag and, when disabling, the revocation of every live refresh family and session of
 /// the user, in one transaction: a disabled user keeps no way to get new tokens.
 pub(super) fn set_user_disabled(

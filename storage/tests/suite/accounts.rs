@@ -80,22 +80,15 @@ pub async fn clients(store: Arc<dyn Store>) {
     let acme = tenant(&store, "acme").await;
     let globex = tenant(&store, "globex").await;
     let web = NewClient {
-        tenant_id: acme.id,
-        client_id: "web".into(),
-        name: "Web".into(),
         scopes: vec!["openid".into(), "profile".into(), "email".into()],
         post_logout_redirect_uris: vec!["https://acme.test/bye".into()],
         access_token_ttl: Some(600),
-        refresh_token_ttl: None,
+        ..NewClient::new(acme.id, "web", "Web")
     };
     let cli = NewClient {
-        client_id: "cli".into(),
-        name: "CLI".into(),
         scopes: vec![],
-        post_logout_redirect_uris: vec![],
-        access_token_ttl: None,
         refresh_token_ttl: Some(86_400),
-        ..web.clone()
+        ..NewClient::new(acme.id, "cli", "CLI")
     };
 
     let web_client = store.create_client(web.clone(), NOW).await.expect("web");
@@ -251,6 +244,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             expires_at: NOW + REFRESH_TTL,
             rotated_at: None,
             family_revoked_at: None,
+            scopes: None,
         }
     );
     assert_eq!(
@@ -597,9 +591,11 @@ pub async fn disable_and_enable_user(store: Arc<dyn Store>) {
 fn signing_key(kid: &str, created_at: i64) -> SigningKey {
     SigningKey {
         kid: kid.into(),
+        alg: hellojohn_storage::SigningAlg::EdDsa,
         public_key: vec![1; 32],
         private_key_encrypted: kid.as_bytes().iter().copied().chain([7; 60]).collect(),
         created_at,
+        activates_at: created_at,
         retired_at: None,
     }
 }

@@ -43,6 +43,9 @@ macro_rules! store_suite_all {
                 migrate_is_idempotent,
                 tenants,
                 clients,
+                client_settings,
+                update_client,
+                delete_client,
                 register_and_login,
                 duplicate_email,
                 upgrade_password_hash,
@@ -62,8 +65,16 @@ macro_rules! store_suite_all {
                 webhook_delivery_lifecycle,
                 events_only_for_subscribers,
                 prune_webhook_events,
+                authorization_codes,
+                signing_key_rotation,
             ];
-            concurrent = [concurrent_rotation, signing_keys, concurrent_webhook_claims];
+            concurrent = [
+                concurrent_rotation,
+                signing_keys,
+                signing_keys_per_alg,
+                concurrent_webhook_claims,
+                concurrent_code_redemption,
+            ];
         }
     };
 }
@@ -194,11 +205,17 @@ fn session_for(user: &User, created_at: i64) -> NewSession {
 // ----- cases: one module per area, each case an `async fn(Arc<dyn Store>)` -------------------
 
 mod accounts;
+mod client_admin;
+mod codes;
 mod deliveries;
+mod keys;
 mod tokens;
 mod webhooks;
 
 pub use accounts::*;
+pub use client_admin::*;
+pub use codes::*;
 pub use deliveries::*;
+pub use keys::*;
 pub use tokens::*;
 pub use webhooks::*;

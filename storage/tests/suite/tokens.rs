@@ -17,7 +17,8 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
         outcome,
         RotateOutcome::Rotated {
             user: user.clone(),
-            family_id: family
+            family_id: family,
+            scopes: None
         }
     );
 
@@ -35,6 +36,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
             expires_at: NOW + 60 + REFRESH_TTL,
             rotated_at: None,
             family_revoked_at: None,
+            scopes: None,
         }
     );
 
@@ -47,7 +49,8 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
             .expect("rotate"),
         RotateOutcome::Rotated {
             user: user.clone(),
-            family_id: family
+            family_id: family,
+            scopes: None
         }
     );
 
@@ -141,7 +144,8 @@ pub async fn concurrent_rotation(store: Arc<dyn Store>) {
         winners[0].0,
         RotateOutcome::Rotated {
             user: user.clone(),
-            family_id: first.family_id
+            family_id: first.family_id,
+            scopes: None
         }
     );
     let reused = results
@@ -354,6 +358,7 @@ pub async fn revoke_refresh_family(store: Arc<dyn Store>) {
         expires_at: NOW + REFRESH_TTL,
         rotated_at: None,
         family_revoked_at: Some(NOW + 10),
+        scopes: None,
     };
     assert_eq!(
         store

@@ -1,0 +1,670 @@
+//! The OAuth 2.0 / OpenID Connect endpoints of the code flow: `GET|POST /oauth2/authorize`,
+//! the hosted sign-in page (`GET|POST /oauth2/login`), and `POST /oauth2/token` with the
+//! authorization-code, refresh-token and client-credentials grants.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::header::{HeaderValue, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{Method, Request};
+use hyper::body::Incoming;
+use protocol::oidc::CodeTokenResponse;
+use protocol::OAuthError;
+use storage::{Client, Tenant};
+
+use super::common::{self, body, cookie, denied, no_store, sign_in_status};
+use super::login_page::{self, error_page, LoginPage};
+use super::{errors, Ctx, HandlerResult};
+use crate::http::{empty, form_pairs, json, query_param, Resp};
+use auth::flows::{ClientAuth, CodeRequest, Denial, GrantDenial, Granted, Outcome};
+use auth::limiter::Limit;
+use auth::oauth::{self, AuthorizeParams, Prompt, Refusal};
+use auth::password::Password;
+
+/// Longest `return_to` the sign-in page carries (an authorize URL with its parameters).
+const MAX_RETURN_TO: usize = 4096;
+/// The sign-in page's CSRF cookie: random, bound to the form's token.
+const LOGIN_COOKIE: &str = "hj_login";
+
+pub(super) fn oauth_error(
+    status: u16,
+    error: &'static str,
+    description: impl Into<String>,
+) -> Resp {
+    no_store(json(
+        status,
+        &OAuthError {
+            error,
+            error_description: description.into(),
+        },
+    ))
+}
+
+/// Appends `pairs` to `uri`'s query string.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{}", q.finish())
+}
+
+fn redirect(status: u16, location: &str) -> Resp {
+    let mut resp = empty(status);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    no_store(resp)
+}
+
+/// The client named by `client_id`: in the tenant the request names (`tenant_id`, or the
+/// `X-Tenant-*` headers), else the only client of that name in any tenant.
+pub(super) async fn find_client(
+    ctx: &Ctx,
+    parts: &Parts,
+    tenant_key: Option<String>,
+    client_id: &str,
+) -> Result<(Tenant, Client), &'static str> {
+    if client_id.len() > 200 {
+        return Err("unknown client_id");
+    }
+    let key = tenant_key.or_else(|| common::tenant_key(parts, None));
+    let store = ctx.auth().store.as_ref();
+    let directory = &ctx.shard.directory;
+    let client = match key {
+        Some(key) => {
+            let tenant = common::tenant(ctx, Some(key))
+                .await
+                .map_err(|_| "unknown tenant")?;
+            directory
+                .client(store, tenant.id, client_id)
+                .await
+                .map_err(|_| "the store is unavailable")?
+                .ok_or("unknown client_id")?
+        }
+        None => {
+            let mut named = directory
+                .clients_named(store, client_id)
+                .await
+                .map_err(|_| "the store is unavailable")?;
+            if named.len() > 1 {
+                return Err("several tenants have this client_id: name the tenant (tenant_id)");
+            }
+            named.pop().ok_or("unknown client_id")?
+        }
+    };
+    let tenant = directory
+        .tenant(store, &client.tenant_id.to_string())
+        .await
+        .map_err(|_| "the store is unavailable")?
+        .ok_or("unknown tenant")?;
+    Ok((tenant, client))
+}
+
+/// The client a token-endpoint request names (no tenant in such requests), or `None`.
+pub(super) async fn find_client_of(ctx: &Ctx, parts: &Parts, client_id: &str) -> Option<Client> {
+    find_client(ctx, parts, None, client_id)
+        .await
+        .ok()
+        .map(|(_, c)| c)
+}
+
+/// `GET|POST /oauth2/authorize` (RFC 6749 section 4.1.1, OpenID Connect Core 3.1.2).
+pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    let pairs = if parts.method == Method::POST {
+        form_pairs(&bytes)
+    } else {
+        form_pairs(parts.uri.query().unwrap_or("").as_bytes())
+    };
+    let params = match AuthorizeParams::from_pairs(&pairs) {
+        Ok(p) => p,
+        Err(name) => {
+            return Ok(error_page(
+                400,
+                "invalid_request",
+                &format!("{name} is given more than once"),
+            ))
+        }
+    };
+    let Some(client_id) = params.client_id.as_deref() else {
+        return Ok(error_page(400, "invalid_request", "client_id is required"));
+    };
+    let tenant_key = pairs
+        .iter()
+        .find(|(k, _)| k == "tenant_id")
+        .map(|(_, v)| v.clone());
+    let (tenant, client) = match find_client(ctx, &parts, tenant_key, client_id).await {
+        Ok(found) => found,
+        Err(why) => return Ok(error_page(400, "invalid_request", why)),
+    };
+    let authz = match oauth::check(&client, &params) {
+        Ok(a) => a,
+        Err(Refusal::Show { error, description }) => {
+            return Ok(error_page(400, error, &description))
+        }
+        Err(Refusal::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        }) => {
+            return Ok(redirect_error(
+                ctx,
+                &redirect_uri,
+                state.as_deref(),
+                error,
+                &description,
+            ))
+        }
+    };
+    let back = |error, description: &str| {
+        redirect_error(
+            ctx,
+            &authz.redirect_uri,
+            authz.state.as_deref(),
+            error,
+            description,
+        )
+    };
+
+    // Who is signed in here: the session cookie's user, in this client's tenant, recently
+    // enough for `max_age`, and the user `id_token_hint` names, if any.
+    let auth = ctx.auth();
+    let session = match cookie(&parts, common::session_cookie_name(ctx)) {
+        Some(sid) => match auth.session(sid, ctx.now).await {
+            Ok(Outcome::Done((caller, user))) if user.tenant_id == tenant.id => {
+                Some((caller.claims.iat, user))
+            }
+            Ok(_) => None,
+            Err(e) => return Err(errors::store(&e)),
+        },
+        None => None,
+    };
+    let hinted = match authz.id_token_hint.as_deref() {
+        Some(hint) => match hint_subject(ctx, hint) {
+            Some(sub) => Some(sub),
+            None => {
+                return Ok(back(
+                    "invalid_request",
+                    "id_token_hint is not an ID token of ours",
+                ))
+            }
+        },
+        None => None,
+    };
+    let signed_in = session.filter(|(auth_time, user)| {
+        oauth::fresh_enough(*auth_time, authz.max_age, ctx.now)
+            && hinted
+                .as_ref()
+                .is_none_or(|sub| *sub == user.id.to_string())
+    });
+    match (signed_in, authz.prompt) {
+        (Some((auth_time, user)), Prompt::Default | Prompt::None) => {
+            let code = auth
+                .issue_code(&client, user.id, &authz, auth_time, ctx.now)
+                .await
+                .map_err(|e| errors::store(&e))?;
+            let mut pairs = vec![("code", code.as_str())];
+            if let Some(state) = authz.state.as_deref() {
+                pairs.push(("state", state));
+            }
+            pairs.push(("iss", auth.issuer.as_str()));
+            Ok(redirect(302, &with_query(&authz.redirect_uri, &pairs)))
+        }
+        (_, Prompt::None) => Ok(back("login_required", "the user is not signed in")),
+        _ => {
+            // To the sign-in page, which sends the browser back here. `prompt` is left out of
+            // the way back, or `prompt=login` would ask again for ever; `max_age` stays, and a
+            // fresh sign-in meets it.
+            let back_pairs: Vec<(String, String)> =
+                pairs.into_iter().filter(|(k, _)| k != "prompt").collect();
+            let return_to = format!("/oauth2/authorize?{}", encode_pairs(&back_pairs));
+            let login = match &ctx.shard.app.config.ui_base_url {
+                Some(ui) => with_query(
+                    &format!("{}/login", ui.trim_end_matches('/')),
+                    &[("return_to", &format!("{}{return_to}", auth.issuer))],
+                ),
+                None => {
+                    let mut p = vec![("return_to", return_to.as_str())];
+                    if let Some(hint) = authz.login_hint.as_deref() {
+                        p.push(("login_hint", hint));
+                    }
+                    with_query("/oauth2/login", &p)
+                }
+            };
+            Ok(redirect(302, &login))
+        }
+    }
+}
+
+fn encode_pairs(pairs: &[(String, String)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+/// An error sent back to a registered redirect URI (RFC 6749 section 4.1.2.1), with `iss`
+/// (RFC 9207).
+fn redirect_error(
+    ctx: &Ctx,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Resp {
+    let mut pairs = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", ctx.auth().issuer.as_str()));
+    redirect(302, &with_query(redirect_uri, &pairs))
+}
+
+/// The `sub` of an ID token we signed (expired or not: OpenID Connect Core 3.1.2.1 lets an
+/// expired one serve as a hint), or `None` when it is not ours.
+fn hint_subject(ctx: &Ctx, hint: &str) -> Option<String> {
+    ctx.auth()
+        .keys
+        .verify_id_token_hint(hint, &ctx.auth().issuer)
+        .map(|h| h.sub)
+}
+
+/// Whether `return_to` is an authorize URL of ours (a path, never another host).
+fn valid_return_to(return_to: &str) -> bool {
+    return_to.len() <= MAX_RETURN_TO
+        && return_to.starts_with("/oauth2/authorize?")
+        && !return_to.contains(['\\', '\r', '\n'])
+}
+
+/// The client an authorize URL names.
+async fn client_of_return_to(
+    ctx: &Ctx,
+    parts: &Parts,
+    return_to: &str,
+) -> Result<(Tenant, Client), &'static str> {
+    let query = return_to.split_once('?').map(|(_, q)| q);
+    let client_id = query_param(query, "client_id").ok_or("client_id is required")?;
+    find_client(ctx, parts, query_param(query, "tenant_id"), &client_id).await
+}
+
+fn login_cookie(ctx: &Ctx, value: &str, max_age: u64) -> String {
+    let secure = if common::secure_cookies(ctx) {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{LOGIN_COOKIE}={value}; Path=/oauth2; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
+/// The sign-in page with a fresh CSRF cookie and token.
+fn login_form(
+    ctx: &Ctx,
+    status: u16,
+    tenant: &Tenant,
+    client: &Client,
+    return_to: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Resp {
+    let (value, _) = auth::new_opaque_token();
+    let token = ctx.auth().csrf.token_for(&value);
+    // Where the sign-in ends: the authorization request's redirect URI, when the client
+    // registered it (otherwise the authorize step shows an error page of ours).
+    let redirect_uri = query_param(return_to.split_once('?').map(|(_, q)| q), "redirect_uri")
+        .filter(|u| client.redirect_uris.iter().any(|r| r == u));
+    let target = redirect_uri.as_deref().and_then(login_page::csp_source_of);
+    let mut resp = login_page::html_to(
+        status,
+        login_page::render(&LoginPage {
+            tenant_name: &tenant.name,
+            client_name: &client.name,
+            return_to,
+            csrf_token: &token,
+            email,
+            error,
+        }),
+        target.as_deref(),
+    );
+    common::set_cookie(&mut resp, login_cookie(ctx, &value, 3600));
+    resp
+}
+
+/// `GET /oauth2/login?return_to=`: the hosted sign-in page.
+pub async fn login_page(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    ctx.clock.request_read();
+    let (parts, _) = req.into_parts();
+    let query = parts.uri.query();
+    let return_to = query_param(query, "return_to").unwrap_or_default();
+    if !valid_return_to(&return_to) {
+        return Ok(error_page(
+            400,
+            "invalid_request",
+            "return_to is not a sign-in request of ours",
+        ));
+    }
+    let (tenant, client) = match client_of_return_to(ctx, &parts, &return_to).await {
+        Ok(found) => found,
+        Err(why) => return Ok(error_page(400, "invalid_request", why)),
+    };
+    let hint = query_param(query, "login_hint").unwrap_or_default();
+    let hint = if hint.len() <= oauth::MAX_PARAM_LEN {
+        hint
+    } else {
+        String::new()
+    };
+    Ok(login_form(
+        ctx, 200, &tenant, &client, &return_to, &hint, None,
+    ))
+}
+
+/// `POST /oauth2/login`: checks the CSRF token and the password, starts the cookie session
+/// (`user.login`), and sends the browser back to the authorize URL (303). A wrong password
+/// shows the page again (401), with the same answer and timing for an unknown email.
+pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    if let Err(e) = common::same_site(ctx, req.headers()) {
+        ctx.clock.request_read();
+        return Err(e);
+    }
+    let (parts, bytes) = body(ctx, req).await?;
+    if let Some(d) = ctx.auth().shed() {
+        ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
+        return Ok(denied(ctx, &d, false));
+    }
+    ctx.limit(Limit::SignIn).await?;
+    let form = form_pairs(&bytes);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let return_to = field("return_to");
+    if !valid_return_to(return_to) {
+        return Ok(error_page(
+            400,
+            "invalid_request",
+            "return_to is not a sign-in request of ours",
+        ));
+    }
+    let bound = cookie(&parts, LOGIN_COOKIE)
+        .is_some_and(|c| ctx.auth().csrf.verify(c, field("csrf_token")));
+    let (tenant, client) = match client_of_return_to(ctx, &parts, return_to).await {
+        Ok(found) => found,
+        Err(why) => return Ok(error_page(400, "invalid_request", why)),
+    };
+    let email = field("email").trim();
+    if !bound {
+        return Ok(login_form(
+            ctx,
+            403,
+            &tenant,
+            &client,
+            return_to,
+            email,
+            Some("This form expired. Please sign in again."),
+        ));
+    }
+    let password = field("password");
+    if email.is_empty() || password.is_empty() || email.len() > auth::flows::MAX_EMAIL_BYTES {
+        return Ok(login_form(
+            ctx,
+            400,
+            &tenant,
+            &client,
+            return_to,
+            email
+                .get(..auth::flows::MAX_EMAIL_BYTES.min(email.len()))
+                .unwrap_or(""),
+            Some("Enter your email and password."),
+        ));
+    }
+    let outcome = ctx
+        .auth()
+        .session_login(
+            &tenant,
+            &client,
+            email,
+            Password::new(password),
+            &ctx.origin(&parts),
+            ctx.now,
+        )
+        .await
+        .map_err(|e| errors::store(&e))?;
+    match outcome {
+        Outcome::Done(session) => {
+            ctx.shard.metrics.sign_in("hosted", "success");
+            let mut resp = redirect(303, return_to);
+            common::set_cookie(
+                &mut resp,
+                super::session::session_cookie(ctx, &session.value, session.max_age.as_secs()),
+            );
+            common::set_cookie(&mut resp, login_cookie(ctx, "", 0));
+            Ok(resp)
+        }
+        Outcome::Denied(d @ (Denial::InvalidCredentials | Denial::InvalidEmail)) => {
+            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
+            Ok(login_form(
+                ctx,
+                401,
+                &tenant,
+                &client,
+                return_to,
+                email,
+                Some("Invalid email or password."),
+            ))
+        }
+        Outcome::Denied(d) => {
+            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
+            Ok(denied(ctx, &d, false))
+        }
+    }
+}
+
+/// The client credentials of a token request: HTTP Basic (`client_secret_basic`, each part
+/// form-urlencoded per RFC 6749 section 2.3.1) or the form (`client_secret_post`), never
+/// both; `client_id` alone for a public client.
+pub(super) fn client_credentials<'a>(
+    parts: &Parts,
+    field: &dyn Fn(&str) -> Option<&'a str>,
+    basic: &'a mut Option<(String, String)>,
+) -> Result<ClientAuth<'a>, Box<Resp>> {
+    let invalid = |m: &str| Box::new(oauth_error(400, "invalid_request", m));
+    if let Some(v) = parts.headers.get(AUTHORIZATION) {
+        let decoded = v
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| STANDARD.decode(b.trim()).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return Err(Box::new(invalid_client(true)));
+        };
+        let decode = |s: &str| {
+            form_pairs(format!("x={s}").as_bytes())
+                .pop()
+                .map(|(_, v)| v)
+                .unwrap_or_default()
+        };
+        *basic = Some((decode(id), decode(secret)));
+    }
+    if let Some((id, secret)) = basic.as_ref() {
+        if field("client_secret").is_some() {
+            return Err(invalid("use one client authentication method, not two"));
+        }
+        if field("client_id").is_some_and(|c| c != id) {
+            return Err(invalid("client_id differs from the Basic credentials"));
+        }
+        return Ok(ClientAuth {
+            client_id: id,
+            secret: Some(secret),
+        });
+    }
+    let client_id = field("client_id").ok_or_else(|| invalid("client_id is required"))?;
+    Ok(ClientAuth {
+        client_id,
+        secret: field("client_secret"),
+    })
+}
+
+pub(super) fn invalid_client(basic: bool) -> Resp {
+    let mut resp = oauth_error(401, "invalid_client", "client authentication failed");
+    if basic {
+        resp.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"hellojohn\""),
+        );
+    }
+    resp
+}
+
+fn grant_denied(d: GrantDenial, basic: bool) -> Resp {
+    match d {
+        GrantDenial::InvalidClient => invalid_client(basic),
+        GrantDenial::InvalidGrant(m) => oauth_error(400, "invalid_grant", m),
+        GrantDenial::UnauthorizedClient(m) => oauth_error(400, "unauthorized_client", m),
+        GrantDenial::InvalidScope(m) => oauth_error(400, "invalid_scope", m),
+    }
+}
+
+fn granted(g: Granted) -> Resp {
+    no_store(json(
+        200,
+        &CodeTokenResponse {
+            access_token: g.access_token,
+            token_type: "Bearer",
+            expires_in: g.expires_in,
+            refresh_token: g.refresh_token,
+            id_token: g.id_token,
+            scope: g.scopes.join(" "),
+        },
+    ))
+}
+
+enum Grant {
+    Code,
+    Refresh,
+    Client,
+}
+
+/// `POST /oauth2/token` (RFC 6749 sections 4.1.3, 4.4 and 6): form-encoded, errors in RFC 6749
+/// shape. No tenant is sent: it comes from the code, the refresh token or the client.
+pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::Token)
+        .await
+        .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
+    let form = form_pairs(&bytes);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(grant) = field("grant_type") else {
+        return Ok(oauth_error(
+            400,
+            "invalid_request",
+            "grant_type is required",
+        ));
+    };
+    let grant = match grant {
+        "authorization_code" => Grant::Code,
+        "refresh_token" => Grant::Refresh,
+        "client_credentials" => Grant::Client,
+        other => {
+            return Ok(oauth_error(
+                400,
+                "unsupported_grant_type",
+                format!("grant_type {other:?} is not supported"),
+            ))
+        }
+    };
+    let mut basic = None;
+    let who = match client_credentials(&parts, &field, &mut basic) {
+        Ok(who) => who,
+        Err(resp) => return Ok(*resp),
+    };
+    let by_basic = parts.headers.contains_key(AUTHORIZATION);
+    let auth = ctx.auth();
+    let origin = ctx.origin(&parts);
+    match grant {
+        Grant::Code => {
+            let Some(code) = field("code") else {
+                return Ok(oauth_error(400, "invalid_request", "code is required"));
+            };
+            let request = CodeRequest {
+                code,
+                redirect_uri: field("redirect_uri"),
+                code_verifier: field("code_verifier"),
+            };
+            let outcome = auth
+                .redeem_code(who, request, &origin, ctx.now)
+                .await
+                .map_err(|e| errors::store(&e))?;
+            Ok(match outcome {
+                Ok(g) => {
+                    ctx.shard.metrics.sign_in("authorization_code", "success");
+                    granted(g)
+                }
+                Err(d) => {
+                    ctx.shard
+                        .metrics
+                        .sign_in("authorization_code", "invalid_credentials");
+                    grant_denied(d, by_basic)
+                }
+            })
+        }
+        Grant::Refresh => {
+            let Some(token) = field("refresh_token") else {
+                return Ok(oauth_error(
+                    400,
+                    "invalid_request",
+                    "refresh_token is required",
+                ));
+            };
+            let outcome = auth
+                .refresh(who, token, None, &origin, ctx.now)
+                .await
+                .map_err(|e| errors::store(&e))?;
+            Ok(match outcome {
+                Outcome::Done(issued) => {
+                    ctx.shard.metrics.sign_in("refresh", "success");
+                    super::auth::tokens(issued, false)
+                }
+                Outcome::Denied(Denial::InvalidClient) => {
+                    ctx.shard.metrics.sign_in("refresh", "bad_request");
+                    invalid_client(by_basic)
+                }
+                Outcome::Denied(d) => {
+                    ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
+                    denied(ctx, &d, true)
+                }
+            })
+        }
+        Grant::Client => {
+            let Some(client) = find_client_of(ctx, &parts, who.client_id).await else {
+                return Ok(invalid_client(by_basic));
+            };
+            Ok(
+                match auth.client_credentials(&client, who.secret, field("scope"), ctx.now) {
+                    Ok(g) => {
+                        ctx.shard.metrics.sign_in("client_credentials", "success");
+                        granted(g)
+                    }
+                    Err(d) => {
+                        ctx.shard
+                            .metrics
+                            .sign_in("client_credentials", "invalid_credentials");
+                        grant_denied(d, by_basic)
+                    }
+                },
+            )
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Token revocation (RFC 7009) and introspection (RFC 7662).
+
+use http::Request;
+use hyper::body::Incoming;
+use protocol::oidc::Introspection;
+use storage::ClientType;
+
+use super::common::{body, no_store};
+use super::oauth::{client_credentials, find_client_of, invalid_client, oauth_error};
+use super::{errors, Ctx, HandlerResult};
+use crate::http::{empty, form_pairs, json};
+use auth::flows::authenticate_client;
+use auth::limiter::Limit;
+
+/// `POST /oauth2/revoke`: revokes a refresh token's family when it was issued to the calling
+/// client. Always 200 for the token itself (RFC 7009 section 2.2: an unknown, expired or
+/// foreign token is no error, so nothing is learnt from the answer); 401 when the client does
+/// not authenticate. An access token is short-lived and cannot be revoked here: the answer is
+/// 200 as well, and its refresh token is what a client revokes.
+pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::Token).await?;
+    let form = form_pairs(&bytes);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let by_basic = parts.headers.contains_key(http::header::AUTHORIZATION);
+    let mut basic = None;
+    let who = match client_credentials(&parts, &field, &mut basic) {
+        Ok(who) => who,
+        Err(resp) => return Ok(*resp),
+    };
+    let Some(token) = field("token") else {
+        return Ok(oauth_error(400, "invalid_request", "token is required"));
+    };
+    let Some(client) = find_client_of(ctx, &parts, who.client_id).await else {
+        return Ok(invalid_client(by_basic));
+    };
+    if !authenticate_client(&client, who.secret) {
+        return Ok(invalid_client(by_basic));
+    }
+    // A JWT (an access token) has dots; refresh tokens are opaque base64url.
+    if !token.contains('.') {
+        ctx.auth()
+            .revoke_for_client(token, &client, &ctx.origin(&parts), ctx.now)
+            .await
+            .map_err(|e| errors::store(&e))?;
+    }
+    Ok(no_store(empty(200)))
+}
+
+/// `POST /oauth2/introspect`: whether a token is active, for a confidential client of the
+/// token's tenant (RFC 7662 section 2.1 requires the caller to authenticate; a public client
+/// cannot). An inactive, unknown or foreign token is `{"active": false}` and nothing else.
+pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
+    let (parts, bytes) = body(ctx, req).await?;
+    ctx.limit(Limit::Token).await?;
+    let form = form_pairs(&bytes);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let by_basic = parts.headers.contains_key(http::header::AUTHORIZATION);
+    let mut basic = None;
+    let who = match client_credentials(&parts, &field, &mut basic) {
+        Ok(who) => who,
+        Err(resp) => return Ok(*resp),
+    };
+    let Some(client) = find_client_of(ctx, &parts, who.client_id).await else {
+        return Ok(invalid_client(by_basic));
+    };
+    if client.client_type != ClientType::Confidential || !authenticate_client(&client, who.secret) {
+        return Ok(invalid_client(by_basic));
+    }
+    let Some(token) = field("token") else {
+        return Ok(oauth_error(400, "invalid_request", "token is required"));
+    };
+    let auth = ctx.auth();
+    let inactive = || no_store(json(200, &Introspection::inactive()));
+    if token.contains('.') {
+        let Ok(caller) = auth.bearer(token, ctx.now) else {
+            return Ok(inactive());
+        };
+        let c = caller.claims;
+        if c.tid != client.tenant_id.to_string() {
+            return Ok(inactive());
+        }
+        // A user's token is active while its user exists and is enabled.
+        if let Ok(user_id) = c.sub.parse::<uuid::Uuid>() {
+            match auth.store.get_user(user_id).await {
+                Ok(Some(u)) if !u.disabled => {}
+                Ok(_) => return Ok(inactive()),
+                Err(e) => return Err(errors::store(&e)),
+            }
+        }
+        return Ok(no_store(json(
+            200,
+            &Introspection {
+                active: true,
+                scope: Some(c.scp.clone()),
+                client_id: Some(c.aud.clone()),
+                sub: Some(c.sub.clone()),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                iss: Some(c.iss.clone()),
+                aud: Some(c.aud.clone()),
+                jti: (!c.jti.is_empty()).then(|| c.jti.clone()),
+                token_type: Some("Bearer"),
+                tid: Some(c.tid.clone()),
+            },
+        )));
+    }
+    match auth
+        .active_refresh_token(token, &client, ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?
+    {
+        Some(t) => Ok(no_store(json(
+            200,
+            &Introspection {
+                active: true,
+                scope: t.scopes.map(|s| s.join(" ")),
+                client_id: Some(t.client_id.clone()),
+                sub: Some(t.user_id.to_string()),
+                exp: Some(t.expires_at),
+                iat: Some(t.issued_at),
+                nbf: None,
+                iss: Some(auth.issuer.clone()),
+                aud: Some(t.client_id),
+                jti: None,
+                token_type: Some("refresh_token"),
+                tid: Some(t.tenant_id.to_string()),
+            },
+        ))),
+        None => Ok(inactive()),
+    }
+}

@@ -1,0 +1,130 @@
+//! Signing keys of both algorithms: one key per algorithm from concurrent first starts, and
+//! rotation (a scheduled hand-over from the signing key to a new one).
+
+use super::*;
+use hellojohn_storage::SigningAlg;
+
+fn key(kid: &str, alg: SigningAlg, created_at: i64, activates_at: i64) -> SigningKey {
+    SigningKey {
+        kid: kid.into(),
+        alg,
+        public_key: kid.as_bytes().to_vec(),
+        private_key_encrypted: kid.as_bytes().iter().copied().chain([9; 40]).collect(),
+        created_at,
+        activates_at,
+        retired_at: None,
+    }
+}
+
+/// Several instances starting at once each try to create the first key of each algorithm:
+/// exactly one key per algorithm results, and every caller sees it.
+pub async fn signing_keys_per_alg(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        for alg in SigningAlg::ALL {
+            let store = Arc::clone(&store);
+            let k = key(&format!("{alg}-{i}"), alg, NOW, NOW);
+            tasks.push(tokio::spawn(async move {
+                (alg, store.insert_signing_key_if_none(k).await)
+            }));
+        }
+    }
+    let mut seen: Vec<(SigningAlg, Vec<SigningKey>)> = Vec::new();
+    for task in tasks {
+        let (alg, got) = task.await.expect("task");
+        let got = got.expect("insert");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].alg, alg, "only keys of the caller's algorithm");
+        seen.push((alg, got));
+    }
+    let stored = store.list_signing_keys().await.expect("list");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    for alg in SigningAlg::ALL {
+        let winner: Vec<&SigningKey> = stored.iter().filter(|k| k.alg == alg).collect();
+        assert_eq!(winner.len(), 1, "{alg}: {stored:?}");
+        assert!(winner[0].kid.starts_with(alg.as_str()));
+        assert_eq!(*winner[0], key(&winner[0].kid, alg, NOW, NOW), "round trip");
+        for (a, got) in &seen {
+            if *a == alg {
+                assert_eq!(got[0], *winner[0], "every caller sees the winner");
+            }
+        }
+    }
+}
+
+/// A rotation inserts the new key and retires, at its activation, every key of its algorithm
+/// that would still sign then; other algorithms are untouched.
+pub async fn signing_key_rotation(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let a = key("ed-a", SigningAlg::EdDsa, NOW, NOW);
+    let r = key("rsa-a", SigningAlg::Rs256, NOW, NOW);
+    store
+        .insert_signing_key_if_none(a.clone())
+        .await
+        .expect("a");
+    store
+        .insert_signing_key_if_none(r.clone())
+        .await
+        .expect("r");
+
+    let b = key("ed-b", SigningAlg::EdDsa, NOW + 10, NOW + 610);
+    assert_eq!(
+        store.rotate_signing_key(b.clone()).await.expect("rotate"),
+        1
+    );
+    let keys = store.list_signing_keys().await.expect("list");
+    let find = |keys: &[SigningKey], kid: &str| {
+        keys.iter()
+            .find(|k| k.kid == kid)
+            .cloned()
+            .unwrap_or_else(|| panic!("{kid} in {keys:?}"))
+    };
+    assert_eq!(find(&keys, "ed-a").retired_at, Some(NOW + 610));
+    assert_eq!(find(&keys, "ed-b"), b, "the new key as given");
+    assert_eq!(find(&keys, "rsa-a"), r, "another algorithm is untouched");
+
+    // A second rotation before the first has activated: the old key keeps its earlier
+    // retirement, the pending one retires when the newest activates.
+    let c = key("ed-c", SigningAlg::EdDsa, NOW + 20, NOW + 700);
+    assert_eq!(
+        store.rotate_signing_key(c.clone()).await.expect("rotate"),
+        1
+    );
+    let keys = store.list_signing_keys().await.expect("list");
+    assert_eq!(find(&keys, "ed-a").retired_at, Some(NOW + 610));
+    assert_eq!(find(&keys, "ed-b").retired_at, Some(NOW + 700));
+    assert_eq!(find(&keys, "ed-c").retired_at, None);
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["ed-a", "rsa-a", "ed-b", "ed-c"],
+        "oldest first"
+    );
+
+    // A rotation to an earlier instant pulls later retirements forward.
+    let d = key("ed-d", SigningAlg::EdDsa, NOW + 30, NOW + 650);
+    assert_eq!(store.rotate_signing_key(d).await.expect("rotate"), 2);
+    let keys = store.list_signing_keys().await.expect("list");
+    assert_eq!(find(&keys, "ed-a").retired_at, Some(NOW + 610));
+    assert_eq!(find(&keys, "ed-b").retired_at, Some(NOW + 650));
+    assert_eq!(find(&keys, "ed-c").retired_at, Some(NOW + 650));
+
+    // A start after rotations finds a key that is not retired and inserts nothing.
+    let got = store
+        .insert_signing_key_if_none(key("ed-e", SigningAlg::EdDsa, NOW + 40, NOW + 40))
+        .await
+        .expect("insert");
+    assert_eq!(
+        got.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["ed-d"]
+    );
+
+    // A rotation that fails (a duplicate kid) retires nothing: one transaction.
+    let mut other = store.list_signing_keys().await.expect("list");
+    let fresh = key("rsa-a", SigningAlg::Rs256, NOW + 50, NOW + 50);
+    assert!(store.rotate_signing_key(fresh).await.is_err());
+    let mut after = store.list_signing_keys().await.expect("list");
+    other.sort_by(|x, y| x.kid.cmp(&y.kid));
+    after.sort_by(|x, y| x.kid.cmp(&y.kid));
+    assert_eq!(after, other, "a failed rotation rolls back");
+}
