@@ -247,6 +247,18 @@ async fn prune(worker: &Worker) {
             "pruned finished webhook events past the retention"
         );
     }
+    // Authorization codes an hour past their expiry: by then a replay is refused as unknown
+    // (what it issued was revoked, if it was replayed in time). Same cadence, same worker.
+    let codes_before = crate::unix_now() - 3600;
+    match worker
+        .store
+        .prune_auth_codes(codes_before, PRUNE_BATCH)
+        .await
+    {
+        Ok(n) if n > 0 => tracing::debug!(codes = n, "pruned expired authorization codes"),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "cannot prune authorization codes"),
+    }
 }
 
 /// The body sent for an event.
