@@ -25,6 +25,7 @@ pub mod limiter;
 pub mod oauth;
 pub mod password;
 pub mod ports;
+pub mod revocations;
 pub mod token_cache;
 pub mod tokens;
 

@@ -40,6 +40,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("token issuer does not match")]
     WrongIssuer,
+    #[error("token was revoked")]
+    Revoked,
 }
 
 /// A compact JWS taken apart, not yet verified.

@@ -9,15 +9,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth::revocations::Revocations;
 use auth::KeyRing;
 use storage::Store;
 use tokio::sync::watch;
 
 use crate::app::Phase;
 
-/// Starts the reloader of `keys` from `store`, every `interval`.
+/// How often the revoked access tokens are read again: how long a revocation made on another
+/// instance may take to be refused here.
+pub const REVOCATION_POLL: Duration = Duration::from_secs(5);
+
+/// Starts the reloader of `keys` from `store`, every `interval`, and of `revocations` every
+/// [`REVOCATION_POLL`].
 pub fn spawn(
     keys: Arc<KeyRing>,
+    revocations: Arc<Revocations>,
     store: Arc<dyn Store>,
     interval: Duration,
     mut phase: watch::Receiver<Phase>,
@@ -36,10 +43,20 @@ pub fn spawn(
                 }
             };
             rt.block_on(async move {
+                let tick = interval.min(REVOCATION_POLL);
+                let mut next_keys = tokio::time::Instant::now() + interval;
                 loop {
                     tokio::select! {
-                        () = tokio::time::sleep(interval) => {
-                            if let Err(e) = keys.reload(store.as_ref(), crate::unix_now()).await {
+                        () = tokio::time::sleep(tick) => {
+                            let now = crate::unix_now();
+                            if let Err(e) = revocations.refresh(store.as_ref(), now).await {
+                                tracing::warn!(error = %e, "cannot read the revoked access tokens");
+                            }
+                            if tokio::time::Instant::now() < next_keys {
+                                continue;
+                            }
+                            next_keys = tokio::time::Instant::now() + interval;
+                            if let Err(e) = keys.reload(store.as_ref(), now).await {
                                 tracing::warn!(
                                     error = %e,
                                     "cannot reload the signing keys; keeping the current ones"

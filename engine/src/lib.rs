@@ -131,6 +131,11 @@ async fn build_auth(
     )
     .await
     .context("signing keys")?;
+    let revocations = auth::revocations::Revocations::new();
+    revocations
+        .refresh(store.as_ref(), unix_now())
+        .await
+        .context("revoked access tokens")?;
     let params = config.argon2_params();
     let bounds = config.argon2_bounds();
     let workers = config.workers;
@@ -161,6 +166,7 @@ async fn build_auth(
         limiter,
         cache: redis.map(|r| Box::new(ports::RedisPorts(r)) as Box<dyn auth::ports::SessionCache>),
         csrf: auth::CsrfKey::from_bytes(master.derive("hellojohn/csrf/v1")),
+        revocations: Arc::new(revocations),
     })
 }
 
@@ -324,6 +330,7 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     // The signing-key reloader: its own thread, ended when the server is gone (not joined).
     if let Err(e) = key_reload::spawn(
         app.auth.keys.clone(),
+        app.auth.revocations.clone(),
         app.store.clone(),
         app.config.key_reload_interval,
         app.lifecycle.subscribe(),

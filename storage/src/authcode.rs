@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::TokenHash;
+use crate::{EventDraft, NewRefreshToken, TokenHash};
 
 /// A code to store. Only the SHA-256 of the code is kept.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,6 +44,23 @@ pub struct AuthCode {
     pub expires_at: i64,
     /// Set by the one redemption.
     pub used_at: Option<i64>,
+    /// The access token the redemption issued (`jti`, `exp`), revoked if the code is replayed.
+    pub access_jti: Option<String>,
+    pub access_expires_at: Option<i64>,
+}
+
+/// What a redemption writes with the code's `used_at`, in the same transaction.
+#[derive(Debug, Default)]
+pub struct Redeem {
+    /// The refresh token to store in the family the code names (user, tenant and client are
+    /// the code's; only its hash and times are taken from here).
+    pub refresh: Option<NewRefreshToken>,
+    /// The access token issued: its `jti` and `exp`.
+    pub access: Option<(String, i64)>,
+    /// Written with a successful redemption.
+    pub event: Option<EventDraft>,
+    /// Written with the revocation a replay causes.
+    pub reuse_event: Option<EventDraft>,
 }
 
 /// What presenting a code did.

@@ -19,7 +19,7 @@ pub mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use authcode::{AuthCode, NewAuthCode, Redemption};
+pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use model::*;
 pub use signing::SigningAlg;
@@ -210,19 +210,33 @@ pub trait Store: Send + Sync + 'static {
     fn find_auth_code(&self, code_hash: TokenHash) -> StoreFuture<'_, Option<AuthCode>>;
     /// Redeems the code, once: of concurrent calls exactly one gets `Redeemed`, and with it,
     /// in the same transaction, the refresh family the code names (with its granted scopes)
-    /// and `refresh` in it (its hash, issue and expiry times; user, tenant and client are
-    /// the code's), and `event`. A code redeemed before revokes that family instead, with
-    /// `reuse_event`, and answers `Reused`.
+    /// and `redeem.refresh` in it, the issued access token's `jti` on the code, and
+    /// `redeem.event`. A code redeemed before revokes that family instead, with
+    /// `redeem.reuse_event`, and answers `Reused` (with the access token it issued then, for
+    /// the caller to revoke).
     fn redeem_auth_code(
         &self,
         code_hash: TokenHash,
-        refresh: Option<NewRefreshToken>,
-        event: Option<EventDraft>,
-        reuse_event: Option<EventDraft>,
+        redeem: Redeem,
         now: i64,
     ) -> StoreFuture<'_, Redemption>;
     /// Deletes up to `limit` codes that expired before `before`. Returns how many.
     fn prune_auth_codes(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
+
+    // Revoked access tokens (by `jti`).
+    /// Records the revocation (idempotent: the first one stays).
+    fn revoke_access_token(
+        &self,
+        jti: &str,
+        tenant_id: Uuid,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreFuture<'_, ()>;
+    /// The revocations recorded at or after `since` whose token has not expired at `now`:
+    /// `(jti, expires_at)`.
+    fn revoked_tokens_since(&self, since: i64, now: i64) -> StoreFuture<'_, Vec<(String, i64)>>;
+    /// Deletes up to `limit` revocations of tokens that expired before `before`.
+    fn prune_revoked_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 
     // Signing keys.
     /// Every key, of every algorithm, retired ones included; oldest first.

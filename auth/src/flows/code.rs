@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use protocol::oidc::IdTokenClaims;
 use sha2::{Digest as _, Sha256};
-use storage::{AuthCode, ClientType, NewAuthCode, Redemption};
+use storage::{AuthCode, ClientType, NewAuthCode, Redeem, Redemption};
 
 use super::*;
 use crate::client_secret;
@@ -129,6 +129,8 @@ impl Auth {
                     created_at: now,
                     expires_at: now + CODE_TTL_SECS,
                     used_at: None,
+                    access_jti: None,
+                    access_expires_at: None,
                 },
             })
             .await?;
@@ -210,11 +212,17 @@ impl Auth {
             Some(user.id),
             now,
         );
-        let code = match self
-            .store
-            .redeem_auth_code(hash, refresh, Some(event), Some(reuse), now)
-            .await?
-        {
+        // The access token is made first, so that its `jti` is stored with the redemption and
+        // a replay of the code can revoke it too.
+        let ttl = self.access_ttl_for(Some(&client));
+        let claims = self.access_claims(&user, &client.client_id, &found.scopes, ttl, now, None);
+        let redeem = Redeem {
+            refresh,
+            access: Some((claims.jti.clone(), claims.exp)),
+            event: Some(event),
+            reuse_event: Some(reuse),
+        };
+        let code = match self.store.redeem_auth_code(hash, redeem, now).await? {
             Redemption::Redeemed(code) => code,
             Redemption::Reused(code) => {
                 tracing::warn!(
@@ -225,20 +233,17 @@ impl Auth {
                 if let Some(cache) = &self.cache {
                     let _ = cache.family_revoke(code.family_id, FAMILY_MARK_TTL).await;
                 }
+                if let (Some(jti), Some(exp)) = (&code.access_jti, code.access_expires_at) {
+                    self.revoke_jti(jti, code.tenant_id, exp, now).await?;
+                }
                 return Ok(Err(InvalidGrant("the authorization code was already used")));
             }
             Redemption::Expired | Redemption::Unknown => {
                 return Ok(Err(InvalidGrant("the authorization code has expired")))
             }
         };
-        let (access_token, expires_in) = self.access_token(
-            &user,
-            &client.client_id,
-            &code.scopes,
-            self.access_ttl_for(Some(&client)),
-            now,
-            None,
-        );
+        let access_token = self.keys.sign(&claims);
+        let expires_in = ttl.as_secs();
         let id_token = code
             .scopes
             .iter()

@@ -130,6 +130,8 @@ pub struct Auth {
     pub cache: Option<Box<dyn SessionCache>>,
     /// Binds CSRF tokens to cookie sessions.
     pub csrf: CsrfKey,
+    /// Access tokens revoked before their `exp`.
+    pub revocations: Arc<crate::revocations::Revocations>,
 }
 
 fn custom_claim(user: &User) -> Document {
@@ -185,7 +187,21 @@ impl Auth {
         now: i64,
         sid: Option<String>,
     ) -> (String, u64) {
-        let claims = AccessClaims {
+        let claims = self.access_claims(user, client_id, scopes, ttl, now, sid);
+        (self.keys.sign(&claims), ttl.as_secs())
+    }
+
+    /// The claims of an access token for `user` as seen by `client_id`.
+    fn access_claims(
+        &self,
+        user: &User,
+        client_id: &str,
+        scopes: &[String],
+        ttl: Duration,
+        now: i64,
+        sid: Option<String>,
+    ) -> AccessClaims {
+        AccessClaims {
             iss: self.issuer.clone(),
             sub: user.id.to_string(),
             aud: client_id.to_string(),
@@ -198,8 +214,7 @@ impl Auth {
             custom: custom_claim(user),
             sid,
             jti: crate::tokens::new_jti(),
-        };
-        (self.keys.sign(&claims), ttl.as_secs())
+        }
     }
 
     fn new_refresh(

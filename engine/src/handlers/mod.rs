@@ -54,6 +54,9 @@ impl Ctx {
     pub fn bearer(&self, token: &str) -> Result<::auth::flows::Caller, ::auth::tokens::TokenError> {
         let cache = &self.shard.verified_tokens;
         if let Some(claims) = cache.get(token, self.now) {
+            if self.auth().revocations.is_revoked(&claims.jti) {
+                return Err(::auth::tokens::TokenError::Revoked);
+            }
             return Ok(::auth::flows::Caller { claims });
         }
         let caller = self.auth().bearer(token, self.now)?;

@@ -12,11 +12,10 @@ use crate::http::{empty, form_pairs, json};
 use auth::flows::authenticate_client;
 use auth::limiter::Limit;
 
-/// `POST /oauth2/revoke`: revokes a refresh token's family when it was issued to the calling
-/// client. Always 200 for the token itself (RFC 7009 section 2.2: an unknown, expired or
-/// foreign token is no error, so nothing is learnt from the answer); 401 when the client does
-/// not authenticate. An access token is short-lived and cannot be revoked here: the answer is
-/// 200 as well, and its refresh token is what a client revokes.
+/// `POST /oauth2/revoke`: revokes a refresh token's family, or an access token by its `jti`,
+/// when it was issued to the calling client. Always 200 for the token itself (RFC 7009
+/// section 2.2: an unknown, expired or foreign token is no error, so nothing is learnt from
+/// the answer); 401 when the client does not authenticate.
 pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     ctx.limit(Limit::Token).await?;
@@ -43,7 +42,12 @@ pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         return Ok(invalid_client(by_basic));
     }
     // A JWT (an access token) has dots; refresh tokens are opaque base64url.
-    if !token.contains('.') {
+    if token.contains('.') {
+        ctx.auth()
+            .revoke_access_token(token, &client, ctx.now)
+            .await
+            .map_err(|e| errors::store(&e))?;
+    } else {
         ctx.auth()
             .revoke_for_client(token, &client, &ctx.origin(&parts), ctx.now)
             .await

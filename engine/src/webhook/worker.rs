@@ -259,6 +259,16 @@ async fn prune(worker: &Worker) {
         Ok(_) => {}
         Err(e) => tracing::debug!(error = %e, "cannot prune authorization codes"),
     }
+    // Revocations of access tokens that have expired anyway.
+    match worker
+        .store
+        .prune_revoked_tokens(crate::unix_now(), PRUNE_BATCH)
+        .await
+    {
+        Ok(n) if n > 0 => tracing::debug!(tokens = n, "pruned expired token revocations"),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "cannot prune token revocations"),
+    }
 }
 
 /// The body sent for an event.

@@ -324,10 +324,13 @@ async fn code_flow_with_pkce_through_the_hosted_page() {
     assert_eq!(status, 200, "{body}");
     let rotated = str_of(&body, "refresh_token").to_string();
 
-    // The code again: refused, and what it issued is revoked.
+    // The code again: refused, and what it issued is revoked: the access token too (by its
+    // `jti`, RFC 6749 section 4.1.2).
     let (status, body) = token(&srv, &form).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
+    let (status, body) = status_and_json(srv.get_bearer("/v2/me", &access).await).await;
+    assert_eq!(status, 401, "{body}");
     let (status, body) = token(
         &srv,
         &[

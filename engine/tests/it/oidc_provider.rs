@@ -263,6 +263,15 @@ async fn confidential_clients_authenticate_with_basic_or_post() {
     }
     let (_, info, _) = post_basic(&srv, "/oauth2/introspect", &auth, &[("token", &refresh)]).await;
     assert_eq!(info, json!({ "active": false }));
+    // An access token is revoked by its `jti`: refused at once, however often it was used.
+    let (status, _) = status_and_json(srv.get_bearer("/userinfo", &access).await).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = post_basic(&srv, "/oauth2/revoke", &auth, &[("token", &access)]).await;
+    assert_eq!(status, 200);
+    let (status, _) = status_and_json(srv.get_bearer("/userinfo", &access).await).await;
+    assert_eq!(status, 401);
+    let (_, info, _) = post_basic(&srv, "/oauth2/introspect", &auth, &[("token", &access)]).await;
+    assert_eq!(info, json!({ "active": false }));
     let (status, _, _) = post_basic(
         &srv,
         "/oauth2/introspect",
@@ -391,4 +400,59 @@ async fn auth_config_names_the_tenant_and_client() {
     // The code flow's verifier constant is what the SDK's PKCE helper would send.
     assert_eq!(VERIFIER.len(), 43);
     srv.stop().await;
+}
+
+/// An access token revoked at one instance is refused by another of the same deployment once
+/// it has read the revocations again (every 5 s), with no request to the store per check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_access_token_is_refused_by_every_instance() {
+    use crate::support::{StartOptions, TEST_MASTER_KEY};
+    let settings = [
+        ("HELLOJOHN_MASTER_KEY", TEST_MASTER_KEY),
+        ("HELLOJOHN_BASE_URL", "http://hj.test"),
+    ];
+    let a = TestServer::with_options(&settings, StartOptions::default()).await;
+    let b = TestServer::with_options(
+        &settings,
+        StartOptions {
+            store: Some(a.store()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let fx = a.fixture().await;
+    confidential(&a, &fx, "svc", &["client_credentials"], &["api:read"]).await;
+    let auth = basic("svc", SECRET);
+    let (status, body, _) = post_basic(
+        &a,
+        "/oauth2/token",
+        &auth,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = str_of(&body, "access_token").to_string();
+    for srv in [&a, &b] {
+        let (_, info, _) =
+            post_basic(srv, "/oauth2/introspect", &auth, &[("token", &access)]).await;
+        assert_eq!(info["active"], true, "{info}");
+    }
+    let (status, _, _) = post_basic(&a, "/oauth2/revoke", &auth, &[("token", &access)]).await;
+    assert_eq!(status, 200);
+    let (_, info, _) = post_basic(&a, "/oauth2/introspect", &auth, &[("token", &access)]).await;
+    assert_eq!(info, json!({ "active": false }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    loop {
+        let (_, info, _) = post_basic(&b, "/oauth2/introspect", &auth, &[("token", &access)]).await;
+        if info == json!({ "active": false }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still accepts it: {info}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    b.stop().await;
+    a.stop().await;
 }

@@ -4,13 +4,11 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, Row};
 
 use super::events;
-use crate::{
-    AuthCode, EventDraft, NewAuthCode, NewRefreshToken, Redemption, StoreError, TokenHash,
-};
+use crate::{AuthCode, NewAuthCode, Redeem, Redemption, StoreError, TokenHash};
 
 const CODE_COLUMNS: &str = "tenant_id, client_id, user_id, redirect_uri, scopes, nonce, \
                             code_challenge, auth_time, amr, family_id, created_at, expires_at, \
-                            used_at";
+                            used_at, access_jti, access_expires_at";
 
 fn code_from(row: &Row) -> Result<AuthCode, tokio_postgres::Error> {
     Ok(AuthCode {
@@ -27,6 +25,8 @@ fn code_from(row: &Row) -> Result<AuthCode, tokio_postgres::Error> {
         created_at: row.try_get(10)?,
         expires_at: row.try_get(11)?,
         used_at: row.try_get(12)?,
+        access_jti: row.try_get(13)?,
+        access_expires_at: row.try_get(14)?,
     })
 }
 
@@ -37,7 +37,7 @@ pub(super) async fn insert_auth_code(client: &Client, new: &NewAuthCode) -> Resu
         .execute_typed(
             &format!(
                 "INSERT INTO authorization_codes (code_hash, {CODE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
             ),
             &[
                 (&hash, Type::BYTEA),
@@ -54,6 +54,8 @@ pub(super) async fn insert_auth_code(client: &Client, new: &NewAuthCode) -> Resu
                 (&c.created_at, Type::INT8),
                 (&c.expires_at, Type::INT8),
                 (&c.used_at, Type::INT8),
+                (&c.access_jti, Type::TEXT),
+                (&c.access_expires_at, Type::INT8),
             ],
         )
         .await?;
@@ -81,26 +83,37 @@ pub(super) async fn find_auth_code<C: GenericClient + Sync>(
 pub(super) async fn redeem_auth_code(
     client: &mut Client,
     code_hash: &TokenHash,
-    refresh: Option<&NewRefreshToken>,
-    event: Option<EventDraft>,
-    reuse_event: Option<EventDraft>,
+    redeem: Redeem,
     now: i64,
 ) -> Result<Redemption, StoreError> {
+    let Redeem {
+        refresh,
+        access,
+        event,
+        reuse_event,
+    } = redeem;
+    let (access_jti, access_exp) = access.unzip();
     let hash: &[u8] = code_hash;
     let tx = client.transaction().await?;
     let redeemed = tx
         .query_typed_opt(
             &format!(
-                "UPDATE authorization_codes SET used_at = $2 \
+                "UPDATE authorization_codes \
+                 SET used_at = $2, access_jti = $3, access_expires_at = $4 \
                  WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
                  RETURNING {CODE_COLUMNS}"
             ),
-            &[(&hash, Type::BYTEA), (&now, Type::INT8)],
+            &[
+                (&hash, Type::BYTEA),
+                (&now, Type::INT8),
+                (&access_jti, Type::TEXT),
+                (&access_exp, Type::INT8),
+            ],
         )
         .await?;
     if let Some(row) = redeemed {
         let code = code_from(&row)?;
-        if let Some(t) = refresh {
+        if let Some(t) = &refresh {
             tx.execute_typed(
                 "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at, scopes) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -170,6 +183,60 @@ pub(super) async fn prune_auth_codes(
         .execute_typed(
             "DELETE FROM authorization_codes WHERE code_hash IN \
              (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)",
+            &[(&before, Type::INT8), (&limit, Type::INT8)],
+        )
+        .await?)
+}
+
+pub(super) async fn revoke_access_token(
+    client: &Client,
+    jti: &str,
+    tenant_id: uuid::Uuid,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    client
+        .execute_typed(
+            "INSERT INTO revoked_tokens (jti, tenant_id, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+            &[
+                (&jti, Type::TEXT),
+                (&tenant_id, Type::UUID),
+                (&expires_at, Type::INT8),
+                (&now, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn revoked_tokens_since(
+    client: &Client,
+    since: i64,
+    now: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = client
+        .query_typed(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= $1 AND expires_at > $2",
+            &[(&since, Type::INT8), (&now, Type::INT8)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, _>>()?)
+}
+
+pub(super) async fn prune_revoked_tokens(
+    client: &Client,
+    before: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let limit = i64::from(limit);
+    Ok(client
+        .execute_typed(
+            "DELETE FROM revoked_tokens WHERE jti IN \
+             (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&limit, Type::INT8)],
         )
         .await?)

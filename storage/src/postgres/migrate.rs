@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "signing_keys",
         sql: include_str!("../../../migrations/postgres/0007_signing_keys.sql"),
     },
+    Migration {
+        version: 8,
+        name: "revoked_tokens",
+        sql: include_str!("../../../migrations/postgres/0008_revoked_tokens.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -40,9 +40,9 @@ use uuid::Uuid;
 use crate::{
     AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, DeliveryFilter, DeliveryResult,
     Event, EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
-    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redemption, RefreshToken, RotateOutcome,
-    Session, SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery,
-    WebhookEndpoint,
+    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem, Redemption, RefreshToken,
+    RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User,
+    WebhookDelivery, WebhookEndpoint,
 };
 use pool::{Connector, Limits, Pools};
 
@@ -414,16 +414,38 @@ impl Store for PgStore {
     fn redeem_auth_code(
         &self,
         code_hash: TokenHash,
-        refresh: Option<NewRefreshToken>,
-        event: Option<EventDraft>,
-        reuse_event: Option<EventDraft>,
+        redeem: Redeem,
         now: i64,
     ) -> StoreFuture<'_, Redemption> {
         self.call("redeem_auth_code", move |c| {
+            Box::pin(async move { codes::redeem_auth_code(c, &code_hash, redeem, now).await })
+        })
+    }
+
+    fn revoke_access_token(
+        &self,
+        jti: &str,
+        tenant_id: Uuid,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreFuture<'_, ()> {
+        let jti = jti.to_owned();
+        self.call("revoke_access_token", move |c| {
             Box::pin(async move {
-                codes::redeem_auth_code(c, &code_hash, refresh.as_ref(), event, reuse_event, now)
-                    .await
+                codes::revoke_access_token(c, &jti, tenant_id, expires_at, now).await
             })
+        })
+    }
+
+    fn revoked_tokens_since(&self, since: i64, now: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
+        self.call("revoked_tokens_since", move |c| {
+            Box::pin(async move { codes::revoked_tokens_since(c, since, now).await })
+        })
+    }
+
+    fn prune_revoked_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_revoked_tokens", move |c| {
+            Box::pin(async move { codes::prune_revoked_tokens(c, before, limit).await })
         })
     }
 

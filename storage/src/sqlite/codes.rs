@@ -4,13 +4,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::error::{json_at, to_json, uuid_at};
 use super::events;
-use crate::{
-    AuthCode, EventDraft, NewAuthCode, NewRefreshToken, Redemption, StoreError, TokenHash,
-};
+use crate::{AuthCode, NewAuthCode, Redeem, Redemption, StoreError, TokenHash};
 
 const CODE_COLUMNS: &str = "tenant_id, client_id, user_id, redirect_uri, scopes, nonce, \
                             code_challenge, auth_time, amr, family_id, created_at, expires_at, \
-                            used_at";
+                            used_at, access_jti, access_expires_at";
 
 fn code_from(row: &Row<'_>) -> rusqlite::Result<AuthCode> {
     Ok(AuthCode {
@@ -27,6 +25,8 @@ fn code_from(row: &Row<'_>) -> rusqlite::Result<AuthCode> {
         created_at: row.get(10)?,
         expires_at: row.get(11)?,
         used_at: row.get(12)?,
+        access_jti: row.get(13)?,
+        access_expires_at: row.get(14)?,
     })
 }
 
@@ -34,7 +34,7 @@ pub(super) fn insert_auth_code(conn: &Connection, new: &NewAuthCode) -> Result<(
     let c = &new.code;
     conn.prepare_cached(&format!(
         "INSERT INTO authorization_codes (code_hash, {CODE_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))?
     .execute(params![
         &new.code_hash[..],
@@ -51,6 +51,8 @@ pub(super) fn insert_auth_code(conn: &Connection, new: &NewAuthCode) -> Result<(
         c.created_at,
         c.expires_at,
         c.used_at,
+        c.access_jti,
+        c.access_expires_at,
     ])?;
     Ok(())
 }
@@ -73,22 +75,30 @@ pub(super) fn find_auth_code(
 pub(super) fn redeem_auth_code(
     conn: &mut Connection,
     code_hash: &TokenHash,
-    refresh: Option<&NewRefreshToken>,
-    event: Option<EventDraft>,
-    reuse_event: Option<EventDraft>,
+    redeem: Redeem,
     now: i64,
 ) -> Result<Redemption, StoreError> {
+    let Redeem {
+        refresh,
+        access,
+        event,
+        reuse_event,
+    } = redeem;
+    let (access_jti, access_exp) = access.unzip();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let redeemed = tx
         .prepare_cached(&format!(
-            "UPDATE authorization_codes SET used_at = ?2 \
+            "UPDATE authorization_codes SET used_at = ?2, access_jti = ?3, access_expires_at = ?4 \
              WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2 \
              RETURNING {CODE_COLUMNS}"
         ))?
-        .query_row(params![&code_hash[..], now], code_from)
+        .query_row(
+            params![&code_hash[..], now, access_jti, access_exp],
+            code_from,
+        )
         .optional()?;
     if let Some(code) = redeemed {
-        if let Some(t) = refresh {
+        if let Some(t) = &refresh {
             tx.prepare_cached(
                 "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at, scopes) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -149,6 +159,47 @@ pub(super) fn prune_auth_codes(
         .prepare_cached(
             "DELETE FROM authorization_codes WHERE code_hash IN \
              (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    Ok(n as u64)
+}
+
+pub(super) fn revoke_access_token(
+    conn: &Connection,
+    jti: &str,
+    tenant_id: uuid::Uuid,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO revoked_tokens (jti, tenant_id, expires_at, revoked_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (jti) DO NOTHING",
+    )?
+    .execute(params![jti, tenant_id.to_string(), expires_at, now])?;
+    Ok(())
+}
+
+pub(super) fn revoked_tokens_since(
+    conn: &Connection,
+    since: i64,
+    now: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= ?1 AND expires_at > ?2",
+    )?;
+    let rows = stmt.query_map(params![since, now], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn prune_revoked_tokens(
+    conn: &Connection,
+    before: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM revoked_tokens WHERE jti IN \
+             (SELECT jti FROM revoked_tokens WHERE expires_at < ?1 LIMIT ?2)",
         )?
         .execute(params![before, limit])?;
     Ok(n as u64)

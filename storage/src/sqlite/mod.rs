@@ -35,7 +35,7 @@ use uuid::Uuid;
 use crate::{
     AuthCode, ClaimedDelivery, Client, ClientChanges, DeliveryFilter, DeliveryResult, Event,
     EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession, NewUser,
-    NewWebhookEndpoint, PasswordLogin, Redemption, RefreshToken, RotateOutcome, Session,
+    NewWebhookEndpoint, PasswordLogin, Redeem, Redemption, RefreshToken, RotateOutcome, Session,
     SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery,
     WebhookEndpoint,
 };
@@ -299,14 +299,33 @@ impl Store for SqliteStore {
     fn redeem_auth_code(
         &self,
         code_hash: TokenHash,
-        refresh: Option<NewRefreshToken>,
-        event: Option<EventDraft>,
-        reuse_event: Option<EventDraft>,
+        redeem: Redeem,
         now: i64,
     ) -> StoreFuture<'_, Redemption> {
-        self.pool.write(move |conn| {
-            codes::redeem_auth_code(conn, &code_hash, refresh.as_ref(), event, reuse_event, now)
-        })
+        self.pool
+            .write(move |conn| codes::redeem_auth_code(conn, &code_hash, redeem, now))
+    }
+
+    fn revoke_access_token(
+        &self,
+        jti: &str,
+        tenant_id: Uuid,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreFuture<'_, ()> {
+        let jti = jti.to_owned();
+        self.pool
+            .write(move |conn| codes::revoke_access_token(conn, &jti, tenant_id, expires_at, now))
+    }
+
+    fn revoked_tokens_since(&self, since: i64, now: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
+        self.pool
+            .read(move |conn| codes::revoked_tokens_since(conn, since, now))
+    }
+
+    fn prune_revoked_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| codes::prune_revoked_tokens(conn, before, limit))
     }
 
     fn prune_auth_codes(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hellojohn_storage::{AuthCode, NewAuthCode, Redemption, RotateOutcome, Store, User};
+use hellojohn_storage::{AuthCode, NewAuthCode, Redeem, Redemption, RotateOutcome, Store, User};
 use uuid::Uuid;
 
 use super::{migrated, new_hash, register, successor, tenant, token, APP, NOW, REFRESH_TTL};
@@ -26,7 +26,17 @@ fn code_for(user: &User) -> NewAuthCode {
             created_at: NOW,
             expires_at: NOW + 600,
             used_at: None,
+            access_jti: None,
+            access_expires_at: None,
         },
+    }
+}
+
+fn with_refresh(refresh: &hellojohn_storage::NewRefreshToken, jti: &str) -> Redeem {
+    Redeem {
+        refresh: Some(refresh.clone()),
+        access: Some((jti.to_string(), refresh.issued_at + 900)),
+        ..Redeem::default()
     }
 }
 
@@ -45,11 +55,13 @@ pub async fn authorization_codes(store: Arc<dyn Store>) {
     // Redeemed once, with its refresh token in the family the code names.
     let refresh = successor(&user, NOW + 10);
     let outcome = store
-        .redeem_auth_code(new.code_hash, Some(refresh.clone()), None, None, NOW + 10)
+        .redeem_auth_code(new.code_hash, with_refresh(&refresh, "jti-1"), NOW + 10)
         .await
         .expect("redeem");
     let used = AuthCode {
         used_at: Some(NOW + 10),
+        access_jti: Some("jti-1".into()),
+        access_expires_at: Some(NOW + 910),
         ..new.code.clone()
     };
     assert_eq!(outcome, Redemption::Redeemed(used.clone()));
@@ -81,9 +93,7 @@ pub async fn authorization_codes(store: Arc<dyn Store>) {
         store
             .redeem_auth_code(
                 new.code_hash,
-                Some(successor(&user, NOW + 30)),
-                None,
-                None,
+                with_refresh(&successor(&user, NOW + 30), "jti-2"),
                 NOW + 30
             )
             .await
@@ -98,7 +108,7 @@ pub async fn authorization_codes(store: Arc<dyn Store>) {
     // Unknown and expired codes.
     assert_eq!(
         store
-            .redeem_auth_code(new_hash(), None, None, None, NOW)
+            .redeem_auth_code(new_hash(), Redeem::default(), NOW)
             .await
             .expect("unknown"),
         Redemption::Unknown
@@ -107,7 +117,7 @@ pub async fn authorization_codes(store: Arc<dyn Store>) {
     store.insert_auth_code(old.clone()).await.expect("insert");
     assert_eq!(
         store
-            .redeem_auth_code(old.code_hash, None, None, None, NOW + 600)
+            .redeem_auth_code(old.code_hash, Redeem::default(), NOW + 600)
             .await
             .expect("expired"),
         Redemption::Expired
@@ -152,7 +162,7 @@ pub async fn concurrent_code_redemption(store: Arc<dyn Store>) {
         let refresh = successor(&user, NOW + 1);
         tasks.push(tokio::spawn(async move {
             let outcome = store
-                .redeem_auth_code(new.code_hash, Some(refresh.clone()), None, None, NOW + 1)
+                .redeem_auth_code(new.code_hash, with_refresh(&refresh, "jti"), NOW + 1)
                 .await
                 .expect("redeem");
             (outcome, refresh.token_hash)
@@ -172,5 +182,63 @@ pub async fn concurrent_code_redemption(store: Arc<dyn Store>) {
     assert_eq!(
         token(&store, redeemed[0]).await.family_revoked_at,
         Some(NOW + 1)
+    );
+}
+
+/// Revoked access tokens: recorded once, read back by time, pruned once expired.
+pub async fn revoked_access_tokens(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    store
+        .revoke_access_token("jti-a", acme.id, NOW + 900, NOW)
+        .await
+        .expect("revoke");
+    // Idempotent: the first revocation stays.
+    store
+        .revoke_access_token("jti-a", acme.id, NOW + 900, NOW + 50)
+        .await
+        .expect("again");
+    store
+        .revoke_access_token("jti-b", acme.id, NOW + 100, NOW + 10)
+        .await
+        .expect("revoke");
+    let mut all = store.revoked_tokens_since(0, NOW).await.expect("since");
+    all.sort();
+    assert_eq!(
+        all,
+        vec![
+            ("jti-a".to_string(), NOW + 900),
+            ("jti-b".to_string(), NOW + 100)
+        ]
+    );
+    // Since a time: only what was revoked then or later; never what has expired.
+    assert_eq!(
+        store
+            .revoked_tokens_since(NOW + 5, NOW)
+            .await
+            .expect("since"),
+        vec![("jti-b".to_string(), NOW + 100)]
+    );
+    assert_eq!(
+        store
+            .revoked_tokens_since(0, NOW + 100)
+            .await
+            .expect("since"),
+        vec![("jti-a".to_string(), NOW + 900)]
+    );
+    assert_eq!(
+        store
+            .prune_revoked_tokens(NOW + 200, 10)
+            .await
+            .expect("prune"),
+        1
+    );
+    assert_eq!(
+        store
+            .revoked_tokens_since(0, NOW)
+            .await
+            .expect("since")
+            .len(),
+        1
     );
 }

@@ -66,6 +66,7 @@ macro_rules! store_suite_all {
                 events_only_for_subscribers,
                 prune_webhook_events,
                 authorization_codes,
+                revoked_access_tokens,
                 signing_key_rotation,
             ];
             concurrent = [
