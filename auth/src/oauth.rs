@@ -343,6 +343,8 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             id_token_ttl: None,
+            id_token_alg: None,
+            access_token_alg: None,
             created_at: 0,
         }
     }

@@ -69,6 +69,8 @@ pub struct App {
     pub limiter: Arc<Limiter>,
     /// The Redis client, when `HELLOJOHN_REDIS_URL` is set.
     pub redis: Option<Redis>,
+    /// The browser origins the clients registered (CORS and the same-site check).
+    pub client_origins: Arc<crate::origins::ClientOrigins>,
     pub started: Instant,
     pub version: &'static str,
 }

@@ -20,11 +20,12 @@ use crate::app::Phase;
 /// instance may take to be refused here.
 pub const REVOCATION_POLL: Duration = Duration::from_secs(5);
 
-/// Starts the reloader of `keys` from `store`, every `interval`, and of `revocations` every
-/// [`REVOCATION_POLL`].
+/// Starts the reloader of `keys` and of the clients' allowed `origins` from `store`, every
+/// `interval`, and of `revocations` every [`REVOCATION_POLL`].
 pub fn spawn(
     keys: Arc<KeyRing>,
     revocations: Arc<Revocations>,
+    origins: Arc<crate::origins::ClientOrigins>,
     store: Arc<dyn Store>,
     interval: Duration,
     mut phase: watch::Receiver<Phase>,
@@ -61,6 +62,9 @@ pub fn spawn(
                                     error = %e,
                                     "cannot reload the signing keys; keeping the current ones"
                                 );
+                            }
+                            if let Err(e) = origins.refresh(store.as_ref()).await {
+                                tracing::warn!(error = %e, "cannot read the clients' origins");
                             }
                         }
                         // Draining changes nothing here; the closed channel (the server is

@@ -12,6 +12,7 @@ pub mod http;
 pub mod key_reload;
 pub mod logging;
 pub mod metrics;
+pub mod origins;
 pub mod ports;
 pub mod router;
 pub mod server;
@@ -306,6 +307,11 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         )
         .await?,
     );
+    let client_origins = Arc::new(origins::ClientOrigins::default());
+    client_origins
+        .refresh(store.as_ref())
+        .await
+        .context("reading the clients' allowed origins")?;
     let app = Arc::new(app::App {
         config,
         hub,
@@ -314,6 +320,7 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         auth,
         limiter,
         redis,
+        client_origins,
         started: Instant::now(),
         version: VERSION,
     });
@@ -331,6 +338,7 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     if let Err(e) = key_reload::spawn(
         app.auth.keys.clone(),
         app.auth.revocations.clone(),
+        app.client_origins.clone(),
         app.store.clone(),
         app.config.key_reload_interval,
         app.lifecycle.subscribe(),

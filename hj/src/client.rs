@@ -5,7 +5,9 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use storage::{Client, ClientChanges, ClientType, NewClient, SecretHash, Store, Tenant};
+use storage::{
+    Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, Store, Tenant,
+};
 
 use crate::client_rules as rules;
 
@@ -34,6 +36,22 @@ fn ttl_arg(name: &'static str, what: &str) -> Arg {
         .help(format!(
             "{what} lifetime in seconds, overriding the server's; 'default' uses the server's"
         ))
+}
+
+/// A signature algorithm option: `EdDSA`, `RS256`, or `default` (the server's).
+fn alg_arg(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .value_name("ALG")
+        .value_parser(|v: &str| -> Result<Option<SigningAlg>, String> {
+            if v == "default" {
+                return Ok(None);
+            }
+            SigningAlg::parse(v)
+                .map(Some)
+                .ok_or_else(|| format!("{v:?} is not EdDSA, RS256 or default"))
+        })
+        .help(help)
 }
 
 /// The settings `create` and `update` share. `update` changes only what is given; a list
@@ -110,7 +128,15 @@ fn settings(cmd: Command, update: bool) -> Command {
         )
         .arg(ttl_arg("access-token-ttl", "Access token"))
         .arg(ttl_arg("refresh-token-ttl", "Refresh token"))
-        .arg(ttl_arg("id-token-ttl", "ID token"));
+        .arg(ttl_arg("id-token-ttl", "ID token"))
+        .arg(alg_arg(
+            "id-token-alg",
+            "Signature of this client's ID tokens: RS256 (the default) or EdDSA; 'default' uses the server's",
+        ))
+        .arg(alg_arg(
+            "access-token-alg",
+            "Signature of this client's access tokens: EdDSA (the default) or RS256; 'default' uses the server's",
+        ));
     if update {
         cmd = cmd
             .arg(
@@ -289,6 +315,8 @@ fn changes_from(m: &ArgMatches, update: bool) -> anyhow::Result<ClientChanges> {
         access_token_ttl: ttl("access-token-ttl"),
         refresh_token_ttl: ttl("refresh-token-ttl"),
         id_token_ttl: ttl("id-token-ttl"),
+        id_token_alg: m.get_one::<Option<SigningAlg>>("id-token-alg").copied(),
+        access_token_alg: m.get_one::<Option<SigningAlg>>("access-token-alg").copied(),
     })
 }
 
@@ -320,6 +348,8 @@ async fn create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     new.access_token_ttl = c.access_token_ttl.flatten();
     new.refresh_token_ttl = c.refresh_token_ttl.flatten();
     new.id_token_ttl = c.id_token_ttl.flatten();
+    new.id_token_alg = c.id_token_alg.flatten();
+    new.access_token_alg = c.access_token_alg.flatten();
     rules::consistent(new.client_type, &new.grant_types).map_err(anyhow::Error::msg)?;
 
     let tenant = find_tenant(store, arg(m, "tenant").unwrap_or_default()).await?;
@@ -411,7 +441,8 @@ async fn delete(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
 /// scripts that read them keep working.
 const HEADER: &str = "TENANT\tCLIENT_ID\tNAME\tSCOPES\tTYPE\tGRANT_TYPES\tREDIRECT_URIS\t\
                       POST_LOGOUT_REDIRECT_URIS\tALLOWED_ORIGINS\tREQUIRE_EMAIL_VERIFICATION\t\
-                      ACCESS_TOKEN_TTL\tREFRESH_TOKEN_TTL\tID_TOKEN_TTL";
+                      ACCESS_TOKEN_TTL\tREFRESH_TOKEN_TTL\tID_TOKEN_TTL\tID_TOKEN_ALG\t\
+                      ACCESS_TOKEN_ALG";
 
 async fn list(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     let tenants = store.list_tenants().await?;
@@ -442,7 +473,7 @@ fn row(slug: &str, c: &Client) -> String {
     };
     let ttl = |t: Option<i64>| t.map_or("-".to_string(), |s| s.to_string());
     format!(
-        "{slug}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{slug}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         c.client_id,
         c.name,
         c.scopes.join(" "),
@@ -455,6 +486,8 @@ fn row(slug: &str, c: &Client) -> String {
         ttl(c.access_token_ttl),
         ttl(c.refresh_token_ttl),
         ttl(c.id_token_ttl),
+        c.id_token_alg.map_or("-", SigningAlg::as_str),
+        c.access_token_alg.map_or("-", SigningAlg::as_str),
     )
 }
 

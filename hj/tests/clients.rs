@@ -50,7 +50,7 @@ fn listed(dir: &Path, client_id: &str) -> Option<Vec<String>> {
     out.lines()
         .map(|l| l.split('\t').map(String::from).collect::<Vec<_>>())
         .find(|cols| cols.get(1).map(String::as_str) == Some(client_id))
-        .inspect(|cols| assert_eq!(cols.len(), 13, "{cols:?}"))
+        .inspect(|cols| assert_eq!(cols.len(), 15, "{cols:?}"))
 }
 
 /// The client as stored (the CLI never prints the secret's hash).
@@ -115,6 +115,8 @@ async fn create_update_rotate_and_delete() {
             "-",
             "-",
             "300",
+            "-",
+            "-",
         ]
     );
 
@@ -206,7 +208,24 @@ async fn create_update_rotate_and_delete() {
     assert_eq!(cols[6], "com.acme.app:/oauth2redirect");
     assert_eq!(cols[7], "https://app.acme.test");
     assert_eq!(cols[8], "-");
-    assert_eq!(cols[9..], ["true", "-", "86400", "-"]);
+    assert_eq!(cols[9..], ["true", "-", "86400", "-", "-", "-"]);
+
+    // Signature algorithms: asked for, back to the server's with `default`, nothing else.
+    let alg = |extra: &[&str]| {
+        let mut args = vec!["client", "update", "--tenant", "acme", "--client-id", "spa"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, _, err) = alg(&["--id-token-alg", "EdDSA", "--access-token-alg", "RS256"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(listed(&dir, "spa").unwrap()[13..], ["EdDSA", "RS256"]);
+    let (code, _, err) = alg(&["--id-token-alg", "default"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(listed(&dir, "spa").unwrap()[13..], ["-", "RS256"]);
+    let (code, _, err) = alg(&["--access-token-alg", "HS256"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("HS256"), "{err}");
+    assert_eq!(listed(&dir, "spa").unwrap()[13..], ["-", "RS256"]);
 
     // Turning a public client confidential prints its secret; back to public drops it.
     let update_spa = |extra: &[&str]| {
@@ -414,6 +433,8 @@ fn bootstrap_client_gets_the_cors_origins_and_delete_ends_its_tokens() {
             "https://app.example.com http://localhost:5173",
             "https://app.example.com http://localhost:5173",
             "false",
+            "-",
+            "-",
             "-",
             "-",
             "-",

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::{EventMeta, StoreError};
+use crate::{EventMeta, SigningAlg, StoreError};
 
 /// A tenant: an isolated set of users and clients, addressed by UUID or slug.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,10 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
     pub id_token_ttl: Option<i64>,
+    /// The algorithm of this client's ID tokens (`None`: RS256) and access tokens (`None`:
+    /// EdDSA), when it asks for another.
+    pub id_token_alg: Option<SigningAlg>,
+    pub access_token_alg: Option<SigningAlg>,
     pub created_at: i64,
 }
 
@@ -108,6 +112,8 @@ pub struct NewClient {
     pub access_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
     pub id_token_ttl: Option<i64>,
+    pub id_token_alg: Option<SigningAlg>,
+    pub access_token_alg: Option<SigningAlg>,
 }
 
 impl NewClient {
@@ -131,6 +137,8 @@ impl NewClient {
             access_token_ttl: None,
             refresh_token_ttl: None,
             id_token_ttl: None,
+            id_token_alg: None,
+            access_token_alg: None,
         }
     }
 }
@@ -151,6 +159,8 @@ pub struct ClientChanges {
     pub access_token_ttl: Option<Option<i64>>,
     pub refresh_token_ttl: Option<Option<i64>>,
     pub id_token_ttl: Option<Option<i64>>,
+    pub id_token_alg: Option<Option<SigningAlg>>,
+    pub access_token_alg: Option<Option<SigningAlg>>,
 }
 
 impl ClientChanges {

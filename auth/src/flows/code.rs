@@ -100,6 +100,18 @@ pub fn at_hash_sha256(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
+/// `at_hash` for an ID token signed with `alg`: the hash of its JOSE algorithm, SHA-256 for
+/// RS256 and SHA-512 for EdDSA with Ed25519 (whose signature hashes with SHA-512), left half.
+pub fn at_hash(alg: storage::SigningAlg, access_token: &str) -> String {
+    match alg {
+        storage::SigningAlg::Rs256 => at_hash_sha256(access_token),
+        storage::SigningAlg::EdDsa => {
+            let digest = sha2::Sha512::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..32])
+        }
+    }
+}
+
 impl Auth {
     /// Issues an authorization code for `user_id`, who signed in at `auth_time`, after
     /// [`crate::oauth::check`] passed. Returns the code (only its hash is stored).
@@ -242,7 +254,7 @@ impl Auth {
                 return Ok(Err(InvalidGrant("the authorization code has expired")))
             }
         };
-        let access_token = self.keys.sign(&claims);
+        let access_token = self.sign_access(&client, &claims);
         let expires_in = ttl.as_secs();
         let id_token = code
             .scopes
@@ -268,6 +280,9 @@ impl Auth {
         now: i64,
     ) -> String {
         let has = |s: &str| code.scopes.iter().any(|g| g == s);
+        let alg = client
+            .id_token_alg
+            .unwrap_or(crate::keys::DEFAULT_ID_TOKEN_ALG);
         let ttl = client
             .id_token_ttl
             .filter(|t| *t > 0)
@@ -280,7 +295,7 @@ impl Auth {
             iat: now,
             auth_time: code.auth_time,
             nonce: code.nonce.clone(),
-            at_hash: Some(at_hash_sha256(access_token)),
+            at_hash: Some(at_hash(alg, access_token)),
             azp: client.client_id.clone(),
             amr: code.amr.clone(),
             acr: "1".to_string(),
@@ -294,7 +309,7 @@ impl Auth {
             },
             updated_at: None,
         };
-        self.keys.sign_id_token(&claims)
+        self.keys.sign_id_token_with(alg, &claims)
     }
 
     /// The client-credentials grant (RFC 6749 section 4.4): a confidential client, for itself.
@@ -349,7 +364,7 @@ impl Auth {
             jti: crate::tokens::new_jti(),
         };
         Ok(Granted {
-            access_token: self.keys.sign(&claims),
+            access_token: self.sign_access(client, &claims),
             expires_in: ttl.as_secs(),
             refresh_token: None,
             id_token: None,

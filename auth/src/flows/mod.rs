@@ -155,8 +155,8 @@ mod session;
 mod signin;
 
 pub use code::{
-    at_hash_sha256, authenticate_client, ClientAuth, CodeRequest, GrantDenial, GrantFlow, Granted,
-    CODE_TTL_SECS,
+    at_hash, at_hash_sha256, authenticate_client, ClientAuth, CodeRequest, GrantDenial, GrantFlow,
+    Granted, CODE_TTL_SECS,
 };
 pub use email::{normalize_email, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES};
 
@@ -177,18 +177,27 @@ impl Auth {
             .unwrap_or(self.refresh_ttl)
     }
 
-    /// Signs an access token for `user` as seen by `client_id`.
+    /// Signs an access token for `user` as seen by `client`.
     fn access_token(
         &self,
         user: &User,
-        client_id: &str,
+        client: &Client,
         scopes: &[String],
         ttl: Duration,
         now: i64,
         sid: Option<String>,
     ) -> (String, u64) {
-        let claims = self.access_claims(user, client_id, scopes, ttl, now, sid);
-        (self.keys.sign(&claims), ttl.as_secs())
+        let claims = self.access_claims(user, &client.client_id, scopes, ttl, now, sid);
+        (self.sign_access(client, &claims), ttl.as_secs())
+    }
+
+    /// Signs access-token claims with the algorithm the client asks for (EdDSA unless it
+    /// asked for RS256).
+    fn sign_access(&self, client: &Client, claims: &AccessClaims) -> String {
+        match client.access_token_alg {
+            Some(alg @ storage::SigningAlg::Rs256) => self.keys.sign_id_token_with(alg, claims),
+            _ => self.keys.sign(claims),
+        }
     }
 
     /// The claims of an access token for `user` as seen by `client_id`.

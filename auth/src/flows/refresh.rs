@@ -72,7 +72,7 @@ impl Auth {
                 };
                 let (access_token, expires_in) = self.access_token(
                     &user,
-                    client_id,
+                    &client,
                     &scopes,
                     self.access_ttl_for(Some(&client)),
                     now,

@@ -60,7 +60,7 @@ impl Auth {
         };
         let (access_token, expires_in) = self.access_token(
             &user,
-            &client.client_id,
+            client,
             &client.scopes,
             self.access_ttl_for(Some(client)),
             now,
@@ -253,7 +253,7 @@ impl Auth {
             .await?;
         let (access_token, expires_in) = self.access_token(
             &user,
-            &client.client_id,
+            client,
             &client.scopes,
             self.access_ttl_for(Some(client)),
             now,

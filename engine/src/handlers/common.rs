@@ -91,7 +91,11 @@ pub fn parse<T: DeserializeOwned + Default>(
 /// that set a cookie or act on one call this before anything else.
 pub fn same_site(ctx: &Ctx, headers: &http::HeaderMap) -> Result<(), ApiError> {
     let config = &ctx.shard.app.config;
-    if super::cors::cross_site(&config.base_url, &config.cors_origins, headers) {
+    let allowed = super::cors::Allowed {
+        configured: &config.cors_origins,
+        clients: &ctx.shard.app.client_origins,
+    };
+    if super::cors::cross_site(&config.base_url, &allowed, headers) {
         return Err(ApiError::new(
             ErrorCode::CrossSiteRequest,
             "cross-site requests may not sign in or out with cookies",

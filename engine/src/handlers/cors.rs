@@ -10,11 +10,24 @@ use http::HeaderMap;
 use crate::http::{empty, Resp};
 use crate::router::Route;
 
-/// The request's `Origin`, when it is one of the configured origins (exact match).
-pub fn allowed_origin(allowed: &[String], headers: &HeaderMap) -> Option<HeaderValue> {
+/// The origins trusted with credentials: `HELLOJOHN_CORS_ORIGINS` and every client's
+/// `allowed_origins`.
+pub struct Allowed<'a> {
+    pub configured: &'a [String],
+    pub clients: &'a crate::origins::ClientOrigins,
+}
+
+impl Allowed<'_> {
+    pub fn contains(&self, origin: &str) -> bool {
+        self.configured.iter().any(|o| o == origin) || self.clients.contains(origin)
+    }
+}
+
+/// The request's `Origin`, when it is one of the allowed origins (exact match).
+pub fn allowed_origin(allowed: &Allowed<'_>, headers: &HeaderMap) -> Option<HeaderValue> {
     let origin = headers.get(ORIGIN)?;
     let text = origin.to_str().ok()?;
-    allowed.iter().any(|o| o == text).then(|| origin.clone())
+    allowed.contains(text).then(|| origin.clone())
 }
 
 /// The origin (`scheme://host[:port]`, lower-case) of a URL such as the public base URL.
@@ -31,14 +44,14 @@ fn origin_of(url: &str) -> Option<String> {
 /// is never allowed). A configured origin passes even when it is another site. A request
 /// with neither header does not come from a browser's
 /// cross-site form or script, so it is not refused here.
-pub fn cross_site(base_url: &str, allowed: &[String], headers: &HeaderMap) -> bool {
+pub fn cross_site(base_url: &str, allowed: &Allowed<'_>, headers: &HeaderMap) -> bool {
     let origin = match headers.get(ORIGIN).map(|o| o.to_str().map(str::trim)) {
         Some(Ok(o)) => Some(o),
         Some(Err(_)) => return true,
         None => None,
     };
     // A configured origin is trusted to call with credentials, even from another site.
-    if origin.is_some_and(|o| allowed.iter().any(|a| a == o)) {
+    if origin.is_some_and(|o| allowed.contains(o)) {
         return false;
     }
     let fetch_site = headers
@@ -113,7 +126,12 @@ mod tests {
     #[test]
     fn cross_site_requests_are_recognised() {
         let base = "https://auth.example.com/base";
-        let cors = vec!["https://app.example.com".to_string()];
+        let configured = vec!["https://app.example.com".to_string()];
+        let clients = crate::origins::ClientOrigins::default();
+        let cors = Allowed {
+            configured: &configured,
+            clients: &clients,
+        };
         let cross = |pairs: &[(&'static str, &str)]| cross_site(base, &cors, &headers(pairs));
         // Not from a browser, or from this server's own pages, or from a configured origin.
         assert!(!cross(&[]));

@@ -158,7 +158,11 @@ pub async fn handle(
         now: crate::unix_now(),
         rate: Cell::new(None),
     };
-    let origin = cors::allowed_origin(&config.cors_origins, req.headers());
+    let allowed = cors::Allowed {
+        configured: &config.cors_origins,
+        clients: &shard.app.client_origins,
+    };
+    let origin = cors::allowed_origin(&allowed, req.headers());
 
     let mut resp = if route == Route::Unmatched {
         ctx.clock.request_read();

@@ -456,3 +456,148 @@ async fn a_revoked_access_token_is_refused_by_every_instance() {
     b.stop().await;
     a.stop().await;
 }
+
+/// A client's `allowed_origins` are trusted for CORS with credentials like
+/// `HELLOJOHN_CORS_ORIGINS`, once the instance has read the clients again (with the keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_allowed_origins_are_trusted_for_cors() {
+    use crate::support::StartOptions;
+    fn fast(config: &mut engine::config::Config) {
+        config.key_reload_interval = std::time::Duration::from_millis(100);
+    }
+    let srv = TestServer::with_options(
+        &[],
+        StartOptions {
+            configure: Some(fast),
+            ..Default::default()
+        },
+    )
+    .await;
+    let fx = srv.fixture().await;
+    let mut new = storage::NewClient::new(fx.tenant.id, "spa", "SPA");
+    new.allowed_origins = vec!["https://spa.example".into()];
+    srv.store()
+        .create_client(new, engine::unix_now())
+        .await
+        .unwrap();
+    let preflight = |origin: &'static str| {
+        srv.client
+            .request(reqwest::Method::OPTIONS, srv.url("/oauth2/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let resp = preflight("https://spa.example").await.unwrap();
+        if let Some(v) = resp.headers().get("access-control-allow-origin") {
+            assert_eq!(v, "https://spa.example");
+            assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client's origin is not allowed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    srv.stop().await;
+}
+
+/// A client may ask for EdDSA ID tokens and RS256 access tokens (`hj client update
+/// --id-token-alg EdDSA --access-token-alg RS256`); both verify from the JWKS alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_may_ask_for_other_signature_algorithms() {
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+    use sha2::{Digest as _, Sha512};
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let mut new = storage::NewClient::new(fx.tenant.id, "spa", "SPA");
+    new.redirect_uris = vec![REDIRECT.into()];
+    new.id_token_alg = Some(storage::SigningAlg::EdDsa);
+    new.access_token_alg = Some(storage::SigningAlg::Rs256);
+    srv.store()
+        .create_client(new, engine::unix_now())
+        .await
+        .unwrap();
+    srv.register(&fx, "ada@example.com").await;
+    let mut b = Browser::new(&srv);
+    let code = sign_in_for_code(&mut b, &authorize_path("spa", &[]), "ada@example.com").await;
+    let (status, body) = token(
+        &srv,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, jwks) = status_and_json(srv.get("/.well-known/jwks.json").await).await;
+    let key_of = |kid: &str| {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap()
+            .clone()
+    };
+    let iss = issuer(&srv).await;
+
+    let id_token = str_of(&body, "id_token");
+    let header = decode_header(id_token).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    let jwk = key_of(&header.kid.unwrap());
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.set_audience(&["spa"]);
+    v.set_issuer(&[iss.as_str()]);
+    let claims = decode::<Value>(
+        id_token,
+        &DecodingKey::from_ed_components(str_of(&jwk, "x")).unwrap(),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    // at_hash with the hash of EdDSA (Ed25519): SHA-512, left half.
+    let access = str_of(&body, "access_token");
+    let digest = Sha512::digest(access.as_bytes());
+    assert_eq!(
+        claims["at_hash"],
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..32])
+    );
+
+    for access in [access.to_string(), {
+        let (status, refreshed) = token(
+            &srv,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "spa"),
+                ("refresh_token", str_of(&body, "refresh_token")),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{refreshed}");
+        str_of(&refreshed, "access_token").to_string()
+    }] {
+        let header = decode_header(&access).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        let jwk = key_of(&header.kid.unwrap());
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["spa"]);
+        v.set_issuer(&[iss.as_str()]);
+        decode::<Value>(
+            &access,
+            &DecodingKey::from_rsa_components(str_of(&jwk, "n"), str_of(&jwk, "e")).unwrap(),
+            &v,
+        )
+        .unwrap();
+        let (status, me) = status_and_json(srv.get_bearer("/v2/me", &access).await).await;
+        assert_eq!(status, 200, "{me}");
+    }
+    srv.stop().await;
+}

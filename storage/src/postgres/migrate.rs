@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "revoked_tokens",
         sql: include_str!("../../../migrations/postgres/0008_revoked_tokens.sql"),
     },
+    Migration {
+        version: 9,
+        name: "client_algorithms",
+        sql: include_str!("../../../migrations/postgres/0009_client_algorithms.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

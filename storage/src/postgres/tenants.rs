@@ -5,14 +5,16 @@ use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::{
-    Client as AppClient, ClientChanges, ClientType, NewClient, SecretHash, StoreError, Tenant,
+    Client as AppClient, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, StoreError,
+    Tenant,
 };
 
 const TENANT_COLUMNS: &str = "id, slug, name, created_at";
 const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
-                              access_token_ttl, refresh_token_ttl, id_token_ttl, created_at";
+                              access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
+                              id_token_alg, access_token_alg";
 
 fn tenant_from(row: &Row) -> Result<Tenant, tokio_postgres::Error> {
     Ok(Tenant {
@@ -105,7 +107,19 @@ fn client_from(row: &Row) -> Result<AppClient, StoreError> {
         refresh_token_ttl: row.try_get(13)?,
         id_token_ttl: row.try_get(14)?,
         created_at: row.try_get(15)?,
+        id_token_alg: alg_at(row, 16)?,
+        access_token_alg: alg_at(row, 17)?,
     })
+}
+
+/// A signature algorithm column (NULL: the server's default).
+fn alg_at(row: &Row, idx: usize) -> Result<Option<SigningAlg>, StoreError> {
+    match row.try_get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(name) => SigningAlg::parse(&name)
+            .map(Some)
+            .ok_or_else(|| StoreError::Internal(format!("clients: unknown algorithm {name:?}"))),
+    }
 }
 
 /// `Conflict("client_id")` when the tenant already has that `client_id`.
@@ -131,14 +145,19 @@ pub(super) async fn create_client(
         refresh_token_ttl: new.refresh_token_ttl,
         id_token_ttl: new.id_token_ttl,
         created_at: now,
+        id_token_alg: new.id_token_alg,
+        access_token_alg: new.access_token_alg,
     };
     let client_type = app.client_type.as_str();
     let secret_hash = app.secret_hash.as_ref().map(SecretHash::as_str);
+    let id_alg = app.id_token_alg.map(SigningAlg::as_str);
+    let access_alg = app.access_token_alg.map(SigningAlg::as_str);
     client
         .execute_typed(
             &format!(
                 "INSERT INTO clients ({CLIENT_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18)"
             ),
             &[
                 (&app.id, Type::UUID),
@@ -157,6 +176,8 @@ pub(super) async fn create_client(
                 (&app.refresh_token_ttl, Type::INT8),
                 (&app.id_token_ttl, Type::INT8),
                 (&app.created_at, Type::INT8),
+                (&id_alg, Type::TEXT),
+                (&access_alg, Type::TEXT),
             ],
         )
         .await?;
@@ -248,6 +269,10 @@ pub(super) async fn update_client(
     let (set_access, access) = nullable(changes.access_token_ttl);
     let (set_refresh, refresh) = nullable(changes.refresh_token_ttl);
     let (set_id, id) = nullable(changes.id_token_ttl);
+    let (set_id_alg, id_alg) = nullable(changes.id_token_alg);
+    let id_alg = id_alg.map(SigningAlg::as_str);
+    let (set_access_alg, access_alg) = nullable(changes.access_token_alg);
+    let access_alg = access_alg.map(SigningAlg::as_str);
     let client_type = changes.client_type.map(ClientType::as_str);
     let row = client
         .query_typed_opt(
@@ -264,7 +289,9 @@ pub(super) async fn update_client(
                      require_email_verification = COALESCE($12, require_email_verification), \
                      access_token_ttl = CASE WHEN $13 THEN $14 ELSE access_token_ttl END, \
                      refresh_token_ttl = CASE WHEN $15 THEN $16 ELSE refresh_token_ttl END, \
-                     id_token_ttl = CASE WHEN $17 THEN $18 ELSE id_token_ttl END \
+                     id_token_ttl = CASE WHEN $17 THEN $18 ELSE id_token_ttl END, \
+                     id_token_alg = CASE WHEN $19 THEN $20 ELSE id_token_alg END, \
+                     access_token_alg = CASE WHEN $21 THEN $22 ELSE access_token_alg END \
                  WHERE tenant_id = $1 AND client_id = $2 \
                  RETURNING {CLIENT_COLUMNS}"
             ),
@@ -287,6 +314,10 @@ pub(super) async fn update_client(
                 (&refresh, Type::INT8),
                 (&set_id, Type::BOOL),
                 (&id, Type::INT8),
+                (&set_id_alg, Type::BOOL),
+                (&id_alg, Type::TEXT),
+                (&set_access_alg, Type::BOOL),
+                (&access_alg, Type::TEXT),
             ],
         )
         .await?;

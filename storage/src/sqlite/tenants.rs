@@ -4,7 +4,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::error::{json_at, to_json, uuid_at};
-use crate::{Client, ClientChanges, ClientType, NewClient, SecretHash, StoreError, Tenant};
+use crate::{
+    Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, StoreError, Tenant,
+};
 
 fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
@@ -65,7 +67,8 @@ pub(super) fn find_tenant(conn: &Connection, key: &str) -> Result<Option<Tenant>
 const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
-                              access_token_ttl, refresh_token_ttl, id_token_ttl, created_at";
+                              access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
+                              id_token_alg, access_token_alg";
 
 fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
     let client_type: String = row.get(9)?;
@@ -92,7 +95,23 @@ fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
         refresh_token_ttl: row.get(13)?,
         id_token_ttl: row.get(14)?,
         created_at: row.get(15)?,
+        id_token_alg: alg_at(row, 16)?,
+        access_token_alg: alg_at(row, 17)?,
     })
+}
+
+/// A signature algorithm column (NULL: the server's default).
+fn alg_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<SigningAlg>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(name) => SigningAlg::parse(&name).map(Some).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                idx,
+                rusqlite::types::Type::Text,
+                format!("unknown algorithm {name:?}").into(),
+            )
+        }),
+    }
 }
 
 /// `Conflict("client_id")` when the tenant already has that `client_id`.
@@ -118,10 +137,12 @@ pub(super) fn create_client(
         refresh_token_ttl: new.refresh_token_ttl,
         id_token_ttl: new.id_token_ttl,
         created_at: now,
+        id_token_alg: new.id_token_alg,
+        access_token_alg: new.access_token_alg,
     };
     conn.prepare_cached(&format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     ))?
     .execute(params![
         client.id.to_string(),
@@ -140,6 +161,8 @@ pub(super) fn create_client(
         client.refresh_token_ttl,
         client.id_token_ttl,
         client.created_at,
+        client.id_token_alg.map(SigningAlg::as_str),
+        client.access_token_alg.map(SigningAlg::as_str),
     ])?;
     Ok(client)
 }
@@ -209,6 +232,8 @@ pub(super) fn update_client(
     let (set_access, access) = nullable(changes.access_token_ttl);
     let (set_refresh, refresh) = nullable(changes.refresh_token_ttl);
     let (set_id, id) = nullable(changes.id_token_ttl);
+    let (set_id_alg, id_alg) = nullable(changes.id_token_alg);
+    let (set_access_alg, access_alg) = nullable(changes.access_token_alg);
     Ok(conn
         .prepare_cached(&format!(
             "UPDATE clients SET \
@@ -223,7 +248,9 @@ pub(super) fn update_client(
                  require_email_verification = COALESCE(?12, require_email_verification), \
                  access_token_ttl = CASE WHEN ?13 THEN ?14 ELSE access_token_ttl END, \
                  refresh_token_ttl = CASE WHEN ?15 THEN ?16 ELSE refresh_token_ttl END, \
-                 id_token_ttl = CASE WHEN ?17 THEN ?18 ELSE id_token_ttl END \
+                 id_token_ttl = CASE WHEN ?17 THEN ?18 ELSE id_token_ttl END, \
+                 id_token_alg = CASE WHEN ?19 THEN ?20 ELSE id_token_alg END, \
+                 access_token_alg = CASE WHEN ?21 THEN ?22 ELSE access_token_alg END \
              WHERE tenant_id = ?1 AND client_id = ?2 \
              RETURNING {CLIENT_COLUMNS}"
         ))?
@@ -247,6 +274,10 @@ pub(super) fn update_client(
                 refresh,
                 set_id,
                 id,
+                set_id_alg,
+                id_alg.map(SigningAlg::as_str),
+                set_access_alg,
+                access_alg.map(SigningAlg::as_str),
             ],
             client_from,
         )

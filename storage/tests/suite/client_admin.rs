@@ -2,7 +2,7 @@
 
 use super::*;
 
-use hellojohn_storage::{ClientChanges, ClientType, SecretHash};
+use hellojohn_storage::{ClientChanges, ClientType, SecretHash, SigningAlg};
 
 fn spa(tenant: &Tenant) -> NewClient {
     NewClient {
@@ -202,6 +202,24 @@ pub async fn update_client(store: Arc<dyn Store>) {
     let after = update(ClientChanges {
         access_token_ttl: Some(None),
         id_token_ttl: Some(None),
+        ..ClientChanges::default()
+    })
+    .await;
+    assert_eq!(after, expected);
+
+    // Signature algorithms: asked for, then one back to the server's default.
+    expected.id_token_alg = Some(SigningAlg::EdDsa);
+    expected.access_token_alg = Some(SigningAlg::Rs256);
+    let after = update(ClientChanges {
+        id_token_alg: Some(Some(SigningAlg::EdDsa)),
+        access_token_alg: Some(Some(SigningAlg::Rs256)),
+        ..ClientChanges::default()
+    })
+    .await;
+    assert_eq!(after, expected);
+    expected.id_token_alg = None;
+    let after = update(ClientChanges {
+        id_token_alg: Some(None),
         ..ClientChanges::default()
     })
     .await;
