@@ -13,7 +13,7 @@ use crate::support::{
 };
 
 /// Tests that use the standalone Redis hold this: one of them stops Redis for a while.
-static STANDALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static STANDALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 use testkit::{require_env as env, services};
 

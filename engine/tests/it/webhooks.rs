@@ -610,6 +610,9 @@ async fn thousand_sign_ups(redis: Option<&str>) -> (HashMap<String, usize>, Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_with_redis_deliver_each_event_exactly_once() {
+    // Exactly once needs Redis up throughout: not while a rate-limit test stops and restarts
+    // the shared Redis (without Redis, delivery is at-least-once by design).
+    let _redis_stays_up = crate::ratelimit::STANDALONE.lock().await;
     let redis = std::env::var("HJ_TEST_REDIS_URL").unwrap_or_else(|_| {
         panic!("HJ_TEST_REDIS_URL is not set: run `bash scripts/services.sh start` and `source .hj-test/env`")
     });
