@@ -79,3 +79,44 @@ pub trait SharedLimiter: Send + Sync {
         interval: Duration,
     ) -> BoxFuture<'a, Result<(), Unavailable>>;
 }
+
+/// What a mail is about: each has its own template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// A link that proves the address (`/v2/auth/verify-email?token=`).
+    VerifyEmail,
+    /// A link to set a new password.
+    PasswordReset,
+}
+
+impl MailKind {
+    /// The stored kind and the template name: `verify_email`, `password_reset`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::VerifyEmail => "verify_email",
+            MailKind::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// What a mail says: the engine renders it from the tenant's templates.
+#[derive(Clone)]
+pub struct MailVars<'a> {
+    pub kind: MailKind,
+    pub tenant: &'a storage::Tenant,
+    /// The recipient (the user's stored, normalised address).
+    pub to: &'a str,
+    /// The link, with the single-use token: secret.
+    pub link: &'a str,
+    /// How long the link works.
+    pub ttl: Duration,
+}
+
+/// Renders and seals a mail for the outbox (the domain decides what is sent and when; the
+/// engine owns templates, links' presentation and the master key). Infallible in effect: a
+/// template problem falls back to the built-in template.
+pub trait Mailer: Send + Sync {
+    /// The outbox row for this mail: a new UUIDv7, the kind, and the message sealed under the
+    /// master key with that id as AAD.
+    fn compose(&self, vars: &MailVars<'_>, now_ms: i64) -> storage::NewMail;
+}

@@ -112,6 +112,7 @@ mod tests {
             custom_fields: protocol::json::from_slice(b"{}").unwrap(),
             app_metadata: protocol::json::from_slice(b"{}").unwrap(),
             disabled,
+            mfa_enabled: false,
             created_at: 0,
         }
     }
@@ -134,6 +135,7 @@ mod tests {
         // A newer read replaces the old one.
         let disabled = User {
             disabled: true,
+            mfa_enabled: false,
             ..ada.clone()
         };
         cache.insert(ada.id, Some(disabled.clone()), expired);

@@ -9,6 +9,7 @@
 pub mod authcode;
 pub mod event_meta;
 pub mod files;
+pub mod lifecycle;
 pub mod model;
 pub mod postgres;
 pub mod redis;
@@ -21,6 +22,10 @@ use std::pin::Pin;
 
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
+pub use lifecycle::{
+    ChallengeGrant, ChallengeKind, ClaimedMail, EmailPurpose, EmailToken, MailRecord, MailResult,
+    MfaChallenge, NewMail, TotpFactor,
+};
 pub use model::*;
 pub use signing::SigningAlg;
 use uuid::Uuid;
@@ -296,4 +301,132 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` events created before `before` (Unix seconds) whose deliveries
     /// are all delivered or exhausted, and those deliveries. Returns how many events went.
     fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
+
+    // MFA: one TOTP factor per user, its recovery codes, sign-in challenges, remembered
+    // devices. `users.mfa_enabled` is kept in step by the transactions that confirm or remove
+    // a factor.
+    fn find_totp(&self, user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>>;
+    /// Stores a new, unconfirmed secret (replacing an unconfirmed one). `false` when the user
+    /// has a confirmed factor or does not exist (nothing changed).
+    fn put_totp_secret(
+        &self,
+        user_id: Uuid,
+        secret_sealed: Vec<u8>,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Confirms the unconfirmed factor, in one transaction: `confirmed_at`, `last_step = step`
+    /// (the step of the code that proved it), the user's recovery codes replaced by `recovery`,
+    /// `users.mfa_enabled`, and `event`. `false` when there is no unconfirmed factor.
+    fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery: Vec<TokenHash>,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Records that a code of time step `step` was accepted: only when the factor is confirmed
+    /// and `step` is later than its last step (one conditional update, so of concurrent calls
+    /// with one code exactly one gets `true`).
+    fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreFuture<'_, bool>;
+    /// Removes the factor, the recovery codes, the remembered devices and open challenges,
+    /// clears `users.mfa_enabled`, with `event`, in one transaction. Returns whether a factor
+    /// (confirmed or not) existed; `event` is written only then.
+    fn delete_totp(
+        &self,
+        user_id: Uuid,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Replaces the user's recovery codes, only while a confirmed factor exists. Returns
+    /// whether they were replaced.
+    fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery: Vec<TokenHash>,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Marks the code used, once (of concurrent calls exactly one gets `true`).
+    fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: TokenHash,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// How many unused recovery codes the user has.
+    fn recovery_codes_left(&self, user_id: Uuid) -> StoreFuture<'_, u32>;
+    /// Stores a challenge (its `failures` and `completed_at` are ignored: 0 and `None`).
+    fn insert_mfa_challenge(&self, challenge: MfaChallenge) -> StoreFuture<'_, ()>;
+    /// The challenge, whatever its state; the caller checks expiry, completion and failures.
+    fn find_mfa_challenge(&self, token_hash: TokenHash)
+        -> StoreFuture<'_, Option<MfaChallenge>>;
+    /// Counts a wrong code against the challenge. Returns the failures after it (0 when there
+    /// is no such challenge).
+    fn fail_mfa_challenge(&self, token_hash: TokenHash) -> StoreFuture<'_, u32>;
+    /// Completes the challenge once, if not expired at `now` and below `max_failures`: of
+    /// concurrent calls exactly one gets `true`, and with it, in the same transaction,
+    /// `grant`'s refresh token (a new family), session, remembered device and event (completed
+    /// with [`EventDraft::for_user`]).
+    fn complete_mfa_challenge(
+        &self,
+        token_hash: TokenHash,
+        max_failures: u32,
+        grant: ChallengeGrant,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Whether `token_hash` is a remembered device of the user, unexpired at `now`.
+    fn is_trusted_device(
+        &self,
+        user_id: Uuid,
+        token_hash: TokenHash,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Deletes up to `limit` challenges and remembered devices that expired before `before`.
+    fn prune_mfa(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
+
+    // Email tokens and the mail outbox.
+    /// Stores `token` and its `mail` in one transaction (the mail exists iff the token does).
+    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()>;
+    /// The token, whatever its state; the caller checks purpose, expiry and use.
+    fn find_email_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>>;
+    /// Uses a `verify` token once, unexpired at `now`, and in the same transaction sets
+    /// `email_verified` on its user, if the user's email is still the token's, with `event`.
+    /// Returns the token when this call used it.
+    fn use_verify_token(
+        &self,
+        token_hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>>;
+    /// Uses a `reset` token once, unexpired at `now`, and in the same transaction replaces the
+    /// user's password hash with `password_hash`, sets `email_verified` (the mailbox was
+    /// proved), revokes every refresh family and session of the user and every other live
+    /// token of the user's, and writes `event`. Returns the token when this call used it.
+    fn use_reset_token(
+        &self,
+        token_hash: TokenHash,
+        password_hash: String,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>>;
+    /// Deletes up to `limit` email tokens that expired before `before`.
+    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
+    /// Leases up to `limit` due mails (pending or failed, due at `now_ms`, not leased) until
+    /// `leased_until_ms`, oldest due first; concurrent callers never get the same mail while
+    /// its lease holds.
+    fn claim_mail(
+        &self,
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedMail>>;
+    /// Records an attempt's result. Returns whether it applied (see [`MailResult`]).
+    fn complete_mail(&self, result: MailResult) -> StoreFuture<'_, bool>;
+    /// Mails due at `now_ms` that are not sent or exhausted.
+    fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64>;
+    /// Mails, newest first; all tenants or one.
+    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32)
+        -> StoreFuture<'_, Vec<MailRecord>>;
+    /// Deletes up to `limit` sent or exhausted mails created before `before` (Unix seconds).
+    fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 }

@@ -185,6 +185,8 @@ pub struct User {
     /// claim carries it.
     pub app_metadata: serde_json::Value,
     pub disabled: bool,
+    /// A confirmed second factor (TOTP) guards the user's sign-ins.
+    pub mfa_enabled: bool,
     pub created_at: i64,
 }
 

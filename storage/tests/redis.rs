@@ -117,6 +117,7 @@ fn session(user_id: Uuid, expires_at: i64) -> Session {
             custom_fields: serde_json::json!({}),
             app_metadata: serde_json::json!({}),
             disabled: false,
+            mfa_enabled: false,
             created_at: 1,
         },
         client_id: "web".into(),

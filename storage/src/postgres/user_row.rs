@@ -8,14 +8,14 @@ use crate::User;
 /// The [`USER_COLUMN_COUNT`] user columns of [`user_from`], for a table aliased `u`.
 pub(super) const USER_COLUMNS: &str =
     "u.id, u.tenant_id, u.email, u.email_verified, u.name, u.custom_fields, u.disabled, \
-     u.created_at, u.app_metadata";
+     u.created_at, u.app_metadata, u.mfa_enabled";
 
 /// How many columns [`user_from`] reads: the first column after them is `at + USER_COLUMN_COUNT`.
-pub(super) const USER_COLUMN_COUNT: usize = 9;
+pub(super) const USER_COLUMN_COUNT: usize = 10;
 
 /// A user from [`USER_COLUMN_COUNT`] columns starting at `at`, in the order of [`USER_COLUMNS`]:
 /// `id, tenant_id, email, email_verified, name, custom_fields, disabled, created_at,
-/// app_metadata`.
+/// app_metadata, mfa_enabled`.
 pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Error> {
     Ok(User {
         id: row.try_get(at)?,
@@ -27,5 +27,6 @@ pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Er
         disabled: row.try_get(at + 6)?,
         created_at: row.try_get(at + 7)?,
         app_metadata: row.try_get(at + 8)?,
+        mfa_enabled: row.try_get(at + 9)?,
     })
 }

@@ -34,6 +34,7 @@ pub(super) async fn register_user(
         custom_fields: new.custom_fields,
         app_metadata: serde_json::Value::Object(serde_json::Map::new()),
         disabled: false,
+        mfa_enabled: false,
         created_at: now,
     };
     let event = event

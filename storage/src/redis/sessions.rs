@@ -26,6 +26,9 @@ pub(super) struct WireSession {
     #[serde(default = "empty_object")]
     app: serde_json::Value,
     disabled: bool,
+    /// Absent from entries written by older instances: read as false.
+    #[serde(default)]
+    mfa: bool,
     user_created_at: i64,
     client_id: String,
     created_at: i64,
@@ -43,6 +46,7 @@ impl WireSession {
             custom: s.user.custom_fields.clone(),
             app: s.user.app_metadata.clone(),
             disabled: s.user.disabled,
+            mfa: s.user.mfa_enabled,
             user_created_at: s.user.created_at,
             client_id: s.client_id.clone(),
             created_at: s.created_at,
@@ -61,6 +65,7 @@ impl WireSession {
                 custom_fields: self.custom,
                 app_metadata: self.app,
                 disabled: self.disabled,
+                mfa_enabled: self.mfa,
                 created_at: self.user_created_at,
             },
             client_id: self.client_id,

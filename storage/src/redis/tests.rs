@@ -63,6 +63,7 @@ fn sessions_survive_the_wire() {
             custom_fields: serde_json::json!({"plan": "pro"}),
             app_metadata: serde_json::json!({"role": "admin"}),
             disabled: false,
+            mfa_enabled: false,
             created_at: 5,
         },
         client_id: "web".into(),

@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "client_algorithms",
         sql: include_str!("../../../migrations/sqlite/0009_client_algorithms.sql"),
     },
+    Migration {
+        version: 10,
+        name: "account_lifecycle",
+        sql: include_str!("../../../migrations/sqlite/0010_account_lifecycle.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -204,6 +204,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             custom_fields: new.custom_fields.clone(),
             app_metadata: json!({}),
             disabled: false,
+            mfa_enabled: false,
             created_at: NOW,
         }
     );
