@@ -22,7 +22,7 @@ WAIT_SECS="${HJ_TEST_WAIT_SECS:-60}" # bound on every readiness wait
 
 PG_USER=hellojohn PG_PASSWORD=hellojohn PG_DB=hellojohn
 PACKAGES=(postgresql postgresql-client redis-server redis-tools pgbouncer openssl python3 util-linux
-    nginx prometheus yamllint python3-yaml chromium fonts-dejavu-core)
+    nginx prometheus yamllint python3-yaml chromium fonts-dejavu-core python3-aiosmtpd)
 
 log() { echo "services.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -62,6 +62,8 @@ missing_packages() {
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v yamllint >/dev/null || missing+=(yamllint)
     /usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
+    # The SMTP sink of the engine's mail tests (scripts/smtp_sink.py).
+    /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
     # The conformance suite's headless browser test of the hosted sign-in page
     # (scripts/conformance.sh), and a font for its text.
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)

@@ -18,16 +18,24 @@ pub enum EventType {
     UserLogout,
     UserLogoutAll,
     TokenReuseDetected,
+    MfaEnabled,
+    MfaDisabled,
+    UserEmailVerified,
+    UserPasswordReset,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 10] = [
         EventType::UserRegister,
         EventType::UserLogin,
         EventType::UserLoginFailed,
         EventType::UserLogout,
         EventType::UserLogoutAll,
         EventType::TokenReuseDetected,
+        EventType::MfaEnabled,
+        EventType::MfaDisabled,
+        EventType::UserEmailVerified,
+        EventType::UserPasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +46,10 @@ impl EventType {
             EventType::UserLogout => "user.logout",
             EventType::UserLogoutAll => "user.logout_all",
             EventType::TokenReuseDetected => "token.reuse_detected",
+            EventType::MfaEnabled => "mfa.enabled",
+            EventType::MfaDisabled => "mfa.disabled",
+            EventType::UserEmailVerified => "user.email_verified",
+            EventType::UserPasswordReset => "user.password_reset",
         }
     }
 

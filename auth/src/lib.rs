@@ -22,6 +22,7 @@ pub mod flows;
 pub mod hashpool;
 pub mod keys;
 pub mod limiter;
+pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod ports;

@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod http;
 pub mod key_reload;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod origins;
 pub mod ports;
@@ -168,6 +169,26 @@ async fn build_auth(
         cache: redis.map(|r| Box::new(ports::RedisPorts(r)) as Box<dyn auth::ports::SessionCache>),
         csrf: auth::CsrfKey::from_bytes(master.derive("hellojohn/csrf/v1")),
         revocations: Arc::new(revocations),
+        lifecycle: Some(lifecycle(config, master)?),
+    })
+}
+
+/// MFA and the email flows: their settings, the master key (TOTP secrets are sealed under it)
+/// and the mailer (templates are read here: a bad template stops the start).
+fn lifecycle(config: &Config, master: &auth::MasterKey) -> anyhow::Result<auth::flows::Lifecycle> {
+    let mailer = mail::EngineMailer::new(config, master.clone()).context("email templates")?;
+    Ok(auth::flows::Lifecycle {
+        master: master.clone(),
+        mfa_issuer: config.mfa_issuer.clone(),
+        totp: auth::mfa::TotpParams {
+            window: config.mfa_totp_window,
+            ..auth::mfa::TotpParams::default()
+        },
+        challenge_ttl: config.mfa_challenge_ttl,
+        remember_ttl: config.mfa_remember_device_ttl,
+        verify_ttl: config.email_verify_ttl,
+        reset_ttl: config.password_reset_ttl,
+        mailer: Arc::new(mailer),
     })
 }
 
@@ -240,9 +261,11 @@ pub struct ServerHandle {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// The webhook worker's thread.
     worker: Option<std::thread::JoinHandle<()>>,
-    /// Dropped once the shards have stopped: the worker keeps its runtime (which may drive
+    /// The mail worker's thread; `None` without SMTP settings.
+    mail_worker: Option<std::thread::JoinHandle<()>>,
+    /// Dropped once the shards have stopped: the workers keep their runtimes (which may drive
     /// database connections the shards also use) until then.
-    shards_done: Option<tokio::sync::oneshot::Sender<()>>,
+    shards_done: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl ServerHandle {
@@ -265,8 +288,11 @@ impl ServerHandle {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        drop(self.shards_done.take());
-        if let Some(t) = self.worker.take() {
+        self.shards_done.clear();
+        for t in [self.worker.take(), self.mail_worker.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
     }
@@ -330,7 +356,7 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     let worker = webhook::worker::Worker {
         store: app.store.clone(),
         redis: app.redis.clone(),
-        master,
+        master: master.clone(),
         process: app.hub.process.clone(),
         settings: webhook::worker::WorkerSettings::from_config(&app.config),
     };
@@ -347,6 +373,7 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         return Err(anyhow::Error::new(e).context("cannot start the signing-key reloader"));
     }
     let (shards_done, shards_stopped) = tokio::sync::oneshot::channel();
+    let mut shards_done = vec![shards_done];
     let worker = match webhook::worker::spawn(worker, app.lifecycle.subscribe(), shards_stopped) {
         Ok(t) => t,
         Err(e) => {
@@ -354,11 +381,41 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
             return Err(anyhow::Error::new(e).context("cannot start the webhook worker"));
         }
     };
+    // The mail worker, beside it, only with SMTP settings: without them mails stay in the
+    // outbox (pending) until an instance that has them sends them.
+    let mail_worker = match mail::worker::MailSettings::from_config(&app.config) {
+        Some(settings) => {
+            let (done, stopped) = tokio::sync::oneshot::channel();
+            shards_done.push(done);
+            let w = mail::worker::Worker {
+                store: app.store.clone(),
+                redis: app.redis.clone(),
+                master,
+                process: app.hub.process.clone(),
+                settings,
+            };
+            match mail::worker::spawn(w, app.lifecycle.subscribe(), stopped) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    app.lifecycle.begin_shutdown();
+                    return Err(anyhow::Error::new(e).context("cannot start the mail worker"));
+                }
+            }
+        }
+        None => {
+            tracing::info!(
+                "mail is disabled (HELLOJOHN_SMTP_HOST is not set): account mails stay in the \
+                 outbox, pending, until an instance with SMTP settings sends them"
+            );
+            None
+        }
+    };
     Ok(ServerHandle {
         addr,
         app,
         threads,
         worker: Some(worker),
-        shards_done: Some(shards_done),
+        mail_worker,
+        shards_done,
     })
 }

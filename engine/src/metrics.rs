@@ -231,6 +231,14 @@ pub struct Process {
     pub webhook_backlog: AtomicU64,
     /// From an event to its delivery's 2xx.
     pub webhook_latency: AtomicHistogram,
+    /// Mails the SMTP relay accepted.
+    pub mail_sent_total: AtomicU64,
+    /// Mail attempts that failed and will be retried.
+    pub mail_failed_total: AtomicU64,
+    /// Mail attempts that failed for the last time.
+    pub mail_exhausted_total: AtomicU64,
+    /// Due mails not yet sent, as the mail worker last counted them.
+    pub mail_backlog: AtomicU64,
 }
 
 /// Joins the shards for scraping.
@@ -531,6 +539,28 @@ fn render_process(out: &mut String, p: &Process) {
         get(&p.redis_fallbacks_total),
     );
     render_webhooks(out, p);
+    render_mail(out, p);
+}
+
+fn render_mail(out: &mut String, p: &Process) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    out.push_str("# HELP hellojohn_mail_deliveries_total Mail send attempts by outcome: sent (the SMTP relay accepted it), failed (retried later), exhausted (the last attempt failed).\n# TYPE hellojohn_mail_deliveries_total counter\n");
+    for (status, v) in [
+        ("sent", &p.mail_sent_total),
+        ("failed", &p.mail_failed_total),
+        ("exhausted", &p.mail_exhausted_total),
+    ] {
+        let _ = writeln!(
+            out,
+            "hellojohn_mail_deliveries_total{{status=\"{status}\"}} {}",
+            get(v)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_mail_backlog Mails due and not yet sent (the outbox backlog, all instances), as this instance's mail worker last counted them.\n# TYPE hellojohn_mail_backlog gauge\nhellojohn_mail_backlog {}",
+        get(&p.mail_backlog)
+    );
 }
 
 fn render_webhooks(out: &mut String, p: &Process) {

@@ -61,6 +61,16 @@ routes! {
     OAuthLogout => "/oauth2/logout",
     OAuthRevoke => "/oauth2/revoke",
     OAuthIntrospect => "/oauth2/introspect",
+    MfaEnroll => "/v2/mfa/totp/enroll",
+    MfaVerify => "/v2/mfa/totp/verify",
+    MfaChallenge => "/v2/mfa/totp/challenge",
+    MfaDisable => "/v2/mfa/totp/disable",
+    MfaRecoveryRotate => "/v2/mfa/recovery/rotate",
+    MfaFactors => "/v2/mfa/factors",
+    VerifyEmailStart => "/v2/auth/verify-email/start",
+    VerifyEmail => "/v2/auth/verify-email",
+    Forgot => "/v2/auth/forgot",
+    Reset => "/v2/auth/reset",
     TenantOpenIdConfiguration => "/t/{slug}/.well-known/openid-configuration",
     TenantJwks => "/.well-known/jwks/{slug}.json",
 }
@@ -113,7 +123,7 @@ impl Route {
     pub fn hashes(self) -> bool {
         matches!(
             self,
-            Route::Login | Route::SessionLogin | Route::Register | Route::OAuthLogin
+            Route::Login | Route::SessionLogin | Route::Register | Route::OAuthLogin | Route::Reset
         )
     }
 
@@ -131,11 +141,15 @@ impl Route {
             | Route::PasswordPolicy
             | Route::Providers
             | Route::AuthConfig
+            | Route::MfaFactors
+            | Route::VerifyEmail
             | Route::TenantOpenIdConfiguration
             | Route::TenantJwks => method == Method::GET || method == Method::HEAD,
-            Route::UserInfo | Route::OAuthAuthorize | Route::OAuthLogin | Route::OAuthLogout => {
-                method == Method::GET || method == Method::POST
-            }
+            Route::UserInfo
+            | Route::OAuthAuthorize
+            | Route::OAuthLogin
+            | Route::OAuthLogout
+            | Route::Reset => method == Method::GET || method == Method::POST,
             Route::Register
             | Route::Login
             | Route::Refresh
@@ -145,7 +159,14 @@ impl Route {
             | Route::OAuthToken
             | Route::OAuthRevoke
             | Route::OAuthIntrospect
-            | Route::CompleteProfile => method == Method::POST,
+            | Route::CompleteProfile
+            | Route::MfaEnroll
+            | Route::MfaVerify
+            | Route::MfaChallenge
+            | Route::MfaDisable
+            | Route::MfaRecoveryRotate
+            | Route::VerifyEmailStart
+            | Route::Forgot => method == Method::POST,
             Route::Unmatched => false,
         }
     }

@@ -27,6 +27,20 @@ pub enum ErrorCode {
     Overloaded,
     Unavailable,
     Timeout,
+    /// The client requires a verified email (after a right password).
+    EmailNotVerified,
+    /// A wrong, replayed or used TOTP or recovery code.
+    InvalidMfaCode,
+    /// An unknown, expired, used or exhausted `mfa_token`.
+    MfaTokenInvalid,
+    /// The user has no second factor to use or change.
+    MfaNotEnrolled,
+    /// The user already has a confirmed second factor.
+    MfaAlreadyEnabled,
+    /// A sensitive MFA change needs a code, a recovery code or the password.
+    MfaProofRequired,
+    /// An unknown, expired or used email link.
+    EmailTokenInvalid,
 }
 
 impl ErrorCode {
@@ -52,22 +66,38 @@ impl ErrorCode {
             ErrorCode::Overloaded => "OVERLOADED",
             ErrorCode::Unavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            ErrorCode::InvalidMfaCode => "INVALID_MFA_CODE",
+            ErrorCode::MfaTokenInvalid => "MFA_TOKEN_INVALID",
+            ErrorCode::MfaNotEnrolled => "MFA_NOT_ENROLLED",
+            ErrorCode::MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
+            ErrorCode::MfaProofRequired => "MFA_PROOF_REQUIRED",
+            ErrorCode::EmailTokenInvalid => "EMAIL_TOKEN_INVALID",
         }
     }
 
     /// The HTTP status this code is answered with.
     pub const fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidJson | ErrorCode::BadRequest => 400,
+            ErrorCode::InvalidJson
+            | ErrorCode::BadRequest
+            | ErrorCode::MfaTokenInvalid
+            | ErrorCode::MfaNotEnrolled
+            | ErrorCode::MfaProofRequired
+            | ErrorCode::EmailTokenInvalid => 400,
             ErrorCode::InvalidCredentials
             | ErrorCode::TokenInvalid
             | ErrorCode::SessionExpired
             | ErrorCode::RefreshTokenReuse
-            | ErrorCode::Unauthorized => 401,
-            ErrorCode::CsrfTokenInvalid | ErrorCode::CrossSiteRequest | ErrorCode::Forbidden => 403,
+            | ErrorCode::Unauthorized
+            | ErrorCode::InvalidMfaCode => 401,
+            ErrorCode::CsrfTokenInvalid
+            | ErrorCode::CrossSiteRequest
+            | ErrorCode::Forbidden
+            | ErrorCode::EmailNotVerified => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::MfaAlreadyEnabled => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimitExceeded => 429,

@@ -4,6 +4,7 @@
 //! This crate does no I/O. Only it knows JSON: the engine converts these types into domain
 //! values at the handler and back.
 
+pub mod account;
 pub mod auth;
 pub mod error;
 pub mod json;

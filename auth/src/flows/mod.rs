@@ -58,6 +58,20 @@ pub enum Denial {
         limit: Limit,
         decision: Decision,
     },
+    /// The client requires a verified email and the user's is not (after a right password).
+    EmailNotVerified,
+    /// A wrong, replayed or used TOTP or recovery code.
+    InvalidMfaCode,
+    /// An unknown, expired, completed or exhausted `mfa_token`.
+    MfaTokenInvalid,
+    /// The user has no (confirmed) second factor.
+    MfaNotEnrolled,
+    /// The user already has a confirmed second factor.
+    MfaAlreadyEnabled,
+    /// A sensitive MFA change without a code, a recovery code or the password.
+    MfaProofRequired,
+    /// An unknown, expired, used or wrong-purpose email link token.
+    EmailTokenInvalid,
 }
 
 #[derive(Debug)]
@@ -132,6 +146,9 @@ pub struct Auth {
     pub csrf: CsrfKey,
     /// Access tokens revoked before their `exp`.
     pub revocations: Arc<crate::revocations::Revocations>,
+    /// MFA and the email flows (`None` in tests that do not need them: those flows then fail
+    /// as a fault).
+    pub lifecycle: Option<Lifecycle>,
 }
 
 fn custom_claim(user: &User) -> Document {
@@ -148,17 +165,24 @@ macro_rules! deny {
     };
 }
 
+mod account;
 mod code;
 mod email;
+mod mfa;
 mod refresh;
 mod session;
 mod signin;
 
+pub use account::{registered_redirect, Verified};
 pub use code::{
     at_hash, at_hash_sha256, authenticate_client, ClientAuth, CodeRequest, GrantDenial, GrantFlow,
     Granted, CODE_TTL_SECS,
 };
 pub use email::{normalize_email, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES};
+pub use mfa::{
+    mfa_amr, ChallengeDone, Enrollment, Lifecycle, MfaPending, Passed, Proof, SecondFactor, SignIn,
+    FRESH_MFA_SECS, MAX_CHALLENGE_FAILURES,
+};
 
 impl Auth {
     fn access_ttl_for(&self, client: Option<&Client>) -> Duration {

@@ -14,15 +14,17 @@ impl Auth {
     }
 
     /// Starts a cookie session after checking the password (`user.login`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn session_login(
         &self,
         tenant: &Tenant,
         client: &Client,
         email: &str,
         password: Password,
+        trusted_device: Option<&str>,
         origin: &Origin,
         now: i64,
-    ) -> Flow<NewSessionCookie> {
+    ) -> Flow<SignIn<NewSessionCookie>> {
         let user = match self
             .check_password(tenant, email, password, origin, now)
             .await?
@@ -30,6 +32,20 @@ impl Auth {
             Outcome::Done(u) => u,
             Outcome::Denied(d) => deny!(d),
         };
+        match self
+            .after_password(
+                &user,
+                client,
+                storage::ChallengeKind::Session,
+                trusted_device,
+                now,
+            )
+            .await?
+        {
+            Outcome::Done(Some(pending)) => return Ok(Outcome::Done(SignIn::MfaRequired(pending))),
+            Outcome::Done(None) => {}
+            Outcome::Denied(d) => deny!(d),
+        }
         let (value, id_hash) = new_opaque_token();
         let expires_at = now + secs(self.session_ttl);
         let event = login_event(
@@ -61,10 +77,10 @@ impl Auth {
             revoked_at: None,
         };
         self.cache_session(&id_hash, &session, now).await;
-        Ok(Outcome::Done(NewSessionCookie {
+        Ok(Outcome::Done(SignIn::Done(NewSessionCookie {
             value,
             max_age: self.session_ttl,
-        }))
+        })))
     }
 
     /// The caller behind a Bearer access token, unless it was revoked.

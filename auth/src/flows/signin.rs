@@ -221,16 +221,39 @@ impl Auth {
         }
     }
 
-    /// Password sign-in: tokens for a new refresh family (`user.login`).
+    /// After a right password: refused when the client requires a verified email and the
+    /// user's is not; a challenge when a second factor is due.
+    pub(super) async fn after_password(
+        &self,
+        user: &User,
+        client: &Client,
+        kind: storage::ChallengeKind,
+        trusted_device: Option<&str>,
+        now: i64,
+    ) -> Flow<Option<MfaPending>> {
+        if client.require_email_verification && !user.email_verified {
+            deny!(Denial::EmailNotVerified)
+        }
+        Ok(Outcome::Done(
+            self.second_factor_due(user, client, kind, trusted_device, now)
+                .await?,
+        ))
+    }
+
+    /// Password sign-in: tokens for a new refresh family (`user.login`), or a challenge for
+    /// the second factor. `trusted_device`: the remembered-device cookie, if the browser sent
+    /// one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn login(
         &self,
         tenant: &Tenant,
         client: &Client,
         email: &str,
         password: Password,
+        trusted_device: Option<&str>,
         origin: &Origin,
         now: i64,
-    ) -> Flow<Issued> {
+    ) -> Flow<SignIn<Issued>> {
         let user = match self
             .check_password(tenant, email, password, origin, now)
             .await?
@@ -238,6 +261,21 @@ impl Auth {
             Outcome::Done(u) => u,
             Outcome::Denied(d) => deny!(d),
         };
+        let remembered = trusted_device.is_some() && user.mfa_enabled;
+        match self
+            .after_password(
+                &user,
+                client,
+                storage::ChallengeKind::Tokens,
+                trusted_device,
+                now,
+            )
+            .await?
+        {
+            Outcome::Done(Some(pending)) => return Ok(Outcome::Done(SignIn::MfaRequired(pending))),
+            Outcome::Done(None) => {}
+            Outcome::Denied(d) => deny!(d),
+        }
         let (refresh_token, refresh) =
             self.new_refresh(user.id, tenant.id, client, Uuid::now_v7(), now);
         let event = login_event(
@@ -251,19 +289,19 @@ impl Auth {
         self.store
             .insert_refresh_token(refresh, Some(event))
             .await?;
-        let (access_token, expires_in) = self.access_token(
-            &user,
-            client,
-            &client.scopes,
-            self.access_ttl_for(Some(client)),
-            now,
-            None,
-        );
-        Ok(Outcome::Done(Issued {
+        let ttl = self.access_ttl_for(Some(client));
+        let mut claims =
+            self.access_claims(&user, &client.client_id, &client.scopes, ttl, now, None);
+        if remembered {
+            // The password, on a device that passed the second factor before.
+            claims.amr = mfa_amr();
+        }
+        let access_token = self.sign_access(client, &claims);
+        Ok(Outcome::Done(SignIn::Done(Issued {
             user,
             access_token,
-            expires_in,
+            expires_in: ttl.as_secs(),
             refresh_token,
-        }))
+        })))
     }
 }

@@ -12,10 +12,13 @@ use std::time::Duration;
 
 pub use crate::client_ip::ClientIpHeader;
 
+mod mail;
 mod settings;
 #[cfg(test)]
 mod tests;
 mod values;
+
+pub use mail::{is_loopback_host, SmtpSettings, SmtpTls};
 
 use settings::closest;
 pub use settings::{markdown_table, Setting, PREFIX, SETTINGS};
@@ -194,6 +197,28 @@ pub struct Config {
     /// How long a worker holds a claimed delivery; `None`: twice `webhook_timeout` plus 5 s.
     /// Not a `HELLOJOHN_*` setting: tests shorten it.
     pub webhook_lease: Option<Duration>,
+    /// The SMTP relay of account mail; `None` (no `HELLOJOHN_SMTP_HOST`): mail is disabled and
+    /// stays in the outbox. The mail worker reuses the webhook poll interval, backoff, lease and
+    /// retention.
+    pub smtp: Option<SmtpSettings>,
+    /// Timeout of one SMTP send (connection, TLS, the whole dialogue).
+    pub smtp_timeout: Duration,
+    /// Send attempts before a mail is exhausted.
+    pub mail_max_attempts: u32,
+    /// Per-tenant and global overrides of the mail templates, read at start.
+    pub email_templates_dir: Option<PathBuf>,
+    /// Life of an email-verification link.
+    pub email_verify_ttl: Duration,
+    /// Life of a password-reset link.
+    pub password_reset_ttl: Duration,
+    /// The `issuer` of otpauth URLs (what authenticator apps show).
+    pub mfa_issuer: String,
+    /// TOTP time steps accepted either side of now (0 to 3).
+    pub mfa_totp_window: u32,
+    /// Life of an MFA sign-in challenge (`mfa_token`).
+    pub mfa_challenge_ttl: Duration,
+    /// Life of a remembered device.
+    pub mfa_remember_device_ttl: Duration,
     /// Tests only (not a `HELLOJOHN_*` setting): a request carrying `x-hj-test-panic` makes
     /// its handler panic, to show that a panic costs one request (500) and nothing else.
     pub test_panic_header: bool,
@@ -483,6 +508,7 @@ impl Config {
             Duration::from_secs(7 * 24 * 3600),
             positive_duration,
         );
+        let lifecycle = mail::read(&mut r);
         let log = r.parse("HELLOJOHN_LOG", "info".to_string(), |v| {
             tracing_subscriber::EnvFilter::try_new(v)
                 .map(|_| v.to_string())
@@ -571,6 +597,16 @@ impl Config {
             webhook_backoff_base: Duration::from_secs(5),
             webhook_backoff_max: Duration::from_secs(3600),
             webhook_lease: None,
+            smtp: lifecycle.smtp,
+            smtp_timeout: lifecycle.smtp_timeout,
+            mail_max_attempts: lifecycle.mail_max_attempts,
+            email_templates_dir: lifecycle.email_templates_dir,
+            email_verify_ttl: lifecycle.email_verify_ttl,
+            password_reset_ttl: lifecycle.password_reset_ttl,
+            mfa_issuer: lifecycle.mfa_issuer,
+            mfa_totp_window: lifecycle.mfa_totp_window,
+            mfa_challenge_ttl: lifecycle.mfa_challenge_ttl,
+            mfa_remember_device_ttl: lifecycle.mfa_remember_device_ttl,
             test_panic_header: false,
             log,
             log_format,

@@ -245,3 +245,158 @@ fn key_publish_delay_covers_the_jwks_cache_and_the_reload() {
         assert_eq!(errors[0].key, "HELLOJOHN_KEY_PUBLISH_DELAY");
     }
 }
+
+#[test]
+fn mail_and_mfa_defaults() {
+    let c = Config::from_source(&map(&[])).unwrap();
+    assert_eq!(c.smtp, None, "no host: mail disabled");
+    assert_eq!(c.smtp_timeout, Duration::from_secs(10));
+    assert_eq!(c.mail_max_attempts, 8);
+    assert_eq!(c.email_templates_dir, None);
+    assert_eq!(c.email_verify_ttl, Duration::from_secs(48 * 3600));
+    assert_eq!(c.password_reset_ttl, Duration::from_secs(3600));
+    assert_eq!(c.mfa_issuer, "HelloJohn");
+    assert_eq!(c.mfa_totp_window, 1);
+    assert_eq!(c.mfa_challenge_ttl, Duration::from_secs(300));
+    assert_eq!(
+        c.mfa_remember_device_ttl,
+        Duration::from_secs(30 * 24 * 3600)
+    );
+}
+
+#[test]
+fn smtp_settings() {
+    let c = Config::from_source(&map(&[
+        ("HELLOJOHN_SMTP_HOST", "smtp.example.com"),
+        ("HELLOJOHN_SMTP_FROM", "Acme <no-reply@example.com>"),
+        ("HELLOJOHN_SMTP_USERNAME", "mailer"),
+        ("HELLOJOHN_SMTP_PASSWORD", "hunter2"),
+    ]))
+    .unwrap();
+    let smtp = c.smtp.clone().unwrap();
+    assert_eq!(smtp.host, "smtp.example.com");
+    assert_eq!(smtp.port, 587);
+    assert_eq!(smtp.tls, SmtpTls::StartTls);
+    assert_eq!(smtp.username.as_deref(), Some("mailer"));
+    assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("hunter2"));
+    assert!(
+        !format!("{c:?}").contains("hunter2"),
+        "the password is redacted"
+    );
+
+    let c = Config::from_source(&map(&[
+        ("HELLOJOHN_SMTP_HOST", "[::1]"),
+        ("HELLOJOHN_SMTP_PORT", "2525"),
+        ("HELLOJOHN_SMTP_FROM", "no-reply@example.com"),
+        ("HELLOJOHN_SMTP_TLS", "none"),
+        ("HELLOJOHN_SMTP_TIMEOUT", "3s"),
+        ("HELLOJOHN_MAIL_MAX_ATTEMPTS", "3"),
+        ("HELLOJOHN_EMAIL_TEMPLATES_DIR", "/etc/hellojohn/mail"),
+    ]))
+    .unwrap();
+    let smtp = c.smtp.unwrap();
+    assert_eq!((smtp.host.as_str(), smtp.port), ("::1", 2525));
+    assert_eq!(smtp.tls, SmtpTls::None);
+    assert_eq!(c.smtp_timeout, Duration::from_secs(3));
+    assert_eq!(c.mail_max_attempts, 3);
+    assert_eq!(
+        c.email_templates_dir,
+        Some(PathBuf::from("/etc/hellojohn/mail"))
+    );
+    for (host, loopback) in [
+        ("127.0.0.1", true),
+        ("127.8.9.10", true),
+        ("localhost", true),
+        ("LOCALHOST.", true),
+        ("::1", true),
+        ("::ffff:127.0.0.1", true),
+        ("10.0.0.1", false),
+        ("localhost.example.com", false),
+        ("smtp.example.com", false),
+    ] {
+        assert_eq!(is_loopback_host(host), loopback, "{host}");
+    }
+}
+
+#[test]
+fn bad_smtp_settings_are_reported_without_the_password() {
+    let keys = |pairs: &[(&str, &str)]| -> Vec<String> {
+        Config::from_source(&map(pairs))
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    };
+    // A host without a sender.
+    let errs =
+        Config::from_source(&map(&[("HELLOJOHN_SMTP_HOST", "smtp.example.com")])).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].key, "HELLOJOHN_SMTP_HOST");
+    assert!(errs.0[0].message.contains("HELLOJOHN_SMTP_FROM"), "{errs}");
+    // Plain SMTP only to loopback.
+    let errs = Config::from_source(&map(&[
+        ("HELLOJOHN_SMTP_HOST", "smtp.example.com"),
+        ("HELLOJOHN_SMTP_FROM", "a@example.com"),
+        ("HELLOJOHN_SMTP_TLS", "none"),
+    ]))
+    .unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].key, "HELLOJOHN_SMTP_TLS");
+    assert!(errs.0[0].message.contains("loopback"), "{errs}");
+    // Credentials come in pairs; the password is never echoed.
+    let errs = Config::from_source(&map(&[
+        ("HELLOJOHN_SMTP_HOST", "smtp.example.com"),
+        ("HELLOJOHN_SMTP_FROM", "a@example.com"),
+        ("HELLOJOHN_SMTP_PASSWORD", "hunter2"),
+    ]))
+    .unwrap_err();
+    assert_eq!(errs.0[0].key, "HELLOJOHN_SMTP_PASSWORD");
+    assert!(
+        errs.0[0].message.contains("HELLOJOHN_SMTP_USERNAME"),
+        "{errs}"
+    );
+    assert!(!errs.to_string().contains("hunter2"), "{errs}");
+    // Settings for a relay that is not named.
+    assert_eq!(
+        keys(&[
+            ("HELLOJOHN_SMTP_FROM", "a@example.com"),
+            ("HELLOJOHN_SMTP_PASSWORD", "hunter2"),
+            ("HELLOJOHN_SMTP_PORT", "25"),
+        ]),
+        ["HELLOJOHN_SMTP_PASSWORD", "HELLOJOHN_SMTP_FROM"]
+    );
+    // Bad values, each reported.
+    assert_eq!(
+        keys(&[
+            ("HELLOJOHN_SMTP_HOST", "smtp://smtp.example.com"),
+            ("HELLOJOHN_SMTP_PORT", "70000"),
+            ("HELLOJOHN_SMTP_FROM", "not an address"),
+            ("HELLOJOHN_SMTP_TLS", "ssl"),
+            ("HELLOJOHN_SMTP_TIMEOUT", "0s"),
+            ("HELLOJOHN_MAIL_MAX_ATTEMPTS", "0"),
+            ("HELLOJOHN_EMAIL_VERIFY_TTL", "forever"),
+            ("HELLOJOHN_PASSWORD_RESET_TTL", "0s"),
+            ("HELLOJOHN_MFA_ISSUER", "bad\u{7}issuer"),
+            ("HELLOJOHN_MFA_TOTP_WINDOW", "4"),
+            ("HELLOJOHN_MFA_CHALLENGE_TTL", "soon"),
+            ("HELLOJOHN_MFA_REMEMBER_DEVICE_TTL", "0s"),
+        ]),
+        [
+            "HELLOJOHN_SMTP_HOST",
+            "HELLOJOHN_SMTP_PORT",
+            "HELLOJOHN_SMTP_FROM",
+            "HELLOJOHN_SMTP_TLS",
+            "HELLOJOHN_SMTP_TIMEOUT",
+            "HELLOJOHN_MAIL_MAX_ATTEMPTS",
+            "HELLOJOHN_EMAIL_VERIFY_TTL",
+            "HELLOJOHN_PASSWORD_RESET_TTL",
+            "HELLOJOHN_MFA_ISSUER",
+            "HELLOJOHN_MFA_TOTP_WINDOW",
+            "HELLOJOHN_MFA_CHALLENGE_TTL",
+            "HELLOJOHN_MFA_REMEMBER_DEVICE_TTL",
+        ]
+    );
+    let c = Config::from_source(&map(&[("HELLOJOHN_MFA_TOTP_WINDOW", "0")])).unwrap();
+    assert_eq!(c.mfa_totp_window, 0);
+}

@@ -88,13 +88,17 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 &input.client,
                 &input.email,
                 input.password,
+                super::mfa::trusted_device(ctx, &input.parts),
                 &origin,
                 ctx.now,
             )
             .await
             .map_err(|e| errors::store(&e))?;
         Ok(match outcome {
-            Outcome::Done(issued) => (tokens(issued, false), "success"),
+            Outcome::Done(auth::flows::SignIn::Done(issued)) => (tokens(issued, false), "success"),
+            Outcome::Done(auth::flows::SignIn::MfaRequired(pending)) => {
+                (super::mfa::mfa_required(pending), "mfa_required")
+            }
             Outcome::Denied(d) => (denied(ctx, &d, false), sign_in_status(&d)),
         })
     }

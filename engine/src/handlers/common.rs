@@ -42,6 +42,11 @@ enum Media {
     Other,
 }
 
+/// Whether the body is a form (`application/x-www-form-urlencoded`): a page of ours posted it.
+pub fn is_form(parts: &Parts) -> bool {
+    matches!(media(parts), Media::Form)
+}
+
 /// The media type of the body, parameters (`; charset=utf-8`) ignored.
 fn media(parts: &Parts) -> Media {
     let Some(value) = parts.headers.get(CONTENT_TYPE) else {
@@ -225,7 +230,10 @@ pub fn sign_in_status(d: &Denial) -> &'static str {
         Denial::InvalidCredentials
         | Denial::TokenInvalid
         | Denial::TokenReuse
-        | Denial::SessionExpired => "invalid_credentials",
+        | Denial::SessionExpired
+        | Denial::InvalidMfaCode
+        | Denial::MfaTokenInvalid => "invalid_credentials",
+        Denial::EmailNotVerified => "email_not_verified",
         _ => "bad_request",
     }
 }

@@ -43,6 +43,30 @@ pub fn denial(d: &Denial) -> ApiError {
             ApiError::new(ErrorCode::Unauthorized, "client authentication failed")
         }
         Denial::RateLimited { decision, .. } => rate_limited(decision),
+        Denial::EmailNotVerified => ApiError::new(
+            ErrorCode::EmailNotVerified,
+            "please verify your email before signing in",
+        ),
+        Denial::InvalidMfaCode => ApiError::new(ErrorCode::InvalidMfaCode, "invalid MFA code"),
+        Denial::MfaTokenInvalid => ApiError::new(
+            ErrorCode::MfaTokenInvalid,
+            "mfa_token is invalid, expired or already used; sign in again",
+        ),
+        Denial::MfaNotEnrolled => {
+            ApiError::new(ErrorCode::MfaNotEnrolled, "no second factor is enrolled")
+        }
+        Denial::MfaAlreadyEnabled => ApiError::new(
+            ErrorCode::MfaAlreadyEnabled,
+            "a second factor is already enabled; disable it first",
+        ),
+        Denial::MfaProofRequired => ApiError::new(
+            ErrorCode::MfaProofRequired,
+            "a current code, a recovery code or the password is required",
+        ),
+        Denial::EmailTokenInvalid => ApiError::new(
+            ErrorCode::EmailTokenInvalid,
+            "the link is invalid or expired",
+        ),
     }
 }
 

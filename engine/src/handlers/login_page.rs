@@ -19,6 +19,9 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
     /// An error line above the form.
     pub error: Option<&'a str>,
+    /// The second step of a sign-in with MFA: the page asks for a code instead of the
+    /// password, carrying the challenge's token.
+    pub mfa_token: Option<&'a str>,
 }
 
 /// Escapes text for HTML element content and double-quoted attribute values.
@@ -41,7 +44,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;ma
 main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;\
 box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.3rem;margin:0 0 .3rem}\
 p.sub{color:#555;margin:0 0 1.5rem}label{display:block;margin:.8rem 0 .3rem;font-weight:600}\
-input[type=email],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;\
+input[type=email],input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.6rem;\
 border:1px solid #bbb;border-radius:4px;font-size:1rem}button{margin-top:1.4rem;width:100%;\
 padding:.7rem;border:0;border-radius:4px;background:#2457d6;color:#fff;font-size:1rem}\
 p.error{background:#fdecea;color:#8a1c12;padding:.6rem;border-radius:4px}";
@@ -60,17 +63,36 @@ pub fn render(page: &LoginPage<'_>) -> String {
 <form method=\"post\" action=\"/oauth2/login\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">\
-<label for=\"email\">Email</label>\
-<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{email}\">\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<button type=\"submit\">Sign in</button></form></main></body></html>\n",
+{fields}</form></main></body></html>\n",
         tenant = escape(page.tenant_name),
         client = escape(page.client_name),
         csrf = escape(page.csrf_token),
         return_to = escape(page.return_to),
-        email = escape(page.email),
+        fields = fields(page),
     )
+}
+
+/// The form's own fields: email and password, or (second step) a code.
+fn fields(page: &LoginPage<'_>) -> String {
+    match page.mfa_token {
+        Some(token) => format!(
+            "<input type=\"hidden\" name=\"mfa_token\" value=\"{token}\">\
+<label for=\"code\">Authentication code</label>\
+<input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+required maxlength=\"32\">\
+<p class=\"sub\">From your authenticator app, or one of your recovery codes.</p>\
+<button type=\"submit\">Continue</button>",
+            token = escape(token),
+        ),
+        None => format!(
+            "<label for=\"email\">Email</label>\
+<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{email}\">\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<button type=\"submit\">Sign in</button>",
+            email = escape(page.email),
+        ),
+    }
 }
 
 /// An HTML response with the headers every page of ours carries: no caching, no framing
@@ -185,6 +207,7 @@ mod tests {
             csrf_token: "t'",
             email: "\"onfocus=alert(1)",
             error: Some("<b>"),
+            mfa_token: None,
         });
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("\"onfocus"), "{page}");

@@ -1,12 +1,14 @@
 //! The request pipeline: route, call the handler under the write timeout, then record metrics
 //! and the access log. Handlers are grouped by resource in submodules.
 
+mod account;
 mod auth;
 pub(crate) mod common;
 mod cors;
 mod end_session;
 mod errors;
 mod login_page;
+mod mfa;
 mod oauth;
 mod oidc;
 mod public;
@@ -290,6 +292,17 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::Providers => public::providers(ctx, req).await,
         Route::AuthConfig => public::config(ctx, req).await,
         Route::CompleteProfile => session::complete_profile(ctx, req).await,
+        Route::MfaEnroll => mfa::enroll(ctx, req).await,
+        Route::MfaVerify => mfa::verify(ctx, req).await,
+        Route::MfaChallenge => mfa::challenge(ctx, req).await,
+        Route::MfaDisable => mfa::disable(ctx, req).await,
+        Route::MfaRecoveryRotate => mfa::rotate(ctx, req).await,
+        Route::MfaFactors => mfa::factors(ctx, req).await,
+        Route::VerifyEmailStart => account::verify_start(ctx, req).await,
+        Route::VerifyEmail => account::verify(ctx, req).await,
+        Route::Forgot => account::forgot(ctx, req).await,
+        Route::Reset if req.method() == http::Method::GET => account::reset_page(ctx, req).await,
+        Route::Reset => account::reset(ctx, req).await,
         Route::Unmatched => {
             ctx.clock.request_read();
             Err(ApiError::new(ErrorCode::NotFound, "no such route"))
@@ -329,7 +342,15 @@ fn pace_after(ctx: &Ctx, resp: &Resp) {
 fn with_bearer_challenge(route: Route, e: &ApiError, mut resp: Resp) -> Resp {
     let bearer_route = matches!(
         route,
-        Route::UserInfo | Route::Me | Route::CompleteProfile | Route::LogoutAll
+        Route::UserInfo
+            | Route::Me
+            | Route::CompleteProfile
+            | Route::LogoutAll
+            | Route::MfaEnroll
+            | Route::MfaVerify
+            | Route::MfaDisable
+            | Route::MfaRecoveryRotate
+            | Route::MfaFactors
     );
     if !bearer_route || e.status() != 401 {
         return resp;

@@ -312,6 +312,21 @@ fn login_form(
     email: &str,
     error: Option<&str>,
 ) -> Resp {
+    step_form(ctx, status, tenant, client, return_to, email, error, None)
+}
+
+/// The sign-in page, first step (`mfa_token` `None`) or second (a code for the challenge).
+#[allow(clippy::too_many_arguments)]
+fn step_form(
+    ctx: &Ctx,
+    status: u16,
+    tenant: &Tenant,
+    client: &Client,
+    return_to: &str,
+    email: &str,
+    error: Option<&str>,
+    mfa_token: Option<&str>,
+) -> Resp {
     let (value, _) = auth::new_opaque_token();
     let token = ctx.auth().csrf.token_for(&value);
     // Where the sign-in ends: the authorization request's redirect URI, when the client
@@ -328,6 +343,7 @@ fn login_form(
             csrf_token: &token,
             email,
             error,
+            mfa_token,
         }),
         target.as_deref(),
     );
@@ -410,6 +426,19 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             Some("This form expired. Please sign in again."),
         ));
     }
+    let mfa_token = field("mfa_token");
+    if !mfa_token.is_empty() {
+        return mfa_step(
+            ctx,
+            &parts,
+            &tenant,
+            &client,
+            return_to,
+            mfa_token,
+            field("code"),
+        )
+        .await;
+    }
     let password = field("password");
     if email.is_empty() || password.is_empty() || email.len() > auth::flows::MAX_EMAIL_BYTES {
         return Ok(login_form(
@@ -431,13 +460,27 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             &client,
             email,
             Password::new(password),
+            None,
             &ctx.origin(&parts),
             ctx.now,
         )
         .await
         .map_err(|e| errors::store(&e))?;
     match outcome {
-        Outcome::Done(session) => {
+        Outcome::Done(auth::flows::SignIn::MfaRequired(pending)) => {
+            ctx.shard.metrics.sign_in("hosted", "mfa_required");
+            Ok(step_form(
+                ctx,
+                200,
+                &tenant,
+                &client,
+                return_to,
+                email,
+                None,
+                Some(&pending.mfa_token),
+            ))
+        }
+        Outcome::Done(auth::flows::SignIn::Done(session)) => {
             ctx.shard.metrics.sign_in("hosted", "success");
             let mut resp = redirect(303, return_to);
             common::set_cookie(
@@ -457,6 +500,78 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 return_to,
                 email,
                 Some("Invalid email or password."),
+            ))
+        }
+        Outcome::Denied(d) => {
+            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
+            Ok(denied(ctx, &d, false))
+        }
+    }
+}
+
+/// The page's second step: the code for the challenge its first step started. A wrong code
+/// shows the step again; a dead challenge (expired, too many wrong codes) starts over.
+async fn mfa_step(
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    tenant: &Tenant,
+    client: &Client,
+    return_to: &str,
+    mfa_token: &str,
+    code: &str,
+) -> HandlerResult {
+    let code = code.trim();
+    let factor = if code.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+        auth::flows::SecondFactor::Code(code.to_string())
+    } else {
+        auth::flows::SecondFactor::Recovery(code.to_string())
+    };
+    let outcome = ctx
+        .auth()
+        .mfa_challenge(mfa_token, factor, true, false, &ctx.origin(parts), ctx.now)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    match outcome {
+        Outcome::Done(passed) => match passed.done {
+            auth::flows::ChallengeDone::Session(session) => {
+                ctx.shard.metrics.sign_in("hosted", "success");
+                let mut resp = redirect(303, return_to);
+                common::set_cookie(
+                    &mut resp,
+                    super::session::session_cookie(ctx, &session.value, session.max_age.as_secs()),
+                );
+                common::set_cookie(&mut resp, login_cookie(ctx, "", 0));
+                Ok(resp)
+            }
+            auth::flows::ChallengeDone::Tokens(_) => Ok(error_page(
+                400,
+                "invalid_request",
+                "this sign-in was not started on this page",
+            )),
+        },
+        Outcome::Denied(d @ Denial::InvalidMfaCode) => {
+            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
+            Ok(step_form(
+                ctx,
+                401,
+                tenant,
+                client,
+                return_to,
+                "",
+                Some("That code did not work. Try again."),
+                Some(mfa_token),
+            ))
+        }
+        Outcome::Denied(d @ Denial::MfaTokenInvalid) => {
+            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
+            Ok(login_form(
+                ctx,
+                401,
+                tenant,
+                client,
+                return_to,
+                "",
+                Some("Your sign-in expired. Please sign in again."),
             ))
         }
         Outcome::Denied(d) => {

@@ -58,7 +58,7 @@ pub fn csrf_cookie_name(ctx: &Ctx) -> &'static str {
 
 /// The CSRF cookie: readable by the page's script (not HttpOnly), which echoes it in
 /// `X-CSRF-Token`.
-fn csrf_cookie(ctx: &Ctx, token: &str, max_age: Option<u64>) -> String {
+pub(super) fn csrf_cookie(ctx: &Ctx, token: &str, max_age: Option<u64>) -> String {
     let max_age = max_age
         .map(|s| format!("; Max-Age={s}"))
         .unwrap_or_default();
@@ -95,13 +95,17 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 &input.client,
                 &input.email,
                 input.password,
+                super::mfa::trusted_device(ctx, &input.parts),
                 &origin,
                 ctx.now,
             )
             .await
             .map_err(|e| errors::store(&e))?;
         Ok(match outcome {
-            Outcome::Done(session) => {
+            Outcome::Done(auth::flows::SignIn::MfaRequired(pending)) => {
+                (super::mfa::mfa_required(pending), "mfa_required")
+            }
+            Outcome::Done(auth::flows::SignIn::Done(session)) => {
                 let mut resp = empty(204);
                 let max_age = session.max_age.as_secs();
                 common::set_cookie(&mut resp, session_cookie(ctx, &session.value, max_age));

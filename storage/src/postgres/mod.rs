@@ -20,6 +20,8 @@ mod codes;
 mod error;
 mod events;
 mod keys;
+mod mail;
+mod mfa;
 mod migrate;
 mod pipelined;
 mod pool;
@@ -33,7 +35,8 @@ mod users;
 mod webhooks;
 
 use crate::lifecycle::{
-    ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail, TotpFactor,
+    ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail,
+    TotpFactor,
 };
 use std::time::Duration;
 
@@ -590,104 +593,190 @@ impl Store for PgStore {
         })
     }
 
-    fn find_totp(&self, _user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>> {
-        not_yet("find_totp")
+    fn find_totp(&self, user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>> {
+        self.call("find_totp", move |c| Box::pin(mfa::find_totp(c, user_id)))
     }
 
-    fn put_totp_secret(&self, _user_id: Uuid, _secret_sealed: Vec<u8>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("put_totp_secret")
+    fn put_totp_secret(&self, user_id: Uuid, sealed: Vec<u8>, now: i64) -> StoreFuture<'_, bool> {
+        self.call("put_totp_secret", move |c| {
+            Box::pin(mfa::put_totp_secret(c, user_id, sealed, now))
+        })
     }
 
-    fn confirm_totp(&self, _user_id: Uuid, _step: i64, _recovery: Vec<TokenHash>, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("confirm_totp")
+    fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery: Vec<TokenHash>,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.call("confirm_totp", move |c| {
+            Box::pin(mfa::confirm_totp(c, user_id, step, recovery, event, now))
+        })
     }
 
-    fn use_totp_step(&self, _user_id: Uuid, _step: i64) -> StoreFuture<'_, bool> {
-        not_yet("use_totp_step")
+    fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreFuture<'_, bool> {
+        self.call("use_totp_step", move |c| {
+            Box::pin(mfa::use_totp_step(c, user_id, step))
+        })
     }
 
-    fn delete_totp(&self, _user_id: Uuid, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("delete_totp")
+    fn delete_totp(
+        &self,
+        user_id: Uuid,
+        event: Option<EventDraft>,
+        _: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.call("delete_totp", move |c| {
+            Box::pin(mfa::delete_totp(c, user_id, event))
+        })
     }
 
-    fn replace_recovery_codes(&self, _user_id: Uuid, _recovery: Vec<TokenHash>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("replace_recovery_codes")
+    fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery: Vec<TokenHash>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.call("replace_recovery_codes", move |c| {
+            Box::pin(mfa::replace_recovery_codes(c, user_id, recovery, now))
+        })
     }
 
-    fn use_recovery_code(&self, _user_id: Uuid, _code_hash: TokenHash, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("use_recovery_code")
+    fn use_recovery_code(&self, user_id: Uuid, hash: TokenHash, now: i64) -> StoreFuture<'_, bool> {
+        self.call("use_recovery_code", move |c| {
+            Box::pin(mfa::use_recovery_code(c, user_id, hash, now))
+        })
     }
 
-    fn recovery_codes_left(&self, _user_id: Uuid) -> StoreFuture<'_, u32> {
-        not_yet("recovery_codes_left")
+    fn recovery_codes_left(&self, user_id: Uuid) -> StoreFuture<'_, u32> {
+        self.call("recovery_codes_left", move |c| {
+            Box::pin(mfa::recovery_codes_left(c, user_id))
+        })
     }
 
-    fn insert_mfa_challenge(&self, _challenge: MfaChallenge) -> StoreFuture<'_, ()> {
-        not_yet("insert_mfa_challenge")
+    fn insert_mfa_challenge(&self, challenge: MfaChallenge) -> StoreFuture<'_, ()> {
+        self.call("insert_mfa_challenge", move |c| {
+            Box::pin(mfa::insert_mfa_challenge(c, challenge))
+        })
     }
 
-    fn find_mfa_challenge(&self, _token_hash: TokenHash) -> StoreFuture<'_, Option<MfaChallenge>> {
-        not_yet("find_mfa_challenge")
+    fn find_mfa_challenge(&self, hash: TokenHash) -> StoreFuture<'_, Option<MfaChallenge>> {
+        self.call("find_mfa_challenge", move |c| {
+            Box::pin(mfa::find_mfa_challenge(c, hash))
+        })
     }
 
-    fn fail_mfa_challenge(&self, _token_hash: TokenHash) -> StoreFuture<'_, u32> {
-        not_yet("fail_mfa_challenge")
+    fn fail_mfa_challenge(&self, hash: TokenHash) -> StoreFuture<'_, u32> {
+        self.call("fail_mfa_challenge", move |c| {
+            Box::pin(mfa::fail_mfa_challenge(c, hash))
+        })
     }
 
-    fn complete_mfa_challenge(&self, _token_hash: TokenHash, _max_failures: u32, _grant: ChallengeGrant, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("complete_mfa_challenge")
+    fn complete_mfa_challenge(
+        &self,
+        hash: TokenHash,
+        max_failures: u32,
+        grant: ChallengeGrant,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.call("complete_mfa_challenge", move |c| {
+            Box::pin(mfa::complete_mfa_challenge(
+                c,
+                hash,
+                max_failures,
+                grant,
+                now,
+            ))
+        })
     }
 
-    fn is_trusted_device(&self, _user_id: Uuid, _token_hash: TokenHash, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("is_trusted_device")
+    fn is_trusted_device(&self, user_id: Uuid, hash: TokenHash, now: i64) -> StoreFuture<'_, bool> {
+        self.call("is_trusted_device", move |c| {
+            Box::pin(mfa::is_trusted_device(c, user_id, hash, now))
+        })
     }
 
-    fn prune_mfa(&self, _before: i64, _limit: u32) -> StoreFuture<'_, u64> {
-        not_yet("prune_mfa")
+    fn prune_mfa(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_mfa", move |c| {
+            Box::pin(mfa::prune_mfa(c, before, limit))
+        })
     }
 
-    fn issue_email_token(&self, _token: EmailToken, _mail: NewMail) -> StoreFuture<'_, ()> {
-        not_yet("issue_email_token")
+    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()> {
+        self.call("issue_email_token", move |c| {
+            Box::pin(mail::issue_email_token(c, token, mail))
+        })
     }
 
-    fn find_email_token(&self, _token_hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
-        not_yet("find_email_token")
+    fn find_email_token(&self, hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
+        self.call("find_email_token", move |c| {
+            Box::pin(mail::find_email_token(c, hash))
+        })
     }
 
-    fn use_verify_token(&self, _token_hash: TokenHash, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, Option<EmailToken>> {
-        not_yet("use_verify_token")
+    fn use_verify_token(
+        &self,
+        hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.call("use_verify_token", move |c| {
+            Box::pin(mail::use_verify_token(c, hash, event, now))
+        })
     }
 
-    fn use_reset_token(&self, _token_hash: TokenHash, _password_hash: String, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, Option<EmailToken>> {
-        not_yet("use_reset_token")
+    fn use_reset_token(
+        &self,
+        hash: TokenHash,
+        password_hash: String,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.call("use_reset_token", move |c| {
+            Box::pin(mail::use_reset_token(c, hash, password_hash, event, now))
+        })
     }
 
-    fn prune_email_tokens(&self, _before: i64, _limit: u32) -> StoreFuture<'_, u64> {
-        not_yet("prune_email_tokens")
+    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_email_tokens", move |c| {
+            Box::pin(mail::prune_email_tokens(c, before, limit))
+        })
     }
 
-    fn claim_mail(&self, _now_ms: i64, _leased_until_ms: i64, _limit: u32) -> StoreFuture<'_, Vec<ClaimedMail>> {
-        not_yet("claim_mail")
+    fn claim_mail(
+        &self,
+        now_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedMail>> {
+        self.call("claim_mail", move |c| {
+            Box::pin(mail::claim_mail(c, now_ms, until_ms, limit))
+        })
     }
 
-    fn complete_mail(&self, _result: MailResult) -> StoreFuture<'_, bool> {
-        not_yet("complete_mail")
+    fn complete_mail(&self, result: MailResult) -> StoreFuture<'_, bool> {
+        self.call("complete_mail", move |c| {
+            Box::pin(async move { mail::complete_mail(c, &result).await })
+        })
     }
 
-    fn mail_backlog(&self, _now_ms: i64) -> StoreFuture<'_, u64> {
-        not_yet("mail_backlog")
+    fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.call("mail_backlog", move |c| {
+            Box::pin(mail::mail_backlog(c, now_ms))
+        })
     }
 
-    fn list_mail(&self, _tenant_id: Option<Uuid>, _limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
-        not_yet("list_mail")
+    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
+        self.call("list_mail", move |c| {
+            Box::pin(mail::list_mail(c, tenant_id, limit))
+        })
     }
 
-    fn prune_mail(&self, _before: i64, _limit: u32) -> StoreFuture<'_, u64> {
-        not_yet("prune_mail")
+    fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_mail", move |c| {
+            Box::pin(mail::prune_mail(c, before, limit))
+        })
     }
-}
-
-/// A store method this backend does not have yet (the account lifecycle lands in steps).
-fn not_yet<T: Send + 'static>(name: &'static str) -> StoreFuture<'static, T> {
-    Box::pin(async move { Err(StoreError::Internal(format!("{name}: not implemented"))) })
 }

@@ -32,6 +32,7 @@ use ::redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Script, Value};
 use uuid::Uuid;
 
 mod gcra;
+pub mod mail;
 mod scripts;
 mod sessions;
 #[cfg(test)]

@@ -19,6 +19,8 @@ mod codes;
 mod error;
 mod events;
 mod keys;
+mod mail;
+mod mfa;
 mod migrate;
 mod refresh;
 mod sessions;
@@ -29,7 +31,8 @@ mod webhooks;
 mod worker;
 
 use crate::lifecycle::{
-    ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail, TotpFactor,
+    ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail,
+    TotpFactor,
 };
 use std::path::Path;
 
@@ -423,104 +426,176 @@ impl Store for SqliteStore {
             .write(move |conn| events::prune(conn, before, limit))
     }
 
-    fn find_totp(&self, _user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>> {
-        not_yet("find_totp")
+    fn find_totp(&self, user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>> {
+        self.pool.read(move |conn| mfa::find_totp(conn, user_id))
     }
 
-    fn put_totp_secret(&self, _user_id: Uuid, _secret_sealed: Vec<u8>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("put_totp_secret")
+    fn put_totp_secret(
+        &self,
+        user_id: Uuid,
+        secret_sealed: Vec<u8>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mfa::put_totp_secret(conn, user_id, &secret_sealed, now))
     }
 
-    fn confirm_totp(&self, _user_id: Uuid, _step: i64, _recovery: Vec<TokenHash>, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("confirm_totp")
+    fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery: Vec<TokenHash>,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mfa::confirm_totp(conn, user_id, step, &recovery, event, now))
     }
 
-    fn use_totp_step(&self, _user_id: Uuid, _step: i64) -> StoreFuture<'_, bool> {
-        not_yet("use_totp_step")
+    fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mfa::use_totp_step(conn, user_id, step))
     }
 
-    fn delete_totp(&self, _user_id: Uuid, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("delete_totp")
+    fn delete_totp(
+        &self,
+        user_id: Uuid,
+        event: Option<EventDraft>,
+        _now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mfa::delete_totp(conn, user_id, event))
     }
 
-    fn replace_recovery_codes(&self, _user_id: Uuid, _recovery: Vec<TokenHash>, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("replace_recovery_codes")
+    fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery: Vec<TokenHash>,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mfa::replace_recovery_codes(conn, user_id, &recovery, now))
     }
 
-    fn use_recovery_code(&self, _user_id: Uuid, _code_hash: TokenHash, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("use_recovery_code")
+    fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: TokenHash,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mfa::use_recovery_code(conn, user_id, &code_hash, now))
     }
 
-    fn recovery_codes_left(&self, _user_id: Uuid) -> StoreFuture<'_, u32> {
-        not_yet("recovery_codes_left")
+    fn recovery_codes_left(&self, user_id: Uuid) -> StoreFuture<'_, u32> {
+        self.pool
+            .read(move |conn| mfa::recovery_codes_left(conn, user_id))
     }
 
-    fn insert_mfa_challenge(&self, _challenge: MfaChallenge) -> StoreFuture<'_, ()> {
-        not_yet("insert_mfa_challenge")
+    fn insert_mfa_challenge(&self, challenge: MfaChallenge) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| mfa::insert_mfa_challenge(conn, &challenge))
     }
 
-    fn find_mfa_challenge(&self, _token_hash: TokenHash) -> StoreFuture<'_, Option<MfaChallenge>> {
-        not_yet("find_mfa_challenge")
+    fn find_mfa_challenge(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<MfaChallenge>> {
+        self.pool
+            .read(move |conn| mfa::find_mfa_challenge(conn, &token_hash))
     }
 
-    fn fail_mfa_challenge(&self, _token_hash: TokenHash) -> StoreFuture<'_, u32> {
-        not_yet("fail_mfa_challenge")
+    fn fail_mfa_challenge(&self, token_hash: TokenHash) -> StoreFuture<'_, u32> {
+        self.pool
+            .write(move |conn| mfa::fail_mfa_challenge(conn, &token_hash))
     }
 
-    fn complete_mfa_challenge(&self, _token_hash: TokenHash, _max_failures: u32, _grant: ChallengeGrant, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("complete_mfa_challenge")
+    fn complete_mfa_challenge(
+        &self,
+        token_hash: TokenHash,
+        max_failures: u32,
+        grant: ChallengeGrant,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool.write(move |conn| {
+            mfa::complete_mfa_challenge(conn, &token_hash, max_failures, grant, now)
+        })
     }
 
-    fn is_trusted_device(&self, _user_id: Uuid, _token_hash: TokenHash, _now: i64) -> StoreFuture<'_, bool> {
-        not_yet("is_trusted_device")
+    fn is_trusted_device(
+        &self,
+        user_id: Uuid,
+        token_hash: TokenHash,
+        now: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.pool
+            .read(move |conn| mfa::is_trusted_device(conn, user_id, &token_hash, now))
     }
 
-    fn prune_mfa(&self, _before: i64, _limit: u32) -> StoreFuture<'_, u64> {
-        not_yet("prune_mfa")
+    fn prune_mfa(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| mfa::prune_mfa(conn, before, limit))
     }
 
-    fn issue_email_token(&self, _token: EmailToken, _mail: NewMail) -> StoreFuture<'_, ()> {
-        not_yet("issue_email_token")
+    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| mail::issue_email_token(conn, &token, &mail))
     }
 
-    fn find_email_token(&self, _token_hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
-        not_yet("find_email_token")
+    fn find_email_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
+        self.pool
+            .read(move |conn| mail::find_email_token(conn, &token_hash))
     }
 
-    fn use_verify_token(&self, _token_hash: TokenHash, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, Option<EmailToken>> {
-        not_yet("use_verify_token")
+    fn use_verify_token(
+        &self,
+        token_hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.pool
+            .write(move |conn| mail::use_verify_token(conn, &token_hash, event, now))
     }
 
-    fn use_reset_token(&self, _token_hash: TokenHash, _password_hash: String, _event: Option<EventDraft>, _now: i64) -> StoreFuture<'_, Option<EmailToken>> {
-        not_yet("use_reset_token")
+    fn use_reset_token(
+        &self,
+        token_hash: TokenHash,
+        password_hash: String,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.pool
+            .write(move |conn| mail::use_reset_token(conn, &token_hash, &password_hash, event, now))
     }
 
-    fn prune_email_tokens(&self, _before: i64, _limit: u32) -> StoreFuture<'_, u64> {
-        not_yet("prune_email_tokens")
+    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| mail::prune_email_tokens(conn, before, limit))
     }
 
-    fn claim_mail(&self, _now_ms: i64, _leased_until_ms: i64, _limit: u32) -> StoreFuture<'_, Vec<ClaimedMail>> {
-        not_yet("claim_mail")
+    fn claim_mail(
+        &self,
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedMail>> {
+        self.pool
+            .write(move |conn| mail::claim_mail(conn, now_ms, leased_until_ms, limit))
     }
 
-    fn complete_mail(&self, _result: MailResult) -> StoreFuture<'_, bool> {
-        not_yet("complete_mail")
+    fn complete_mail(&self, result: MailResult) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| mail::complete_mail(conn, &result))
     }
 
-    fn mail_backlog(&self, _now_ms: i64) -> StoreFuture<'_, u64> {
-        not_yet("mail_backlog")
+    fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.pool.read(move |conn| mail::mail_backlog(conn, now_ms))
     }
 
-    fn list_mail(&self, _tenant_id: Option<Uuid>, _limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
-        not_yet("list_mail")
+    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
+        self.pool
+            .read(move |conn| mail::list_mail(conn, tenant_id, limit))
     }
 
-    fn prune_mail(&self, _before: i64, _limit: u32) -> StoreFuture<'_, u64> {
-        not_yet("prune_mail")
+    fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| mail::prune_mail(conn, before, limit))
     }
-}
-
-/// A store method this backend does not have yet (the account lifecycle lands in steps).
-fn not_yet<T: Send + 'static>(name: &'static str) -> StoreFuture<'static, T> {
-    Box::pin(async move { Err(StoreError::Internal(format!("{name}: not implemented"))) })
 }

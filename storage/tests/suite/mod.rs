@@ -68,6 +68,14 @@ macro_rules! store_suite_all {
                 authorization_codes,
                 revoked_access_tokens,
                 signing_key_rotation,
+                totp_enrolment,
+                recovery_codes,
+                delete_totp,
+                mfa_challenges,
+                email_verification,
+                password_reset,
+                mail_outbox,
+                prune_lifecycle,
             ];
             concurrent = [
                 concurrent_rotation,
@@ -75,6 +83,8 @@ macro_rules! store_suite_all {
                 signing_keys_per_alg,
                 concurrent_webhook_claims,
                 concurrent_code_redemption,
+                concurrent_totp_and_recovery,
+                concurrent_challenge_completion,
             ];
         }
     };
@@ -210,6 +220,7 @@ mod client_admin;
 mod codes;
 mod deliveries;
 mod keys;
+mod lifecycle;
 mod tokens;
 mod webhooks;
 
@@ -218,5 +229,6 @@ pub use client_admin::*;
 pub use codes::*;
 pub use deliveries::*;
 pub use keys::*;
+pub use lifecycle::*;
 pub use tokens::*;
 pub use webhooks::*;

@@ -1,0 +1,311 @@
+//! Single-use email tokens (verification, password reset) and the mail outbox.
+//!
+//! A token and its mail are written in one transaction. Using a token is one conditional
+//! `UPDATE` on the single writer, with what it proves in the same transaction. The outbox is
+//! leased like webhook deliveries (see `webhooks.rs`): a claim marks due rows with a fresh lease
+//! id, so no other caller picks them while the lease holds.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use uuid::Uuid;
+
+use super::error::uuid_at;
+use super::{events, refresh};
+use crate::lifecycle::{ClaimedMail, EmailPurpose, EmailToken, MailRecord, MailResult, NewMail};
+use crate::{EventDraft, StoreError, TokenHash};
+
+const TOKEN_COLUMNS: &str = "token_hash, purpose, user_id, tenant_id, client_id, email, \
+                             redirect_uri, expires_at, used_at, created_at";
+
+fn token_from(row: &Row<'_>) -> rusqlite::Result<EmailToken> {
+    let purpose: String = row.get(1)?;
+    let purpose = EmailPurpose::parse(&purpose).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown email token purpose {purpose:?}").into(),
+        )
+    })?;
+    Ok(EmailToken {
+        token_hash: row.get(0)?,
+        purpose,
+        user_id: uuid_at(row, 2)?,
+        tenant_id: uuid_at(row, 3)?,
+        client_id: row.get(4)?,
+        email: row.get(5)?,
+        redirect_uri: row.get(6)?,
+        expires_at: row.get(7)?,
+        used_at: row.get(8)?,
+        created_at: row.get(9)?,
+    })
+}
+
+fn u32_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<u32> {
+    let v: i64 = row.get(idx)?;
+    Ok(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// The token and its mail (pending, due at once), in one transaction.
+pub(super) fn issue_email_token(
+    conn: &mut Connection,
+    token: &EmailToken,
+    mail: &NewMail,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO email_tokens ({TOKEN_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        &token.token_hash[..],
+        token.purpose.as_str(),
+        token.user_id.to_string(),
+        token.tenant_id.to_string(),
+        token.client_id,
+        token.email,
+        token.redirect_uri,
+        token.expires_at,
+        token.used_at,
+        token.created_at,
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO mail_outbox (id, tenant_id, kind, status, message_sealed, attempts, \
+                                  next_attempt_at_ms, created_at) \
+         VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
+    )?
+    .execute(params![
+        mail.id.to_string(),
+        mail.tenant_id.to_string(),
+        mail.kind,
+        mail.message_sealed,
+        mail.created_at_ms,
+        mail.created_at_ms.div_euclid(1000),
+    ])?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub(super) fn find_email_token(
+    conn: &Connection,
+    token_hash: &TokenHash,
+) -> Result<Option<EmailToken>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM email_tokens WHERE token_hash = ?1"
+        ))?
+        .query_row([&token_hash[..]], token_from)
+        .optional()?)
+}
+
+/// The conditional update that uses an unused, unexpired token of `purpose`, inside the
+/// caller's transaction. Returns the token as it stands after it.
+fn use_token(
+    conn: &Connection,
+    token_hash: &TokenHash,
+    purpose: EmailPurpose,
+    now: i64,
+) -> Result<Option<EmailToken>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE email_tokens SET used_at = ?2 \
+             WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 AND purpose = ?3 \
+             RETURNING {TOKEN_COLUMNS}"
+        ))?
+        .query_row(params![&token_hash[..], now, purpose.as_str()], token_from)
+        .optional()?)
+}
+
+/// One transaction: the token's use, `email_verified` on its user if the user's email is still
+/// the token's, and the event.
+pub(super) fn use_verify_token(
+    conn: &mut Connection,
+    token_hash: &TokenHash,
+    event: Option<EventDraft>,
+    now: i64,
+) -> Result<Option<EmailToken>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(token) = use_token(&tx, token_hash, EmailPurpose::Verify, now)? else {
+        return Ok(None);
+    };
+    tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2")?
+        .execute(params![token.user_id.to_string(), token.email])?;
+    events::insert_draft(&tx, event, |d| d.for_user(token.tenant_id, token.user_id))?;
+    tx.commit()?;
+    Ok(Some(token))
+}
+
+/// One transaction: the token's use, the new password hash, `email_verified` (for the address
+/// the token was sent to), the revocation of every refresh family and session of the user and
+/// of the user's other live email tokens, and the event.
+pub(super) fn use_reset_token(
+    conn: &mut Connection,
+    token_hash: &TokenHash,
+    password_hash: &str,
+    event: Option<EventDraft>,
+    now: i64,
+) -> Result<Option<EmailToken>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(token) = use_token(&tx, token_hash, EmailPurpose::Reset, now)? else {
+        return Ok(None);
+    };
+    let user = token.user_id.to_string();
+    tx.prepare_cached(
+        "UPDATE password_identities SET password_hash = ?2, updated_at = ?3 WHERE user_id = ?1",
+    )?
+    .execute(params![user, password_hash, now])?;
+    tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2")?
+        .execute(params![user, token.email])?;
+    refresh::revoke_all_in(&tx, token.user_id, now)?;
+    tx.prepare_cached(
+        "UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+    )?
+    .execute(params![user, now])?;
+    events::insert_draft(&tx, event, |d| d.for_user(token.tenant_id, token.user_id))?;
+    tx.commit()?;
+    Ok(Some(token))
+}
+
+pub(super) fn prune_email_tokens(
+    conn: &Connection,
+    before: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM email_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM email_tokens WHERE expires_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    Ok(n as u64)
+}
+
+/// Leases up to `limit` due mails in one `BEGIN IMMEDIATE` transaction: one conditional update
+/// marks them with a fresh lease id, then they are read back by it.
+pub(super) fn claim_mail(
+    conn: &mut Connection,
+    now_ms: i64,
+    leased_until_ms: i64,
+    limit: u32,
+) -> Result<Vec<ClaimedMail>, StoreError> {
+    let lease_id = Uuid::new_v4();
+    let lease = lease_id.to_string();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claimed = tx
+        .prepare_cached(
+            "UPDATE mail_outbox SET leased_until_ms = ?2, lease_id = ?3 \
+             WHERE id IN (\
+                 SELECT id FROM mail_outbox \
+                 WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1 \
+                 AND (leased_until_ms IS NULL OR leased_until_ms <= ?1) \
+                 AND message_sealed IS NOT NULL \
+                 ORDER BY next_attempt_at_ms, id LIMIT ?4\
+             ) \
+             AND status IN ('pending', 'failed') \
+             AND (leased_until_ms IS NULL OR leased_until_ms <= ?1)",
+        )?
+        .execute(params![now_ms, leased_until_ms, lease, limit])?;
+    let out = if claimed == 0 {
+        Vec::new()
+    } else {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, tenant_id, kind, attempts, message_sealed FROM mail_outbox \
+             WHERE lease_id = ?1 ORDER BY next_attempt_at_ms, id",
+        )?;
+        let rows = stmt.query_map([&lease], |row| {
+            Ok(ClaimedMail {
+                id: uuid_at(row, 0)?,
+                tenant_id: uuid_at(row, 1)?,
+                kind: row.get(2)?,
+                lease_id,
+                leased_until_ms,
+                attempts: u32_at(row, 3)?,
+                message_sealed: row.get(4)?,
+            })
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    tx.commit()?;
+    Ok(out)
+}
+
+pub(super) fn complete_mail(conn: &Connection, result: &MailResult) -> Result<bool, StoreError> {
+    let changed = match result {
+        MailResult::Sent { id, at_ms, counted } => conn
+            .prepare_cached(
+                "UPDATE mail_outbox \
+                 SET status = 'sent', attempts = attempts + ?3, sent_at_ms = ?2, \
+                     message_sealed = NULL, last_error = NULL, \
+                     leased_until_ms = NULL, lease_id = NULL \
+                 WHERE id = ?1 AND status IN ('pending', 'failed')",
+            )?
+            .execute(params![id.to_string(), at_ms, i64::from(*counted)])?,
+        MailResult::Failed {
+            id,
+            lease_id,
+            at_ms: _,
+            error,
+            retry_at_ms,
+        } => conn
+            .prepare_cached(
+                "UPDATE mail_outbox \
+                 SET status = CASE WHEN ?3 IS NULL THEN 'exhausted' ELSE 'failed' END, \
+                     attempts = attempts + 1, \
+                     next_attempt_at_ms = coalesce(?3, next_attempt_at_ms), \
+                     message_sealed = CASE WHEN ?3 IS NULL THEN NULL ELSE message_sealed END, \
+                     last_error = ?4, leased_until_ms = NULL, lease_id = NULL \
+                 WHERE id = ?1 AND lease_id = ?2 AND status IN ('pending', 'failed')",
+            )?
+            .execute(params![
+                id.to_string(),
+                lease_id.to_string(),
+                retry_at_ms,
+                error
+            ])?,
+    };
+    Ok(changed == 1)
+}
+
+pub(super) fn mail_backlog(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM mail_outbox \
+             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1",
+        )?
+        .query_row([now_ms], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(super) fn list_mail(
+    conn: &Connection,
+    tenant_id: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<MailRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, tenant_id, kind, status, attempts, last_error, sent_at_ms, created_at \
+         FROM mail_outbox WHERE (?1 IS NULL OR tenant_id = ?1) \
+         ORDER BY created_at DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![tenant_id.map(|t| t.to_string()), limit], |row| {
+        Ok(MailRecord {
+            id: uuid_at(row, 0)?,
+            tenant_id: uuid_at(row, 1)?,
+            kind: row.get(2)?,
+            status: row.get(3)?,
+            attempts: u32_at(row, 4)?,
+            last_error: row.get(5)?,
+            sent_at_ms: row.get(6)?,
+            created_at: row.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn prune_mail(conn: &Connection, before: i64, limit: u32) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM mail_outbox WHERE id IN \
+             (SELECT id FROM mail_outbox \
+              WHERE status IN ('sent', 'exhausted') AND created_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    Ok(n as u64)
+}
