@@ -261,7 +261,7 @@ pub struct ServerHandle {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// The webhook worker's thread.
     worker: Option<std::thread::JoinHandle<()>>,
-    /// The mail worker's thread; `None` without SMTP settings.
+    /// The mail worker's thread.
     mail_worker: Option<std::thread::JoinHandle<()>>,
     /// Dropped once the shards have stopped: the workers keep their runtimes (which may drive
     /// database connections the shards also use) until then.
@@ -381,33 +381,29 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
             return Err(anyhow::Error::new(e).context("cannot start the webhook worker"));
         }
     };
-    // The mail worker, beside it, only with SMTP settings: without them mails stay in the
-    // outbox (pending) until an instance that has them sends them.
-    let mail_worker = match mail::worker::MailSettings::from_config(&app.config) {
-        Some(settings) => {
-            let (done, stopped) = tokio::sync::oneshot::channel();
-            shards_done.push(done);
-            let w = mail::worker::Worker {
-                store: app.store.clone(),
-                redis: app.redis.clone(),
-                master,
-                process: app.hub.process.clone(),
-                settings,
-            };
-            match mail::worker::spawn(w, app.lifecycle.subscribe(), stopped) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    app.lifecycle.begin_shutdown();
-                    return Err(anyhow::Error::new(e).context("cannot start the mail worker"));
-                }
-            }
-        }
-        None => {
-            tracing::info!(
-                "mail is disabled (HELLOJOHN_SMTP_HOST is not set): account mails stay in the \
-                 outbox, pending, until an instance with SMTP settings sends them"
-            );
-            None
+    // The mail worker, beside it. Without SMTP settings it sends nothing (mails stay in the
+    // outbox, pending, until an instance that has them sends them) but still prunes.
+    let mail_settings = mail::worker::MailSettings::from_config(&app.config);
+    if mail_settings.smtp.is_none() {
+        tracing::info!(
+            "mail is disabled (HELLOJOHN_SMTP_HOST is not set): account mails stay in the \
+             outbox, pending, until an instance with SMTP settings sends them"
+        );
+    }
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    shards_done.push(done);
+    let mailer = mail::worker::Worker {
+        store: app.store.clone(),
+        redis: app.redis.clone(),
+        master,
+        process: app.hub.process.clone(),
+        settings: mail_settings,
+    };
+    let mail_worker = match mail::worker::spawn(mailer, app.lifecycle.subscribe(), stopped) {
+        Ok(t) => t,
+        Err(e) => {
+            app.lifecycle.begin_shutdown();
+            return Err(anyhow::Error::new(e).context("cannot start the mail worker"));
         }
     };
     Ok(ServerHandle {
@@ -415,7 +411,7 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
         app,
         threads,
         worker: Some(worker),
-        mail_worker,
+        mail_worker: Some(mail_worker),
         shards_done,
     })
 }

@@ -39,25 +39,31 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
 
 /// Outcome labels of `hellojohn_auth_sign_ins_total{status}`.
-pub const SIGN_IN_STATUSES: [&str; 6] = [
+pub const SIGN_IN_STATUSES: [&str; 8] = [
     "success",
     "invalid_credentials",
     "overloaded",
     "rate_limited",
     "error",
     "bad_request",
+    // A right password of a user with a second factor: the sign-in waits for the code.
+    "mfa_required",
+    // A right password, refused: the client requires a verified email.
+    "email_not_verified",
 ];
 
 /// Method labels of `hellojohn_auth_sign_ins_total{method}`.
 /// `hosted` is the hosted sign-in page of the code flow, `authorization_code` the token
-/// endpoint's code redemption, `client_credentials` a client signing in as itself.
-pub const SIGN_IN_METHODS: [&str; 6] = [
+/// endpoint's code redemption, `client_credentials` a client signing in as itself, `mfa` the
+/// second step of a sign-in with a second factor (`/v2/mfa/totp/challenge`).
+pub const SIGN_IN_METHODS: [&str; 7] = [
     "password",
     "session",
     "refresh",
     "hosted",
     "authorization_code",
     "client_credentials",
+    "mfa",
 ];
 
 fn new_histogram() -> Histogram<u64> {

@@ -1,5 +1,5 @@
-//! `hj user`: show a user, set their app metadata, disable or enable them, through the store
-//! trait.
+//! `hj user`: show a user, set their app metadata, disable or enable them, remove their second
+//! factor, through the store trait.
 
 use anyhow::{bail, Context as _};
 use auth::flows::normalize_email;
@@ -51,6 +51,12 @@ pub fn command() -> Command {
             "disable",
         ))
         .subcommand(who("Enable a disabled user again", "enable"))
+        .subcommand(who(
+            "Remove a user's second factor (a lost authenticator and lost recovery codes): the \
+             TOTP secret, recovery codes and remembered devices are deleted, and the password \
+             alone signs in again until the user enrols anew (event mfa.disabled)",
+            "reset-mfa",
+        ))
 }
 
 pub async fn run(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
@@ -86,6 +92,28 @@ pub async fn run(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
                 );
             } else {
                 println!("enabled {} ({})", user.id, user.email.escape_debug());
+            }
+        }
+        "reset-mfa" => {
+            let now = engine::unix_now();
+            let mut event = auth::events::Origin::new(None, None).event(
+                auth::events::EventType::MfaDisabled,
+                Some(tenant.id),
+                None,
+                now,
+            );
+            event.target_id = Some(user.id);
+            event.target_type = Some("user".to_string());
+            event.actor_type = Some("operator".to_string());
+            let event = auth::events::with_meta(event, "factor", "totp");
+            if store.delete_totp(user.id, Some(event), now).await? {
+                println!(
+                    "removed the second factor of {} ({})",
+                    user.id,
+                    user.email.escape_debug()
+                );
+            } else {
+                println!("{} has no second factor", user.email.escape_debug());
             }
         }
         _ => bail!("unknown command"),
@@ -128,6 +156,7 @@ fn print_user(tenant: &Tenant, u: &User) {
         u.name.as_deref().unwrap_or_default().escape_debug()
     );
     println!("disabled\t{}", u.disabled);
+    println!("mfa_enabled\t{}", u.mfa_enabled);
     println!("created_at\t{}", rfc3339(u.created_at));
     println!("user_metadata\t{}", u.custom_fields);
     println!("app_metadata\t{}", u.app_metadata);

@@ -358,8 +358,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a challenge (its `failures` and `completed_at` are ignored: 0 and `None`).
     fn insert_mfa_challenge(&self, challenge: MfaChallenge) -> StoreFuture<'_, ()>;
     /// The challenge, whatever its state; the caller checks expiry, completion and failures.
-    fn find_mfa_challenge(&self, token_hash: TokenHash)
-        -> StoreFuture<'_, Option<MfaChallenge>>;
+    fn find_mfa_challenge(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<MfaChallenge>>;
     /// Counts a wrong code against the challenge. Returns the failures after it (0 when there
     /// is no such challenge).
     fn fail_mfa_challenge(&self, token_hash: TokenHash) -> StoreFuture<'_, u32>;
@@ -425,8 +424,7 @@ pub trait Store: Send + Sync + 'static {
     /// Mails due at `now_ms` that are not sent or exhausted.
     fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64>;
     /// Mails, newest first; all tenants or one.
-    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32)
-        -> StoreFuture<'_, Vec<MailRecord>>;
+    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>>;
     /// Deletes up to `limit` sent or exhausted mails created before `before` (Unix seconds).
     fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 }

@@ -312,7 +312,7 @@ pub async fn reset(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         (Outcome::Denied(auth::flows::Denial::WeakPassword(v)), true) => {
             reset_form(400, &token, Some(&v.message()))
         }
-        (Outcome::Denied(d), true) if d == auth::flows::Denial::EmailTokenInvalid => html(
+        (Outcome::Denied(auth::flows::Denial::EmailTokenInvalid), true) => html(
             400,
             page(
                 "This link has expired",

@@ -4,12 +4,14 @@
 //!   [`auth::ports::Mailer`]): the tenant's [`templates`] are rendered and the message
 //!   (recipient, subject, text, HTML) is sealed under the master key with the mail's id as AAD,
 //!   as webhook secrets are. The store writes it with its single-use token, in one transaction.
-//! * [`worker`] runs on every instance that has SMTP settings, on its own thread: it leases due
-//!   mails, opens and sends each through [`smtp`] and records the result; failures are retried
-//!   with the webhooks' backoff until `HELLOJOHN_MAIL_MAX_ATTEMPTS`. With Redis each attempt is
-//!   guarded so that instances never send one mail twice.
-//! * Without `HELLOJOHN_SMTP_HOST` no worker runs: the flows answer as if the mail was sent
-//!   and mails wait in the outbox (`pending`) until an instance with SMTP settings sends them.
+//! * [`worker`] runs on every instance, on its own thread: it leases due mails, opens and
+//!   sends each through [`smtp`] and records the result; failures are retried with the
+//!   webhooks' backoff until `HELLOJOHN_MAIL_MAX_ATTEMPTS`. With Redis each attempt is guarded
+//!   so that instances never send one mail twice. It also prunes sent mails, expired email
+//!   tokens and expired MFA records.
+//! * Without `HELLOJOHN_SMTP_HOST` mail is disabled (logged once at start): the worker claims
+//!   and sends nothing, the flows answer as if the mail was sent, and mails wait in the outbox
+//!   (`pending`) until an instance with SMTP settings sends them.
 
 pub mod smtp;
 pub mod templates;

@@ -331,11 +331,13 @@ fn subject_line(s: &str) -> String {
 /// A link's life for people: `48 hours`, `1 hour`, `30 minutes`, `7 days`.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs().max(1);
-    let (n, unit) = if secs % 86_400 == 0 && secs / 86_400 > 2 {
+    // Whole units only (`u64::is_multiple_of` is newer than the workspace's rust-version).
+    let whole = |unit: u64| secs / unit * unit == secs;
+    let (n, unit) = if whole(86_400) && secs / 86_400 > 2 {
         (secs / 86_400, "day")
-    } else if secs % 3600 == 0 {
+    } else if whole(3600) {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 {
+    } else if whole(60) {
         (secs / 60, "minute")
     } else {
         (secs, "second")

@@ -1,6 +1,9 @@
-//! The mail worker: one per instance with SMTP settings, on its own thread (`hj-mail`) with its
-//! own runtime, off the shards' event loops. It mirrors the webhook worker
-//! (`webhook::worker`).
+//! The mail worker: one per instance, on its own thread (`hj-mail`) with its own runtime, off
+//! the shards' event loops. It mirrors the webhook worker (`webhook::worker`).
+//!
+//! Without SMTP settings (no `HELLOJOHN_SMTP_HOST`) it sends nothing: mails stay in the outbox,
+//! pending, for an instance that has them; it still counts the backlog and prunes (expired
+//! email tokens and MFA records must go whether or not this instance sends mail).
 //!
 //! Every poll interval (and at once while there is more work than one batch) it leases due
 //! mails from the store (`claim_mail`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, a conditional
@@ -54,7 +57,8 @@ const EMAIL_TOKEN_GRACE_SECS: i64 = 24 * 3600;
 /// What the worker needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
-    pub smtp: SmtpSettings,
+    /// `None`: mail is disabled on this instance (nothing is claimed or sent).
+    pub smtp: Option<SmtpSettings>,
     pub poll_interval: Duration,
     pub timeout: Duration,
     pub max_attempts: u32,
@@ -66,12 +70,11 @@ pub struct MailSettings {
 }
 
 impl MailSettings {
-    /// `None` without SMTP settings. Poll interval, backoff, lease and retention are the
-    /// webhooks' (`HELLOJOHN_WEBHOOK_POLL_INTERVAL`, `HELLOJOHN_WEBHOOK_RETENTION`).
-    pub fn from_config(c: &Config) -> Option<MailSettings> {
-        let smtp = c.smtp.clone()?;
-        Some(MailSettings {
-            smtp,
+    /// Poll interval, backoff, lease and retention are the webhooks'
+    /// (`HELLOJOHN_WEBHOOK_POLL_INTERVAL`, `HELLOJOHN_WEBHOOK_RETENTION`).
+    pub fn from_config(c: &Config) -> MailSettings {
+        MailSettings {
+            smtp: c.smtp.clone(),
             poll_interval: c.webhook_poll_interval,
             timeout: c.smtp_timeout,
             max_attempts: c.mail_max_attempts.max(1),
@@ -81,7 +84,7 @@ impl MailSettings {
                 .webhook_lease
                 .unwrap_or(c.smtp_timeout * 2 + Duration::from_secs(5)),
             retention: c.webhook_retention,
-        })
+        }
     }
 
     /// The delay before attempt `made + 1`: the webhooks' exponential backoff with jitter.
@@ -139,18 +142,22 @@ pub fn spawn(
                     return;
                 }
             };
-            let smtp = match Smtp::new(&worker.settings.smtp, worker.settings.timeout) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot set up SMTP: mail stays in the outbox");
-                    None
-                }
+            let smtp = match &worker.settings.smtp {
+                Some(settings) => match Smtp::new(settings, worker.settings.timeout) {
+                    Ok(s) => {
+                        tracing::info!(relay = %s.relay, "mail worker started");
+                        Some(s)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot set up SMTP: mail stays in the outbox");
+                        None
+                    }
+                },
+                // `engine::start` said so already.
+                None => None,
             };
             rt.block_on(async move {
-                if let Some(smtp) = smtp {
-                    tracing::info!(relay = %smtp.relay, "mail worker started");
-                    run(Arc::new(Shared { worker, smtp }), phase).await;
-                }
+                run(Arc::new(Shared { worker, smtp }), phase).await;
                 let _ = shards_stopped.await;
             });
         })
@@ -158,7 +165,8 @@ pub fn spawn(
 
 struct Shared {
     worker: Worker,
-    smtp: Smtp,
+    /// `None`: nothing is claimed or sent.
+    smtp: Option<Smtp>,
 }
 
 fn now_ms() -> i64 {
@@ -192,7 +200,8 @@ async fn run(shared: Arc<Shared>, mut phase: watch::Receiver<Phase>) {
             prune(&shared.worker).await;
         }
         let room = CONCURRENCY.saturating_sub(inflight.len());
-        if room > 0 && (poll_due || (more && room >= CONCURRENCY / 4)) {
+        let sending = shared.smtp.is_some();
+        if sending && room > 0 && (poll_due || (more && room >= CONCURRENCY / 4)) {
             let at = now_ms();
             let limit = u32::try_from(room).unwrap_or(u32::MAX);
             match shared
@@ -283,6 +292,7 @@ async fn prune(worker: &Worker) {
 /// One send attempt, from the lease to the recorded result.
 async fn deliver(shared: Arc<Shared>, m: ClaimedMail) {
     let w = &shared.worker;
+    let Some(smtp) = &shared.smtp else { return };
     if now_ms() + ms(LEASE_MARGIN) >= m.leased_until_ms {
         // The lease ran out before we started (a stalled instance): another worker may have
         // it by now. It is claimed again when due.
@@ -320,7 +330,7 @@ async fn deliver(shared: Arc<Shared>, m: ClaimedMail) {
         }
     }
     let sent = match super::open(&w.master, &m) {
-        Some(message) => shared.smtp.send(m.id, &message).await,
+        Some(message) => smtp.send(m.id, &message).await,
         None => Err(
             "cannot decrypt the mail (is HELLOJOHN_MASTER_KEY the key it was \
                      sealed with?)"
@@ -407,8 +417,8 @@ mod tests {
     fn settings_follow_the_webhooks_and_smtp() {
         let mut c = Config::for_tests(std::env::temp_dir());
         assert!(
-            MailSettings::from_config(&c).is_none(),
-            "no SMTP, no worker"
+            MailSettings::from_config(&c).smtp.is_none(),
+            "no SMTP, no sending"
         );
         c.smtp = Some(SmtpSettings {
             host: "127.0.0.1".into(),
@@ -418,7 +428,8 @@ mod tests {
             from: "no-reply@acme.test".into(),
             tls: SmtpTls::None,
         });
-        let s = MailSettings::from_config(&c).unwrap();
+        let s = MailSettings::from_config(&c);
+        assert!(s.smtp.is_some());
         assert_eq!(s.max_attempts, 8);
         assert_eq!(s.timeout, Duration::from_secs(10));
         assert_eq!(s.lease, Duration::from_secs(25));

@@ -30,20 +30,29 @@ async fn server(sink: &SmtpSink) -> TestServer {
 async fn app(s: &TestServer, fx: &Fixture) {
     let mut new = storage::NewClient::new(fx.tenant.id, "app", "App");
     new.redirect_uris = vec![REDIRECT.into()];
-    s.store().create_client(new, engine::unix_now()).await.unwrap();
+    s.store()
+        .create_client(new, engine::unix_now())
+        .await
+        .unwrap();
 }
 
 /// The link of a received mail (from its text part) as a path and query on the server.
 fn link_of(m: &Received) -> String {
     let text = m.field("text");
-    let start = text.find(BASE).unwrap_or_else(|| panic!("no link in {text}"));
+    let start = text
+        .find(BASE)
+        .unwrap_or_else(|| panic!("no link in {text}"));
     let link: String = text[start..]
         .chars()
         .take_while(|c| !c.is_whitespace())
         .collect();
     assert!(link.contains("token="), "{link}");
     // The same link in the HTML part (escaped there: & is &amp;).
-    assert!(m.field("html").contains(&link.replace('&', "&amp;")), "{}", m.field("html"));
+    assert!(
+        m.field("html").contains(&link.replace('&', "&amp;")),
+        "{}",
+        m.field("html")
+    );
     link[BASE.len()..].to_string()
 }
 
@@ -86,7 +95,11 @@ async fn verify_email_by_mail_then_the_client_lets_the_user_in() {
         .await,
     )
     .await;
-    assert_eq!((st, body["detail"]["field"].as_str()), (400, Some("redirect_uri")), "{body}");
+    assert_eq!(
+        (st, body["detail"]["field"].as_str()),
+        (400, Some("redirect_uri")),
+        "{body}"
+    );
 
     let nav = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -107,7 +120,11 @@ async fn verify_email_by_mail_then_the_client_lets_the_user_in() {
     assert!(user.email_verified);
     // Once only.
     let (st, body) = status_and_json(nav.get(s.url(&path)).send().await.unwrap()).await;
-    assert_eq!((st, body["code"].as_str()), (400, Some("EMAIL_TOKEN_INVALID")), "{body}");
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (400, Some("EMAIL_TOKEN_INVALID")),
+        "{body}"
+    );
 
     // A client that requires a verified email lets this user in.
     s.store()
@@ -196,18 +213,28 @@ async fn forgot_then_reset_signs_the_user_out_everywhere() {
     // The link opens a page; that uses nothing up.
     let page = s.get(&path).await;
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(html.contains("name=\"new_password\""), "{html}");
 
     // A weak password is refused and the token stays good.
     let (st, body) = status_and_json(
-        s.post_json("/v2/auth/reset", &json!({ "token": token, "new_password": "short" }))
-            .await,
+        s.post_json(
+            "/v2/auth/reset",
+            &json!({ "token": token, "new_password": "short" }),
+        )
+        .await,
     )
     .await;
-    assert_eq!((st, body["code"].as_str()), (400, Some("BAD_REQUEST")), "{body}");
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (400, Some("BAD_REQUEST")),
+        "{body}"
+    );
     let new_password = "Brand-New-Horse-7";
     let resp = s
         .post_json(
@@ -227,11 +254,18 @@ async fn forgot_then_reset_signs_the_user_out_everywhere() {
     assert_eq!(st, 200, "{body}");
     // The link works once.
     let (st, body) = status_and_json(
-        s.post_json("/v2/auth/reset", &json!({ "token": token, "new_password": "Another-Horse-8" }))
-            .await,
+        s.post_json(
+            "/v2/auth/reset",
+            &json!({ "token": token, "new_password": "Another-Horse-8" }),
+        )
+        .await,
     )
     .await;
-    assert_eq!((st, body["code"].as_str()), (400, Some("EMAIL_TOKEN_INVALID")), "{body}");
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (400, Some("EMAIL_TOKEN_INVALID")),
+        "{body}"
+    );
     // The mail proved the mailbox.
     let user = s
         .store()

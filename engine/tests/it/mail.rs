@@ -192,7 +192,7 @@ async fn a_mail_arrives_with_text_html_and_the_link() {
     assert_eq!(got.len(), 1);
     let m = &got[0];
     assert_eq!(m.mail_from, "no-reply@hellojohn.test");
-    assert_eq!(m.rcpt_tos, [email.clone()]);
+    assert_eq!(m.rcpt_tos, std::slice::from_ref(&email));
     assert!(m.message.get("error").is_none(), "{:?}", m.message);
     assert_eq!(m.field("to"), email);
     assert_eq!(m.field("from"), FROM);
@@ -324,7 +324,7 @@ async fn a_bad_template_stops_the_start() {
 async fn deployment(n: usize, redis: &str, port: u16) -> Vec<TestServer> {
     let prefix = format!("hj-it-mail-{}:", &Uuid::new_v4().simple().to_string()[..12]);
     let mut settings = mail_settings(&port.to_string());
-    let _ = redis;
+    settings.push(("HELLOJOHN_REDIS_URL", redis.to_string()));
     settings.push(("HELLOJOHN_DB_MAX_OPEN_CONNS", "8".to_string()));
     settings.push(("HELLOJOHN_DB_MAX_IDLE_CONNS", "4".to_string()));
     let first = start(

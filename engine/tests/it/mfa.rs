@@ -115,6 +115,22 @@ async fn enrolled(
 async fn sdk_flow_enrol_challenge_refresh_recovery_disable() {
     let s = TestServer::start().await;
     let fx = s.fixture().await;
+    // An endpoint subscribed to everything, so that the tenant's events are recorded (the
+    // outbox writes events only for subscribed tenants). Nothing listens there.
+    let hook = uuid::Uuid::now_v7();
+    s.store()
+        .create_webhook_endpoint(
+            storage::NewWebhookEndpoint {
+                id: hook,
+                tenant_id: fx.tenant.id,
+                url: "http://127.0.0.1:9/hook".into(),
+                events: vec!["*".into()],
+                secret_encrypted: vec![0; 48],
+            },
+            engine::unix_now(),
+        )
+        .await
+        .unwrap();
     let (secret, codes, access, confirmed_step) = enrolled(&s, &fx, "mfa@example.com").await;
 
     let (st, f) = status_and_json(s.get_bearer("/v2/mfa/factors", &access).await).await;
@@ -122,6 +138,16 @@ async fn sdk_flow_enrol_challenge_refresh_recovery_disable() {
     assert_eq!(f["available_factors"], json!(["totp"]));
     assert_eq!(f["preferred_factor"], "totp");
     assert_eq!(f["recovery_codes_left"], 10);
+
+    // Sign out everywhere (the registration's refresh family).
+    let resp = s
+        .post_json_bearer(
+            "/v2/auth/logout-all",
+            &access,
+            &json!({ "client_id": fx.client_id() }),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
 
     // Sign-in now stops at the second factor: HelloJohn's 200 body, no tokens.
     let (st, body) = s.login(&fx, "mfa@example.com", PASSWORD).await;
@@ -246,16 +272,30 @@ async fn sdk_flow_enrol_challenge_refresh_recovery_disable() {
     let (st, body) = s.login(&fx, "mfa@example.com", PASSWORD).await;
     assert_eq!(st, 200, "{body}");
     assert!(body["access_token"].is_string(), "{body}");
-    let events: Vec<String> = s
+    let events = s
         .store()
         .list_events(Some(fx.tenant.id), 100)
         .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event_type)
+        .unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(types.contains(&"mfa.enabled"), "{types:?}");
+    assert!(types.contains(&"mfa.disabled"), "{types:?}");
+    let mfa_logins: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "user.login" && e.metadata["method"] == "mfa")
         .collect();
-    // Events are written only for subscribed tenants; none here: the outbox stays empty.
-    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(mfa_logins.len(), 2, "{events:?}");
+    assert_eq!(mfa_logins[0].metadata["amr"], "pwd otp mfa");
+    assert_eq!(
+        s.metric_value(r#"hellojohn_auth_sign_ins_total{method="mfa",status="success"}"#)
+            .await,
+        2.0
+    );
+    assert!(
+        s.metric_value(r#"hellojohn_auth_sign_ins_total{method="password",status="mfa_required"}"#)
+            .await
+            >= 3.0
+    );
     s.stop().await;
 }
 
