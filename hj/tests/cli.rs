@@ -678,3 +678,58 @@ fn huge_pages_are_asked_for_the_argon2_arena_and_not_for_the_heap() {
         "{maps:?}"
     );
 }
+
+/// `hj user reset-mfa` removes a second factor an operator's user lost: the password alone
+/// signs in again, and `hj user show` says so.
+#[test]
+fn user_reset_mfa_removes_the_second_factor() {
+    let srv = start_server(&[]);
+    let run = |args: &[&str]| {
+        let out = hj()
+            .args(args)
+            .env("HELLOJOHN_DATA_DIR", &srv.dir)
+            .env("HELLOJOHN_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let creds = serde_json::json!({
+        "tenant_id": "local", "client_id": "local-app",
+        "email": "mfa@example.com", "password": "Correct-Horse-42",
+    });
+    let (status, reg) = http(srv.addr, "POST", "/v2/auth/register", None, Some(&creds));
+    assert_eq!(status, 200, "{reg}");
+    let access = reg["access_token"].as_str().unwrap();
+    let (status, enrol) = http(srv.addr, "POST", "/v2/mfa/totp/enroll", Some(access), None);
+    assert_eq!(status, 200, "{enrol}");
+    let secret = testkit::totp::base32_decode(enrol["secret_base32"].as_str().unwrap());
+    let code = testkit::totp::code(&secret, testkit::totp::step_now());
+    let (status, body) = http(
+        srv.addr,
+        "POST",
+        "/v2/mfa/totp/verify",
+        Some(access),
+        Some(&serde_json::json!({ "code": code })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = http(srv.addr, "POST", "/v2/auth/login", None, Some(&creds));
+    assert_eq!(body["mfa_required"], true, "{body}");
+    let who = ["--tenant", "local", "--email", "mfa@example.com"];
+    let (code, out) = run(&[&["user", "show"][..], &who].concat());
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l == "mfa_enabled\ttrue"), "{out}");
+
+    let (code, out) = run(&[&["user", "reset-mfa"][..], &who].concat());
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("removed the second factor"), "{out}");
+    let (_, body) = http(srv.addr, "POST", "/v2/auth/login", None, Some(&creds));
+    assert!(body["access_token"].is_string(), "{body}");
+    let (_, out) = run(&[&["user", "show"][..], &who].concat());
+    assert!(out.lines().any(|l| l == "mfa_enabled\tfalse"), "{out}");
+    let (code, out) = run(&[&["user", "reset-mfa"][..], &who].concat());
+    assert_eq!(code, Some(0));
+    assert!(out.contains("has no second factor"), "{out}");
+}

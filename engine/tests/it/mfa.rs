@@ -2,55 +2,10 @@
 //! `mfa_required`, challenge, refresh, recovery code, disable. TOTP codes are computed here
 //! from the enrolment's secret (RFC 6238, HMAC-SHA1), independently of the engine's code.
 
-use hmac::{Hmac, Mac};
 use serde_json::json;
+use testkit::totp::{base32_decode, code as totp, step_now};
 
 use crate::support::{status_and_json, Fixture, TestServer, PASSWORD};
-
-/// RFC 4648 base32 (no padding) to bytes.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0u32);
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let v = ALPHABET.iter().position(|a| *a == c).expect("base32") as u64;
-        buf = (buf << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// The 6-digit TOTP code of `secret` for time step `step` (RFC 6238 with RFC 4226's
-/// dynamic truncation).
-fn totp(secret: &[u8], step: i64) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&(step as u64).to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let offset = (h[19] & 0x0f) as usize;
-    let bin = ((u32::from(h[offset]) & 0x7f) << 24)
-        | (u32::from(h[offset + 1]) << 16)
-        | (u32::from(h[offset + 2]) << 8)
-        | u32::from(h[offset + 3]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-fn step_now() -> i64 {
-    engine::unix_now() / 30
-}
-
-#[test]
-fn the_independent_totp_matches_rfc_6238() {
-    // RFC 6238 appendix B (SHA-1), truncated to 6 digits: 94287082 → 287082, ...
-    let secret = b"12345678901234567890";
-    assert_eq!(totp(secret, 59 / 30), "287082");
-    assert_eq!(totp(secret, 1111111109 / 30), "081804");
-    assert_eq!(totp(secret, 1234567890 / 30), "005924");
-    assert_eq!(totp(secret, 2000000000 / 30), "279037");
-}
 
 /// Registers `email`, enrols and confirms TOTP. Returns the secret, the recovery codes, the
 /// registration's access token and the time step of the code that confirmed the factor.
