@@ -27,7 +27,10 @@ start_server() {
         env "${env_db[@]}" HELLOJOHN_LOG=error "$HJ" tenant create --slug local >/dev/null
         env "${env_db[@]}" HELLOJOHN_LOG=error "$HJ" client create --tenant local --client-id local-app >/dev/null
     fi
-    env "${env_db[@]}" HELLOJOHN_LISTEN="127.0.0.1:$port" HELLOJOHN_DATA_DIR="$dir" \
+    # PERF_SERVER_ENV: extra settings for the server, space-separated KEY=VALUE (e.g. Redis).
+    # shellcheck disable=SC2206
+    local extra=(${PERF_SERVER_ENV:-})
+    env "${env_db[@]}" "${extra[@]}" HELLOJOHN_LISTEN="127.0.0.1:$port" HELLOJOHN_DATA_DIR="$dir" \
         HELLOJOHN_RATE_LIMIT_ENABLED=false HELLOJOHN_LOG=warn "$HJ" serve >"$OUT/$store.server.log" 2>&1 &
     echo $! >"$OUT/$store.pid"
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done

@@ -20,8 +20,8 @@ use crate::seed::{seed_users, SeedFile, DEFAULT_SEED_FILE};
 use crate::target::Target;
 use crate::util::{cores, fmt_rate, parse_duration, parse_positive, unix_now};
 
-const SCENARIOS: [&str; 6] = [
-    "signin", "register", "refresh", "userinfo", "session", "mixed",
+const SCENARIOS: [&str; 7] = [
+    "signin", "register", "refresh", "userinfo", "session", "me", "mixed",
 ];
 const DEFAULT_TARGET: &str = "http://127.0.0.1:8080";
 

@@ -383,6 +383,7 @@ impl Worker {
                 Op::Signin => self.wl.signin_request(user),
                 Op::Register => self.wl.register_request(),
                 Op::Userinfo => self.wl.userinfo_request(user),
+                Op::Me => self.wl.me_request(user),
                 // Refresh took the branch above; it is only here to keep the match exhaustive.
                 Op::Session | Op::Refresh => self.wl.session_request(user),
             };

@@ -37,15 +37,18 @@ pub enum Op {
     Userinfo,
     /// `GET /userinfo` with the `sid` cookie of a session login.
     Session,
+    /// `GET /v2/me` with a Bearer access token.
+    Me,
 }
 
 impl Op {
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::Signin,
         Op::Register,
         Op::Refresh,
         Op::Userinfo,
         Op::Session,
+        Op::Me,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Op {
             Op::Refresh => "refresh",
             Op::Userinfo => "userinfo",
             Op::Session => "session",
+            Op::Me => "me",
         }
     }
 
@@ -70,6 +74,7 @@ impl Op {
             Op::Refresh => "refreshes",
             Op::Userinfo => "userinfo requests",
             Op::Session => "session userinfo requests",
+            Op::Me => "/v2/me requests",
         }
     }
 
@@ -88,7 +93,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// `name` is `signin|register|refresh|userinfo|session|mixed`; `mix` (for `mixed`) is like
+    /// `name` is `signin|register|refresh|userinfo|session|me|mixed`; `mix` (for `mixed`) is like
     /// `signin=1,refresh=4,userinfo=15`.
     pub fn parse(name: &str, mix: Option<&str>) -> Result<Scenario, String> {
         if name == "mixed" {
@@ -102,7 +107,7 @@ impl Scenario {
             return Err("--mix only applies to --scenario mixed".to_string());
         }
         let op = Op::parse(name).ok_or_else(|| {
-            format!("unknown scenario {name:?} (signin|register|refresh|userinfo|session|mixed)")
+            format!("unknown scenario {name:?} (signin|register|refresh|userinfo|session|me|mixed)")
         })?;
         Ok(Scenario::single(op))
     }
@@ -334,7 +339,10 @@ impl Workload {
             check_login(&reply, 0)?;
         }
         let label = |what: &str| progress.then(|| format!("preparing {what}"));
-        if wl.scenario.needs(Op::Userinfo) || wl.scenario.needs(Op::Refresh) {
+        if wl.scenario.needs(Op::Userinfo)
+            || wl.scenario.needs(Op::Me)
+            || wl.scenario.needs(Op::Refresh)
+        {
             let bodies = Arc::new(wl.login_bodies.clone());
             let tokens = parallel(
                 &target,
@@ -446,6 +454,17 @@ impl Workload {
             .unwrap_or(HeaderValue::from_static(""));
         self.target
             .request(Method::GET, "/userinfo", None, &[(AUTHORIZATION, auth)])
+    }
+
+    /// `GET /v2/me` with the user's access token.
+    pub fn me_request(&self, user: usize) -> Result<Request<Full<Bytes>>, http::Error> {
+        let auth = self
+            .bearers
+            .get(user)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(""));
+        self.target
+            .request(Method::GET, "/v2/me", None, &[(AUTHORIZATION, auth)])
     }
 
     pub fn session_request(&self, user: usize) -> Result<Request<Full<Bytes>>, http::Error> {

@@ -606,3 +606,28 @@ fn render_webhooks(out: &mut String, p: &Process) {
         get(&h.count)
     );
 }
+
+/// The store's call counters (PostgreSQL; the embedded store reports none):
+/// `hellojohn_db_calls_total{method}` (one per store method called: what each request path
+/// costs the database), and the waits for a pool connection, the queue of a closed loop whose
+/// bottleneck is the pool.
+pub fn render_db_calls(out: &mut String, pool: &storage::PoolStats) {
+    out.push_str(
+        "# HELP hellojohn_db_calls_total Store calls by method (each takes one pooled connection for its round trips).\n# TYPE hellojohn_db_calls_total counter\n",
+    );
+    let mut methods = pool.by_method.clone();
+    methods.sort_unstable();
+    for (method, n) in methods {
+        let _ = writeln!(out, "hellojohn_db_calls_total{{method=\"{method}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_db_pool_waits_total Store calls that waited for a connection because every one of their pool was in use.\n# TYPE hellojohn_db_pool_waits_total counter\nhellojohn_db_pool_waits_total {}",
+        pool.waits
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hellojohn_db_pool_wait_seconds_total Time store calls spent waiting for a pool connection.\n# TYPE hellojohn_db_pool_wait_seconds_total counter\nhellojohn_db_pool_wait_seconds_total {}",
+        pool.wait_us as f64 / 1e6
+    );
+}

@@ -27,6 +27,7 @@ pub use lifecycle::{
     MfaChallenge, NewMail, TotpFactor,
 };
 pub use model::*;
+pub use rotation::{NextRefresh, RefreshRotation};
 pub use signing::SigningAlg;
 use uuid::Uuid;
 
@@ -175,6 +176,13 @@ pub trait Store: Send + Sync + 'static {
         reuse_event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, RotateOutcome>;
+    /// The same exchange for a caller that knows the client, hence its tenant, but not the
+    /// token (the refresh flow with the client from its cache): the same decision
+    /// ([`rotation`]), where a token of another tenant than `rotation.tenant_id` is `NotFound`
+    /// too; the successor joins the old token's family, user, tenant and client. One call, and
+    /// on PostgreSQL one statement (one round trip, `hj_rotate_refresh`). Of concurrent calls
+    /// with the same `old_hash` exactly one gets `Rotated`.
+    fn rotate_refresh(&self, rotation: RefreshRotation) -> StoreFuture<'_, RotateOutcome>;
     /// Revokes the family of the token (logout). Returns the token's record if it existed.
     /// Idempotent: `event` (completed with [`EventDraft::for_token`]) is written only by the
     /// call that revoked the family.

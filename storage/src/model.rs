@@ -347,7 +347,7 @@ impl std::fmt::Debug for SigningKey {
 
 /// Connection-pool gauges (`hellojohn_db_pool_connections{state}`), summed over every pool of
 /// the store. A store without connections (the embedded one) reports zeros.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolStats {
     /// Open connections waiting in a pool.
     pub idle: u64,
@@ -355,6 +355,15 @@ pub struct PoolStats {
     pub in_use: u64,
     /// The most connections the store may open.
     pub max: u64,
+    /// Store calls made since start (each takes one connection for its round trips).
+    pub calls: u64,
+    /// Calls that had to wait for a connection (every one in use), and their total wait, in
+    /// microseconds: where a closed loop queues when the pool is the bottleneck.
+    pub waits: u64,
+    pub wait_us: u64,
+    /// Calls by store method, for the methods called at least once (`find_session`,
+    /// `get_user`, ...): what a request path really costs the database.
+    pub by_method: Vec<(&'static str, u64)>,
 }
 
 /// Schema state reported by `hj migrate status`.

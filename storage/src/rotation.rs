@@ -3,16 +3,71 @@
 //! A rotation presents a token; what it found in the store (read under the family's lock) is
 //! judged here, in this order, and each backend only carries the decision out:
 //!
-//! 1. no such token, or one of another client: `NotFound` (a client cannot probe or burn
-//!    another client's tokens);
+//! 1. no such token, one of another client, or (when the caller names the tenant:
+//!    [`Store::rotate_refresh`](crate::Store::rotate_refresh)) one of another tenant: `NotFound`
+//!    (a client cannot probe or burn another client's tokens);
 //! 2. its family is revoked (sign-out, sign-out everywhere, an earlier reuse): `Revoked`;
 //! 3. it was already rotated: a second use of a spent token means it leaked, so the whole family
 //!    is revoked and the reuse recorded (`Reused`), even when the token has expired since;
 //! 4. it has expired: `Expired`;
 //! 5. otherwise it is rotated: marked spent by a conditional update (the update, not this read,
 //!    decides between concurrent rotations; the loser is treated as a reuse).
+//!
+//! The PostgreSQL store carries out [`Store::rotate_refresh`](crate::Store::rotate_refresh) in
+//! one statement, a PL/pgSQL function (`hj_rotate_refresh`, migration `0011_rotate_refresh`)
+//! that takes the same decision in the same order; the store suite holds both to it.
 
-use crate::model::{RefreshToken, RotateOutcome};
+use uuid::Uuid;
+
+use crate::model::{EventDraft, RefreshToken, RotateOutcome, TokenHash};
+
+/// A refresh token's successor as the caller makes it before the old token is read: the
+/// store gives it the old token's family, user, tenant and client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NextRefresh {
+    pub token_hash: TokenHash,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for NextRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NextRefresh")
+            .field("token_hash", &"<redacted>")
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A rotation asked by a caller that knows the client, hence its tenant, but not the token:
+/// [`Store::rotate_refresh`](crate::Store::rotate_refresh).
+#[derive(Clone, PartialEq)]
+pub struct RefreshRotation {
+    /// The hash of the token presented.
+    pub old_hash: TokenHash,
+    /// The tenant of the client: a token of another tenant is `NotFound`.
+    pub tenant_id: Uuid,
+    /// The `client_id` of the client: a token of another client is `NotFound`.
+    pub client_id: String,
+    pub next: NextRefresh,
+    /// Written on `Reused` only, completed as [`EventDraft::for_token`] does (tenant, actor and
+    /// target default to the token's, the metadata gains `family_id` and `client_id`).
+    pub reuse_event: Option<EventDraft>,
+    pub now: i64,
+}
+
+impl std::fmt::Debug for RefreshRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRotation")
+            .field("old_hash", &"<redacted>")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("next", &self.next)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What a rotation does with the token it found, when it is not refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +97,18 @@ impl From<Refusal> for RotateOutcome {
 }
 
 /// The decision for `found` (the token read by its hash, `None` if unknown), presented by
-/// `client_id` at `now` (Unix seconds): the step with the token, or the refusal (nothing is
-/// written).
+/// `client_id` (of `tenant_id`, when the caller names it) at `now` (Unix seconds): the step
+/// with the token, or the refusal (nothing is written).
 pub fn rotation_step(
     found: Option<RefreshToken>,
+    tenant_id: Option<Uuid>,
     client_id: &str,
     now: i64,
 ) -> Result<(RotationStep, RefreshToken), Refusal> {
     match found {
         None => Err(Refusal::NotFound),
         Some(t) if t.client_id != client_id => Err(Refusal::NotFound),
+        Some(t) if tenant_id.is_some_and(|id| id != t.tenant_id) => Err(Refusal::NotFound),
         Some(t) if t.family_revoked_at.is_some() => Err(Refusal::Revoked),
         Some(t) if t.rotated_at.is_some() => Ok((RotationStep::RevokeReused, t)),
         Some(t) if t.expires_at <= now => Err(Refusal::Expired),
@@ -62,7 +119,6 @@ pub fn rotation_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     fn token() -> RefreshToken {
         RefreshToken {
@@ -83,7 +139,7 @@ mod tests {
         use Refusal::{Expired, NotFound, Revoked};
         use RotationStep::{RevokeReused, Rotate};
         let step = |t: &RefreshToken, client: &str, now| {
-            rotation_step(Some(t.clone()), client, now).map(|(step, _)| step)
+            rotation_step(Some(t.clone()), None, client, now).map(|(step, _)| step)
         };
         let live = token();
         let spent = RefreshToken {
@@ -94,7 +150,7 @@ mod tests {
             family_revoked_at: Some(150),
             ..spent.clone()
         };
-        assert_eq!(rotation_step(None, "app", 150), Err(NotFound));
+        assert_eq!(rotation_step(None, None, "app", 150), Err(NotFound));
         assert_eq!(step(&live, "other", 150), Err(NotFound));
         assert_eq!(step(&revoked, "other", 150), Err(NotFound));
         assert_eq!(step(&revoked, "app", 150), Err(Revoked));
@@ -104,8 +160,30 @@ mod tests {
         assert_eq!(step(&live, "app", 200), Err(Expired));
         assert_eq!(step(&live, "app", 199), Ok(Rotate));
         assert_eq!(
-            rotation_step(Some(live.clone()), "app", 199),
-            Ok((Rotate, live))
+            rotation_step(Some(live.clone()), None, "app", 199),
+            Ok((Rotate, live.clone()))
+        );
+    }
+
+    #[test]
+    fn a_named_tenant_must_be_the_tokens() {
+        let other = Uuid::from_u128(7);
+        for t in [
+            token(),
+            RefreshToken {
+                rotated_at: Some(150),
+                family_revoked_at: Some(150),
+                ..token()
+            },
+        ] {
+            assert_eq!(
+                rotation_step(Some(t.clone()), Some(other), "app", 150),
+                Err(Refusal::NotFound)
+            );
+        }
+        assert_eq!(
+            rotation_step(Some(token()), Some(Uuid::nil()), "app", 150).map(|(s, _)| s),
+            Ok(RotationStep::Rotate)
         );
     }
 }

@@ -89,12 +89,17 @@ fn hash() -> [u8; 32] {
     h
 }
 
+/// The connection gauges of `s`: (idle, in use, max).
+fn gauges(s: &PoolStats) -> (u64, u64, u64) {
+    (s.idle, s.in_use, s.max)
+}
+
 /// Waits (bounded) until the store's gauges satisfy `ok`.
-async fn wait_for_stats(store: &dyn Store, ok: impl Fn(PoolStats) -> bool) -> PoolStats {
+async fn wait_for_stats(store: &dyn Store, ok: impl Fn(&PoolStats) -> bool) -> PoolStats {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stats = store.pool_stats();
-        if ok(stats) {
+        if ok(&stats) {
             return stats;
         }
         assert!(
@@ -259,14 +264,7 @@ fn pool_sizes_follow_the_settings() {
         .pool_stats()
     };
     // 25 per instance over 4 cores: 6 per core.
-    assert_eq!(
-        stats(4, 25),
-        PoolStats {
-            idle: 0,
-            in_use: 0,
-            max: 24
-        }
-    );
+    assert_eq!(gauges(&stats(4, 25)), (0, 0, 24));
     assert_eq!(stats(1, 25).max, 25);
     // At least one connection per core.
     assert_eq!(stats(8, 2).max, 8);
@@ -291,14 +289,7 @@ async fn waiting_for_a_connection_is_bounded() {
         },
     ));
     store.migrate().await.expect("migrate");
-    assert_eq!(
-        store.pool_stats(),
-        PoolStats {
-            idle: 1,
-            in_use: 0,
-            max: 1
-        }
-    );
+    assert_eq!(gauges(&store.pool_stats()), (1, 0, 1));
 
     let locker = admin(&db.direct_url()).await;
     locker
@@ -315,30 +306,25 @@ async fn waiting_for_a_connection_is_bounded() {
     let waited = store.ping().await;
     let elapsed = started.elapsed();
     assert_unavailable_mentioning(waited, &["no database connection"]);
+    // The wait is counted, with its length (hellojohn_db_pool_wait_seconds_total).
+    let counted = store.pool_stats();
+    assert_eq!(counted.waits, 1, "{counted:?}");
+    assert!(counted.wait_us >= 290_000, "{counted:?}");
+    assert!(
+        counted.by_method.contains(&("ping", 1))
+            && counted.by_method.contains(&("list_tenants", 1)),
+        "{counted:?}"
+    );
     assert!(
         elapsed >= Duration::from_millis(290) && elapsed < Duration::from_secs(5),
         "{elapsed:?}"
     );
-    assert_eq!(
-        store.pool_stats(),
-        PoolStats {
-            idle: 0,
-            in_use: 1,
-            max: 1
-        }
-    );
+    assert_eq!(gauges(&store.pool_stats()), (0, 1, 1));
 
     locker.batch_execute("COMMIT").await.expect("unlock");
     assert_eq!(holder.await.expect("task").expect("the held call"), vec![]);
     store.ping().await.expect("the connection serves again");
-    assert_eq!(
-        store.pool_stats(),
-        PoolStats {
-            idle: 1,
-            in_use: 0,
-            max: 1
-        }
-    );
+    assert_eq!(gauges(&store.pool_stats()), (1, 0, 1));
 }
 
 /// Connections opened for a burst beyond `max_idle` are kept for a grace period, so the next
@@ -435,14 +421,7 @@ async fn a_stuck_call_times_out_and_its_connection_is_discarded() {
         .await
         .expect("lock");
     assert_unavailable_mentioning(store.list_tenants().await, &["did not finish"]);
-    assert_eq!(
-        store.pool_stats(),
-        PoolStats {
-            idle: 0,
-            in_use: 0,
-            max: 2
-        }
-    );
+    assert_eq!(gauges(&store.pool_stats()), (0, 0, 2));
     locker.batch_execute("COMMIT").await.expect("unlock");
     assert_eq!(store.list_tenants().await.expect("list"), vec![]);
 }

@@ -1,5 +1,6 @@
 //! Refresh tokens: rotation with reuse detection, sign-out of one family, sign-out everywhere.
 
+use storage::{NextRefresh, RefreshRotation};
 use uuid::Uuid;
 
 use super::*;
@@ -9,16 +10,69 @@ impl Auth {
     /// one, must be the token's tenant. A confidential client must authenticate with its
     /// secret; a public client sends none. A reused token revokes its family
     /// (`token.reuse_detected`).
+    ///
+    /// `known` is the client `who` names as the caller's cache has it, when the cache knows
+    /// exactly one (in `tenant` when one is named, else the only client of that name): the
+    /// client is then authenticated first and the token rotated by one store call
+    /// ([`Store::rotate_refresh`](storage::Store::rotate_refresh), one round trip on
+    /// PostgreSQL). Otherwise, and whenever that answer may be the cache's fault (a failed
+    /// authentication, or an unknown token where no tenant was named: another tenant may have
+    /// created a client of that name since), the token is read first and the client with it.
     pub async fn refresh(
         &self,
         who: ClientAuth<'_>,
+        known: Option<&Client>,
         refresh_token: &str,
         tenant: Option<&Tenant>,
         origin: &Origin,
         now: i64,
     ) -> Flow<Issued> {
-        let client_id = who.client_id;
         let old_hash = hash_opaque(refresh_token);
+        let known = known
+            .filter(|c| c.client_id == who.client_id && tenant.is_none_or(|t| t.id == c.tenant_id));
+        if let Some(client) = known.filter(|c| authenticate_client(c, who.secret)) {
+            // No look at the Redis "family revoked" mark here: it needs the family, which only
+            // the rotation reads, and it is a fast path only. A family revoked on any instance
+            // is revoked in the database, which refuses the rotation (`Revoked`).
+            let (new_token, hash) = new_opaque_token();
+            let rotation = RefreshRotation {
+                old_hash,
+                tenant_id: client.tenant_id,
+                client_id: client.client_id.clone(),
+                next: NextRefresh {
+                    token_hash: hash,
+                    issued_at: now,
+                    expires_at: now + secs(self.refresh_ttl_for(client)),
+                },
+                // The store completes the user (actor and target) from the token.
+                reuse_event: Some(origin.event(
+                    EventType::TokenReuseDetected,
+                    Some(client.tenant_id),
+                    None,
+                    now,
+                )),
+                now,
+            };
+            match self.store.rotate_refresh(rotation).await? {
+                RotateOutcome::NotFound if tenant.is_none() => {} // nothing written: read it
+                outcome => return self.rotated(outcome, client, new_token, now).await,
+            }
+        }
+        self.refresh_by_token(who, old_hash, tenant, origin, now)
+            .await
+    }
+
+    /// [`Auth::refresh`] without a known client: reads the token (its tenant, family, user),
+    /// then the client, then rotates.
+    async fn refresh_by_token(
+        &self,
+        who: ClientAuth<'_>,
+        old_hash: TokenHash,
+        tenant: Option<&Tenant>,
+        origin: &Origin,
+        now: i64,
+    ) -> Flow<Issued> {
+        let client_id = who.client_id;
         let Some(current) = self.store.find_refresh_token(old_hash).await? else {
             deny!(Denial::TokenInvalid)
         };
@@ -50,11 +104,23 @@ impl Auth {
             Some(current.user_id),
             now,
         );
-        match self
+        let outcome = self
             .store
             .rotate_refresh_token(old_hash, client_id, new, Some(reuse), now)
-            .await?
-        {
+            .await?;
+        self.rotated(outcome, &client, new_token, now).await
+    }
+
+    /// The answer to a rotation's outcome: tokens for `client` (whose successor refresh token
+    /// is `new_token`), or the denial.
+    async fn rotated(
+        &self,
+        outcome: RotateOutcome,
+        client: &Client,
+        new_token: String,
+        now: i64,
+    ) -> Flow<Issued> {
+        match outcome {
             RotateOutcome::Rotated { user, scopes, .. } => {
                 if user.disabled {
                     deny!(Denial::TokenInvalid)
@@ -72,9 +138,9 @@ impl Auth {
                 };
                 let (access_token, expires_in) = self.access_token(
                     &user,
-                    &client,
+                    client,
                     &scopes,
-                    self.access_ttl_for(Some(&client)),
+                    self.access_ttl_for(Some(client)),
                     now,
                     None,
                 );

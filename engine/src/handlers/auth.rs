@@ -118,6 +118,7 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Some(key) => Some(common::tenant(ctx, Some(key)).await?),
         None => None,
     };
+    let known = common::refresh_client(ctx, tenant.as_ref(), client_id).await?;
     let outcome = ctx
         .auth()
         .refresh(
@@ -125,6 +126,7 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 client_id,
                 secret: r.client_secret.as_deref().filter(|s| !s.is_empty()),
             },
+            known.as_ref(),
             token,
             tenant.as_ref(),
             &ctx.origin(&parts),

@@ -169,6 +169,32 @@ pub async fn client(ctx: &Ctx, tenant: &Tenant, client_id: &str) -> Result<Clien
     }
 }
 
+/// The client a refresh names, as the shard's directory knows it, when it knows exactly one:
+/// the client of `tenant` when the request names one, else the only client of that name in
+/// any tenant. `None` (unknown, or several) lets the flow read the token first
+/// (`Auth::refresh`); so does a client the directory has stale, on a failed authentication.
+pub async fn refresh_client(
+    ctx: &Ctx,
+    tenant: Option<&Tenant>,
+    client_id: &str,
+) -> Result<Option<Client>, ApiError> {
+    if client_id.len() > 200 {
+        return Ok(None);
+    }
+    let (store, directory) = (ctx.auth().store.as_ref(), &ctx.shard.directory);
+    let found = match tenant {
+        Some(t) => directory.client(store, t.id, client_id).await,
+        None => directory
+            .clients_named(store, client_id)
+            .await
+            .map(|mut named| match named.len() {
+                1 => named.pop(),
+                _ => None,
+            }),
+    };
+    found.map_err(|e| errors::store(&e))
+}
+
 fn unknown(field: &'static str, message: &str) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, message).with_field(field)
 }

@@ -743,8 +743,9 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                     "refresh_token is required",
                 ));
             };
+            let known = common::refresh_client(ctx, None, who.client_id).await?;
             let outcome = auth
-                .refresh(who, token, None, &origin, ctx.now)
+                .refresh(who, known.as_ref(), token, None, &origin, ctx.now)
                 .await
                 .map_err(|e| errors::store(&e))?;
             Ok(match outcome {

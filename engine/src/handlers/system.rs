@@ -69,7 +69,8 @@ pub async fn metrics(ctx: &Ctx) -> HandlerResult {
     process
         .db_pool_max
         .store(pool.max, std::sync::atomic::Ordering::Relaxed);
-    let text = app.hub.render().await;
+    let mut text = app.hub.render().await;
+    crate::metrics::render_db_calls(&mut text, &pool);
     Ok(bytes(
         200,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -8,6 +8,7 @@ mod attacks;
 mod auth;
 mod code_flow;
 mod data_dir;
+mod db_calls;
 mod email_flows;
 mod hostile;
 mod input;

@@ -317,3 +317,46 @@ async fn cacheable_answers_vary_on_origin_when_cors_is_configured() {
     }
     srv.stop().await;
 }
+
+/// The refresh flow takes the client from the shard's cache when it knows exactly one of that
+/// name; when the cache is behind (a second tenant has since created a client of the same
+/// name), a refresh that names no tenant still finds the token's own client, and each tenant's
+/// tokens keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_by_client_name_survives_a_stale_client_cache() {
+    let srv = TestServer::start().await;
+    let acme = srv.fixture().await;
+    let reg = srv.register(&acme, "ada@example.com").await;
+    // Caches "acme-web" as acme's only client of that name (the test server has one shard).
+    let (status, body) = oauth_refresh(&srv, acme.client_id(), &assert_tokens(&reg)).await;
+    assert_eq!(status, 200, "{body}");
+    let ada = assert_tokens(&body);
+
+    let globex = srv.fixture_with("globex", acme.client_id()).await;
+    let reg = srv.register(&globex, "bob@example.com").await;
+    let (status, body) = oauth_refresh(&srv, acme.client_id(), &assert_tokens(&reg)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = srv.refresh(acme.client_id(), &assert_tokens(&body)).await;
+    assert_eq!(status, 200, "{body}");
+    let resp = srv
+        .post_json(
+            "/v2/auth/refresh",
+            &json!({ "tenant_id": globex.slug(), "client_id": acme.client_id(), "refresh_token": assert_tokens(&body) }),
+        )
+        .await;
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    // The token of one tenant is refused when the other is named.
+    let resp = srv
+        .post_json(
+            "/v2/auth/refresh",
+            &json!({ "tenant_id": acme.slug(), "client_id": acme.client_id(), "refresh_token": assert_tokens(&body) }),
+        )
+        .await;
+    let (status, body) = status_and_json(resp).await;
+    assert_error(status, &body, 401, "TOKEN_INVALID");
+
+    let (status, body) = oauth_refresh(&srv, acme.client_id(), &ada).await;
+    assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}

@@ -46,9 +46,9 @@ use uuid::Uuid;
 use crate::{
     AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, DeliveryFilter, DeliveryResult,
     Event, EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
-    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem, Redemption, RefreshToken,
-    RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User,
-    WebhookDelivery, WebhookEndpoint,
+    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem, Redemption, RefreshRotation,
+    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
+    TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use pool::{Connector, Limits, Pools};
 
@@ -151,7 +151,7 @@ impl PgStore {
         F: for<'c> FnOnce(&'c mut Client) -> StoreFuture<'c, T> + Send + 'a,
     {
         Box::pin(async move {
-            let mut conn = self.pools.acquire().await?;
+            let mut conn = self.pools.acquire(what).await?;
             let work = f(conn.client()?);
             let Some(limit) = timeout else {
                 return work.await;
@@ -378,6 +378,12 @@ impl Store for PgStore {
                 refresh::rotate_refresh_token(c, &old_hash, &client_id, &new, reuse_event, now)
                     .await
             })
+        })
+    }
+
+    fn rotate_refresh(&self, rotation: RefreshRotation) -> StoreFuture<'_, RotateOutcome> {
+        self.call("rotate_refresh", |c| {
+            Box::pin(refresh::rotate_refresh(c, rotation))
         })
     }
 

@@ -101,6 +101,17 @@ pub(super) struct Limits {
 pub(super) struct Pools {
     connector: Connector,
     pools: Box<[Pool]>,
+    usage: Usage,
+}
+
+/// Counters of store calls (see [`PoolStats`]): atomics, and one short-held lock per call for
+/// the per-method count (a call is a database round trip: the lock costs nothing beside it).
+#[derive(Default)]
+struct Usage {
+    calls: AtomicU64,
+    waits: AtomicU64,
+    wait_us: AtomicU64,
+    by_method: Mutex<Vec<(&'static str, u64)>>,
 }
 
 thread_local! {
@@ -125,22 +136,48 @@ impl Pools {
         Pools {
             connector,
             pools: (0..count.max(1)).map(|_| Pool::new(limits)).collect(),
+            usage: Usage::default(),
         }
     }
 
-    /// A connection from the calling thread's pool.
-    pub(super) async fn acquire(&self) -> Result<Conn<'_>, StoreError> {
+    /// A connection from the calling thread's pool, for store method `what` (counted).
+    pub(super) async fn acquire(&self, what: &'static str) -> Result<Conn<'_>, StoreError> {
         let pool = &self.pools[slot() % self.pools.len()];
-        pool.acquire(&self.connector).await
+        let u = &self.usage;
+        u.calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut by) = u.by_method.lock() {
+            match by.iter_mut().find(|(m, _)| *m == what) {
+                Some((_, n)) => *n += 1,
+                None => by.push((what, 1)),
+            }
+        }
+        if pool.permits.available_permits() > 0 {
+            return pool.acquire(&self.connector).await;
+        }
+        let started = Instant::now();
+        let conn = pool.acquire(&self.connector).await;
+        u.waits.fetch_add(1, Ordering::Relaxed);
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        u.wait_us.fetch_add(waited, Ordering::Relaxed);
+        conn
     }
 
     pub(super) fn stats(&self) -> PoolStats {
-        self.pools.iter().fold(PoolStats::default(), |sum, pool| {
+        let u = &self.usage;
+        let base = PoolStats {
+            calls: u.calls.load(Ordering::Relaxed),
+            waits: u.waits.load(Ordering::Relaxed),
+            wait_us: u.wait_us.load(Ordering::Relaxed),
+            by_method: u.by_method.lock().map(|b| b.clone()).unwrap_or_default(),
+            ..PoolStats::default()
+        };
+        self.pools.iter().fold(base, |sum, pool| {
             let idle = pool.idle.lock().map(|idle| idle.len()).unwrap_or(0);
             PoolStats {
                 idle: sum.idle + idle as u64,
                 in_use: sum.in_use + pool.in_use.load(Ordering::Relaxed),
                 max: sum.max + pool.limits.max as u64,
+                ..sum
             }
         })
     }

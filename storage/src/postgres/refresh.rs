@@ -5,6 +5,10 @@
 //! see every change committed before and none can interleave, as behind SQLite's single
 //! writer. Rows of several families are locked in key order (`revoke_all_for_user`). Foreign
 //! key checks only take `KEY SHARE` locks, which those do not block.
+//!
+//! The refresh flow's rotation ([`rotate_refresh`]) is one statement, the PL/pgSQL function
+//! `hj_rotate_refresh` (migration `0011_rotate_refresh`), which takes the same lock first and
+//! the same decision; `rotate_refresh_token` is the transaction of several statements.
 
 use std::sync::LazyLock;
 
@@ -16,7 +20,10 @@ use super::events;
 use super::pipelined::pipelined2;
 use super::user_row::{user_from, USER_COLUMNS};
 use crate::rotation::{rotation_step, RotationStep};
-use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
+use crate::{
+    EventDraft, NewRefreshToken, RefreshRotation, RefreshToken, RotateOutcome, StoreError,
+    TokenHash,
+};
 
 const TOKEN_COLUMNS: &str = "t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, \
                              t.expires_at, t.rotated_at, f.revoked_at, f.scopes";
@@ -170,7 +177,7 @@ pub(super) async fn rotate_refresh_token(
     locked?;
     let row = row?;
     let found = row.as_ref().map(token_from).transpose()?;
-    let (step, old) = match rotation_step(found, client_id, now) {
+    let (step, old) = match rotation_step(found, None, client_id, now) {
         Ok(found) => found,
         Err(refused) => return Ok(refused.into()),
     };
@@ -226,6 +233,87 @@ pub(super) async fn rotate_refresh_token(
         family_id: old.family_id,
         scopes: old.scopes,
     })
+}
+
+/// One statement, one round trip: `hj_rotate_refresh` (migrations/postgres/0011_rotate_refresh.sql)
+/// locks the family, takes [`rotation_step`]'s decision (a token of another tenant than
+/// `rotation.tenant_id` is `NotFound` too) and carries it out, the reuse event included, and
+/// answers the outcome with the user and the family's scopes in one row. Atomic without
+/// `BEGIN`/`COMMIT`; the function's plans are cached per server connection.
+pub(super) async fn rotate_refresh(
+    client: &Client,
+    rotation: RefreshRotation,
+) -> Result<RotateOutcome, StoreError> {
+    static WITH_EVENT: LazyLock<String> = LazyLock::new(|| rotate_sql(true));
+    static WITHOUT_EVENT: LazyLock<String> = LazyLock::new(|| rotate_sql(false));
+    let RefreshRotation {
+        old_hash,
+        tenant_id,
+        client_id,
+        next,
+        reuse_event,
+        now,
+    } = rotation;
+    // The tenant is the token's whenever the event is written (another is `NotFound`); the
+    // function fills in the rest from the token (actor, target, `family_id`).
+    let event = reuse_event
+        .map(|mut d| {
+            d.tenant_id.get_or_insert(tenant_id);
+            d.into_event()
+        })
+        .transpose()?;
+    let (old, new): (&[u8], &[u8]) = (&old_hash, &next.token_hash);
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+        (&old, Type::BYTEA),
+        (&tenant_id, Type::UUID),
+        (&client_id, Type::TEXT),
+        (&new, Type::BYTEA),
+        (&next.issued_at, Type::INT8),
+        (&next.expires_at, Type::INT8),
+        (&now, Type::INT8),
+    ];
+    let sql = match &event {
+        Some(event) => {
+            params.extend(events::event_params(event));
+            &*WITH_EVENT
+        }
+        None => &*WITHOUT_EVENT,
+    };
+    let row = client.query_typed_one(sql, &params).await?;
+    let outcome: String = row.try_get(0)?;
+    Ok(match outcome.as_str() {
+        "rotated" => RotateOutcome::Rotated {
+            user: user_from(&row, 4)?,
+            family_id: row.try_get(1)?,
+            scopes: row.try_get(3)?,
+        },
+        "reused" => RotateOutcome::Reused {
+            family_id: row.try_get(1)?,
+            user_id: row.try_get(2)?,
+        },
+        "not_found" => RotateOutcome::NotFound,
+        "revoked" => RotateOutcome::Revoked,
+        "expired" => RotateOutcome::Expired,
+        other => {
+            return Err(StoreError::Internal(format!(
+                "hj_rotate_refresh answered {other:?}"
+            )))
+        }
+    })
+}
+
+/// The call of `hj_rotate_refresh`: 7 arguments, then the event's 12 ([`events::event_params`])
+/// when there is one. Its user columns are named as in `users`, aliased `u`.
+fn rotate_sql(with_event: bool) -> String {
+    let last = if with_event { 19 } else { 7 };
+    let args = (1..=last)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT u.o_outcome, u.o_family_id, u.o_user_id, u.o_scopes, {USER_COLUMNS} \
+         FROM hj_rotate_refresh({args}) u"
+    )
 }
 
 /// Revokes the family of a reused token and writes the reuse event (pipelined).

@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "account_lifecycle",
         sql: include_str!("../../../migrations/sqlite/0010_account_lifecycle.sql"),
     },
+    Migration {
+        version: 11,
+        name: "rotate_refresh",
+        sql: include_str!("../../../migrations/sqlite/0011_rotate_refresh.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -41,9 +41,9 @@ use uuid::Uuid;
 use crate::{
     AuthCode, ClaimedDelivery, Client, ClientChanges, DeliveryFilter, DeliveryResult, Event,
     EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession, NewUser,
-    NewWebhookEndpoint, PasswordLogin, Redeem, Redemption, RefreshToken, RotateOutcome, Session,
-    SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery,
-    WebhookEndpoint,
+    NewWebhookEndpoint, PasswordLogin, Redeem, Redemption, RefreshRotation, RefreshToken,
+    RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User,
+    WebhookDelivery, WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -246,6 +246,11 @@ impl Store for SqliteStore {
         self.pool.write(move |conn| {
             refresh::rotate_refresh_token(conn, &old_hash, &client_id, &new, reuse_event, now)
         })
+    }
+
+    fn rotate_refresh(&self, rotation: RefreshRotation) -> StoreFuture<'_, RotateOutcome> {
+        self.pool
+            .write(move |conn| refresh::rotate_refresh(conn, rotation))
     }
 
     fn revoke_refresh_family(

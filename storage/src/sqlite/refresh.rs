@@ -6,7 +6,10 @@ use uuid::Uuid;
 use super::error::uuid_at;
 use super::{events, user_row};
 use crate::rotation::{rotation_step, RotationStep};
-use crate::{EventDraft, NewRefreshToken, RefreshToken, RotateOutcome, StoreError, TokenHash};
+use crate::{
+    EventDraft, NewRefreshToken, NextRefresh, RefreshRotation, RefreshToken, RotateOutcome,
+    StoreError, TokenHash,
+};
 
 /// Inserts the token's family unless it exists (`created_at` for a new one), then the token.
 /// Runs inside the caller's transaction. A family of another user is refused.
@@ -137,8 +140,43 @@ pub(super) fn rotate_refresh_token(
     reuse_event: Option<EventDraft>,
     now: i64,
 ) -> Result<RotateOutcome, StoreError> {
+    let next = NextRefresh {
+        token_hash: new.token_hash,
+        issued_at: new.issued_at,
+        expires_at: new.expires_at,
+    };
+    rotate(conn, old_hash, None, client_id, &next, reuse_event, now)
+}
+
+/// [`rotate_refresh_token`] for a caller that names the token's tenant: one of another tenant
+/// is `NotFound`.
+pub(super) fn rotate_refresh(
+    conn: &mut Connection,
+    rotation: RefreshRotation,
+) -> Result<RotateOutcome, StoreError> {
+    rotate(
+        conn,
+        &rotation.old_hash,
+        Some(rotation.tenant_id),
+        &rotation.client_id,
+        &rotation.next,
+        rotation.reuse_event,
+        rotation.now,
+    )
+}
+
+fn rotate(
+    conn: &mut Connection,
+    old_hash: &TokenHash,
+    tenant_id: Option<Uuid>,
+    client_id: &str,
+    next: &NextRefresh,
+    reuse_event: Option<EventDraft>,
+    now: i64,
+) -> Result<RotateOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (step, old) = match rotation_step(find_refresh_token(&tx, old_hash)?, client_id, now) {
+    let found = find_refresh_token(&tx, old_hash)?;
+    let (step, old) = match rotation_step(found, tenant_id, client_id, now) {
         Ok(found) => found,
         Err(refused) => return Ok(refused.into()),
     };
@@ -170,13 +208,13 @@ pub(super) fn rotate_refresh_token(
     })?;
     // The successor always joins the old token's family, user and client.
     let successor = NewRefreshToken {
-        token_hash: new.token_hash,
+        token_hash: next.token_hash,
         family_id: old.family_id,
         user_id: old.user_id,
         tenant_id: old.tenant_id,
         client_id: old.client_id,
-        issued_at: new.issued_at,
-        expires_at: new.expires_at,
+        issued_at: next.issued_at,
+        expires_at: next.expires_at,
     };
     insert_token(
         &tx,

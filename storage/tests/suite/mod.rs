@@ -76,6 +76,10 @@ macro_rules! store_suite_all {
                 password_reset,
                 mail_outbox,
                 prune_lifecycle,
+                rotate_refresh_in_one_call,
+                rotate_refresh_elsewhere_is_not_found,
+                rotate_refresh_reuse_event,
+                rotate_refresh_keeps_granted_scopes,
             ];
             concurrent = [
                 concurrent_rotation,
@@ -85,6 +89,7 @@ macro_rules! store_suite_all {
                 concurrent_code_redemption,
                 concurrent_totp_and_recovery,
                 concurrent_challenge_completion,
+                concurrent_rotate_refresh,
             ];
         }
     };
@@ -221,6 +226,7 @@ mod codes;
 mod deliveries;
 mod keys;
 mod lifecycle;
+mod rotate_refresh;
 mod tokens;
 mod webhooks;
 
@@ -230,5 +236,6 @@ pub use codes::*;
 pub use deliveries::*;
 pub use keys::*;
 pub use lifecycle::*;
+pub use rotate_refresh::*;
 pub use tokens::*;
 pub use webhooks::*;

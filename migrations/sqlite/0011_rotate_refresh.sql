@@ -1,0 +1,4 @@
+-- HelloJohn SQLite schema, version 11: nothing to change. PostgreSQL's version 11
+-- (migrations/postgres/0011_rotate_refresh.sql) makes a refresh-token rotation one statement, a
+-- PL/pgSQL function; the embedded store rotates in one `BEGIN IMMEDIATE` transaction on its
+-- single writer already. Kept so that both backends migrate in step.
