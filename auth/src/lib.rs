@@ -10,6 +10,8 @@
 //!   and the signing-key ring.
 //! * [`events`]: the event drafts the flows hand to the store (the webhook outbox).
 //! * [`limiter`]: the rate-limit policy (GCRA) and the in-process limiter.
+//! * [`policy`]: which client may get which token (client type, grants, scopes, first or
+//!   third party, verified email).
 //! * [`token_cache`]: per-shard caches of verified access tokens and their users.
 //! * [`ports`]: what the domain needs from outside and does not own: the shared session cache
 //!   and the shared rate limiter (Redis in the engine). The store is `storage::Store`.
@@ -25,6 +27,7 @@ pub mod limiter;
 pub mod mfa;
 pub mod oauth;
 pub mod password;
+pub mod policy;
 pub mod ports;
 pub mod revocations;
 pub mod token_cache;

@@ -204,11 +204,10 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
         ));
     }
     let asked: Vec<&str> = p.scope.as_deref().unwrap_or("").split(' ').collect();
-    let scopes: Vec<String> = client
-        .scopes
-        .iter()
+    // A user's token never carries the client's own API scopes (crate::policy).
+    let scopes: Vec<String> = crate::policy::user_scopes(client)
+        .into_iter()
         .filter(|s| asked.contains(&s.as_str()))
-        .cloned()
         .collect();
     if scopes.is_empty() {
         return Err(back(
@@ -345,6 +344,7 @@ mod tests {
             id_token_ttl: None,
             id_token_alg: None,
             access_token_alg: None,
+            third_party: false,
             created_at: 0,
         }
     }

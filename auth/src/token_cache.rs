@@ -179,6 +179,7 @@ mod tests {
             custom: Default::default(),
             sid: None,
             jti: String::new(),
+            auth_time: None,
         }
     }
 

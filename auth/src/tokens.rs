@@ -263,6 +263,7 @@ mod tests {
             custom: protocol::json::from_slice(br#"{"plan": "pro"}"#).unwrap(),
             sid: None,
             jti: String::new(),
+            auth_time: None,
         }
     }
 

@@ -186,6 +186,7 @@ fn lifecycle(config: &Config, master: &auth::MasterKey) -> anyhow::Result<auth::
         },
         challenge_ttl: config.mfa_challenge_ttl,
         remember_ttl: config.mfa_remember_device_ttl,
+        reauth_max_age: config.reauth_max_age,
         verify_ttl: config.email_verify_ttl,
         reset_ttl: config.password_reset_ttl,
         mailer: Arc::new(mailer),

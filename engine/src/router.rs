@@ -58,6 +58,7 @@ routes! {
     CompleteProfile => "/v2/auth/complete-profile",
     OAuthAuthorize => "/oauth2/authorize",
     OAuthLogin => "/oauth2/login",
+    OAuthConsent => "/oauth2/consent",
     OAuthLogout => "/oauth2/logout",
     OAuthRevoke => "/oauth2/revoke",
     OAuthIntrospect => "/oauth2/introspect",
@@ -148,6 +149,7 @@ impl Route {
             Route::UserInfo
             | Route::OAuthAuthorize
             | Route::OAuthLogin
+            | Route::OAuthConsent
             | Route::OAuthLogout
             | Route::Reset => method == Method::GET || method == Method::POST,
             Route::Register

@@ -120,6 +120,12 @@ fn settings(cmd: Command, update: bool) -> Command {
                 }),
         )
         .arg(
+            Arg::new("third-party")
+                .long("third-party")
+                .action(ArgAction::SetTrue)
+                .help("A third party's application: its tokens cannot manage the account, it cannot use the password API, and users consent to it on the hosted page"),
+        )
+        .arg(
             Arg::new("require-email-verification")
                 .long("require-email-verification")
                 .value_name("BOOL")
@@ -145,6 +151,13 @@ fn settings(cmd: Command, update: bool) -> Command {
                     .action(ArgAction::SetTrue)
                     .conflicts_with("confidential")
                     .help("Make a confidential client public: its secret stops working"),
+            )
+            .arg(
+                Arg::new("first-party")
+                    .long("first-party")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("third-party")
+                    .help("Make a third-party client first-party again"),
             )
             .arg(clear(
                 "redirect-uri",
@@ -317,6 +330,13 @@ fn changes_from(m: &ArgMatches, update: bool) -> anyhow::Result<ClientChanges> {
         id_token_ttl: ttl("id-token-ttl"),
         id_token_alg: m.get_one::<Option<SigningAlg>>("id-token-alg").copied(),
         access_token_alg: m.get_one::<Option<SigningAlg>>("access-token-alg").copied(),
+        third_party: if m.get_flag("third-party") {
+            Some(true)
+        } else if update && m.get_flag("first-party") {
+            Some(false)
+        } else {
+            None
+        },
     })
 }
 
@@ -345,6 +365,7 @@ async fn create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     }
     new.client_type = c.client_type.unwrap_or_default();
     new.require_email_verification = c.require_email_verification.unwrap_or_default();
+    new.third_party = c.third_party.unwrap_or_default();
     new.access_token_ttl = c.access_token_ttl.flatten();
     new.refresh_token_ttl = c.refresh_token_ttl.flatten();
     new.id_token_ttl = c.id_token_ttl.flatten();
@@ -442,7 +463,7 @@ async fn delete(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
 const HEADER: &str = "TENANT\tCLIENT_ID\tNAME\tSCOPES\tTYPE\tGRANT_TYPES\tREDIRECT_URIS\t\
                       POST_LOGOUT_REDIRECT_URIS\tALLOWED_ORIGINS\tREQUIRE_EMAIL_VERIFICATION\t\
                       ACCESS_TOKEN_TTL\tREFRESH_TOKEN_TTL\tID_TOKEN_TTL\tID_TOKEN_ALG\t\
-                      ACCESS_TOKEN_ALG";
+                      ACCESS_TOKEN_ALG\tTHIRD_PARTY";
 
 async fn list(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     let tenants = store.list_tenants().await?;
@@ -473,7 +494,7 @@ fn row(slug: &str, c: &Client) -> String {
     };
     let ttl = |t: Option<i64>| t.map_or("-".to_string(), |s| s.to_string());
     format!(
-        "{slug}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{slug}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         c.client_id,
         c.name,
         c.scopes.join(" "),
@@ -488,6 +509,7 @@ fn row(slug: &str, c: &Client) -> String {
         ttl(c.id_token_ttl),
         c.id_token_alg.map_or("-", SigningAlg::as_str),
         c.access_token_alg.map_or("-", SigningAlg::as_str),
+        c.third_party,
     )
 }
 

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct RegisterRequest {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
+    /// A confidential client's secret (or HTTP Basic).
+    pub client_secret: Option<String>,
     pub email: Option<String>,
     pub password: Option<String>,
     pub name: Option<String>,
@@ -24,6 +26,9 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
+    /// A confidential client's secret (or HTTP Basic): such a client signs users in only
+    /// when it authenticates.
+    pub client_secret: Option<String>,
     pub email: Option<String>,
     pub password: Option<String>,
 }
@@ -55,7 +60,18 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: u64,
-    pub refresh_token: String,
+    /// Only for clients with the `refresh_token` grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /v2/auth/register` through a client that requires a verified email: the account
+/// exists, a verification mail is on its way, and no token is issued until the address is
+/// verified.
+#[derive(Debug, Serialize)]
+pub struct PendingVerification {
+    pub user_id: String,
+    pub email_verification_required: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -41,6 +41,12 @@ pub enum ErrorCode {
     MfaProofRequired,
     /// An unknown, expired or used email link.
     EmailTokenInvalid,
+    /// The client may not do this: a machine client signing a user in, a grant it lacks.
+    UnauthorizedClient,
+    /// The change needs a recent sign-in (HELLOJOHN_REAUTH_MAX_AGE).
+    ReauthenticationRequired,
+    /// A token of a third-party client (or of another audience) may not manage the account.
+    FirstPartyRequired,
 }
 
 impl ErrorCode {
@@ -73,6 +79,9 @@ impl ErrorCode {
             ErrorCode::MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
             ErrorCode::MfaProofRequired => "MFA_PROOF_REQUIRED",
             ErrorCode::EmailTokenInvalid => "EMAIL_TOKEN_INVALID",
+            ErrorCode::UnauthorizedClient => "UNAUTHORIZED_CLIENT",
+            ErrorCode::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
+            ErrorCode::FirstPartyRequired => "FIRST_PARTY_REQUIRED",
         }
     }
 
@@ -84,17 +93,20 @@ impl ErrorCode {
             | ErrorCode::MfaTokenInvalid
             | ErrorCode::MfaNotEnrolled
             | ErrorCode::MfaProofRequired
-            | ErrorCode::EmailTokenInvalid => 400,
+            | ErrorCode::EmailTokenInvalid
+            | ErrorCode::UnauthorizedClient => 400,
             ErrorCode::InvalidCredentials
             | ErrorCode::TokenInvalid
             | ErrorCode::SessionExpired
             | ErrorCode::RefreshTokenReuse
             | ErrorCode::Unauthorized
-            | ErrorCode::InvalidMfaCode => 401,
+            | ErrorCode::InvalidMfaCode
+            | ErrorCode::ReauthenticationRequired => 401,
             ErrorCode::CsrfTokenInvalid
             | ErrorCode::CrossSiteRequest
             | ErrorCode::Forbidden
-            | ErrorCode::EmailNotVerified => 403,
+            | ErrorCode::EmailNotVerified
+            | ErrorCode::FirstPartyRequired => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::MfaAlreadyEnabled => 409,

@@ -78,6 +78,10 @@ pub struct AccessClaims {
     /// and for tokens signed before it existed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub jti: String,
+    /// When the user signed in (OpenID Connect's `auth_time`), for changes that need a recent
+    /// sign-in; absent from tokens minted by a refresh (and from machine tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// The `custom` claim of a user's tokens: their app metadata, which only an operator sets
@@ -176,6 +180,7 @@ mod tests {
             custom: serde_json::Value::Null,
             sid: None,
             jti: String::new(),
+            auth_time: None,
         }
     }
 

@@ -23,8 +23,8 @@ use std::pin::Pin;
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use lifecycle::{
-    ChallengeGrant, ChallengeKind, ClaimedMail, EmailPurpose, EmailToken, MailRecord, MailResult,
-    MfaChallenge, NewMail, TotpFactor,
+    ChallengeGrant, ChallengeKind, ClaimedMail, EmailPurpose, EmailToken, KeepSignIn, MailRecord,
+    MailResult, MfaChallenge, NewMail, TotpFactor,
 };
 pub use model::*;
 pub use rotation::{NextRefresh, RefreshRotation};
@@ -97,14 +97,14 @@ pub trait Store: Send + Sync + 'static {
     // Users and passwords. Every `password_hash` the engine writes has passed
     // `passhash::check_hash` (an Argon2 PHC string within HELLOJOHN_ARGON2_MAX_*);
     // any other writer (an import) must check it the same way.
-    /// Creates the user, their password identity and their first refresh token in one
-    /// transaction, with `event` (see [`EventDraft`]). `Conflict("email")` when the email is
-    /// taken in the tenant (and no event is written).
+    /// Creates the user, their password identity and their first refresh token (when the
+    /// client gets one) in one transaction, with `event` (see [`EventDraft`]).
+    /// `Conflict("email")` when the email is taken in the tenant (and no event is written).
     fn register_user(
         &self,
         user: NewUser,
         password_hash: String,
-        refresh: NewRefreshToken,
+        refresh: Option<NewRefreshToken>,
         event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, User>;
@@ -216,6 +216,12 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreFuture<'_, bool>;
 
+    // Consents users gave third-party clients.
+    /// The scopes the user granted the client (of the user's tenant), if any.
+    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>>;
+    /// Records a consent, replacing the user's earlier one for that client.
+    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()>;
+
     // Authorization codes (the OAuth 2.0 code flow).
     fn insert_auth_code(&self, code: NewAuthCode) -> StoreFuture<'_, ()>;
     /// The code, whatever its state (to authenticate the client and check PKCE before it is
@@ -325,11 +331,15 @@ pub trait Store: Send + Sync + 'static {
     /// Confirms the unconfirmed factor, in one transaction: `confirmed_at`, `last_step = step`
     /// (the step of the code that proved it), the user's recovery codes replaced by `recovery`,
     /// `users.mfa_enabled`, and `event`. `false` when there is no unconfirmed factor.
+    /// Every other refresh family and cookie session of the user (all but `keep`) is revoked
+    /// in the same transaction: a factor turned on ends the sign-ins made without it.
+    #[allow(clippy::too_many_arguments)]
     fn confirm_totp(
         &self,
         user_id: Uuid,
         step: i64,
         recovery: Vec<TokenHash>,
+        keep: KeepSignIn,
         event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, bool>;

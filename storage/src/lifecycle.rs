@@ -7,6 +7,14 @@ use uuid::Uuid;
 
 use crate::{NewRefreshToken, NewSession, TokenHash};
 
+/// The sign-in a change that ends the user's others keeps: the caller's refresh family or
+/// cookie session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepSignIn {
+    pub family_id: Option<Uuid>,
+    pub session: Option<TokenHash>,
+}
+
 /// A user's TOTP factor as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TotpFactor {
@@ -36,8 +44,11 @@ impl std::fmt::Debug for TotpFactor {
 pub enum ChallengeKind {
     /// Tokens (`/v2/auth/login`).
     Tokens,
-    /// A cookie session (`/v2/session/login`, the hosted sign-in page).
+    /// A cookie session (`/v2/session/login`).
     Session,
+    /// A cookie session on the hosted sign-in page, which alone may complete it (and completes
+    /// nothing else).
+    Page,
 }
 
 impl ChallengeKind {
@@ -45,6 +56,7 @@ impl ChallengeKind {
         match self {
             ChallengeKind::Tokens => "tokens",
             ChallengeKind::Session => "session",
+            ChallengeKind::Page => "page",
         }
     }
 
@@ -52,6 +64,7 @@ impl ChallengeKind {
         match text {
             "tokens" => Some(ChallengeKind::Tokens),
             "session" => Some(ChallengeKind::Session),
+            "page" => Some(ChallengeKind::Page),
             _ => None,
         }
     }

@@ -42,6 +42,9 @@ pub struct Client {
     /// EdDSA), when it asks for another.
     pub id_token_alg: Option<SigningAlg>,
     pub access_token_alg: Option<SigningAlg>,
+    /// A third party's application: its tokens cannot manage the account, and users consent
+    /// to it on the hosted page. `false` (first-party) for every client made before.
+    pub third_party: bool,
     pub created_at: i64,
 }
 
@@ -114,6 +117,7 @@ pub struct NewClient {
     pub id_token_ttl: Option<i64>,
     pub id_token_alg: Option<SigningAlg>,
     pub access_token_alg: Option<SigningAlg>,
+    pub third_party: bool,
 }
 
 impl NewClient {
@@ -139,6 +143,7 @@ impl NewClient {
             id_token_ttl: None,
             id_token_alg: None,
             access_token_alg: None,
+            third_party: false,
         }
     }
 }
@@ -161,6 +166,7 @@ pub struct ClientChanges {
     pub id_token_ttl: Option<Option<i64>>,
     pub id_token_alg: Option<Option<SigningAlg>>,
     pub access_token_alg: Option<Option<SigningAlg>>,
+    pub third_party: Option<bool>,
 }
 
 impl ClientChanges {
@@ -292,6 +298,8 @@ pub struct NewSession {
     pub client_id: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// How the user signed in (RFC 8176 values, e.g. `pwd`, `otp`, `mfa`).
+    pub amr: Vec<String>,
 }
 
 impl std::fmt::Debug for NewSession {
@@ -312,6 +320,39 @@ pub struct Session {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// How the user signed in; `["pwd"]` for sessions stored by older releases.
+    pub amr: Vec<String>,
+}
+
+/// The scopes a user granted a third-party client (on the hosted page's consent screen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub client_id: String,
+    /// Sorted, without duplicates.
+    pub scopes: Vec<String>,
+    pub granted_at: i64,
+}
+
+/// The stored form of an `amr` list: its values, space separated.
+pub fn amr_column(amr: &[String]) -> String {
+    amr.join(" ")
+}
+
+/// An `amr` list as stored: `None` (a row of an older release) or empty reads as `["pwd"]`,
+/// the only sign-in those releases made.
+pub fn amr_from_column(stored: Option<&str>) -> Vec<String> {
+    let amr: Vec<String> = stored
+        .unwrap_or("")
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect();
+    if amr.is_empty() {
+        vec!["pwd".to_string()]
+    } else {
+        amr
+    }
 }
 
 /// A token-signing key (Ed25519 or RSA, see [`crate::SigningAlg`]). The private half is encrypted by

@@ -467,7 +467,7 @@ async fn a_pool_of_one_serves_concurrent_sign_ins() {
             expires_at: 100,
         };
         store
-            .register_user(user.clone(), "$argon2id$h".into(), token, None, 1)
+            .register_user(user.clone(), "$argon2id$h".into(), Some(token), None, 1)
             .await
             .expect("register");
         users.push(user);
@@ -575,7 +575,13 @@ async fn restart_recovery() {
                         expires_at: 100,
                     };
                     let result = store
-                        .register_user(user.clone(), "$argon2id$h".into(), token.clone(), None, 1)
+                        .register_user(
+                            user.clone(),
+                            "$argon2id$h".into(),
+                            Some(token.clone()),
+                            None,
+                            1,
+                        )
                         .await
                         .map(|_| ());
                     let failed = result.is_err();

@@ -105,7 +105,13 @@ mod pgbouncer {
                 let email = user.email.clone();
                 note(
                     store
-                        .register_user(user.clone(), "$argon2id$h".into(), first.clone(), None, 10)
+                        .register_user(
+                            user.clone(),
+                            "$argon2id$h".into(),
+                            Some(first.clone()),
+                            None,
+                            10,
+                        )
                         .await
                         .map(|_| ()),
                 );

@@ -124,6 +124,7 @@ fn session(user_id: Uuid, expires_at: i64) -> Session {
         created_at: 2,
         expires_at,
         revoked_at: None,
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     }
 }
 

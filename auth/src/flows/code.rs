@@ -14,13 +14,11 @@ use storage::{AuthCode, ClientType, NewAuthCode, Redeem, Redemption};
 use super::*;
 use crate::client_secret;
 use crate::oauth::{pkce_matches, Authorization};
+use crate::policy::{allows, USER_SCOPES};
 
 /// How long an authorization code may be redeemed, in seconds (RFC 6749 recommends at most
 /// ten minutes).
 pub const CODE_TTL_SECS: i64 = 600;
-
-/// The scopes that are about a user: never granted to a client acting for itself.
-const USER_SCOPES: [&str; 3] = ["openid", "email", "profile"];
 
 /// Why a token request is refused (RFC 6749 section 5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,10 +87,6 @@ pub fn authenticate_client(client: &Client, secret: Option<&str>) -> bool {
     }
 }
 
-fn allows(client: &Client, grant: &str) -> bool {
-    client.grant_types.iter().any(|g| g == grant)
-}
-
 /// `at_hash` (OpenID Connect Core section 3.1.3.6): the left half of the SHA-256 of the
 /// access token, base64url, for an RS256 ID token.
 pub fn at_hash_sha256(access_token: &str) -> String {
@@ -113,14 +107,15 @@ pub fn at_hash(alg: storage::SigningAlg, access_token: &str) -> String {
 }
 
 impl Auth {
-    /// Issues an authorization code for `user_id`, who signed in at `auth_time`, after
-    /// [`crate::oauth::check`] passed. Returns the code (only its hash is stored).
+    /// Issues an authorization code for `user_id`, who signed in at `auth_time` by `amr`,
+    /// after [`crate::oauth::check`] passed. Returns the code (only its hash is stored).
     pub async fn issue_code(
         &self,
         client: &Client,
         user_id: Uuid,
         authz: &Authorization,
         auth_time: i64,
+        amr: &[String],
         now: i64,
     ) -> Result<String, StoreError> {
         let (code, code_hash) = new_opaque_token();
@@ -136,7 +131,7 @@ impl Auth {
                     nonce: authz.nonce.clone(),
                     code_challenge: authz.code_challenge.clone(),
                     auth_time,
-                    amr: vec!["pwd".to_string()],
+                    amr: amr.to_vec(),
                     family_id: Uuid::now_v7(),
                     created_at: now,
                     expires_at: now + CODE_TTL_SECS,
@@ -204,6 +199,11 @@ impl Auth {
         if user.disabled || user.tenant_id != client.tenant_id {
             return Ok(Err(InvalidGrant("the user is disabled")));
         }
+        if !crate::policy::email_ok(&client, &user) {
+            return Ok(Err(InvalidGrant(
+                "the user's email address is not verified",
+            )));
+        }
         let (refresh_token, refresh) = if allows(&client, "refresh_token") {
             let (t, r) = self.new_refresh(user.id, client.tenant_id, &client, found.family_id, now);
             (Some(t), Some(r))
@@ -227,7 +227,16 @@ impl Auth {
         // The access token is made first, so that its `jti` is stored with the redemption and
         // a replay of the code can revoke it too.
         let ttl = self.access_ttl_for(Some(&client));
-        let claims = self.access_claims(&user, &client.client_id, &found.scopes, ttl, now, None);
+        let scopes: Vec<String> = found
+            .scopes
+            .iter()
+            .filter(|s| crate::policy::user_may_hold(&client, s))
+            .cloned()
+            .collect();
+        let sid = refresh.as_ref().map(|_| found.family_id.to_string());
+        let mut claims = self.access_claims(&user, &client.client_id, &scopes, ttl, now, sid);
+        claims.amr = found.amr.clone();
+        claims.auth_time = Some(found.auth_time);
         let redeem = Redeem {
             refresh,
             access: Some((claims.jti.clone(), claims.exp)),
@@ -266,7 +275,7 @@ impl Auth {
             expires_in,
             refresh_token,
             id_token,
-            scopes: code.scopes,
+            scopes,
         }))
     }
 
@@ -362,6 +371,7 @@ impl Auth {
             custom: Document::Null,
             sid: None,
             jti: crate::tokens::new_jti(),
+            auth_time: None,
         };
         Ok(Granted {
             access_token: self.sign_access(client, &claims),

@@ -35,6 +35,8 @@ pub struct Lifecycle {
     pub challenge_ttl: Duration,
     /// Life of a remembered device.
     pub remember_ttl: Duration,
+    /// How recent a sign-in must be to enrol a factor (`HELLOJOHN_REAUTH_MAX_AGE`).
+    pub reauth_max_age: Duration,
     /// Life of an email-verification link.
     pub verify_ttl: Duration,
     /// Life of a password-reset link.
@@ -162,9 +164,22 @@ impl Auth {
     }
 
     /// Starts (or restarts) TOTP enrolment: a new secret, unconfirmed until a code proves it.
-    /// `Denied(MfaAlreadyEnabled)` when the user already has a confirmed factor.
-    pub async fn totp_enroll(&self, user: &User, now: i64) -> Flow<Enrollment> {
+    /// `auth_time`: when the caller signed in; older than
+    /// [`Lifecycle::reauth_max_age`] (or unknown: a refreshed token) is
+    /// `Denied(ReauthenticationRequired)`, so a stolen or long-lived token cannot bind a factor
+    /// of the thief's and lock the user out. `Denied(MfaAlreadyEnabled)` when the user already
+    /// has a confirmed factor.
+    pub async fn totp_enroll(
+        &self,
+        user: &User,
+        auth_time: Option<i64>,
+        now: i64,
+    ) -> Flow<Enrollment> {
         let lc = self.lifecycle()?;
+        let fresh = auth_time.is_some_and(|t| now.saturating_sub(t) <= secs(lc.reauth_max_age));
+        if !fresh {
+            deny!(Denial::ReauthenticationRequired)
+        }
         let secret = totp::TotpSecret::generate();
         let sealed = lc
             .master
@@ -214,11 +229,14 @@ impl Auth {
     }
 
     /// Confirms enrolment with a first code: the factor is on from now, and ten recovery codes
-    /// (shown once) replace any earlier ones (`mfa.enabled`).
+    /// (shown once) replace any earlier ones (`mfa.enabled`). Every other sign-in of the user
+    /// (refresh families and cookie sessions but `keep`, the caller's) ends in the same
+    /// transaction: they were made without the factor.
     pub async fn totp_confirm(
         &self,
         user: &User,
         code: &str,
+        keep: storage::KeepSignIn,
         origin: &Origin,
         now: i64,
     ) -> Flow<Vec<String>> {
@@ -252,11 +270,20 @@ impl Auth {
         );
         if !self
             .store
-            .confirm_totp(user.id, step, hashes, Some(event), now)
+            .confirm_totp(user.id, step, hashes, keep, Some(event), now)
             .await?
         {
             // A concurrent confirmation won.
             deny!(Denial::MfaAlreadyEnabled)
+        }
+        if let Some(cache) = &self.cache {
+            // Cached sessions end too; the caller's is cached again as it stands.
+            let _ = cache.revoke_user_sessions(user.id, SESSION_CACHE_TTL).await;
+            if let Some(kept) = keep.session {
+                if let Some(s) = self.store.find_session(kept).await? {
+                    self.cache_session(&kept, &s, now).await;
+                }
+            }
         }
         Ok(Outcome::Done(codes))
     }
@@ -420,13 +447,15 @@ impl Auth {
     /// (`user.login`, `method` `mfa`). The token names its tenant: nothing else is needed.
     ///
     /// `allow_session`: whether a challenge that ends in a cookie session may finish here (a
-    /// cross-site request must not sign a browser in: login CSRF).
+    /// cross-site request must not sign a browser in: login CSRF). `page`: the hosted sign-in
+    /// page asks, which completes only the challenges it started, and the API none of those.
     #[allow(clippy::too_many_arguments)]
     pub async fn mfa_challenge(
         &self,
         mfa_token: &str,
         factor: SecondFactor,
         allow_session: bool,
+        page: bool,
         remember_device: bool,
         origin: &Origin,
         now: i64,
@@ -440,6 +469,7 @@ impl Auth {
             || challenge.expires_at <= now
             || challenge.failures >= MAX_CHALLENGE_FAILURES
             || (challenge.kind == ChallengeKind::Session && !allow_session)
+            || ((challenge.kind == ChallengeKind::Page) != page)
         {
             deny!(Denial::MfaTokenInvalid)
         }
@@ -486,16 +516,17 @@ impl Auth {
         };
         let done = match challenge.kind {
             ChallengeKind::Tokens => {
+                let family_id = Uuid::now_v7();
                 let (refresh_token, refresh) =
-                    self.new_refresh(user.id, user.tenant_id, &client, Uuid::now_v7(), now);
-                grant.refresh = Some(refresh);
+                    self.new_refresh_if_allowed(user.id, user.tenant_id, &client, family_id, now);
+                grant.refresh = refresh;
                 let mut claims = self.access_claims(
                     &user,
                     &client.client_id,
-                    &client.scopes,
+                    &crate::policy::user_scopes(&client),
                     self.access_ttl_for(Some(&client)),
                     now,
-                    None,
+                    refresh_token.is_some().then(|| family_id.to_string()),
                 );
                 claims.amr = mfa_amr();
                 let access_token = self.sign_access(&client, &claims);
@@ -506,7 +537,7 @@ impl Auth {
                     refresh_token,
                 })
             }
-            ChallengeKind::Session => {
+            ChallengeKind::Session | ChallengeKind::Page => {
                 let (value, id_hash) = new_opaque_token();
                 grant.session = Some(NewSession {
                     id_hash,
@@ -515,6 +546,7 @@ impl Auth {
                     client_id: client.client_id.clone(),
                     created_at: now,
                     expires_at: now + secs(self.session_ttl),
+                    amr: mfa_amr(),
                 });
                 ChallengeDone::Session(NewSessionCookie {
                     value,

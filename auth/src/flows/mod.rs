@@ -72,6 +72,12 @@ pub enum Denial {
     MfaProofRequired,
     /// An unknown, expired, used or wrong-purpose email link token.
     EmailTokenInvalid,
+    /// The client may not do this (see [`crate::policy`]): sign users in, or use a grant.
+    UnauthorizedClient(&'static str),
+    /// The change needs a sign-in more recent than the token's.
+    ReauthenticationRequired,
+    /// The token's client may not manage the account (a third party, or another audience).
+    FirstPartyRequired,
 }
 
 #[derive(Debug)]
@@ -87,7 +93,16 @@ pub struct Issued {
     pub user: User,
     pub access_token: String,
     pub expires_in: u64,
-    pub refresh_token: String,
+    /// `None` for a client without the `refresh_token` grant.
+    pub refresh_token: Option<String>,
+}
+
+/// What a sign-up gives: tokens, or (the client requires a verified email) the new user,
+/// who gets tokens once the address is verified.
+#[derive(Debug)]
+pub enum Registered {
+    Tokens(Issued),
+    PendingVerification(User),
 }
 
 impl std::fmt::Debug for Issued {
@@ -224,7 +239,8 @@ impl Auth {
         }
     }
 
-    /// The claims of an access token for `user` as seen by `client_id`.
+    /// The claims of an access token for `user` as seen by `client_id`, made by a password
+    /// sign-in at `now` (`amr` `pwd`, `auth_time` now); `sid` names the refresh family.
     fn access_claims(
         &self,
         user: &User,
@@ -247,7 +263,25 @@ impl Auth {
             custom: custom_claim(user),
             sid,
             jti: crate::tokens::new_jti(),
+            // A sign-in's token: it was made now. Refresh and the code flow set their own.
+            auth_time: Some(now),
         }
+    }
+
+    /// A refresh token for a new sign-in through `client`, when the client has the grant.
+    fn new_refresh_if_allowed(
+        &self,
+        user_id: Uuid,
+        tenant_id: Uuid,
+        client: &Client,
+        family_id: Uuid,
+        now: i64,
+    ) -> (Option<String>, Option<NewRefreshToken>) {
+        if !crate::policy::issues_refresh(client) {
+            return (None, None);
+        }
+        let (token, record) = self.new_refresh(user_id, tenant_id, client, family_id, now);
+        (Some(token), Some(record))
     }
 
     fn new_refresh(

@@ -31,6 +31,14 @@ impl Auth {
         let known = known
             .filter(|c| c.client_id == who.client_id && tenant.is_none_or(|t| t.id == c.tenant_id));
         if let Some(client) = known.filter(|c| authenticate_client(c, who.secret)) {
+            if let Some(d) = refresh_refusal(client) {
+                deny!(d)
+            }
+        }
+        // A client that requires a verified email takes the path that reads the user before
+        // anything is rotated, so that a refusal writes nothing.
+        let known = known.filter(|c| !c.require_email_verification);
+        if let Some(client) = known.filter(|c| authenticate_client(c, who.secret)) {
             // No look at the Redis "family revoked" mark here: it needs the family, which only
             // the rotation reads, and it is a fast path only. A family revoked on any instance
             // is revoked in the database, which refuses the rotation (`Revoked`).
@@ -91,6 +99,17 @@ impl Auth {
         if !authenticate_client(&client, who.secret) {
             deny!(Denial::InvalidClient)
         }
+        if let Some(d) = refresh_refusal(&client) {
+            deny!(d)
+        }
+        if client.require_email_verification {
+            match self.store.get_user(current.user_id).await? {
+                Some(user) if !crate::policy::email_ok(&client, &user) => {
+                    deny!(Denial::EmailNotVerified)
+                }
+                _ => {}
+            }
+        }
         let (new_token, new) = self.new_refresh(
             current.user_id,
             current.tenant_id,
@@ -121,34 +140,39 @@ impl Auth {
         now: i64,
     ) -> Flow<Issued> {
         match outcome {
-            RotateOutcome::Rotated { user, scopes, .. } => {
+            RotateOutcome::Rotated {
+                user,
+                scopes,
+                family_id,
+            } => {
                 if user.disabled {
                     deny!(Denial::TokenInvalid)
                 }
                 // A family of the code flow keeps the scopes granted then (never more than
                 // the client has now); a password sign-in's family, the client's scopes.
                 let scopes: Vec<String> = match scopes {
-                    Some(granted) => client
-                        .scopes
-                        .iter()
+                    Some(granted) => crate::policy::user_scopes(client)
+                        .into_iter()
                         .filter(|s| granted.contains(s))
-                        .cloned()
                         .collect(),
-                    None => client.scopes.clone(),
+                    None => crate::policy::user_scopes(client),
                 };
-                let (access_token, expires_in) = self.access_token(
+                let ttl = self.access_ttl_for(Some(client));
+                let mut claims = self.access_claims(
                     &user,
-                    client,
+                    &client.client_id,
                     &scopes,
-                    self.access_ttl_for(Some(client)),
+                    ttl,
                     now,
-                    None,
+                    Some(family_id.to_string()),
                 );
+                // Nobody signed in now: the token does not count as a recent sign-in.
+                claims.auth_time = None;
                 Ok(Outcome::Done(Issued {
+                    access_token: self.sign_access(client, &claims),
                     user,
-                    access_token,
-                    expires_in,
-                    refresh_token: new_token,
+                    expires_in: ttl.as_secs(),
+                    refresh_token: Some(new_token),
                 }))
             }
             RotateOutcome::Reused { family_id, user_id } => {
@@ -269,4 +293,11 @@ impl Auth {
         }
         Ok(n)
     }
+}
+
+/// Why `client` may not use the refresh grant: it lacks it, or it is not a user client.
+fn refresh_refusal(client: &Client) -> Option<Denial> {
+    (!crate::policy::issues_refresh(client)).then_some(Denial::UnauthorizedClient(
+        "this client may not use the refresh_token grant",
+    ))
 }

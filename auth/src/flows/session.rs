@@ -4,7 +4,7 @@ use super::*;
 
 impl Auth {
     /// Caches a live session for the other instances (and this one).
-    async fn cache_session(&self, id: &TokenHash, s: &Session, now: i64) {
+    pub(super) async fn cache_session(&self, id: &TokenHash, s: &Session, now: i64) {
         let Some(cache) = &self.cache else { return };
         let left = u64::try_from(s.expires_at.saturating_sub(now)).unwrap_or(0);
         let ttl = Duration::from_secs(left).min(SESSION_CACHE_TTL);
@@ -13,7 +13,8 @@ impl Auth {
         }
     }
 
-    /// Starts a cookie session after checking the password (`user.login`).
+    /// Starts a cookie session after checking the password (`user.login`). `page`: the
+    /// hosted sign-in page asks (its challenge, if a factor is due, completes only there).
     #[allow(clippy::too_many_arguments)]
     pub async fn session_login(
         &self,
@@ -22,6 +23,7 @@ impl Auth {
         email: &str,
         password: Password,
         trusted_device: Option<&str>,
+        page: bool,
         origin: &Origin,
         now: i64,
     ) -> Flow<SignIn<NewSessionCookie>> {
@@ -36,7 +38,11 @@ impl Auth {
             .after_password(
                 &user,
                 client,
-                storage::ChallengeKind::Session,
+                if page {
+                    storage::ChallengeKind::Page
+                } else {
+                    storage::ChallengeKind::Session
+                },
                 trusted_device,
                 now,
             )
@@ -65,6 +71,7 @@ impl Auth {
                     client_id: client.client_id.clone(),
                     created_at: now,
                     expires_at,
+                    amr: vec!["pwd".to_string()],
                 },
                 Some(event),
             )
@@ -75,6 +82,7 @@ impl Auth {
             created_at: now,
             expires_at,
             revoked_at: None,
+            amr: vec!["pwd".to_string()],
         };
         self.cache_session(&id_hash, &session, now).await;
         Ok(Outcome::Done(SignIn::Done(NewSessionCookie {
@@ -162,11 +170,12 @@ impl Auth {
             nbf: s.created_at,
             exp: s.expires_at,
             tid: s.user.tenant_id.to_string(),
-            amr: vec!["pwd".to_string()],
+            amr: s.amr.clone(),
             scp: String::new(),
             custom: custom_claim(&s.user),
             sid: None,
             jti: String::new(),
+            auth_time: Some(s.created_at),
         };
         Outcome::Done((Caller { claims }, s.user))
     }

@@ -5,7 +5,9 @@ use uuid::Uuid;
 use super::*;
 
 impl Auth {
-    /// Registers a user with a password and signs them in (`user.register`).
+    /// Registers a user with a password and signs them in (`user.register`). The caller has
+    /// checked [`crate::policy::password_sign_in`]. A client that requires a verified email
+    /// gets no tokens: the user exists, unverified ([`Registered::PendingVerification`]).
     pub async fn register(
         &self,
         tenant: &Tenant,
@@ -13,7 +15,7 @@ impl Auth {
         r: Registration,
         origin: &Origin,
         now: i64,
-    ) -> Flow<Issued> {
+    ) -> Flow<Registered> {
         let Registration {
             email,
             password,
@@ -35,8 +37,14 @@ impl Auth {
             }),
         };
         let user_id = Uuid::now_v7();
-        let (refresh_token, refresh) =
-            self.new_refresh(user_id, tenant.id, client, Uuid::now_v7(), now);
+        // A new address is never verified: a client that requires it gets no tokens yet.
+        let pending = client.require_email_verification;
+        let family_id = Uuid::now_v7();
+        let (refresh_token, refresh) = if pending {
+            (None, None)
+        } else {
+            self.new_refresh_if_allowed(user_id, tenant.id, client, family_id, now)
+        };
         let new_user = NewUser {
             id: user_id,
             tenant_id: tenant.id,
@@ -58,20 +66,23 @@ impl Auth {
             Err(StoreError::Conflict(_)) => deny!(Denial::EmailTaken),
             Err(e) => return Err(e),
         };
+        if pending {
+            return Ok(Outcome::Done(Registered::PendingVerification(user)));
+        }
         let (access_token, expires_in) = self.access_token(
             &user,
             client,
-            &client.scopes,
+            &crate::policy::user_scopes(client),
             self.access_ttl_for(Some(client)),
             now,
-            None,
+            refresh_token.is_some().then(|| family_id.to_string()),
         );
-        Ok(Outcome::Done(Issued {
+        Ok(Outcome::Done(Registered::Tokens(Issued {
             user,
             access_token,
             expires_in,
             refresh_token,
-        }))
+        })))
     }
 
     /// `Some(Denial::Overloaded)` when the hash pool would refuse a hash now
@@ -231,7 +242,7 @@ impl Auth {
         trusted_device: Option<&str>,
         now: i64,
     ) -> Flow<Option<MfaPending>> {
-        if client.require_email_verification && !user.email_verified {
+        if !crate::policy::email_ok(client, user) {
             deny!(Denial::EmailNotVerified)
         }
         Ok(Outcome::Done(
@@ -261,7 +272,6 @@ impl Auth {
             Outcome::Done(u) => u,
             Outcome::Denied(d) => deny!(d),
         };
-        let remembered = trusted_device.is_some() && user.mfa_enabled;
         match self
             .after_password(
                 &user,
@@ -276,8 +286,9 @@ impl Auth {
             Outcome::Done(None) => {}
             Outcome::Denied(d) => deny!(d),
         }
+        let family_id = Uuid::now_v7();
         let (refresh_token, refresh) =
-            self.new_refresh(user.id, tenant.id, client, Uuid::now_v7(), now);
+            self.new_refresh_if_allowed(user.id, tenant.id, client, family_id, now);
         let event = login_event(
             origin,
             tenant.id,
@@ -286,16 +297,27 @@ impl Auth {
             "password",
             now,
         );
-        self.store
-            .insert_refresh_token(refresh, Some(event))
-            .await?;
-        let ttl = self.access_ttl_for(Some(client));
-        let mut claims =
-            self.access_claims(&user, &client.client_id, &client.scopes, ttl, now, None);
-        if remembered {
-            // The password, on a device that passed the second factor before.
-            claims.amr = mfa_amr();
+        match refresh {
+            Some(refresh) => {
+                self.store
+                    .insert_refresh_token(refresh, Some(event))
+                    .await?
+            }
+            None => {
+                self.store.record_event(event).await?;
+            }
         }
+        let ttl = self.access_ttl_for(Some(client));
+        // `amr` is `pwd` also on a remembered device: no second factor was presented now, so
+        // the token must not claim one (nor count as a fresh MFA sign-in).
+        let claims = self.access_claims(
+            &user,
+            &client.client_id,
+            &crate::policy::user_scopes(client),
+            ttl,
+            now,
+            refresh_token.is_some().then(|| family_id.to_string()),
+        );
         let access_token = self.sign_access(client, &claims);
         Ok(Outcome::Done(SignIn::Done(Issued {
             user,

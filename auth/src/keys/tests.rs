@@ -41,6 +41,7 @@ fn claims(now: i64) -> AccessClaims {
         custom: Default::default(),
         sid: None,
         jti: String::new(),
+        auth_time: None,
     }
 }
 

@@ -75,6 +75,7 @@ pub(super) struct Lifecycle {
     pub(super) mfa_totp_window: u32,
     pub(super) mfa_challenge_ttl: Duration,
     pub(super) mfa_remember_device_ttl: Duration,
+    pub(super) reauth_max_age: Duration,
 }
 
 /// Settings that mean an operator wants mail sent: set without a host, the start fails rather
@@ -222,7 +223,13 @@ pub(super) fn read(r: &mut Reader<'_>) -> Lifecycle {
         Duration::from_secs(30 * 24 * 3600),
         positive_duration,
     );
+    let reauth_max_age = r.parse(
+        "HELLOJOHN_REAUTH_MAX_AGE",
+        Duration::from_secs(600),
+        positive_duration,
+    );
     Lifecycle {
+        reauth_max_age,
         smtp,
         smtp_timeout,
         mail_max_attempts,

@@ -219,6 +219,8 @@ pub struct Config {
     pub mfa_challenge_ttl: Duration,
     /// Life of a remembered device.
     pub mfa_remember_device_ttl: Duration,
+    /// How recent a sign-in must be to enrol a second factor.
+    pub reauth_max_age: Duration,
     /// Tests only (not a `HELLOJOHN_*` setting): a request carrying `x-hj-test-panic` makes
     /// its handler panic, to show that a panic costs one request (500) and nothing else.
     pub test_panic_header: bool,
@@ -607,6 +609,7 @@ impl Config {
             mfa_totp_window: lifecycle.mfa_totp_window,
             mfa_challenge_ttl: lifecycle.mfa_challenge_ttl,
             mfa_remember_device_ttl: lifecycle.mfa_remember_device_ttl,
+            reauth_max_age: lifecycle.reauth_max_age,
             test_panic_header: false,
             log,
             log_format,

@@ -97,6 +97,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_MFA_TOTP_WINDOW", "mfa-totp-window", "1", "TOTP time steps (30 s) accepted either side of now: 0 to 3."),
     s("HELLOJOHN_MFA_CHALLENGE_TTL", "mfa-challenge-ttl", "5m", "Time allowed to enter the second factor after the password."),
     s("HELLOJOHN_MFA_REMEMBER_DEVICE_TTL", "mfa-remember-device-ttl", "720h", "How long a remembered device skips the second factor."),
+    s("HELLOJOHN_REAUTH_MAX_AGE", "reauth-max-age", "10m", "How recent a sign-in must be to enrol a second factor (older tokens get 401 REAUTHENTICATION_REQUIRED)."),
     s("HELLOJOHN_LOG", "log", "info", "Log level or filter (error, warn, info, debug, trace, or a tracing filter)."),
     s("HELLOJOHN_LOG_FORMAT", "log-format", "text", "Log format: text or json."),
     s("HELLOJOHN_SHUTDOWN_DELAY", "shutdown-delay", "0s", "After SIGTERM, /health answers 503 this long before listeners close (load-balancer deregistration)."),

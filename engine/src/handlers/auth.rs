@@ -3,7 +3,8 @@
 use http::Request;
 use hyper::body::Incoming;
 use protocol::auth::{
-    LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, TokenResponse,
+    LogoutRequest, LogoutResponse, PendingVerification, RefreshRequest, RegisterRequest,
+    TokenResponse,
 };
 use protocol::{ApiError, ErrorCode};
 
@@ -13,7 +14,7 @@ use super::common::{
 use super::errors;
 use super::{Ctx, HandlerResult};
 use crate::http::{empty, json};
-use auth::flows::{ClientAuth, Issued, Outcome, Registration, TokenOwner};
+use auth::flows::{ClientAuth, Issued, Outcome, Registered, Registration, TokenOwner};
 use auth::limiter::Limit;
 use auth::password::Password;
 use protocol::token::AccessClaims;
@@ -52,6 +53,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     }
     let tenant = common::tenant(ctx, common::tenant_key(&parts, r.tenant_id.as_deref())).await?;
     let client = common::client(ctx, &tenant, client_id).await?;
+    common::password_client(&parts, &client, r.client_secret.as_deref())?;
     let auth = ctx.auth();
     match auth
         .register(
@@ -69,7 +71,31 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .await
         .map_err(|e| errors::store(&e))?
     {
-        Outcome::Done(issued) => Ok(tokens(issued, true)),
+        Outcome::Done(Registered::Tokens(issued)) => Ok(tokens(issued, true)),
+        Outcome::Done(Registered::PendingVerification(user)) => {
+            // No tokens until the address is verified: the link goes out now (the account
+            // exists either way; a failed send is retried by asking for a new link).
+            if let Err(e) = auth
+                .start_email_verification(
+                    &tenant,
+                    &client,
+                    &user,
+                    None,
+                    ctx.now,
+                    crate::unix_now_ms(),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "verification mail of a new account not queued");
+            }
+            Ok(no_store(json(
+                200,
+                &PendingVerification {
+                    user_id: user.id.to_string(),
+                    email_verification_required: true,
+                },
+            )))
+        }
         Outcome::Denied(d) => Ok(denied(ctx, &d, false)),
     }
 }
@@ -282,6 +308,7 @@ pub async fn logout_all(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let caller = ctx
         .bearer(token)
         .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired"))?;
+    common::account_client(ctx, &caller.claims).await?;
     let user_id = caller
         .claims
         .sub

@@ -303,6 +303,7 @@ pub async fn sign_in_input(
     let password = Password::new(password);
     let tenant = tenant(ctx, tenant_key(&parts, r.tenant_id.as_deref())).await?;
     let client = client(ctx, &tenant, client_id).await?;
+    password_client(&parts, &client, r.client_secret.as_deref())?;
     Ok(SignIn::Input(Box::new(SignInInput {
         parts,
         tenant,
@@ -310,6 +311,63 @@ pub async fn sign_in_input(
         email,
         password,
     })))
+}
+
+/// Whether `client` may sign a user in with a password here ([`auth::policy::password_sign_in`]):
+/// a confidential client authenticates with `client_secret` in the body or HTTP Basic.
+/// Checked before anything is hashed.
+pub fn password_client(
+    parts: &Parts,
+    client: &Client,
+    body_secret: Option<&str>,
+) -> Result<(), ApiError> {
+    let basic = basic_secret(parts, &client.client_id);
+    let secret = body_secret.filter(|s| !s.is_empty()).or(basic.as_deref());
+    auth::policy::password_sign_in(client, secret).map_err(|d| errors::denial(&d))
+}
+
+/// The secret of an `Authorization: Basic` header naming `client_id` (RFC 6749 section
+/// 2.3.1: both parts form-urlencoded).
+fn basic_secret(parts: &Parts, client_id: &str) -> Option<String> {
+    use base64::Engine as _;
+    let v = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let b64 = v.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let decode = |s: &str| {
+        form_pairs(format!("x={s}").as_bytes())
+            .pop()
+            .map(|(_, v)| v)
+    };
+    (decode(id)? == client_id).then(|| decode(secret)).flatten()
+}
+
+/// Whether the token whose claims these are may manage the user's account: its audience is a
+/// first-party user client of its tenant ([`auth::policy::manages_account`]). Machine tokens,
+/// third-party clients' tokens and tokens of a deleted client get 403 `FIRST_PARTY_REQUIRED`.
+pub async fn account_client(
+    ctx: &Ctx,
+    claims: &protocol::token::AccessClaims,
+) -> Result<Client, ApiError> {
+    let refused = || errors::denial(&Denial::FirstPartyRequired);
+    let tenant_id: uuid::Uuid = claims.tid.parse().map_err(|_| refused())?;
+    if claims.aud.len() > 200 {
+        return Err(refused());
+    }
+    let client = ctx
+        .shard
+        .directory
+        .client(ctx.auth().store.as_ref(), tenant_id, &claims.aud)
+        .await
+        .map_err(|e| errors::store(&e))?
+        .ok_or_else(refused)?;
+    if !auth::policy::manages_account(&client) {
+        return Err(refused());
+    }
+    Ok(client)
 }
 
 /// Counts a sign-in attempt in `hellojohn_auth_sign_ins_total{method,status}` and returns its

@@ -67,6 +67,17 @@ pub fn denial(d: &Denial) -> ApiError {
             ErrorCode::EmailTokenInvalid,
             "the link is invalid or expired",
         ),
+        Denial::UnauthorizedClient(why) => {
+            ApiError::new(ErrorCode::UnauthorizedClient, *why).with_field("client_id")
+        }
+        Denial::ReauthenticationRequired => ApiError::new(
+            ErrorCode::ReauthenticationRequired,
+            "this change needs a recent sign-in; sign in again",
+        ),
+        Denial::FirstPartyRequired => ApiError::new(
+            ErrorCode::FirstPartyRequired,
+            "a token of this client may not manage the account",
+        ),
     }
 }
 

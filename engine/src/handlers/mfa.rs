@@ -72,7 +72,8 @@ pub fn mfa_required(pending: MfaPending) -> Resp {
 }
 
 /// The Bearer caller and their user, read from the store (not the shard's cache: these
-/// changes must see the factor as it is now).
+/// changes must see the factor as it is now). The token must be a first-party client's
+/// ([`common::account_client`]): a third party's token cannot manage the account.
 async fn bearer_user(ctx: &Ctx, parts: &Parts) -> Result<(auth::flows::Caller, User), ApiError> {
     let unauthorized = || {
         with_challenge(ApiError::new(
@@ -85,6 +86,7 @@ async fn bearer_user(ctx: &Ctx, parts: &Parts) -> Result<(auth::flows::Caller, U
         ApiError::new(ErrorCode::TokenInvalid, "token is invalid or expired")
             .with("www_authenticate", "Bearer error=\"invalid_token\"")
     })?;
+    common::account_client(ctx, &caller.claims).await?;
     let user_id = caller
         .claims
         .sub
@@ -140,10 +142,10 @@ fn proof_of(r: &MfaRequest) -> Proof {
 /// `POST /v2/mfa/totp/enroll`: a new secret (unconfirmed until `verify`).
 pub async fn enroll(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, _) = body(ctx, req).await?;
-    let (_, user) = bearer_user(ctx, &parts).await?;
+    let (caller, user) = bearer_user(ctx, &parts).await?;
     match ctx
         .auth()
-        .totp_enroll(&user, ctx.now)
+        .totp_enroll(&user, caller.claims.auth_time, ctx.now)
         .await
         .map_err(|e| errors::store(&e))?
     {
@@ -161,12 +163,17 @@ pub async fn enroll(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// `POST /v2/mfa/totp/verify {code}`: confirms enrolment; ten recovery codes, shown once.
 pub async fn verify(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
-    let (_, user) = bearer_user(ctx, &parts).await?;
+    let (caller, user) = bearer_user(ctx, &parts).await?;
     let r: MfaRequest = parse(&parts, bytes, false, Accept::Json)?;
     let code = non_empty(&r.code).ok_or_else(|| errors::missing("code"))?;
+    // The caller's own sign-in (the refresh family its token names) stays; every other ends.
+    let keep = storage::KeepSignIn {
+        family_id: caller.claims.sid.as_deref().and_then(|s| s.parse().ok()),
+        session: None,
+    };
     match ctx
         .auth()
-        .totp_confirm(&user, &code, &ctx.origin(&parts), ctx.now)
+        .totp_confirm(&user, &code, keep, &ctx.origin(&parts), ctx.now)
         .await
         .map_err(|e| errors::store(&e))?
     {
@@ -205,7 +212,10 @@ pub async fn rotate(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (caller, user) = bearer_user(ctx, &parts).await?;
     let r: MfaRequest = parse(&parts, bytes, true, Accept::Json)?;
     let c = &caller.claims;
-    let fresh = c.amr.iter().any(|m| m == "mfa") && ctx.now - c.iat <= FRESH_MFA_SECS;
+    // The sign-in itself, not the token, must be recent: a refreshed token has no
+    // `auth_time`, and a remembered device's sign-in has no `mfa`.
+    let fresh = c.amr.iter().any(|m| m == "mfa")
+        && c.auth_time.is_some_and(|t| ctx.now - t <= FRESH_MFA_SECS);
     match ctx
         .auth()
         .rotate_recovery_codes(&user, proof_of(&r), fresh, ctx.now)
@@ -264,6 +274,7 @@ pub async fn challenge(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 &token,
                 factor,
                 same_site,
+                false,
                 r.remember_device.unwrap_or(false),
                 &ctx.origin(&parts),
                 ctx.now,

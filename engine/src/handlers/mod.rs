@@ -4,6 +4,7 @@
 mod account;
 mod auth;
 pub(crate) mod common;
+mod consent;
 mod cors;
 mod end_session;
 mod errors;
@@ -276,6 +277,7 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::OAuthIntrospect => revoke::introspect(ctx, req).await,
         Route::OAuthLogin if req.method() == Method::POST => oauth::login_submit(ctx, req).await,
         Route::OAuthLogin => oauth::login_page(ctx, req).await,
+        Route::OAuthConsent => consent::consent(ctx, req).await,
         Route::Logout => auth::logout(ctx, req).await,
         Route::LogoutAll => auth::logout_all(ctx, req).await,
         Route::SessionLogin => session::login(ctx, req).await,

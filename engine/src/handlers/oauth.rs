@@ -50,7 +50,7 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     format!("{uri}{sep}{}", q.finish())
 }
 
-fn redirect(status: u16, location: &str) -> Resp {
+pub(super) fn redirect(status: u16, location: &str) -> Resp {
     let mut resp = empty(status);
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(LOCATION, v);
@@ -175,7 +175,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let session = match cookie(&parts, common::session_cookie_name(ctx)) {
         Some(sid) => match auth.session(sid, ctx.now).await {
             Ok(Outcome::Done((caller, user))) if user.tenant_id == tenant.id => {
-                Some((caller.claims.iat, user))
+                Some((caller.claims.iat, caller.claims.amr, user))
             }
             Ok(_) => None,
             Err(e) => return Err(errors::store(&e)),
@@ -194,16 +194,31 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         },
         None => None,
     };
-    let signed_in = session.filter(|(auth_time, user)| {
+    let signed_in = session.filter(|(auth_time, _, user)| {
         oauth::fresh_enough(*auth_time, authz.max_age, ctx.now)
             && hinted
                 .as_ref()
                 .is_none_or(|sub| *sub == user.id.to_string())
     });
     match (signed_in, authz.prompt) {
-        (Some((auth_time, user)), Prompt::Default | Prompt::None) => {
+        (Some((auth_time, amr, user)), prompt @ (Prompt::Default | Prompt::None)) => {
+            // The client's policy holds here too: a verified email when it requires one, and
+            // the user's consent for a third party.
+            if !auth::policy::email_ok(&client, &user) {
+                return Ok(back(
+                    "access_denied",
+                    "the email address of this account is not verified",
+                ));
+            }
+            if super::consent::needed(ctx, &client, &user, &authz).await? {
+                if prompt == Prompt::None {
+                    return Ok(back("consent_required", "the user has not consented"));
+                }
+                let return_to = format!("/oauth2/authorize?{}", encode_pairs(&pairs));
+                return Ok(redirect(302, &super::consent::page_url(&return_to)));
+            }
             let code = auth
-                .issue_code(&client, user.id, &authz, auth_time, ctx.now)
+                .issue_code(&client, user.id, &authz, auth_time, &amr, ctx.now)
                 .await
                 .map_err(|e| errors::store(&e))?;
             let mut pairs = vec![("code", code.as_str())];
@@ -249,7 +264,7 @@ fn encode_pairs(pairs: &[(String, String)]) -> String {
 
 /// An error sent back to a registered redirect URI (RFC 6749 section 4.1.2.1), with `iss`
 /// (RFC 9207).
-fn redirect_error(
+pub(super) fn redirect_error(
     ctx: &Ctx,
     redirect_uri: &str,
     state: Option<&str>,
@@ -274,7 +289,7 @@ fn hint_subject(ctx: &Ctx, hint: &str) -> Option<String> {
 }
 
 /// Whether `return_to` is an authorize URL of ours (a path, never another host).
-fn valid_return_to(return_to: &str) -> bool {
+pub(super) fn valid_return_to(return_to: &str) -> bool {
     return_to.len() <= MAX_RETURN_TO
         && return_to.starts_with("/oauth2/authorize?")
         && !return_to.contains(['\\', '\r', '\n'])
@@ -461,6 +476,7 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             email,
             Password::new(password),
             None,
+            true,
             &ctx.origin(&parts),
             ctx.now,
         )
@@ -528,7 +544,15 @@ async fn mfa_step(
     };
     let outcome = ctx
         .auth()
-        .mfa_challenge(mfa_token, factor, true, false, &ctx.origin(parts), ctx.now)
+        .mfa_challenge(
+            mfa_token,
+            factor,
+            true,
+            true,
+            false,
+            &ctx.origin(parts),
+            ctx.now,
+        )
         .await
         .map_err(|e| errors::store(&e))?;
     match outcome {

@@ -96,6 +96,7 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 &input.email,
                 input.password,
                 super::mfa::trusted_device(ctx, &input.parts),
+                false,
                 &origin,
                 ctx.now,
             )
@@ -292,7 +293,11 @@ pub async fn userinfo(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 pub async fn complete_profile(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     common::same_site(ctx, &parts.headers)?;
-    let (_, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
+    if bearer(&parts).is_some() {
+        // A third party's token may read the profile (`/v2/me`), never write it.
+        common::account_client(ctx, &caller.claims).await?;
+    }
     let r: CompleteProfileRequest = common::parse(&parts, bytes, false, common::Accept::Json)?;
     let patch = protocol::metadata::profile_patch(r.custom_fields)?;
     let merged = ctx

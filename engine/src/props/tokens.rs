@@ -60,6 +60,7 @@ fn claims() -> AccessClaims {
         custom: json!({"plan": "pro"}),
         sid: None,
         jti: String::new(),
+        auth_time: None,
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::pipelined::{pipelined2, pipelined4};
 use super::{events, refresh};
-use crate::lifecycle::{ChallengeGrant, ChallengeKind, MfaChallenge, TotpFactor};
+use crate::lifecycle::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge, TotpFactor};
 use crate::{EventDraft, StoreError, TokenHash};
 
 pub(super) async fn find_totp(
@@ -105,6 +105,7 @@ pub(super) async fn confirm_totp(
     user_id: Uuid,
     step: i64,
     recovery: Vec<TokenHash>,
+    keep: KeepSignIn,
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<bool, StoreError> {
@@ -126,9 +127,36 @@ pub(super) async fn confirm_totp(
     };
     let tenant_id: Uuid = row.try_get(0)?;
     let event = event.map(|d| d.for_user(tenant_id, user_id)).transpose()?;
-    let (codes, flagged, recorded) = tokio::join!(
+    let keep_session: Option<&[u8]> = keep.session.as_ref().map(|h| &h[..]);
+    let (codes, families, sessions, flagged, recorded) = tokio::join!(
         biased;
         replace_codes_in(&tx, user_id, &recovery, now),
+        // The sign-ins made without the factor end, but for the caller's own.
+        async {
+            tx.execute_typed(
+                "UPDATE refresh_families SET revoked_at = $1 \
+                 WHERE user_id = $2 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)",
+                &[
+                    (&now, Type::INT8),
+                    (&user_id, Type::UUID),
+                    (&keep.family_id, Type::UUID),
+                ],
+            )
+            .await
+        },
+        async {
+            tx.execute_typed(
+                "UPDATE sessions SET revoked_at = $1 \
+                 WHERE user_id = $2 AND revoked_at IS NULL \
+                 AND ($3::bytea IS NULL OR id_hash <> $3)",
+                &[
+                    (&now, Type::INT8),
+                    (&user_id, Type::UUID),
+                    (&keep_session, Type::BYTEA),
+                ],
+            )
+            .await
+        },
         async {
             tx.execute_typed(
                 "UPDATE users SET mfa_enabled = true WHERE id = $1",
@@ -139,6 +167,8 @@ pub(super) async fn confirm_totp(
         events::insert_opt(&tx, event.as_ref()),
     );
     codes?;
+    families?;
+    sessions?;
     flagged?;
     recorded?;
     tx.commit().await?;
@@ -420,8 +450,9 @@ pub(super) async fn complete_mfa_challenge(
                 return Ok(());
             };
             let id_hash: &[u8] = &session.id_hash;
+            let amr = crate::model::amr_column(&session.amr);
             tx.execute_typed(
-                "SELECT hj_insert_session($1, $2, $3, $4, $5, $6)",
+                "SELECT hj_insert_session($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     (&id_hash, Type::BYTEA),
                     (&session.user_id, Type::UUID),
@@ -429,6 +460,7 @@ pub(super) async fn complete_mfa_challenge(
                     (&session.client_id, Type::TEXT),
                     (&session.created_at, Type::INT8),
                     (&session.expires_at, Type::INT8),
+                    (&amr, Type::TEXT),
                 ],
             )
             .await?;

@@ -44,11 +44,11 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, DeliveryFilter, DeliveryResult,
-    Event, EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
-    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem, Redemption, RefreshRotation,
-    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
-    TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, Consent, DeliveryFilter,
+    DeliveryResult, Event, EventDraft, KeepSignIn, MigrationStatus, NewAuthCode, NewClient,
+    NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem,
+    Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store,
+    StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use pool::{Connector, Limits, Pools};
 
@@ -269,13 +269,13 @@ impl Store for PgStore {
         &self,
         user: NewUser,
         password_hash: String,
-        refresh: NewRefreshToken,
+        refresh: Option<NewRefreshToken>,
         event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, User> {
         self.call("register_user", move |c| {
             Box::pin(async move {
-                users::register_user(c, user, &password_hash, &refresh, event, now).await
+                users::register_user(c, user, &password_hash, refresh.as_ref(), event, now).await
             })
         })
     }
@@ -614,11 +614,27 @@ impl Store for PgStore {
         user_id: Uuid,
         step: i64,
         recovery: Vec<TokenHash>,
+        keep: KeepSignIn,
         event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, bool> {
         self.call("confirm_totp", move |c| {
-            Box::pin(mfa::confirm_totp(c, user_id, step, recovery, event, now))
+            Box::pin(mfa::confirm_totp(
+                c, user_id, step, recovery, keep, event, now,
+            ))
+        })
+    }
+
+    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>> {
+        let client_id = client_id.to_string();
+        self.call("find_consent", move |c| {
+            Box::pin(async move { sessions::find_consent(c, user_id, &client_id).await })
+        })
+    }
+
+    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()> {
+        self.call("put_consent", move |c| {
+            Box::pin(async move { sessions::put_consent(c, &consent).await })
         })
     }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::events;
 use super::user_row::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
-use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
+use crate::{Consent, EventDraft, NewSession, Session, StoreError, TokenHash};
 
 /// The session and the event: one statement (one round trip, atomic without `BEGIN`/`COMMIT`),
 /// calling functions whose plans PostgreSQL caches per connection
@@ -18,16 +18,17 @@ pub(super) async fn create_session(
     session: &NewSession,
     event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
-    const INSERT_SESSION_CALL: &str = "hj_insert_session($1, $2, $3, $4, $5, $6)";
+    const INSERT_SESSION_CALL: &str = "hj_insert_session($1, $2, $3, $4, $5, $6, $7)";
     static WITH_EVENT: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {INSERT_SESSION_CALL} AND {}",
-            events::record_event_call(7)
+            events::record_event_call(8)
         )
     });
     static WITHOUT_EVENT: LazyLock<String> =
         LazyLock::new(|| format!("SELECT {INSERT_SESSION_CALL}"));
     let hash: &[u8] = &session.id_hash;
+    let amr = crate::model::amr_column(&session.amr);
     let event = event
         .map(|d| d.for_user(session.tenant_id, session.user_id))
         .transpose()?;
@@ -38,6 +39,7 @@ pub(super) async fn create_session(
         (&session.client_id, Type::TEXT),
         (&session.created_at, Type::INT8),
         (&session.expires_at, Type::INT8),
+        (&amr, Type::TEXT),
     ];
     let sql = match &event {
         Some(event) => {
@@ -59,7 +61,8 @@ pub(super) async fn find_session(
     let row = client
         .query_typed_opt(
             &format!(
-                "SELECT {USER_COLUMNS}, s.client_id, s.created_at, s.expires_at, s.revoked_at \
+                "SELECT {USER_COLUMNS}, s.client_id, s.created_at, s.expires_at, s.revoked_at, \
+                        s.amr \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.id_hash = $1"
             ),
@@ -73,6 +76,10 @@ pub(super) async fn find_session(
         created_at: row.try_get(USER_COLUMN_COUNT + 1)?,
         expires_at: row.try_get(USER_COLUMN_COUNT + 2)?,
         revoked_at: row.try_get(USER_COLUMN_COUNT + 3)?,
+        amr: crate::model::amr_from_column(
+            row.try_get::<_, Option<String>>(USER_COLUMN_COUNT + 4)?
+                .as_deref(),
+        ),
     }))
 }
 
@@ -102,4 +109,49 @@ pub(super) async fn revoke_session(
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// The scopes `user_id` granted `client_id`, if any.
+pub(super) async fn find_consent(
+    client: &Client,
+    user_id: Uuid,
+    client_id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let row = client
+        .query_typed_opt(
+            "SELECT c.scopes FROM consents c JOIN users u ON u.id = c.user_id \
+             WHERE c.user_id = $1 AND c.client_id = $2 AND c.tenant_id = u.tenant_id",
+            &[(&user_id, Type::UUID), (&client_id, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let scopes: String = row.try_get(0)?;
+    Ok(Some(
+        scopes
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect(),
+    ))
+}
+
+/// Records a consent (one statement: insert, or replace the user's earlier one).
+pub(super) async fn put_consent(client: &Client, consent: &Consent) -> Result<(), StoreError> {
+    let scopes = consent.scopes.join(" ");
+    client
+        .execute_typed(
+            "INSERT INTO consents (user_id, tenant_id, client_id, scopes, granted_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, client_id) DO UPDATE \
+             SET scopes = EXCLUDED.scopes, granted_at = EXCLUDED.granted_at, \
+                 tenant_id = EXCLUDED.tenant_id",
+            &[
+                (&consent.user_id, Type::UUID),
+                (&consent.tenant_id, Type::UUID),
+                (&consent.client_id, Type::TEXT),
+                (&scopes, Type::TEXT),
+                (&consent.granted_at, Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(())
 }

@@ -14,7 +14,7 @@ const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_u
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
                               access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
-                              id_token_alg, access_token_alg";
+                              id_token_alg, access_token_alg, third_party";
 
 fn tenant_from(row: &Row) -> Result<Tenant, tokio_postgres::Error> {
     Ok(Tenant {
@@ -109,6 +109,7 @@ fn client_from(row: &Row) -> Result<AppClient, StoreError> {
         created_at: row.try_get(15)?,
         id_token_alg: alg_at(row, 16)?,
         access_token_alg: alg_at(row, 17)?,
+        third_party: row.try_get(18)?,
     })
 }
 
@@ -147,6 +148,7 @@ pub(super) async fn create_client(
         created_at: now,
         id_token_alg: new.id_token_alg,
         access_token_alg: new.access_token_alg,
+        third_party: new.third_party,
     };
     let client_type = app.client_type.as_str();
     let secret_hash = app.secret_hash.as_ref().map(SecretHash::as_str);
@@ -157,7 +159,7 @@ pub(super) async fn create_client(
             &format!(
                 "INSERT INTO clients ({CLIENT_COLUMNS}) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $18)"
+                 $17, $18, $19)"
             ),
             &[
                 (&app.id, Type::UUID),
@@ -178,6 +180,7 @@ pub(super) async fn create_client(
                 (&app.created_at, Type::INT8),
                 (&id_alg, Type::TEXT),
                 (&access_alg, Type::TEXT),
+                (&app.third_party, Type::BOOL),
             ],
         )
         .await?;
@@ -291,7 +294,8 @@ pub(super) async fn update_client(
                      refresh_token_ttl = CASE WHEN $15 THEN $16 ELSE refresh_token_ttl END, \
                      id_token_ttl = CASE WHEN $17 THEN $18 ELSE id_token_ttl END, \
                      id_token_alg = CASE WHEN $19 THEN $20 ELSE id_token_alg END, \
-                     access_token_alg = CASE WHEN $21 THEN $22 ELSE access_token_alg END \
+                     access_token_alg = CASE WHEN $21 THEN $22 ELSE access_token_alg END, \
+                     third_party = COALESCE($23, third_party) \
                  WHERE tenant_id = $1 AND client_id = $2 \
                  RETURNING {CLIENT_COLUMNS}"
             ),
@@ -318,6 +322,7 @@ pub(super) async fn update_client(
                 (&id_alg, Type::TEXT),
                 (&set_access_alg, Type::BOOL),
                 (&access_alg, Type::TEXT),
+                (&changes.third_party, Type::BOOL),
             ],
         )
         .await?;
@@ -356,6 +361,11 @@ pub(super) async fn delete_client(
     .await?;
     tx.execute_typed(
         "DELETE FROM authorization_codes WHERE tenant_id = $1 AND client_id = $2",
+        &params,
+    )
+    .await?;
+    tx.execute_typed(
+        "DELETE FROM consents WHERE tenant_id = $1 AND client_id = $2",
         &params,
     )
     .await?;

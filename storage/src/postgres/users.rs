@@ -16,11 +16,11 @@ pub(super) async fn register_user(
     client: &mut Client,
     new: NewUser,
     password_hash: &str,
-    token: &NewRefreshToken,
+    token: Option<&NewRefreshToken>,
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<User, StoreError> {
-    if token.user_id != new.id || token.tenant_id != new.tenant_id {
+    if token.is_some_and(|t| t.user_id != new.id || t.tenant_id != new.tenant_id) {
         return Err(StoreError::Internal(
             "register_user: the refresh token is for another user".into(),
         ));
@@ -74,6 +74,7 @@ pub(super) async fn register_user(
             .await
         },
         async {
+            let Some(token) = token else { return Ok(()) };
             let hash: &[u8] = &token.token_hash;
             let written: bool = tx
                 .query_typed_one(

@@ -33,6 +33,9 @@ pub(super) struct WireSession {
     client_id: String,
     created_at: i64,
     expires_at: i64,
+    /// How the session signed in; absent from entries of older instances: read as `pwd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amr: Option<String>,
 }
 
 impl WireSession {
@@ -51,6 +54,7 @@ impl WireSession {
             client_id: s.client_id.clone(),
             created_at: s.created_at,
             expires_at: s.expires_at,
+            amr: Some(crate::model::amr_column(&s.amr)),
         }
     }
 
@@ -72,6 +76,7 @@ impl WireSession {
             created_at: self.created_at,
             expires_at: self.expires_at,
             revoked_at: None,
+            amr: crate::model::amr_from_column(self.amr.as_deref()),
         }
     }
 }

@@ -70,6 +70,7 @@ fn sessions_survive_the_wire() {
         created_at: 10,
         expires_at: 20,
         revoked_at: None,
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     };
     let json = serde_json::to_string(&WireSession::from_session(&s)).unwrap();
     let back = serde_json::from_str::<WireSession>(&json)

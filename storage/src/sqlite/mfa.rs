@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::error::uuid_at;
 use super::{events, refresh};
-use crate::lifecycle::{ChallengeGrant, ChallengeKind, MfaChallenge, TotpFactor};
+use crate::lifecycle::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge, TotpFactor};
 use crate::{EventDraft, StoreError, TokenHash};
 
 pub(super) fn find_totp(
@@ -92,6 +92,7 @@ pub(super) fn confirm_totp(
     user_id: Uuid,
     step: i64,
     recovery: &[TokenHash],
+    keep: KeepSignIn,
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<bool, StoreError> {
@@ -107,6 +108,17 @@ pub(super) fn confirm_totp(
         return Ok(false);
     }
     put_recovery_codes(&tx, &user, recovery, now)?;
+    // The sign-ins made without the factor end, but for the caller's own.
+    tx.prepare_cached(
+        "UPDATE refresh_families SET revoked_at = ?1 \
+         WHERE user_id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id <> ?3)",
+    )?
+    .execute(params![now, user, keep.family_id.map(|f| f.to_string())])?;
+    tx.prepare_cached(
+        "UPDATE sessions SET revoked_at = ?1 \
+         WHERE user_id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id_hash <> ?3)",
+    )?
+    .execute(params![now, user, keep.session.as_ref().map(|h| &h[..])])?;
     let tenant_id = set_mfa_enabled(&tx, &user, true)?
         .ok_or_else(|| StoreError::Internal(format!("TOTP factor of a missing user {user}")))?;
     events::insert_draft(&tx, event, |d| d.for_user(tenant_id, user_id))?;
@@ -323,8 +335,8 @@ pub(super) fn complete_mfa_challenge(
         }
         tx.prepare_cached(
             "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
-                                   expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                   expires_at, amr) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             &session.id_hash[..],
@@ -333,6 +345,7 @@ pub(super) fn complete_mfa_challenge(
             session.client_id,
             session.created_at,
             session.expires_at,
+            crate::model::amr_column(&session.amr),
         ])?;
     }
     if let Some((device_hash, expires_at)) = trusted_device {

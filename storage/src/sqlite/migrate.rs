@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rotate_refresh",
         sql: include_str!("../../../migrations/sqlite/0011_rotate_refresh.sql"),
     },
+    Migration {
+        version: 12,
+        name: "client_policy",
+        sql: include_str!("../../../migrations/sqlite/0012_client_policy.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

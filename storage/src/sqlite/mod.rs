@@ -39,11 +39,11 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, ClaimedDelivery, Client, ClientChanges, DeliveryFilter, DeliveryResult, Event,
-    EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession, NewUser,
-    NewWebhookEndpoint, PasswordLogin, Redeem, Redemption, RefreshRotation, RefreshToken,
-    RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant, TokenHash, User,
-    WebhookDelivery, WebhookEndpoint,
+    AuthCode, ClaimedDelivery, Client, ClientChanges, Consent, DeliveryFilter, DeliveryResult,
+    Event, EventDraft, KeepSignIn, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken,
+    NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, Redeem, Redemption, RefreshRotation,
+    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
+    TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -150,12 +150,12 @@ impl Store for SqliteStore {
         &self,
         user: NewUser,
         password_hash: String,
-        refresh: NewRefreshToken,
+        refresh: Option<NewRefreshToken>,
         event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, User> {
         self.pool.write(move |conn| {
-            users::register_user(conn, user, &password_hash, &refresh, event, now)
+            users::register_user(conn, user, &password_hash, refresh.as_ref(), event, now)
         })
     }
 
@@ -450,11 +450,23 @@ impl Store for SqliteStore {
         user_id: Uuid,
         step: i64,
         recovery: Vec<TokenHash>,
+        keep: KeepSignIn,
         event: Option<EventDraft>,
         now: i64,
     ) -> StoreFuture<'_, bool> {
         self.pool
-            .write(move |conn| mfa::confirm_totp(conn, user_id, step, &recovery, event, now))
+            .write(move |conn| mfa::confirm_totp(conn, user_id, step, &recovery, keep, event, now))
+    }
+
+    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>> {
+        let client_id = client_id.to_string();
+        self.pool
+            .read(move |conn| sessions::find_consent(conn, user_id, &client_id))
+    }
+
+    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| sessions::put_consent(conn, &consent))
     }
 
     fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreFuture<'_, bool> {

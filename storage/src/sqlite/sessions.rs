@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::error::uuid_at;
 use super::events;
 use super::user_row::{user_from, USER_COLUMNS, USER_COLUMN_COUNT};
-use crate::{EventDraft, NewSession, Session, StoreError, TokenHash};
+use crate::{Consent, EventDraft, NewSession, Session, StoreError, TokenHash};
 
 /// The session and the event, in one transaction.
 pub(super) fn create_session(
@@ -15,8 +15,9 @@ pub(super) fn create_session(
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.prepare_cached(
-        "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at, \
+                               amr) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         &session.id_hash[..],
@@ -25,6 +26,7 @@ pub(super) fn create_session(
         session.client_id,
         session.created_at,
         session.expires_at,
+        crate::model::amr_column(&session.amr),
     ])?;
     events::insert_draft(&tx, event, |d| {
         d.for_user(session.tenant_id, session.user_id)
@@ -40,7 +42,8 @@ pub(super) fn find_session(
 ) -> Result<Option<Session>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS}, s.client_id, s.created_at, s.expires_at, s.revoked_at \
+            "SELECT {USER_COLUMNS}, s.client_id, s.created_at, s.expires_at, s.revoked_at, \
+                    s.amr \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = ?1"
         ))?
@@ -52,6 +55,9 @@ pub(super) fn find_session(
                 created_at: row.get(at + 1)?,
                 expires_at: row.get(at + 2)?,
                 revoked_at: row.get(at + 3)?,
+                amr: crate::model::amr_from_column(
+                    row.get::<_, Option<String>>(at + 4)?.as_deref(),
+                ),
             })
         })
         .optional()?)
@@ -81,4 +87,39 @@ pub(super) fn revoke_session(
     events::insert_draft(&tx, event, |d| d.for_user(tenant_id, user_id))?;
     tx.commit()?;
     Ok(true)
+}
+
+/// The scopes `user_id` granted `client_id`, if any.
+pub(super) fn find_consent(
+    conn: &Connection,
+    user_id: uuid::Uuid,
+    client_id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let scopes: Option<String> = conn
+        .prepare_cached(
+            "SELECT c.scopes FROM consents c JOIN users u ON u.id = c.user_id \
+             WHERE c.user_id = ?1 AND c.client_id = ?2 AND c.tenant_id = u.tenant_id",
+        )?
+        .query_row(params![user_id.to_string(), client_id], |row| row.get(0))
+        .optional()?;
+    Ok(scopes.map(|s| s.split_ascii_whitespace().map(str::to_string).collect()))
+}
+
+/// Records a consent, replacing the user's earlier one for that client.
+pub(super) fn put_consent(conn: &mut Connection, consent: &Consent) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO consents (user_id, tenant_id, client_id, scopes, granted_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (user_id, client_id) DO UPDATE \
+         SET scopes = excluded.scopes, granted_at = excluded.granted_at, \
+             tenant_id = excluded.tenant_id",
+    )?
+    .execute(params![
+        consent.user_id.to_string(),
+        consent.tenant_id.to_string(),
+        consent.client_id,
+        consent.scopes.join(" "),
+        consent.granted_at,
+    ])?;
+    Ok(())
 }

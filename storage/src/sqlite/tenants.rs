@@ -68,7 +68,7 @@ const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_u
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
                               access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
-                              id_token_alg, access_token_alg";
+                              id_token_alg, access_token_alg, third_party";
 
 fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
     let client_type: String = row.get(9)?;
@@ -97,6 +97,7 @@ fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
         created_at: row.get(15)?,
         id_token_alg: alg_at(row, 16)?,
         access_token_alg: alg_at(row, 17)?,
+        third_party: row.get(18)?,
     })
 }
 
@@ -139,10 +140,12 @@ pub(super) fn create_client(
         created_at: now,
         id_token_alg: new.id_token_alg,
         access_token_alg: new.access_token_alg,
+        third_party: new.third_party,
     };
     conn.prepare_cached(&format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19)"
     ))?
     .execute(params![
         client.id.to_string(),
@@ -163,6 +166,7 @@ pub(super) fn create_client(
         client.created_at,
         client.id_token_alg.map(SigningAlg::as_str),
         client.access_token_alg.map(SigningAlg::as_str),
+        client.third_party,
     ])?;
     Ok(client)
 }
@@ -250,7 +254,8 @@ pub(super) fn update_client(
                  refresh_token_ttl = CASE WHEN ?15 THEN ?16 ELSE refresh_token_ttl END, \
                  id_token_ttl = CASE WHEN ?17 THEN ?18 ELSE id_token_ttl END, \
                  id_token_alg = CASE WHEN ?19 THEN ?20 ELSE id_token_alg END, \
-                 access_token_alg = CASE WHEN ?21 THEN ?22 ELSE access_token_alg END \
+                 access_token_alg = CASE WHEN ?21 THEN ?22 ELSE access_token_alg END, \
+                 third_party = COALESCE(?23, third_party) \
              WHERE tenant_id = ?1 AND client_id = ?2 \
              RETURNING {CLIENT_COLUMNS}"
         ))?
@@ -278,6 +283,7 @@ pub(super) fn update_client(
                 id_alg.map(SigningAlg::as_str),
                 set_access_alg,
                 access_alg.map(SigningAlg::as_str),
+                changes.third_party,
             ],
             client_from,
         )
@@ -313,6 +319,8 @@ pub(super) fn delete_client(
     tx.prepare_cached("DELETE FROM sessions WHERE tenant_id = ?1 AND client_id = ?2")?
         .execute(params![tenant_id, client_id])?;
     tx.prepare_cached("DELETE FROM authorization_codes WHERE tenant_id = ?1 AND client_id = ?2")?
+        .execute(params![tenant_id, client_id])?;
+    tx.prepare_cached("DELETE FROM consents WHERE tenant_id = ?1 AND client_id = ?2")?
         .execute(params![tenant_id, client_id])?;
     tx.commit()?;
     Ok(true)

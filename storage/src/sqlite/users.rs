@@ -14,11 +14,11 @@ pub(super) fn register_user(
     conn: &mut Connection,
     new: NewUser,
     password_hash: &str,
-    refresh: &NewRefreshToken,
+    refresh: Option<&NewRefreshToken>,
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<User, StoreError> {
-    if refresh.user_id != new.id || refresh.tenant_id != new.tenant_id {
+    if refresh.is_some_and(|t| t.user_id != new.id || t.tenant_id != new.tenant_id) {
         return Err(StoreError::Internal(
             "register_user: the refresh token is for another user".into(),
         ));
@@ -56,7 +56,9 @@ pub(super) fn register_user(
         "INSERT INTO password_identities (user_id, password_hash, updated_at) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![user.id.to_string(), password_hash, now])?;
-    refresh::insert_family_and_token(&tx, refresh, now)?;
+    if let Some(refresh) = refresh {
+        refresh::insert_family_and_token(&tx, refresh, now)?;
+    }
     events::insert_draft(&tx, event, |d| d.for_user(user.tenant_id, user.id))?;
     tx.commit()?;
     Ok(user)

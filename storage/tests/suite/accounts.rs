@@ -187,7 +187,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
         .register_user(
             new.clone(),
             "$argon2id$v=19$hash".into(),
-            refresh.clone(),
+            Some(refresh.clone()),
             None,
             NOW,
         )
@@ -266,7 +266,7 @@ pub async fn duplicate_email(store: Arc<dyn Store>) {
         .register_user(
             again.clone(),
             "$argon2id$second".into(),
-            again_refresh.clone(),
+            Some(again_refresh.clone()),
             None,
             NOW + 5,
         )

@@ -2,7 +2,7 @@
 //! single-use time steps and recovery codes, sign-in challenges completed once with what they
 //! grant, remembered devices); in `email` the email tokens, the mail outbox and pruning.
 
-use hellojohn_storage::{ChallengeGrant, ChallengeKind, MfaChallenge};
+use hellojohn_storage::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge};
 
 use super::webhooks::{draft, endpoint, events_of};
 use super::*;
@@ -18,7 +18,14 @@ async fn enrolled(store: &Arc<dyn Store>, user: &User, codes: &[TokenHash]) {
         .await
         .expect("put secret"));
     assert!(store
-        .confirm_totp(user.id, 100, codes.to_vec(), None, NOW)
+        .confirm_totp(
+            user.id,
+            100,
+            codes.to_vec(),
+            KeepSignIn::default(),
+            None,
+            NOW
+        )
         .await
         .expect("confirm"));
 }
@@ -92,11 +99,25 @@ pub async fn totp_enrolment(store: Arc<dyn Store>) {
     // Confirmed once, with its recovery codes, the flag and the event.
     let confirm = draft("mfa.enrolled", None, NOW + 2);
     assert!(store
-        .confirm_totp(user.id, 100, codes.clone(), Some(confirm), NOW + 2)
+        .confirm_totp(
+            user.id,
+            100,
+            codes.clone(),
+            KeepSignIn::default(),
+            Some(confirm),
+            NOW + 2,
+        )
         .await
         .expect("confirm"));
     assert!(!store
-        .confirm_totp(user.id, 101, codes.clone(), None, NOW + 3)
+        .confirm_totp(
+            user.id,
+            101,
+            codes.clone(),
+            KeepSignIn::default(),
+            None,
+            NOW + 3,
+        )
         .await
         .expect("confirm again"));
     let factor = store.find_totp(user.id).await.expect("find").expect("set");

@@ -178,7 +178,7 @@ async fn register(store: &Arc<dyn Store>, tenant: &Tenant, email: &str) -> (User
         .register_user(
             new,
             "$argon2id$v=19$old".to_owned(),
-            refresh.clone(),
+            Some(refresh.clone()),
             None,
             NOW,
         )
@@ -215,6 +215,7 @@ fn session_for(user: &User, created_at: i64) -> NewSession {
         client_id: APP.into(),
         created_at,
         expires_at: created_at + 3600,
+        amr: vec!["pwd".into()],
     }
 }
 

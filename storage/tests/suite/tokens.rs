@@ -183,7 +183,7 @@ pub async fn expired_refresh_token(store: Arc<dyn Store>) {
     let mut refresh = refresh_for(&new, Uuid::new_v4(), NOW);
     refresh.expires_at = NOW + 100;
     let user = store
-        .register_user(new, "$argon2id$h".into(), refresh.clone(), None, NOW)
+        .register_user(new, "$argon2id$h".into(), Some(refresh.clone()), None, NOW)
         .await
         .expect("register");
 
@@ -517,6 +517,7 @@ pub async fn sessions(store: Arc<dyn Store>) {
         created_at: NOW,
         expires_at: NOW + 3600,
         revoked_at: None,
+        amr: vec!["pwd".into()],
     };
     assert_eq!(
         store.find_session(session.id_hash).await.expect("find"),

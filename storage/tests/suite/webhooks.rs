@@ -92,7 +92,7 @@ pub async fn events_commit_with_their_change(store: Arc<dyn Store>) {
         .register_user(
             new,
             "$argon2id$h".into(),
-            first.clone(),
+            Some(first.clone()),
             Some(register.clone()),
             NOW,
         )
@@ -330,7 +330,7 @@ pub async fn rolled_back_change_writes_no_event(store: Arc<dyn Store>) {
         .register_user(
             new,
             "$argon2id$h".into(),
-            refresh,
+            Some(refresh),
             Some(draft("user.register", Some(acme.id), NOW)),
             NOW,
         )
@@ -344,7 +344,7 @@ pub async fn rolled_back_change_writes_no_event(store: Arc<dyn Store>) {
             .register_user(
                 again,
                 "$argon2id$h".into(),
-                again_refresh.clone(),
+                Some(again_refresh.clone()),
                 Some(lost.clone()),
                 NOW + 1,
             )
@@ -447,7 +447,7 @@ pub async fn events_only_for_subscribers(store: Arc<dyn Store>) {
             .register_user(
                 new,
                 "$argon2id$h".into(),
-                refresh.clone(),
+                Some(refresh.clone()),
                 Some(draft("user.register", Some(t.id), NOW)),
                 NOW,
             )
