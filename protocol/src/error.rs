@@ -257,7 +257,9 @@ impl ApiError {
             ErrorCode::TokenInvalid
             | ErrorCode::SessionExpired
             | ErrorCode::RefreshTokenReuse
-            | ErrorCode::InvalidCredentials => "invalid_grant",
+            | ErrorCode::InvalidCredentials
+            | ErrorCode::EmailNotVerified => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::Unauthorized | ErrorCode::Forbidden => "invalid_client",
             ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimitExceeded => {
                 "temporarily_unavailable"

@@ -6,6 +6,7 @@ mod abuse;
 mod accounts;
 mod attacks;
 mod auth;
+mod client_policy;
 mod code_flow;
 mod data_dir;
 mod db_calls;

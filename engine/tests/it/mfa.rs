@@ -9,7 +9,7 @@ use crate::support::{status_and_json, Fixture, TestServer, PASSWORD};
 
 /// Registers `email`, enrols and confirms TOTP. Returns the secret, the recovery codes, the
 /// registration's access token and the time step of the code that confirmed the factor.
-async fn enrolled(
+pub(crate) async fn enrolled(
     s: &TestServer,
     fx: &Fixture,
     email: &str,
