@@ -50,7 +50,7 @@ fn listed(dir: &Path, client_id: &str) -> Option<Vec<String>> {
     out.lines()
         .map(|l| l.split('\t').map(String::from).collect::<Vec<_>>())
         .find(|cols| cols.get(1).map(String::as_str) == Some(client_id))
-        .inspect(|cols| assert_eq!(cols.len(), 15, "{cols:?}"))
+        .inspect(|cols| assert_eq!(cols.len(), 16, "{cols:?}"))
 }
 
 /// The client as stored (the CLI never prints the secret's hash).
@@ -117,6 +117,7 @@ async fn create_update_rotate_and_delete() {
             "300",
             "-",
             "-",
+            "false",
         ]
     );
 
@@ -218,14 +219,14 @@ async fn create_update_rotate_and_delete() {
     };
     let (code, _, err) = alg(&["--id-token-alg", "EdDSA", "--access-token-alg", "RS256"]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(listed(&dir, "spa").unwrap()[13..], ["EdDSA", "RS256"]);
+    assert_eq!(listed(&dir, "spa").unwrap()[13..15], ["EdDSA", "RS256"]);
     let (code, _, err) = alg(&["--id-token-alg", "default"]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(listed(&dir, "spa").unwrap()[13..], ["-", "RS256"]);
+    assert_eq!(listed(&dir, "spa").unwrap()[13..15], ["-", "RS256"]);
     let (code, _, err) = alg(&["--access-token-alg", "HS256"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("HS256"), "{err}");
-    assert_eq!(listed(&dir, "spa").unwrap()[13..], ["-", "RS256"]);
+    assert_eq!(listed(&dir, "spa").unwrap()[13..15], ["-", "RS256"]);
 
     // Turning a public client confidential prints its secret; back to public drops it.
     let update_spa = |extra: &[&str]| {
@@ -438,6 +439,7 @@ fn bootstrap_client_gets_the_cors_origins_and_delete_ends_its_tokens() {
             "-",
             "-",
             "-",
+            "false",
         ]
     );
 
@@ -491,4 +493,71 @@ fn bootstrap_client_gets_the_cors_origins_and_delete_ends_its_tokens() {
 
     signal(&srv.child, 15);
     assert_eq!(wait_exit(&mut srv.child, Duration::from_secs(15)), Some(0));
+}
+
+#[tokio::test]
+async fn third_party_clients_are_marked_and_can_be_made_first_party() {
+    let dir = acme("third-party");
+    let run = |args: &[&str]| run_in(&dir, args);
+    let (code, _, err) = run(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "partner",
+        "--redirect-uri",
+        "https://partner.test/cb",
+        "--third-party",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(listed(&dir, "partner").unwrap()[15], "true");
+    assert!(stored(&dir, "partner").await.unwrap().third_party);
+    // Other changes leave it as it is; --first-party turns it back.
+    let (code, _, err) = run(&[
+        "client",
+        "update",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "partner",
+        "--name",
+        "Partner",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(stored(&dir, "partner").await.unwrap().third_party);
+    let (code, _, err) = run(&[
+        "client",
+        "update",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "partner",
+        "--first-party",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(listed(&dir, "partner").unwrap()[15], "false");
+    let (code, _, err) = run(&[
+        "client",
+        "update",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "partner",
+        "--third-party",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(stored(&dir, "partner").await.unwrap().third_party);
+    // Both at once is refused.
+    let (code, _, _) = run(&[
+        "client",
+        "update",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "partner",
+        "--third-party",
+        "--first-party",
+    ]);
+    assert_ne!(code, Some(0));
 }

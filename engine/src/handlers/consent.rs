@@ -16,11 +16,11 @@ use super::login_page::{self, error_page, escape};
 use super::{errors, Ctx, HandlerResult};
 use crate::http::{form_pairs, query_param, Resp};
 use auth::flows::Outcome;
-use auth::oauth::{self, Authorization, AuthorizeParams};
+use auth::oauth::{self, Authorization, AuthorizeParams, Prompt};
 
 /// Whether `user` must consent before `client` gets a code for `authz`: a third-party client
 /// asking for a scope the user has not granted it.
-pub async fn needed(
+async fn needed(
     ctx: &Ctx,
     client: &Client,
     user: &User,
@@ -39,11 +39,46 @@ pub async fn needed(
     Ok(authz.scopes.iter().any(|s| !granted.contains(s)))
 }
 
-/// Where the authorize endpoint sends the browser to ask.
-pub fn page_url(return_to: &str) -> String {
+/// The client's policy at the authorize endpoint, for a signed-in `user`: `Some` answer when
+/// no code may be issued yet. A client that requires a verified email gets `access_denied` for
+/// a user whose address is not; a third-party client the user has not consented to sends the
+/// browser to the consent page (`return_to` gives the authorize URL to come back to), or
+/// answers `consent_required` to `prompt=none`.
+pub async fn gate(
+    ctx: &Ctx,
+    client: &Client,
+    user: &User,
+    authz: &Authorization,
+    prompt: Prompt,
+    return_to: impl FnOnce() -> String,
+) -> Result<Option<Resp>, protocol::ApiError> {
+    let back = |error: &str, description: &str| {
+        super::oauth::redirect_error(
+            ctx,
+            &authz.redirect_uri,
+            authz.state.as_deref(),
+            error,
+            description,
+        )
+    };
+    if !auth::policy::email_ok(client, user) {
+        return Ok(Some(back(
+            "access_denied",
+            "the email address of this account is not verified",
+        )));
+    }
+    if !needed(ctx, client, user, authz).await? {
+        return Ok(None);
+    }
+    if prompt == Prompt::None {
+        return Ok(Some(back("consent_required", "the user has not consented")));
+    }
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("return_to", return_to);
-    format!("/oauth2/consent?{}", q.finish())
+    q.append_pair("return_to", &return_to());
+    Ok(Some(super::oauth::redirect(
+        302,
+        &format!("/oauth2/consent?{}", q.finish()),
+    )))
 }
 
 /// What a consent request is about: the signed-in user, and the authorization request its

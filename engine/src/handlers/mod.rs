@@ -8,6 +8,7 @@ mod consent;
 mod cors;
 mod end_session;
 mod errors;
+mod login_mfa;
 mod login_page;
 mod mfa;
 mod oauth;

@@ -202,20 +202,11 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     });
     match (signed_in, authz.prompt) {
         (Some((auth_time, amr, user)), prompt @ (Prompt::Default | Prompt::None)) => {
-            // The client's policy holds here too: a verified email when it requires one, and
-            // the user's consent for a third party.
-            if !auth::policy::email_ok(&client, &user) {
-                return Ok(back(
-                    "access_denied",
-                    "the email address of this account is not verified",
-                ));
-            }
-            if super::consent::needed(ctx, &client, &user, &authz).await? {
-                if prompt == Prompt::None {
-                    return Ok(back("consent_required", "the user has not consented"));
-                }
-                let return_to = format!("/oauth2/authorize?{}", encode_pairs(&pairs));
-                return Ok(redirect(302, &super::consent::page_url(&return_to)));
+            let here = || format!("/oauth2/authorize?{}", encode_pairs(&pairs));
+            if let Some(stop) =
+                super::consent::gate(ctx, &client, &user, &authz, prompt, here).await?
+            {
+                return Ok(stop);
             }
             let code = auth
                 .issue_code(&client, user.id, &authz, auth_time, &amr, ctx.now)
@@ -306,7 +297,7 @@ async fn client_of_return_to(
     find_client(ctx, parts, query_param(query, "tenant_id"), &client_id).await
 }
 
-fn login_cookie(ctx: &Ctx, value: &str, max_age: u64) -> String {
+pub(super) fn login_cookie(ctx: &Ctx, value: &str, max_age: u64) -> String {
     let secure = if common::secure_cookies(ctx) {
         "; Secure"
     } else {
@@ -318,7 +309,7 @@ fn login_cookie(ctx: &Ctx, value: &str, max_age: u64) -> String {
 }
 
 /// The sign-in page with a fresh CSRF cookie and token.
-fn login_form(
+pub(super) fn login_form(
     ctx: &Ctx,
     status: u16,
     tenant: &Tenant,
@@ -332,7 +323,7 @@ fn login_form(
 
 /// The sign-in page, first step (`mfa_token` `None`) or second (a code for the challenge).
 #[allow(clippy::too_many_arguments)]
-fn step_form(
+pub(super) fn step_form(
     ctx: &Ctx,
     status: u16,
     tenant: &Tenant,
@@ -443,7 +434,7 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     }
     let mfa_token = field("mfa_token");
     if !mfa_token.is_empty() {
-        return mfa_step(
+        return super::login_mfa::mfa_step(
             ctx,
             &parts,
             &tenant,
@@ -516,86 +507,6 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 return_to,
                 email,
                 Some("Invalid email or password."),
-            ))
-        }
-        Outcome::Denied(d) => {
-            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
-            Ok(denied(ctx, &d, false))
-        }
-    }
-}
-
-/// The page's second step: the code for the challenge its first step started. A wrong code
-/// shows the step again; a dead challenge (expired, too many wrong codes) starts over.
-async fn mfa_step(
-    ctx: &Ctx,
-    parts: &http::request::Parts,
-    tenant: &Tenant,
-    client: &Client,
-    return_to: &str,
-    mfa_token: &str,
-    code: &str,
-) -> HandlerResult {
-    let code = code.trim();
-    let factor = if code.chars().all(|c| c.is_ascii_digit() || c == ' ') {
-        auth::flows::SecondFactor::Code(code.to_string())
-    } else {
-        auth::flows::SecondFactor::Recovery(code.to_string())
-    };
-    let outcome = ctx
-        .auth()
-        .mfa_challenge(
-            mfa_token,
-            factor,
-            true,
-            true,
-            false,
-            &ctx.origin(parts),
-            ctx.now,
-        )
-        .await
-        .map_err(|e| errors::store(&e))?;
-    match outcome {
-        Outcome::Done(passed) => match passed.done {
-            auth::flows::ChallengeDone::Session(session) => {
-                ctx.shard.metrics.sign_in("hosted", "success");
-                let mut resp = redirect(303, return_to);
-                common::set_cookie(
-                    &mut resp,
-                    super::session::session_cookie(ctx, &session.value, session.max_age.as_secs()),
-                );
-                common::set_cookie(&mut resp, login_cookie(ctx, "", 0));
-                Ok(resp)
-            }
-            auth::flows::ChallengeDone::Tokens(_) => Ok(error_page(
-                400,
-                "invalid_request",
-                "this sign-in was not started on this page",
-            )),
-        },
-        Outcome::Denied(d @ Denial::InvalidMfaCode) => {
-            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
-            Ok(step_form(
-                ctx,
-                401,
-                tenant,
-                client,
-                return_to,
-                "",
-                Some("That code did not work. Try again."),
-                Some(mfa_token),
-            ))
-        }
-        Outcome::Denied(d @ Denial::MfaTokenInvalid) => {
-            ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
-            Ok(login_form(
-                ctx,
-                401,
-                tenant,
-                client,
-                return_to,
-                "",
-                Some("Your sign-in expired. Please sign in again."),
             ))
         }
         Outcome::Denied(d) => {

@@ -518,3 +518,122 @@ pub async fn concurrent_challenge_completion(store: Arc<dyn Store>) {
     assert_eq!((families.len(), devices), (1, 1));
     assert_ne!(families[0], first.family_id);
 }
+
+/// Confirming a factor revokes every refresh family and cookie session of the user but the
+/// kept ones, in the transaction of the confirmation; other users' are untouched.
+pub async fn confirming_a_factor_ends_other_sign_ins(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, first) = register(&store, &acme, "ada@acme.test").await;
+    let (other_user, other_first) = register(&store, &acme, "bob@acme.test").await;
+    let second = successor(&user, NOW);
+    store
+        .insert_refresh_token(second.clone(), None)
+        .await
+        .expect("second family");
+    let kept_session = session_for(&user, NOW);
+    let ended_session = session_for(&user, NOW);
+    for s in [&kept_session, &ended_session] {
+        store
+            .create_session(s.clone(), None)
+            .await
+            .expect("session");
+    }
+    assert!(store
+        .put_totp_secret(user.id, vec![1; 40], NOW)
+        .await
+        .expect("put secret"));
+    let keep = KeepSignIn {
+        family_id: Some(first.family_id),
+        session: Some(kept_session.id_hash),
+    };
+    assert!(store
+        .confirm_totp(user.id, 100, Vec::new(), keep, None, NOW + 1)
+        .await
+        .expect("confirm"));
+    assert!(token(&store, first.token_hash)
+        .await
+        .family_revoked_at
+        .is_none());
+    assert_eq!(
+        token(&store, second.token_hash).await.family_revoked_at,
+        Some(NOW + 1)
+    );
+    assert!(token(&store, other_first.token_hash)
+        .await
+        .family_revoked_at
+        .is_none());
+    let session = |h| {
+        let store = store.clone();
+        async move { store.find_session(h).await.expect("find").expect("session") }
+    };
+    assert_eq!(session(kept_session.id_hash).await.revoked_at, None);
+    assert_eq!(
+        session(ended_session.id_hash).await.revoked_at,
+        Some(NOW + 1)
+    );
+    assert_eq!(other_user.tenant_id, acme.id);
+}
+
+/// Consents are kept per user and client and replaced whole; a session keeps its `amr`.
+pub async fn consents_and_session_amr(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let (user, _) = register(&store, &acme, "ada@acme.test").await;
+    assert_eq!(
+        store.find_consent(user.id, "partner").await.expect("find"),
+        None
+    );
+    let consent = |scopes: &[&str], at| hellojohn_storage::Consent {
+        user_id: user.id,
+        tenant_id: acme.id,
+        client_id: "partner".into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        granted_at: at,
+    };
+    store
+        .put_consent(consent(&["openid"], NOW))
+        .await
+        .expect("put");
+    store
+        .put_consent(consent(&["email", "openid"], NOW + 1))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.find_consent(user.id, "partner").await.expect("find"),
+        Some(vec!["email".to_string(), "openid".to_string()])
+    );
+    assert_eq!(
+        store.find_consent(user.id, "other").await.expect("find"),
+        None
+    );
+    // Deleting the client deletes its consents.
+    store
+        .create_client(
+            hellojohn_storage::NewClient::new(acme.id, "partner", "Partner"),
+            NOW,
+        )
+        .await
+        .expect("client");
+    assert!(store
+        .delete_client(acme.id, "partner")
+        .await
+        .expect("delete"));
+    assert_eq!(
+        store.find_consent(user.id, "partner").await.expect("find"),
+        None
+    );
+
+    let mut mfa = session_for(&user, NOW);
+    mfa.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+    store
+        .create_session(mfa.clone(), None)
+        .await
+        .expect("session");
+    let found = store
+        .find_session(mfa.id_hash)
+        .await
+        .expect("find")
+        .expect("session");
+    assert_eq!(found.amr, mfa.amr);
+}

@@ -80,6 +80,8 @@ macro_rules! store_suite_all {
                 rotate_refresh_elsewhere_is_not_found,
                 rotate_refresh_reuse_event,
                 rotate_refresh_keeps_granted_scopes,
+                confirming_a_factor_ends_other_sign_ins,
+                consents_and_session_amr,
             ];
             concurrent = [
                 concurrent_rotation,
