@@ -209,7 +209,7 @@ async fn create_update_rotate_and_delete() {
     assert_eq!(cols[6], "com.acme.app:/oauth2redirect");
     assert_eq!(cols[7], "https://app.acme.test");
     assert_eq!(cols[8], "-");
-    assert_eq!(cols[9..], ["true", "-", "86400", "-", "-", "-"]);
+    assert_eq!(cols[9..], ["true", "-", "86400", "-", "-", "-", "false"]);
 
     // Signature algorithms: asked for, back to the server's with `default`, nothing else.
     let alg = |extra: &[&str]| {
