@@ -14,6 +14,7 @@ mod hostile;
 mod input;
 mod keys;
 mod mail;
+mod metrics_access;
 mod mfa;
 mod oauth;
 mod oidc_provider;
