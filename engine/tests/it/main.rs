@@ -23,6 +23,7 @@ mod public;
 mod ratelimit;
 mod server;
 mod session;
+mod shared_client_ids;
 mod smtp;
 mod stored_hashes;
 mod support;
