@@ -297,3 +297,63 @@ async fn introspection_answers_only_for_the_callers_tokens() {
     assert_eq!(info["client_id"], "svc-a");
     srv.stop().await;
 }
+
+/// The database name in a PostgreSQL URL.
+fn database_of(url: &str) -> String {
+    let path = url.rsplit('/').next().unwrap();
+    path.split('?').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_store_fault_is_503_not_invalid_client() {
+    if crate::support::test_store() != "postgres" {
+        // The embedded store cannot be taken away from a running server; PostgreSQL can. Behind
+        // PgBouncer the pooler holds the query while its server login fails (past the write
+        // timeout), which says nothing about this server's answer to a fault.
+        return;
+    }
+    let srv = TestServer::start().await;
+    let url = srv.handle().app().config.database_url.clone().unwrap();
+    let db = database_of(url.expose());
+    let admin = testkit::pg::admin(&testkit::require_env("HJ_TEST_DATABASE_URL")).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+        ))
+        .await
+        .unwrap();
+    // Client ids this server never saw: the shard's cache cannot answer, the store must.
+    let cases = [
+        (
+            "/oauth2/revoke",
+            vec![("client_id", "cold-a"), ("token", "x")],
+        ),
+        (
+            "/oauth2/introspect",
+            vec![
+                ("client_id", "cold-b"),
+                ("client_secret", "s"),
+                ("token", "x"),
+            ],
+        ),
+        (
+            "/oauth2/token",
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "cold-c"),
+                ("client_secret", "s"),
+            ],
+        ),
+    ];
+    for (path, form) in cases {
+        let (status, body) = post(&srv, path, None, &form).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert_eq!(body["error"], "temporarily_unavailable", "{path}");
+    }
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    srv.stop().await;
+}
