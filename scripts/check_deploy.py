@@ -146,6 +146,20 @@ for needle in ("least_conn;", "keepalive 32;", 'proxy_set_header Connection "";'
 keepalive = re.search(r"keepalive_timeout (\d+)s;", nginx)
 if not keepalive or int(keepalive.group(1)) >= delay:
     fail("nginx.conf", f"the upstream keepalive_timeout must be shorter than HELLOJOHN_SHUTDOWN_DELAY ({delay}s)")
+if not re.search(r"location = /metrics \{\s*return 404;\s*\}", nginx):
+    fail("nginx.conf", "the public server must not forward /metrics (`location = /metrics { return 404; }`)")
+
+
+def check_metrics_allow(value, where):
+    """HELLOJOHN_METRICS_ALLOW must not open /metrics to every address."""
+    for net in str(value or "").split(","):
+        net = net.strip()
+        if net.endswith("/0") or net in ("0.0.0.0", "::"):
+            fail(where, f"HELLOJOHN_METRICS_ALLOW {net} serves the metrics to everyone")
+
+
+for i, env in enumerate(envs, 1):
+    check_metrics_allow(env.get("HELLOJOHN_METRICS_ALLOW"), f"compose.yaml hj-instance-{i}")
 for i in (1, 2, 3):
     if f"server hj-instance-{i}:8080" not in nginx:
         fail("nginx.conf", f"hj-instance-{i} is not in the upstream")
@@ -203,6 +217,7 @@ for where, doc in docs.get("Deployment", []):
         got = c.get(probe, {}).get("httpGet", {}).get("path")
         if got and got not in ROUTES:
             fail(where, f"{probe} requests {got}, which the server does not serve")
+    check_metrics_allow(env.get("HELLOJOHN_METRICS_ALLOW"), where)
     if [p.get("containerPort") for p in c.get("ports", [])] != [8080]:
         fail(where, "the container port must be 8080 (the image's EXPOSE)")
     pre = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
@@ -218,6 +233,11 @@ for where, doc in docs.get("Deployment", []):
         fail(where, "pods should spread over nodes")
 for where, doc in docs.get("Job", []):
     check_pod(where, doc["spec"]["template"]["spec"])
+for where, doc in docs.get("Service", []):
+    # Outside clients reaching the pods through a LoadBalancer or NodePort Service arrive from
+    # node addresses (private), which HELLOJOHN_METRICS_ALLOW admits: expose an ingress instead.
+    if doc["spec"].get("type", "ClusterIP") != "ClusterIP":
+        fail(where, "the Service must be ClusterIP (the ingress is the public entry)")
 for kind in ("Service", "PodDisruptionBudget"):
     for where, doc in docs.get(kind, []):
         sel = doc["spec"]["selector"]

@@ -75,10 +75,10 @@ def psql(url, sql):
     return [line.split("\t") for line in out.splitlines() if line]
 
 
-def get(port, path, timeout=2):
+def get(port, path, timeout=2, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         r = conn.getresponse()
         r.read()
         return r.status
@@ -270,6 +270,14 @@ def main():
         for inst in instances:
             inst.start()
         nginx = start_nginx(port, [i.port for i in instances], workdir)
+        # /metrics is not served through the public nginx, nor to a public address nginx
+        # forwards; the private network (here loopback) scrapes an instance directly.
+        newest = instances[-1].port
+        exposure = {"via_nginx": get(port, "/metrics"), "direct": get(newest, "/metrics"),
+                    "forwarded_public": get(newest, "/metrics", headers={"X-Forwarded-For": "203.0.113.9"})}
+        report["metrics_exposure"] = exposure
+        if exposure != {"via_nginx": 404, "direct": 200, "forwarded_public": 403}:
+            failures.append(f"/metrics exposure {exposure}: expected 404 through nginx, 200 direct, 403 forwarded")
         load = Load(port, a.workers, run)
         load.start()
         time.sleep(a.seconds)

@@ -176,6 +176,8 @@ pub struct Config {
     pub ui_base_url: Option<String>,
     pub trusted_proxies: Vec<Cidr>,
     pub client_ip_header: ClientIpHeader,
+    /// Who may read `/metrics`: the client address (see `client_ip`) must be in one of these.
+    pub metrics_allow: Vec<Cidr>,
     pub rate_limit_enabled: bool,
     pub rate_limit_sign_in: Rate,
     pub rate_limit_sign_up: Rate,
@@ -482,6 +484,7 @@ impl Config {
             ClientIpHeader::XForwardedFor,
             ClientIpHeader::parse,
         );
+        let metrics_allow = r.parse("HELLOJOHN_METRICS_ALLOW", Vec::new(), metrics_allow);
         let rate_limit_enabled = r.parse("HELLOJOHN_RATE_LIMIT_ENABLED", true, boolean);
         let default_rate = Rate {
             count: 1,
@@ -585,6 +588,7 @@ impl Config {
             ui_base_url,
             trusted_proxies,
             client_ip_header,
+            metrics_allow,
             rate_limit_enabled,
             rate_limit_sign_in,
             rate_limit_sign_up,

@@ -71,6 +71,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_UI_BASE_URL", "ui-base-url", "", "External sign-in UI: /oauth2/authorize sends browsers to <url>/login?return_to=... instead of the hosted page."),
     s("HELLOJOHN_TRUSTED_PROXIES", "trusted-proxies", "", "Comma-separated CIDRs whose client-IP header (HELLOJOHN_CLIENT_IP_HEADER) is believed."),
     s("HELLOJOHN_CLIENT_IP_HEADER", "client-ip-header", "x-forwarded-for", "Header a trusted proxy names the client in: x-forwarded-for (right-most untrusted hop) or x-real-ip. The other is ignored."),
+    s("HELLOJOHN_METRICS_ALLOW", "metrics-allow", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", "Comma-separated CIDRs that may read /metrics (the client address, as HELLOJOHN_TRUSTED_PROXIES decides it); others get 403. none: nobody."),
     s("HELLOJOHN_RATE_LIMIT_ENABLED", "rate-limit-enabled", "true", "Turns rate limiting on or off."),
     s("HELLOJOHN_RATE_LIMIT_SIGN_IN", "rate-limit-sign-in", "20/1m", "Sign-ins and session logins per client IP (COUNT/PERIOD)."),
     s("HELLOJOHN_RATE_LIMIT_SIGN_UP", "rate-limit-sign-up", "10/1m", "Sign-ups per client IP (COUNT/PERIOD)."),

@@ -102,6 +102,41 @@ fn rates_and_cidrs() {
 }
 
 #[test]
+fn metrics_allow_setting() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let allowed = |c: &Config, s: &str| c.metrics_allow.iter().any(|n| n.contains(ip(s)));
+    // The default: loopback and the private ranges, not link-local, not public.
+    let c = Config::from_source(&map(&[])).unwrap();
+    for yes in [
+        "127.0.0.1",
+        "::1",
+        "10.1.2.3",
+        "172.31.0.9",
+        "192.168.0.1",
+        "fd00::5",
+        "::ffff:10.0.0.1",
+    ] {
+        assert!(allowed(&c, yes), "{yes}");
+    }
+    for no in [
+        "203.0.113.9",
+        "172.32.0.1",
+        "169.254.169.254",
+        "fe80::1",
+        "2001:db8::1",
+    ] {
+        assert!(!allowed(&c, no), "{no}");
+    }
+    let c = Config::from_source(&map(&[("HELLOJOHN_METRICS_ALLOW", "192.0.2.0/24")])).unwrap();
+    assert!(allowed(&c, "192.0.2.7") && !allowed(&c, "127.0.0.1"));
+    let c = Config::from_source(&map(&[("HELLOJOHN_METRICS_ALLOW", "None")])).unwrap();
+    assert!(c.metrics_allow.is_empty());
+    let errs =
+        Config::from_source(&map(&[("HELLOJOHN_METRICS_ALLOW", "10.0.0.0/33")])).unwrap_err();
+    assert_eq!(errs.0[0].key, "HELLOJOHN_METRICS_ALLOW");
+}
+
+#[test]
 fn client_ip_header_setting() {
     let c = Config::from_source(&map(&[])).unwrap();
     assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);

@@ -192,6 +192,14 @@ pub(super) fn rate(v: &str) -> Result<Rate, String> {
     Ok(Rate { count, period })
 }
 
+/// `HELLOJOHN_METRICS_ALLOW`: CIDRs, or `none` (no address may read `/metrics`).
+pub(super) fn metrics_allow(v: &str) -> Result<Vec<Cidr>, String> {
+    if v.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    cidrs(v)
+}
+
 pub(super) fn cidrs(v: &str) -> Result<Vec<Cidr>, String> {
     v.split(',')
         .map(str::trim)

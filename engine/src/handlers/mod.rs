@@ -3,6 +3,7 @@
 
 mod account;
 mod auth;
+mod client_lookup;
 pub(crate) mod common;
 mod consent;
 mod cors;

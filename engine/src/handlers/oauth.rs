@@ -102,14 +102,6 @@ pub(super) async fn find_client(
     Ok((tenant, client))
 }
 
-/// The client a token-endpoint request names (no tenant in such requests), or `None`.
-pub(super) async fn find_client_of(ctx: &Ctx, parts: &Parts, client_id: &str) -> Option<Client> {
-    find_client(ctx, parts, None, client_id)
-        .await
-        .ok()
-        .map(|(_, c)| c)
-}
-
 /// `GET|POST /oauth2/authorize` (RFC 6749 section 4.1.1, OpenID Connect Core 3.1.2).
 pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
@@ -699,7 +691,12 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             })
         }
         Grant::Client => {
-            let Some(client) = find_client_of(ctx, &parts, who.client_id).await else {
+            // Client ids are unique per tenant only: the secret finds the client.
+            let Some(client) = super::client_lookup::for_client_credentials(ctx, &who).await?
+            else {
+                ctx.shard
+                    .metrics
+                    .sign_in("client_credentials", "invalid_credentials");
                 return Ok(invalid_client(by_basic));
             };
             Ok(

@@ -3,13 +3,11 @@
 use http::Request;
 use hyper::body::Incoming;
 use protocol::oidc::Introspection;
-use storage::ClientType;
 
 use super::common::{body, no_store};
-use super::oauth::{client_credentials, find_client_of, invalid_client, oauth_error};
-use super::{errors, Ctx, HandlerResult};
+use super::oauth::{client_credentials, invalid_client, oauth_error};
+use super::{client_lookup, errors, Ctx, HandlerResult};
 use crate::http::{empty, form_pairs, json};
-use auth::flows::authenticate_client;
 use auth::limiter::Limit;
 
 /// `POST /oauth2/revoke`: revokes a refresh token's family, or an access token by its `jti`,
@@ -35,12 +33,15 @@ pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let Some(token) = field("token") else {
         return Ok(oauth_error(400, "invalid_request", "token is required"));
     };
-    let Some(client) = find_client_of(ctx, &parts, who.client_id).await else {
-        return Ok(invalid_client(by_basic));
-    };
-    if !authenticate_client(&client, who.secret) {
+    let clients = client_lookup::authenticated(ctx, &who).await?;
+    if clients.is_empty() {
         return Ok(invalid_client(by_basic));
     }
+    // Public clients of one id in several tenants (the SDK's sign-out): the token's tenant
+    // says whose it is. None of them: it is not the caller's, and nothing changes.
+    let Some(client) = client_lookup::for_token(ctx, clients, token).await? else {
+        return Ok(no_store(empty(200)));
+    };
     // A JWT (an access token) has dots; refresh tokens are opaque base64url.
     if token.contains('.') {
         ctx.auth()
@@ -56,9 +57,10 @@ pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     Ok(no_store(empty(200)))
 }
 
-/// `POST /oauth2/introspect`: whether a token is active, for a confidential client of the
-/// token's tenant (RFC 7662 section 2.1 requires the caller to authenticate; a public client
-/// cannot). An inactive, unknown or foreign token is `{"active": false}` and nothing else.
+/// `POST /oauth2/introspect`: whether a token is active, for the confidential client it was
+/// issued to (RFC 7662 section 2.1 requires the caller to authenticate; a public client
+/// cannot). An inactive or unknown token, or one of another client (of the same tenant too),
+/// is `{"active": false}` and nothing else.
 pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
     ctx.limit(Limit::Token).await?;
@@ -75,10 +77,8 @@ pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Ok(who) => who,
         Err(resp) => return Ok(*resp),
     };
-    let Some(client) = find_client_of(ctx, &parts, who.client_id).await else {
-        return Ok(invalid_client(by_basic));
-    };
-    if client.client_type != ClientType::Confidential || !authenticate_client(&client, who.secret) {
+    let clients = client_lookup::confidential(client_lookup::authenticated(ctx, &who).await?);
+    if clients.is_empty() {
         return Ok(invalid_client(by_basic));
     }
     let Some(token) = field("token") else {
@@ -86,12 +86,16 @@ pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     };
     let auth = ctx.auth();
     let inactive = || no_store(json(200, &Introspection::inactive()));
+    let Some(client) = client_lookup::for_token(ctx, clients, token).await? else {
+        return Ok(inactive());
+    };
     if token.contains('.') {
         let Ok(caller) = auth.bearer(token, ctx.now) else {
             return Ok(inactive());
         };
         let c = caller.claims;
-        if c.tid != client.tenant_id.to_string() {
+        // Only the caller's own tokens: issued to it (`aud`), in its tenant.
+        if c.tid != client.tenant_id.to_string() || c.aud != client.client_id {
             return Ok(inactive());
         }
         // A user's token is active while its user exists and is enabled.
@@ -124,6 +128,7 @@ pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .active_refresh_token(token, &client, ctx.now)
         .await
         .map_err(|e| errors::store(&e))?
+        .filter(|t| t.client_id == client.client_id)
     {
         Some(t) => Ok(no_store(json(
             200,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::header::HeaderValue;
 use protocol::system::{Health, HealthComponents, Ping};
+use protocol::{ApiError, ErrorCode};
 
 use super::{Ctx, HandlerResult};
 use crate::http::{bytes, json};
@@ -54,9 +55,25 @@ pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
     Ok(resp)
 }
 
+/// `GET /metrics`, only for the addresses of `HELLOJOHN_METRICS_ALLOW`: the counters tell
+/// what happened to whom (a mail sent after a reset request names an existing account), so
+/// the public gets 403 `FORBIDDEN` and no text. The address is the client's as
+/// `crate::client_ip` decides it: the socket peer, or what a trusted proxy forwards (an
+/// untrusted peer's header is never read), so a scrape through the public proxy is refused.
 pub async fn metrics(ctx: &Ctx) -> HandlerResult {
     ctx.clock.request_read();
     let app = &ctx.shard.app;
+    if !app
+        .config
+        .metrics_allow
+        .iter()
+        .any(|net| net.contains(ctx.client_ip))
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "metrics are served only to HELLOJOHN_METRICS_ALLOW",
+        ));
+    }
     // The pool gauges are read from the store at scrape time (zeros for the embedded store).
     let pool = app.store.pool_stats();
     let process = &app.hub.process;
