@@ -77,6 +77,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rotate_refresh",
         sql: include_str!("../../../migrations/postgres/0011_rotate_refresh.sql"),
     },
+    Migration {
+        version: 13,
+        name: "tenant_issuers",
+        sql: include_str!("../../../migrations/postgres/0013_tenant_issuers.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -45,10 +45,10 @@ use uuid::Uuid;
 
 use crate::{
     AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, DeliveryFilter, DeliveryResult,
-    Event, EventDraft, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
-    NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem, Redemption, RefreshRotation,
-    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
-    TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    Event, EventDraft, IssuerMode, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken,
+    NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem, Redemption,
+    RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError,
+    StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use pool::{Connector, Limits, Pools};
 
@@ -215,6 +215,12 @@ impl Store for PgStore {
         let key = key.to_owned();
         self.call("find_tenant", move |c| {
             Box::pin(async move { tenants::find_tenant(c, &key).await })
+        })
+    }
+
+    fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool> {
+        self.call("set_tenant_issuer_mode", move |c| {
+            Box::pin(tenants::set_tenant_issuer_mode(c, tenant_id, mode))
         })
     }
 

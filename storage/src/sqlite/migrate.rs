@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rotate_refresh",
         sql: include_str!("../../../migrations/sqlite/0011_rotate_refresh.sql"),
     },
+    Migration {
+        version: 13,
+        name: "tenant_issuers",
+        sql: include_str!("../../../migrations/sqlite/0013_tenant_issuers.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -13,6 +13,7 @@ fn key(kid: &str, alg: SigningAlg, created_at: i64, activates_at: i64) -> Signin
         created_at,
         activates_at,
         retired_at: None,
+        tenant_id: None,
     }
 }
 
