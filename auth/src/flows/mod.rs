@@ -191,6 +191,13 @@ impl Auth {
         self.keys.issuer(&self.issuer, tenant_id)
     }
 
+    /// Whether verified claims (from a cache) still carry their tenant's issuer: a tenant
+    /// switched between issuer modes since they were verified must verify again.
+    pub fn issuer_holds(&self, claims: &AccessClaims) -> bool {
+        self.keys
+            .issuer_holds(&self.issuer, &claims.iss, &claims.tid)
+    }
+
     fn access_ttl_for(&self, client: Option<&Client>) -> Duration {
         client
             .and_then(|c| c.access_token_ttl)

@@ -541,6 +541,16 @@ impl KeyRing {
         }
     }
 
+    /// Whether a token of tenant `tid` that carries `iss` (verified earlier, say by a
+    /// cache) still has its tenant's issuer: false once the tenant's mode has changed.
+    pub fn issuer_holds(&self, base: &str, iss: &str, tid: &str) -> bool {
+        let keys = self.keys.load();
+        match Uuid::parse_str(tid).ok().and_then(|t| keys.tenants.get(&t)) {
+            Some(t) => is_tenant_issuer(iss, base, &t.slug),
+            None => iss == base,
+        }
+    }
+
     /// Signs an access token (`typ: at+jwt`) with the EdDSA key of its tenant (`tid`) active
     /// at its `iat`.
     pub fn sign(&self, claims: &AccessClaims) -> String {

@@ -12,6 +12,7 @@ mod db_calls;
 mod email_flows;
 mod hostile;
 mod input;
+mod issuer;
 mod keys;
 mod mail;
 mod mfa;
