@@ -174,8 +174,9 @@ impl Keys {
         now: i64,
     ) -> Result<(tokens::Jws<'t>, Owner), TokenError> {
         let jws = tokens::split(token)?;
+        let alg = SigningAlg::parse(&jws.header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         let (owner, entry) = self.entry(&jws.header.kid).ok_or(TokenError::UnknownKey)?;
-        KeySet::verify_with(entry, &jws, now)?;
+        KeySet::verify_with(entry, alg, &jws, now)?;
         Ok((jws, owner))
     }
 }
@@ -288,10 +289,14 @@ impl KeySet {
         tokens::compact(&header, claims, |m| key.sign(m))
     }
 
-    /// The header's `alg` must be one the ring knows, and the algorithm of `entry`, the key
-    /// its `kid` names: a token never picks the algorithm its key is used with.
-    fn verify_with(entry: &Entry, jws: &tokens::Jws<'_>, now: i64) -> Result<(), TokenError> {
-        let alg = SigningAlg::parse(&jws.header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+    /// The header's `alg` (`alg`, one the ring knows) must be the algorithm of `entry`, the
+    /// key its `kid` names: a token never picks the algorithm its key is used with.
+    fn verify_with(
+        entry: &Entry,
+        alg: SigningAlg,
+        jws: &tokens::Jws<'_>,
+        now: i64,
+    ) -> Result<(), TokenError> {
         if entry.alg != alg {
             return Err(TokenError::UnsupportedAlgorithm);
         }
