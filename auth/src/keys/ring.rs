@@ -74,6 +74,9 @@ struct Keys {
     global: KeySet,
     /// The tenants in path mode, with their keys.
     tenants: HashMap<Uuid, TenantKeys>,
+    /// Whose key each tenant key (by kid) is: a token names its key, and verification finds
+    /// it without a scan of every tenant's keys.
+    owners: HashMap<String, Uuid>,
     /// The `now` it was built for.
     loaded_at: i64,
 }
@@ -105,18 +108,21 @@ impl Keys {
         let global = records.iter().filter(|r| r.tenant_id.is_none());
         let global = KeySet::build(global, master, now, lifetime, previous)?;
         let mut path = HashMap::new();
+        let mut owners = HashMap::new();
         for tenant in tenants.iter().filter(|t| t.issuer_mode == IssuerMode::Path) {
             let own = records.iter().filter(|r| r.tenant_id == Some(tenant.id));
             let set = KeySet::build(own, master, now, lifetime, previous).map_err(|e| match e {
                 KeyError::NoActiveKey(alg) => KeyError::NoTenantKey(tenant.slug.clone(), alg),
                 e => e,
             })?;
+            owners.extend(set.entries.iter().map(|e| (e.kid.clone(), tenant.id)));
             let slug = tenant.slug.clone();
             path.insert(tenant.id, TenantKeys { slug, set });
         }
         Ok(Keys {
             global,
             tenants: path,
+            owners,
             loaded_at: now,
         })
     }
@@ -134,9 +140,9 @@ impl Keys {
         if let Some(e) = self.global.entry(kid) {
             return Some((Owner::Global, e));
         }
-        self.tenants
-            .iter()
-            .find_map(|(id, t)| t.set.entry(kid).map(|e| (Owner::Tenant(*id), e)))
+        let id = self.owners.get(kid)?;
+        let e = self.tenants.get(id)?.set.entry(kid)?;
+        Some((Owner::Tenant(*id), e))
     }
 
     /// A token signed by a key of `owner` must carry that owner's issuer, and be of a tenant
