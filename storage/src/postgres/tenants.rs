@@ -65,7 +65,7 @@ pub(super) async fn list_tenants(client: &Client) -> Result<Vec<Tenant>, StoreEr
             &[],
         )
         .await?;
-    Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
+    rows.iter().map(tenant_from).collect()
 }
 
 /// By UUID when `key` parses as one (any accepted spelling), else by slug.
@@ -88,7 +88,7 @@ pub(super) async fn find_tenant(client: &Client, key: &str) -> Result<Option<Ten
                 .await?
         }
     };
-    Ok(row.as_ref().map(tenant_from).transpose()?)
+    row.as_ref().map(tenant_from).transpose()
 }
 
 pub(super) async fn set_tenant_issuer_mode(
