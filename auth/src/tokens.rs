@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use protocol::token::{AccessClaims, JwtHeader, ALG_EDDSA};
+use protocol::token::{is_access_token_typ, AccessClaims, JwtHeader, ALG_EDDSA};
 use rand::RngCore as _;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
@@ -40,6 +40,10 @@ pub enum TokenError {
     NotYetValid,
     #[error("token issuer does not match")]
     WrongIssuer,
+    /// An ID token where an access token belongs (a Bearer token must be `typ: at+jwt`, RFC
+    /// 9068), or an access token where an ID token belongs (`id_token_hint`).
+    #[error("token is not of the expected type")]
+    WrongType,
     #[error("token was revoked")]
     Revoked,
 }
@@ -105,39 +109,44 @@ pub(crate) fn compact(
     token
 }
 
-/// The checks of an access token once its signature holds: `exp` and `nbf` against `now`
-/// (Unix seconds), `iss` against `issuer`.
-pub(crate) fn check_access_claims(
-    claims: AccessClaims,
-    now: i64,
-    issuer: &str,
-) -> Result<AccessClaims, TokenError> {
+/// The time checks of an access token once its signature holds: `exp` and `nbf` against
+/// `now` (Unix seconds).
+pub(crate) fn check_access_times(claims: &AccessClaims, now: i64) -> Result<(), TokenError> {
     if now >= claims.exp {
         return Err(TokenError::Expired);
     }
     if claims.nbf > now.saturating_add(NBF_LEEWAY_SECS) {
         return Err(TokenError::NotYetValid);
     }
-    if claims.iss != issuer {
-        return Err(TokenError::WrongIssuer);
-    }
-    Ok(claims)
+    Ok(())
 }
 
-/// Signs `claims` with the Ed25519 `key`, naming `kid` in the header. Returns the compact JWT.
+/// An access token's header must say so (`typ: at+jwt`, RFC 9068): an ID token, signed by
+/// the same keys, is refused as a Bearer token.
+pub(crate) fn check_access_typ(header: &JwtHeader) -> Result<(), TokenError> {
+    if is_access_token_typ(&header.typ) {
+        Ok(())
+    } else {
+        Err(TokenError::WrongType)
+    }
+}
+
+/// Signs access-token `claims` with the Ed25519 `key`, naming `kid` in the header (`typ:
+/// at+jwt`). Returns the compact JWT.
 pub fn sign(kid: &str, key: &SigningKey, claims: &AccessClaims) -> String {
     // Serialising these types cannot fail: every field is a string, an integer, a list of
     // strings or a JSON value (whose map keys are always strings).
     compact(
-        &JwtHeader::eddsa(kid),
+        &JwtHeader::access(ALG_EDDSA, kid),
         &protocol::json::to_vec(claims),
         |message| key.sign(message).to_bytes().to_vec(),
     )
 }
 
-/// Verifies an EdDSA-signed compact JWT: its shape, `alg`, the key named by `kid` (found with
-/// `key_for`), the signature, then `exp` and `nbf` against `now` (Unix seconds) and `iss`
-/// against `issuer`. (The key ring verifies both algorithms: [`crate::KeyRing::verify`].)
+/// Verifies an EdDSA-signed access token: its shape, `alg`, `typ: at+jwt`, the key named by
+/// `kid` (found with `key_for`), the signature, then `exp` and `nbf` against `now` (Unix
+/// seconds) and `iss` against `issuer`. (The key ring verifies both algorithms and every
+/// tenant's keys: [`crate::KeyRing::verify`].)
 pub fn verify<'k>(
     token: &str,
     now: i64,
@@ -148,13 +157,19 @@ pub fn verify<'k>(
     if jws.header.alg != ALG_EDDSA {
         return Err(TokenError::UnsupportedAlgorithm);
     }
+    check_access_typ(&jws.header)?;
     let key = key_for(&jws.header.kid).ok_or(TokenError::UnknownKey)?;
     let signature = Signature::from_slice(&jws.signature()?).map_err(|_| TokenError::Malformed)?;
     // `verify_strict` also refuses small-order keys and non-canonical signatures, so a token
     // has exactly one valid encoding.
     key.verify_strict(jws.signing_input.as_bytes(), &signature)
         .map_err(|_| TokenError::BadSignature)?;
-    check_access_claims(jws.claims()?, now, issuer)
+    let claims: AccessClaims = jws.claims()?;
+    check_access_times(&claims, now)?;
+    if claims.iss != issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    Ok(claims)
 }
 
 fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {
@@ -291,7 +306,7 @@ mod tests {
                 header.typ.as_str(),
                 header.kid.as_str()
             ),
-            ("EdDSA", "JWT", "k1")
+            ("EdDSA", "at+jwt", "k1")
         );
         assert_eq!(check(&token, now, &vk).unwrap(), claims(now));
         assert_eq!(check(&token, now + 899, &vk).unwrap().sub, claims(now).sub);
@@ -351,13 +366,21 @@ mod tests {
         // `alg: none` and HS256 are refused before any key is looked up.
         for alg in ["none", "HS256"] {
             let header =
-                URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"k1"}}"#));
+                URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"at+jwt","kid":"k1"}}"#));
             let forged = format!("{header}.{}.", parts[1]);
             assert_eq!(
                 check(&forged, now, &vk),
                 Err(TokenError::UnsupportedAlgorithm)
             );
         }
+
+        // A JWT that is not typed as an access token (an ID token's `typ: JWT`).
+        let id_typed = compact(
+            &JwtHeader::eddsa("k1"),
+            &protocol::json::to_vec(&claims(now)),
+            |m| key.sign(m).to_bytes().to_vec(),
+        );
+        assert_eq!(check(&id_typed, now, &vk), Err(TokenError::WrongType));
 
         // Unknown kid.
         let other_kid = sign("k2", &key, &claims(now));

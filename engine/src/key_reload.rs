@@ -1,6 +1,8 @@
 //! The signing-key reloader: every instance reads the signing keys again every
 //! [`crate::config::KEY_RELOAD_INTERVAL`], so a rotation made anywhere (`hj keys rotate`) reaches
-//! its JWKS long before the new key signs, and expired keys leave it.
+//! its JWKS long before the new key signs, and expired keys leave it. The tenants' issuer modes
+//! come with them (`hj tenant update --issuer-mode`): a tenant entering path mode signs with its
+//! own keys from the next reload on (made here if it has none), one leaving it with the global.
 //!
 //! It runs on a thread of its own with a small runtime, like the webhook worker, and lives
 //! until the server's [`crate::app::App`] is gone (the lifecycle channel closes): store

@@ -1,8 +1,10 @@
 //! `hj migrate`, `hj tenant`: thin wrappers over the store trait (`hj client` is `client`).
+//! A tenant's issuer mode (`--issuer-mode global|path`) is documented in docs/security.md.
 
 use anyhow::{bail, Context as _};
 use clap::ArgMatches;
-use storage::Store;
+use engine::config::Config;
+use storage::{IssuerMode, Store, Tenant};
 
 pub async fn migrate(store: &dyn Store) -> anyhow::Result<()> {
     let before = store.migration_status().await?;
@@ -46,7 +48,11 @@ fn valid_slug(slug: &str) -> bool {
         && !slug.ends_with('-')
 }
 
-pub async fn tenant_create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
+pub async fn tenant_create(
+    store: &dyn Store,
+    config: &Config,
+    m: &ArgMatches,
+) -> anyhow::Result<()> {
     let slug = m
         .get_one::<String>("slug")
         .map(String::as_str)
@@ -58,20 +64,81 @@ pub async fn tenant_create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<
         .get_one::<String>("name")
         .cloned()
         .unwrap_or_else(|| slug.to_string());
-    let t = match store.create_tenant(slug, &name, engine::unix_now()).await {
+    let mode = issuer_mode(m)?;
+    let mut t = match store.create_tenant(slug, &name, engine::unix_now()).await {
         Err(storage::StoreError::Conflict(_)) => {
             bail!("a tenant with slug {slug:?} already exists")
         }
         other => other?,
     };
-    println!("{}\t{}\t{}", t.id, t.slug, t.name);
+    if let Some(mode) = mode {
+        set_issuer_mode(store, config, &mut t, mode).await?;
+    }
+    print_tenant(&t);
+    Ok(())
+}
+
+/// `hj tenant update --slug S [--issuer-mode global|path]`.
+pub async fn tenant_update(
+    store: &dyn Store,
+    config: &Config,
+    m: &ArgMatches,
+) -> anyhow::Result<()> {
+    let slug = m
+        .get_one::<String>("slug")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let Some(mut t) = store.find_tenant(slug).await?.filter(|t| t.slug == slug) else {
+        bail!("no tenant with slug {slug:?}")
+    };
+    let Some(mode) = issuer_mode(m)? else {
+        bail!("nothing to change: give --issuer-mode global|path")
+    };
+    set_issuer_mode(store, config, &mut t, mode).await?;
+    print_tenant(&t);
     Ok(())
 }
 
 pub async fn tenant_list(store: &dyn Store) -> anyhow::Result<()> {
-    println!("ID\tSLUG\tNAME");
+    println!("ID\tSLUG\tNAME\tISSUER_MODE");
     for t in store.list_tenants().await? {
-        println!("{}\t{}\t{}", t.id, t.slug, t.name);
+        print_tenant(&t);
     }
+    Ok(())
+}
+
+fn print_tenant(t: &Tenant) {
+    println!("{}\t{}\t{}\t{}", t.id, t.slug, t.name, t.issuer_mode);
+}
+
+fn issuer_mode(m: &ArgMatches) -> anyhow::Result<Option<IssuerMode>> {
+    match m.get_one::<String>("issuer-mode") {
+        None => Ok(None),
+        Some(name) => match IssuerMode::parse(name) {
+            Some(mode) => Ok(Some(mode)),
+            None => bail!("--issuer-mode must be global or path, not {name:?}"),
+        },
+    }
+}
+
+/// Switches a tenant's issuer mode. A tenant entering path mode first gets its own signing
+/// keys (sealed under the master key like the global ones), so that no instance sees it in
+/// path mode without them; running instances switch at their next key reload (30 s).
+async fn set_issuer_mode(
+    store: &dyn Store,
+    config: &Config,
+    t: &mut Tenant,
+    mode: IssuerMode,
+) -> anyhow::Result<()> {
+    if mode == IssuerMode::Path {
+        let master = engine::master_key(config, store)?;
+        auth::keys::create_tenant_keys(store, &master, t.id, engine::unix_now())
+            .await
+            .context("creating the tenant's signing keys")?;
+    }
+    if !store.set_tenant_issuer_mode(t.id, mode).await? {
+        bail!("no tenant with slug {:?}", t.slug);
+    }
+    t.issuer_mode = mode;
     Ok(())
 }

@@ -75,6 +75,16 @@ fn setting_args() -> Vec<Arg> {
         .collect()
 }
 
+fn issuer_mode_arg() -> Arg {
+    Arg::new("issuer-mode")
+        .long("issuer-mode")
+        .value_parser(["global", "path"])
+        .help(
+            "global (default): tokens carry the server's issuer and keys; path: the tenant's own \
+             issuer {base}/t/{slug} and signing keys",
+        )
+}
+
 fn cli() -> Command {
     Command::new("hj")
         .about("HelloJohn identity server")
@@ -100,7 +110,14 @@ fn cli() -> Command {
                     Command::new("create")
                         .about("Create a tenant")
                         .arg(Arg::new("slug").long("slug").required(true).help("URL-safe name: a-z, 0-9, '-'"))
-                        .arg(Arg::new("name").long("name").help("Display name (default: the slug)")),
+                        .arg(Arg::new("name").long("name").help("Display name (default: the slug)"))
+                        .arg(issuer_mode_arg()),
+                )
+                .subcommand(
+                    Command::new("update")
+                        .about("Change a tenant (running servers see it within 30 s)")
+                        .arg(Arg::new("slug").long("slug").required(true).help("The tenant's slug"))
+                        .arg(issuer_mode_arg()),
                 )
                 .subcommand(Command::new("list").about("List tenants")),
         )
@@ -266,7 +283,12 @@ fn admin(cmd: &str, m: &ArgMatches) -> ExitCode {
         match (cmd, m.subcommand()) {
             ("migrate", None | Some(("up", _))) => admin::migrate(store.as_ref()).await,
             ("migrate", Some(("status", _))) => admin::migrate_status(store.as_ref()).await,
-            ("tenant", Some(("create", m))) => admin::tenant_create(store.as_ref(), m).await,
+            ("tenant", Some(("create", m))) => {
+                admin::tenant_create(store.as_ref(), &config, m).await
+            }
+            ("tenant", Some(("update", m))) => {
+                admin::tenant_update(store.as_ref(), &config, m).await
+            }
             ("tenant", Some(("list", _))) => admin::tenant_list(store.as_ref()).await,
             ("client", Some(_)) => client::run(store.as_ref(), m).await,
             ("user", Some(_)) => user::run(store.as_ref(), m).await,

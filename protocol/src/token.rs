@@ -10,8 +10,21 @@ pub const ALG_EDDSA: &str = "EdDSA";
 /// RSASSA-PKCS1-v1_5 with SHA-256: the default algorithm of ID tokens (OpenID Connect requires
 /// it).
 pub const ALG_RS256: &str = "RS256";
-/// The `typ` of every access token.
+/// The `typ` of ID tokens (and of every token signed before RFC 9068 typing).
 pub const TYP_JWT: &str = "JWT";
+/// The `typ` of access tokens (RFC 9068 section 2.1), so that neither kind of token can pass
+/// for the other.
+pub const TYP_AT_JWT: &str = "at+jwt";
+
+/// Whether a header's `typ` names an RFC 9068 access token: `at+jwt`, or its full media type
+/// `application/at+jwt`, in any case (media types are case-insensitive, RFC 7515 4.1.9).
+pub fn is_access_token_typ(typ: &str) -> bool {
+    let typ = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    typ.eq_ignore_ascii_case(TYP_AT_JWT)
+}
 
 /// The protected header of a signed token (access or ID token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,12 +49,20 @@ impl JwtHeader {
         JwtHeader::new(ALG_RS256, kid)
     }
 
-    /// The header of a JWT signed with `alg` by the key `kid`.
+    /// The header of a JWT (an ID token) signed with `alg` by the key `kid`.
     pub fn new(alg: &str, kid: impl Into<String>) -> JwtHeader {
         JwtHeader {
             alg: alg.to_string(),
             typ: TYP_JWT.to_string(),
             kid: kid.into(),
+        }
+    }
+
+    /// The header of an access token (`typ: at+jwt`) signed with `alg` by the key `kid`.
+    pub fn access(alg: &str, kid: impl Into<String>) -> JwtHeader {
+        JwtHeader {
+            typ: TYP_AT_JWT.to_string(),
+            ..JwtHeader::new(alg, kid)
         }
     }
 }
@@ -188,6 +209,33 @@ mod tests {
     fn header_json() {
         let v = serde_json::to_value(JwtHeader::eddsa("k1")).unwrap();
         assert_eq!(v, json!({"alg":"EdDSA","typ":"JWT","kid":"k1"}));
+    }
+
+    #[test]
+    fn access_token_typ() {
+        let v = serde_json::to_value(JwtHeader::access(ALG_EDDSA, "k1")).unwrap();
+        assert_eq!(v, json!({"alg":"EdDSA","typ":"at+jwt","kid":"k1"}));
+        for typ in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/At+JWT",
+        ] {
+            assert!(is_access_token_typ(typ), "{typ}");
+        }
+        for typ in [
+            "JWT",
+            "",
+            "jwt",
+            "at+jw",
+            "application/jwt",
+            "application/",
+            "xat+jwt",
+        ] {
+            assert!(!is_access_token_typ(typ), "{typ}");
+        }
+        // Multi-byte input never splits a character.
+        assert!(!is_access_token_typ("applicationé/at+jwt"));
     }
 
     #[test]

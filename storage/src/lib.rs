@@ -28,7 +28,7 @@ pub use lifecycle::{
 };
 pub use model::*;
 pub use rotation::{NextRefresh, RefreshRotation};
-pub use signing::SigningAlg;
+pub use signing::{IssuerMode, SigningAlg};
 use uuid::Uuid;
 
 /// The future every store method returns. Boxed so that `dyn Store` works and the engine can
@@ -74,6 +74,8 @@ pub trait Store: Send + Sync + 'static {
     fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>>;
     /// By UUID (when `key` parses as one) or by slug.
     fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>>;
+    /// Sets a tenant's issuer mode; false when no tenant has this id.
+    fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool>;
     fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, Client>;
     /// All clients, or those of one tenant.
     fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<Client>>;
@@ -258,15 +260,18 @@ pub trait Store: Send + Sync + 'static {
     fn prune_revoked_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 
     // Signing keys.
-    /// Every key, of every algorithm, retired ones included; oldest first.
+    /// Every key, of every algorithm, global and tenants' own, retired ones included; oldest
+    /// first.
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>>;
-    /// Inserts the key unless a non-retired key of its algorithm already exists (several
-    /// instances may start at once: one key per algorithm wins). Returns the non-retired keys
-    /// of that algorithm after the call.
+    /// Inserts the key unless a non-retired key of its algorithm and owner (`tenant_id`: the
+    /// global keys or one tenant's) already exists (several instances may start at once: one
+    /// key per algorithm wins). Returns the non-retired keys of that algorithm and owner after
+    /// the call.
     fn insert_signing_key_if_none(&self, key: SigningKey) -> StoreFuture<'_, Vec<SigningKey>>;
     /// A rotation, in one transaction (serialised with the calls above): inserts `key` and
-    /// retires, at `key.activates_at`, every other key of its algorithm not retired by then,
-    /// so exactly one key signs at any time. Returns how many keys got that retirement.
+    /// retires, at `key.activates_at`, every other key of its algorithm and owner not retired
+    /// by then, so exactly one key signs at any time. Returns how many keys got that
+    /// retirement.
     fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64>;
 
     // Webhooks: events (the outbox), endpoints, deliveries.

@@ -12,6 +12,8 @@ pub struct Tenant {
     pub slug: String,
     pub name: String,
     pub created_at: i64,
+    /// Whose issuer and keys its tokens carry (`global` unless set: see [`IssuerMode`]).
+    pub issuer_mode: crate::IssuerMode,
 }
 
 /// An application allowed to sign users in. `client_id` is unique within its tenant.
@@ -371,6 +373,9 @@ pub struct SigningKey {
     /// When it stops signing (set by a rotation, possibly in the future). It still verifies,
     /// and stays in the JWKS, for the lifetime of the tokens it signed.
     pub retired_at: Option<i64>,
+    /// `None`: a global key (the server's issuer). `Some`: the own key of a tenant in
+    /// [`crate::IssuerMode::Path`] (migration 13; rows from before it are global).
+    pub tenant_id: Option<Uuid>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -382,6 +387,7 @@ impl std::fmt::Debug for SigningKey {
             .field("created_at", &self.created_at)
             .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
+            .field("tenant_id", &self.tenant_id)
             .finish()
     }
 }

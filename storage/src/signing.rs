@@ -1,4 +1,5 @@
-//! The signature algorithms of signing keys, as the `signing_keys.alg` column spells them.
+//! The signature algorithms of signing keys, as the `signing_keys.alg` column spells them, and
+//! the issuer modes of tenants (whose keys sign a tenant's tokens).
 
 use std::fmt;
 
@@ -36,9 +37,52 @@ impl fmt::Display for SigningAlg {
     }
 }
 
+/// Whose issuer a tenant's tokens carry (HelloJohn's `issuerMode`), as the `tenants.issuer_mode`
+/// column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IssuerMode {
+    /// The server's issuer (`HELLOJOHN_BASE_URL`) and the global keys: the default, and every
+    /// tenant created before migration 13.
+    #[default]
+    Global,
+    /// The tenant's own issuer, `{base}/t/{slug}`, and its own signing keys.
+    Path,
+}
+
+impl IssuerMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IssuerMode::Global => "global",
+            IssuerMode::Path => "path",
+        }
+    }
+
+    /// The mode of a stored or typed name (`global`, `path`).
+    pub fn parse(name: &str) -> Option<IssuerMode> {
+        [IssuerMode::Global, IssuerMode::Path]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for IssuerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::SigningAlg;
+    use super::{IssuerMode, SigningAlg};
+
+    #[test]
+    fn issuer_modes_round_trip() {
+        for mode in [IssuerMode::Global, IssuerMode::Path] {
+            assert_eq!(IssuerMode::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(IssuerMode::parse("Path"), None);
+        assert_eq!(IssuerMode::default(), IssuerMode::Global);
+    }
 
     #[test]
     fn names_round_trip_and_are_case_sensitive() {

@@ -297,7 +297,7 @@ impl Auth {
             .filter(|t| *t > 0)
             .unwrap_or_else(|| secs(self.access_ttl_for(Some(client))));
         let claims = IdTokenClaims {
-            iss: self.issuer.clone(),
+            iss: self.issuer_for(user.tenant_id),
             sub: user.id.to_string(),
             aud: client.client_id.clone(),
             exp: now + ttl,
@@ -359,7 +359,7 @@ impl Auth {
         };
         let ttl = self.access_ttl_for(Some(client));
         let claims = AccessClaims {
-            iss: self.issuer.clone(),
+            iss: self.issuer_for(client.tenant_id),
             sub: client.client_id.clone(),
             aud: client.client_id.clone(),
             iat: now,

@@ -350,6 +350,7 @@ impl Auth {
                 slug: String::new(),
                 name: String::new(),
                 created_at: 0,
+                issuer_mode: Default::default(),
             };
             let origin = Origin::new(None, None);
             return Ok(

@@ -200,6 +200,19 @@ pub use mfa::{
 };
 
 impl Auth {
+    /// The issuer of a tenant's tokens: the server's (`issuer`), or `{issuer}/t/{slug}` for a
+    /// tenant in path mode (as the key ring last read it).
+    pub fn issuer_for(&self, tenant_id: Uuid) -> String {
+        self.keys.issuer(&self.issuer, tenant_id)
+    }
+
+    /// Whether verified claims (from a cache) still carry their tenant's issuer: a tenant
+    /// switched between issuer modes since they were verified must verify again.
+    pub fn issuer_holds(&self, claims: &AccessClaims) -> bool {
+        self.keys
+            .issuer_holds(&self.issuer, &claims.iss, &claims.tid)
+    }
+
     fn access_ttl_for(&self, client: Option<&Client>) -> Duration {
         client
             .and_then(|c| c.access_token_ttl)
@@ -234,7 +247,7 @@ impl Auth {
     /// asked for RS256).
     fn sign_access(&self, client: &Client, claims: &AccessClaims) -> String {
         match client.access_token_alg {
-            Some(alg @ storage::SigningAlg::Rs256) => self.keys.sign_id_token_with(alg, claims),
+            Some(alg @ storage::SigningAlg::Rs256) => self.keys.sign_access_with(alg, claims),
             _ => self.keys.sign(claims),
         }
     }
@@ -251,7 +264,7 @@ impl Auth {
         sid: Option<String>,
     ) -> AccessClaims {
         AccessClaims {
-            iss: self.issuer.clone(),
+            iss: self.issuer_for(user.tenant_id),
             sub: user.id.to_string(),
             aud: client_id.to_string(),
             iat: now,

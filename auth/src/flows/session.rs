@@ -163,7 +163,7 @@ impl Auth {
             return Outcome::Denied(Denial::SessionExpired);
         }
         let claims = AccessClaims {
-            iss: self.issuer.clone(),
+            iss: self.issuer_for(s.user.tenant_id),
             sub: s.user.id.to_string(),
             aud: s.client_id.clone(),
             iat: s.created_at,

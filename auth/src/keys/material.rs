@@ -66,6 +66,7 @@ fn record(
         created_at: now,
         activates_at: now,
         retired_at: None,
+        tenant_id: None,
     })
 }
 

@@ -22,11 +22,18 @@
 //! key before any token carries it, and tokens signed by the old key verify until they expire.
 //! Every instance reloads its ring from the store ([`KeyRing::reload`]), and picks the signing
 //! key by the time a token is signed, so all switch at the same instant.
+//!
+//! Keys are global (`tenant_id` NULL) or a tenant's own: a tenant in issuer mode `path` has
+//! keys of its own (made when it enters that mode, or by the next start or reload), signs
+//! its tokens with them under its own issuer `{base}/t/{slug}`, and publishes them alone in
+//! its JWKS. Each owner's keys live and rotate as above, apart from the others'.
 
 mod master;
 mod material;
 mod ring;
 mod rsa;
+#[cfg(test)]
+mod tenant_tests;
 #[cfg(test)]
 mod tests;
 
@@ -37,7 +44,9 @@ use storage::StoreError;
 
 pub use master::{MasterKey, MASTER_KEY_FILE};
 pub use material::{new_key, new_signing_key};
-pub use ring::{rotate, IdTokenHint, KeyRing, Rotation};
+pub use ring::{
+    create_tenant_keys, rotate, rotate_for, tenant_issuer, IdTokenHint, KeyRing, Rotation,
+};
 pub use rsa::RSA_BITS;
 pub use storage::SigningAlg;
 
@@ -73,6 +82,8 @@ pub enum KeyError {
     Generate(String),
     #[error("the store has no usable {0} signing key")]
     NoActiveKey(SigningAlg),
+    #[error("tenant {0:?} is in issuer mode path but has no usable {1} signing key")]
+    NoTenantKey(String, SigningAlg),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

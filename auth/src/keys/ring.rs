@@ -1,15 +1,23 @@
 //! The key ring: every key still in its verification window, the one that signs chosen by the
 //! time of signing, swapped whole when reloaded from the store.
+//!
+//! A ring holds the global keys and, for each tenant in [`IssuerMode::Path`], that tenant's
+//! own keys. A token is signed by the keys of its tenant (`tid`): the tenant's own when it is
+//! in path mode, else the global ones; and a token verifies only when its `iss` is the issuer
+//! of the keys that signed it (the server's for the global keys, `{base}/t/{slug}` for a
+//! tenant's) and its `tid` belongs to them (that tenant, or a tenant not in path mode).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use protocol::token::{AccessClaims, Jwks, JwtHeader};
+use protocol::token::{is_access_token_typ, AccessClaims, Jwks, JwtHeader};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use storage::{SigningAlg, Store};
+use storage::{IssuerMode, SigningAlg, Store, Tenant};
+use uuid::Uuid;
 
 use super::material::{new_key, PrivateKey, PublicKey};
 use super::{IdTokenAlg, KeyError, MasterKey};
@@ -41,24 +49,153 @@ impl Entry {
     }
 }
 
-/// One immutable generation of the ring.
-struct Keys {
+/// The keys of one owner: the global keys or one tenant's.
+struct KeySet {
     /// Every published key: EdDSA keys, then RS256 keys; newest (by `activates_at`) first.
     entries: Vec<Entry>,
     jwks: Jwks,
+}
+
+/// The own keys of a tenant in path mode.
+struct TenantKeys {
+    slug: String,
+    set: KeySet,
+}
+
+/// Who a key signs for.
+#[derive(Clone, Copy)]
+enum Owner {
+    Global,
+    Tenant(Uuid),
+}
+
+/// One immutable generation of the ring.
+struct Keys {
+    global: KeySet,
+    /// The tenants in path mode, with their keys.
+    tenants: HashMap<Uuid, TenantKeys>,
+    /// Whose key each tenant key (by kid) is: a token names its key, and verification finds
+    /// it without a scan of every tenant's keys.
+    owners: HashMap<String, Uuid>,
     /// The `now` it was built for.
     loaded_at: i64,
 }
 
+/// The issuer of a tenant in path mode: `{base}/t/{slug}`.
+pub fn tenant_issuer(base: &str, slug: &str) -> String {
+    format!("{}/t/{slug}", base.trim_end_matches('/'))
+}
+
+/// Whether `iss` is [`tenant_issuer`]`(base, slug)`, without building it.
+fn is_tenant_issuer(iss: &str, base: &str, slug: &str) -> bool {
+    iss.strip_prefix(base.trim_end_matches('/'))
+        .and_then(|rest| rest.strip_prefix("/t/"))
+        == Some(slug)
+}
+
 impl Keys {
+    /// The ring of `records` (global and tenants' keys) for the tenants in path mode among
+    /// `tenants`. Keys of other tenants are left out: a tenant that leaves path mode stops
+    /// signing and verifying with its own keys at once.
     fn build(
         records: &[storage::SigningKey],
+        tenants: &[Tenant],
         master: &MasterKey,
         now: i64,
         lifetime: i64,
         previous: Option<&Keys>,
     ) -> Result<Keys, KeyError> {
-        let mut entries = Vec::with_capacity(records.len());
+        let global = records.iter().filter(|r| r.tenant_id.is_none());
+        let global = KeySet::build(global, master, now, lifetime, previous)?;
+        let mut path = HashMap::new();
+        let mut owners = HashMap::new();
+        for tenant in tenants.iter().filter(|t| t.issuer_mode == IssuerMode::Path) {
+            let own = records.iter().filter(|r| r.tenant_id == Some(tenant.id));
+            let set = KeySet::build(own, master, now, lifetime, previous).map_err(|e| match e {
+                KeyError::NoActiveKey(alg) => KeyError::NoTenantKey(tenant.slug.clone(), alg),
+                e => e,
+            })?;
+            owners.extend(set.entries.iter().map(|e| (e.kid.clone(), tenant.id)));
+            let slug = tenant.slug.clone();
+            path.insert(tenant.id, TenantKeys { slug, set });
+        }
+        Ok(Keys {
+            global,
+            tenants: path,
+            owners,
+            loaded_at: now,
+        })
+    }
+
+    /// The keys that sign for the tenant `tid` (a UUID as text): its own in path mode, else
+    /// the global ones.
+    fn signing_set(&self, tid: Option<&str>) -> &KeySet {
+        tid.and_then(|t| Uuid::parse_str(t).ok())
+            .and_then(|t| self.tenants.get(&t))
+            .map_or(&self.global, |t| &t.set)
+    }
+
+    /// The key named `kid`, wherever it is, and who it signs for.
+    fn entry(&self, kid: &str) -> Option<(Owner, &Entry)> {
+        if let Some(e) = self.global.entry(kid) {
+            return Some((Owner::Global, e));
+        }
+        let id = self.owners.get(kid)?;
+        let e = self.tenants.get(id)?.set.entry(kid)?;
+        Some((Owner::Tenant(*id), e))
+    }
+
+    /// A token signed by a key of `owner` must carry that owner's issuer, and be of a tenant
+    /// of it: the tenant itself, or (global keys) a tenant not in path mode.
+    fn check_owner(
+        &self,
+        owner: Owner,
+        base: &str,
+        iss: &str,
+        tid: &str,
+    ) -> Result<(), TokenError> {
+        let tenant = Uuid::parse_str(tid).ok();
+        let ok = match owner {
+            Owner::Global => iss == base && !tenant.is_some_and(|t| self.tenants.contains_key(&t)),
+            Owner::Tenant(id) => {
+                tenant == Some(id)
+                    && self
+                        .tenants
+                        .get(&id)
+                        .is_some_and(|t| is_tenant_issuer(iss, base, &t.slug))
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TokenError::WrongIssuer)
+        }
+    }
+
+    /// Verifies the signature of `token` with the key its `kid` names (see
+    /// [`KeySet::verify_signature`]), and says who that key signs for.
+    fn verify_signature<'t>(
+        &self,
+        token: &'t str,
+        now: i64,
+    ) -> Result<(tokens::Jws<'t>, Owner), TokenError> {
+        let jws = tokens::split(token)?;
+        let alg = SigningAlg::parse(&jws.header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+        let (owner, entry) = self.entry(&jws.header.kid).ok_or(TokenError::UnknownKey)?;
+        KeySet::verify_with(entry, alg, &jws, now)?;
+        Ok((jws, owner))
+    }
+}
+
+impl KeySet {
+    fn build<'r>(
+        records: impl Iterator<Item = &'r storage::SigningKey>,
+        master: &MasterKey,
+        now: i64,
+        lifetime: i64,
+        previous: Option<&Keys>,
+    ) -> Result<KeySet, KeyError> {
+        let mut entries = Vec::new();
         for record in records {
             let until = record.retired_at.map(|r| r.saturating_add(lifetime));
             if until.is_some_and(|u| u <= now) {
@@ -73,10 +210,9 @@ impl Keys {
                 }
             };
             let reused = previous.and_then(|p| {
-                p.entries
-                    .iter()
-                    .find(|e| e.kid == record.kid && e.sealed == record.private_key_encrypted)
-                    .and_then(|e| e.private.clone())
+                p.entry(&record.kid)
+                    .filter(|(_, e)| e.sealed == record.private_key_encrypted)
+                    .and_then(|(_, e)| e.private.clone())
             });
             let private = match reused {
                 Some(private) => Some(private),
@@ -118,11 +254,11 @@ impl Keys {
         let jwks = Jwks {
             keys: entries.iter().map(|e| e.public.jwk(&e.kid)).collect(),
         };
-        Ok(Keys {
-            entries,
-            jwks,
-            loaded_at: now,
-        })
+        Ok(KeySet { entries, jwks })
+    }
+
+    fn entry(&self, kid: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.kid == kid)
     }
 
     /// The key of `alg` that signs at `t`: the newest active one. When none is active at `t`
@@ -147,27 +283,26 @@ impl Keys {
         }
     }
 
-    fn sign(&self, alg: SigningAlg, claims: &[u8], t: i64) -> String {
+    /// Signs `claims` with the key of `alg` active at `t`: an access token (`typ: at+jwt`) or
+    /// an ID token (`typ: JWT`).
+    fn sign(&self, alg: SigningAlg, access: bool, claims: &[u8], t: i64) -> String {
         let (entry, key) = self.signer(alg, t);
-        tokens::compact(&JwtHeader::new(alg.as_str(), &entry.kid), claims, |m| {
-            key.sign(m)
-        })
+        let header = if access {
+            JwtHeader::access(alg.as_str(), &entry.kid)
+        } else {
+            JwtHeader::new(alg.as_str(), &entry.kid)
+        };
+        tokens::compact(&header, claims, |m| key.sign(m))
     }
 
-    /// The header's `alg` must be one the ring knows, and the algorithm of the key its `kid`
-    /// names: a token never picks the algorithm its key is used with.
-    fn verify_signature<'t>(
-        &self,
-        token: &'t str,
+    /// The header's `alg` (`alg`, one the ring knows) must be the algorithm of `entry`, the
+    /// key its `kid` names: a token never picks the algorithm its key is used with.
+    fn verify_with(
+        entry: &Entry,
+        alg: SigningAlg,
+        jws: &tokens::Jws<'_>,
         now: i64,
-    ) -> Result<tokens::Jws<'t>, TokenError> {
-        let jws = tokens::split(token)?;
-        let alg = SigningAlg::parse(&jws.header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| e.kid == jws.header.kid)
-            .ok_or(TokenError::UnknownKey)?;
+    ) -> Result<(), TokenError> {
         if entry.alg != alg {
             return Err(TokenError::UnsupportedAlgorithm);
         }
@@ -180,7 +315,7 @@ impl Keys {
         {
             return Err(TokenError::BadSignature);
         }
-        Ok(jws)
+        Ok(())
     }
 }
 
@@ -197,13 +332,20 @@ pub struct KeyRing {
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys = self.keys.load();
+        let kids = |set: &KeySet| {
+            set.entries
+                .iter()
+                .map(|e| format!("{} {}", e.alg, e.kid))
+                .collect::<Vec<_>>()
+        };
         f.debug_struct("KeyRing")
+            .field("keys", &kids(&keys.global))
             .field(
-                "keys",
+                "tenants",
                 &keys
-                    .entries
-                    .iter()
-                    .map(|e| format!("{} {}", e.alg, e.kid))
+                    .tenants
+                    .values()
+                    .map(|t| (t.slug.as_str(), kids(&t.set)))
                     .collect::<Vec<_>>(),
             )
             .field("lifetime", &self.lifetime)
@@ -215,22 +357,102 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// [`new_key`] off the async runtime (RSA generation takes a while).
+/// [`new_key`] off the async runtime (RSA generation takes a while), for `owner` (`None`:
+/// the global keys).
 async fn generate(
     master: &MasterKey,
     alg: SigningAlg,
+    owner: Option<Uuid>,
     now: i64,
 ) -> Result<storage::SigningKey, KeyError> {
     let master = master.clone();
-    tokio::task::spawn_blocking(move || new_key(&master, alg, now))
+    let mut record = tokio::task::spawn_blocking(move || new_key(&master, alg, now))
         .await
-        .map_err(|e| KeyError::Generate(e.to_string()))?
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
+    record.tenant_id = owner;
+    Ok(record)
+}
+
+/// Creates a key of each algorithm that `owner` (`None`: the global keys, else a tenant's)
+/// has none of (no key that is not retired), given the stored `records`. Several instances
+/// may do it at once: the store keeps exactly one new key per algorithm and owner. Returns
+/// whether any key was created.
+async fn create_missing(
+    store: &dyn Store,
+    master: &MasterKey,
+    owner: Option<Uuid>,
+    records: &[storage::SigningKey],
+    now: i64,
+) -> Result<bool, KeyError> {
+    let mut created = false;
+    for alg in SigningAlg::ALL {
+        if records
+            .iter()
+            .any(|k| k.alg == alg && k.tenant_id == owner && k.retired_at.is_none())
+        {
+            continue;
+        }
+        let record = generate(master, alg, owner, now).await?;
+        let kid = record.kid.clone();
+        let active = store.insert_signing_key_if_none(record).await?;
+        if active.iter().any(|k| k.kid == kid) {
+            match owner {
+                None => tracing::info!(kid, alg = alg.as_str(), "created the first signing key"),
+                Some(tenant) => tracing::info!(
+                    kid,
+                    alg = alg.as_str(),
+                    %tenant,
+                    "created the tenant's first signing key"
+                ),
+            }
+        }
+        created = true;
+    }
+    Ok(created)
+}
+
+/// Gives a tenant its own signing keys (one per algorithm) unless it has them: what a tenant
+/// needs before it enters [`IssuerMode::Path`]. Safe to call again.
+pub async fn create_tenant_keys(
+    store: &dyn Store,
+    master: &MasterKey,
+    tenant_id: Uuid,
+    now: i64,
+) -> Result<(), KeyError> {
+    let records = store.list_signing_keys().await?;
+    create_missing(store, master, Some(tenant_id), &records, now).await?;
+    Ok(())
+}
+
+/// The stored keys and tenants, after creating the keys that the global set or a tenant in
+/// path mode lacks (a first start, or a tenant switched to path mode without its keys).
+async fn stored(
+    store: &dyn Store,
+    master: &MasterKey,
+    now: i64,
+) -> Result<(Vec<storage::SigningKey>, Vec<Tenant>), KeyError> {
+    let tenants = store.list_tenants().await?;
+    let mut records = store.list_signing_keys().await?;
+    let path = tenants
+        .iter()
+        .filter(|t| t.issuer_mode == IssuerMode::Path)
+        .map(|t| Some(t.id));
+    let mut created = false;
+    for owner in std::iter::once(None).chain(path) {
+        created |= create_missing(store, master, owner, &records, now).await?;
+    }
+    if created {
+        // Read again for whichever keys won, with the retired keys that still verify.
+        records = store.list_signing_keys().await?;
+    }
+    Ok((records, tenants))
 }
 
 impl KeyRing {
     /// Loads the keys from the store, first creating a key of each algorithm that has none
-    /// (no key that is not retired). Several instances may start at once: the store keeps
-    /// exactly one of their new keys per algorithm, and every instance uses that one.
+    /// (no key that is not retired), globally and for every tenant in path mode. Several
+    /// instances may start at once: the store keeps exactly one of their new keys per
+    /// algorithm and owner, and every instance uses that one.
     ///
     /// `token_lifetime` is the longest lifetime of a token a key may sign (access and ID
     /// tokens): how long a retired key is still published and accepted.
@@ -240,40 +462,33 @@ impl KeyRing {
         now: i64,
         token_lifetime: Duration,
     ) -> Result<KeyRing, KeyError> {
-        let mut records = store.list_signing_keys().await?;
-        let mut created = false;
-        for alg in SigningAlg::ALL {
-            if records
-                .iter()
-                .any(|k| k.alg == alg && k.retired_at.is_none())
-            {
-                continue;
-            }
-            let record = generate(master, alg, now).await?;
-            let kid = record.kid.clone();
-            let active = store.insert_signing_key_if_none(record).await?;
-            if active.iter().any(|k| k.kid == kid) {
-                tracing::info!(kid, alg = alg.as_str(), "created the first signing key");
-            }
-            created = true;
-        }
-        if created {
-            // Read again for whichever keys won, with the retired keys that still verify.
-            records = store.list_signing_keys().await?;
-        }
-        KeyRing::from_records(&records, master, now, token_lifetime)
+        let (records, tenants) = stored(store, master, now).await?;
+        KeyRing::from_records_and_tenants(&records, &tenants, master, now, token_lifetime)
     }
 
-    /// Builds the ring from stored records as of `now`. Keys past their verification window
-    /// are left out; each algorithm needs a key that can sign.
+    /// Builds the ring from stored global keys as of `now`, with no tenant in path mode.
+    /// Keys past their verification window are left out; each algorithm needs a key that can
+    /// sign.
     pub fn from_records(
         records: &[storage::SigningKey],
         master: &MasterKey,
         now: i64,
         token_lifetime: Duration,
     ) -> Result<KeyRing, KeyError> {
+        KeyRing::from_records_and_tenants(records, &[], master, now, token_lifetime)
+    }
+
+    /// Builds the ring from stored keys as of `now`, for `tenants` (those in path mode sign
+    /// with their own keys, which must include a key of each algorithm that can sign).
+    pub fn from_records_and_tenants(
+        records: &[storage::SigningKey],
+        tenants: &[Tenant],
+        master: &MasterKey,
+        now: i64,
+        token_lifetime: Duration,
+    ) -> Result<KeyRing, KeyError> {
         let lifetime = secs(token_lifetime);
-        let keys = Keys::build(records, master, now, lifetime, None)?;
+        let keys = Keys::build(records, tenants, master, now, lifetime, None)?;
         Ok(KeyRing {
             keys: ArcSwap::from_pointee(keys),
             master: master.clone(),
@@ -281,33 +496,86 @@ impl KeyRing {
         })
     }
 
-    /// Reads the keys again (rotations made elsewhere, keys that expired) and swaps the new
-    /// generation in. On error the ring keeps the keys it has. Only new keys are decrypted.
+    /// Reads the keys and the tenants' issuer modes again (rotations made elsewhere, keys
+    /// that expired, tenants switched to or from path mode: those entering it get their keys
+    /// here when they have none) and swaps the new generation in. On error the ring keeps the
+    /// keys it has. Only new keys are decrypted.
     pub async fn reload(&self, store: &dyn Store, now: i64) -> Result<(), KeyError> {
-        let records = store.list_signing_keys().await?;
+        let (records, tenants) = stored(store, &self.master, now).await?;
         let previous = self.keys.load_full();
-        let keys = Keys::build(&records, &self.master, now, self.lifetime, Some(&previous))?;
+        let keys = Keys::build(
+            &records,
+            &tenants,
+            &self.master,
+            now,
+            self.lifetime,
+            Some(&previous),
+        )?;
         self.keys.store(Arc::new(keys));
         Ok(())
     }
 
-    /// The kid of the key of `alg` that signs at `now`.
+    /// The kid of the global key of `alg` that signs at `now`.
     pub fn active_kid(&self, alg: SigningAlg, now: i64) -> String {
-        self.keys.load().signer(alg, now).0.kid.clone()
+        self.keys.load().global.signer(alg, now).0.kid.clone()
     }
 
-    /// The published keys, for `/.well-known/jwks.json`: every key from its creation until
-    /// the tokens it may have signed have expired.
+    /// The global keys, for `/.well-known/jwks.json` (and the JWKS of every tenant not in
+    /// path mode): every key from its creation until the tokens it may have signed have
+    /// expired.
     pub fn jwks(&self) -> Jwks {
-        self.keys.load().jwks.clone()
+        self.keys.load().global.jwks.clone()
     }
 
-    /// Signs an access token with the EdDSA key active at its `iat`.
+    /// The own keys of a tenant in path mode (`None` for any other tenant, whose tokens the
+    /// global keys sign).
+    pub fn tenant_jwks(&self, tenant_id: Uuid) -> Option<Jwks> {
+        self.keys
+            .load()
+            .tenants
+            .get(&tenant_id)
+            .map(|t| t.set.jwks.clone())
+    }
+
+    /// Whether the tenant is in path mode (as of the last reload): its tokens carry its own
+    /// issuer and are signed by its own keys.
+    pub fn is_path_tenant(&self, tenant_id: Uuid) -> bool {
+        self.keys.load().tenants.contains_key(&tenant_id)
+    }
+
+    /// The issuer of the tenant's tokens: `{base}/t/{slug}` in path mode, else `base`, the
+    /// server's.
+    pub fn issuer(&self, base: &str, tenant_id: Uuid) -> String {
+        match self.keys.load().tenants.get(&tenant_id) {
+            Some(t) => tenant_issuer(base, &t.slug),
+            None => base.to_string(),
+        }
+    }
+
+    /// Whether a token of tenant `tid` that carries `iss` (verified earlier, say by a
+    /// cache) still has its tenant's issuer: false once the tenant's mode has changed.
+    pub fn issuer_holds(&self, base: &str, iss: &str, tid: &str) -> bool {
+        let keys = self.keys.load();
+        match Uuid::parse_str(tid).ok().and_then(|t| keys.tenants.get(&t)) {
+            Some(t) => is_tenant_issuer(iss, base, &t.slug),
+            None => iss == base,
+        }
+    }
+
+    /// Signs an access token (`typ: at+jwt`) with the EdDSA key of its tenant (`tid`) active
+    /// at its `iat`.
     pub fn sign(&self, claims: &AccessClaims) -> String {
+        self.sign_access_with(SigningAlg::EdDsa, claims)
+    }
+
+    /// Signs an access token (`typ: at+jwt`) with the key of `alg` of its tenant (`tid`)
+    /// active at its `iat`.
+    pub fn sign_access_with(&self, alg: SigningAlg, claims: &AccessClaims) -> String {
         let claims_json = protocol::json::to_vec(claims);
         self.keys
             .load()
-            .sign(SigningAlg::EdDsa, &claims_json, claims.iat)
+            .signing_set(Some(&claims.tid))
+            .sign(alg, true, &claims_json, claims.iat)
     }
 
     /// Signs an ID token with RS256 ([`super::DEFAULT_ID_TOKEN_ALG`]): the RSA key active at
@@ -316,55 +584,76 @@ impl KeyRing {
         self.sign_id_token_with(super::DEFAULT_ID_TOKEN_ALG, claims)
     }
 
-    /// Signs an ID token with `alg` (EdDSA for a client that asked for it): the key of `alg`
-    /// active at the claims' `iat` (claims without an integer `iat`: at the last reload).
+    /// Signs an ID token (`typ: JWT`) with `alg` (EdDSA for a client that asked for it): the
+    /// key of `alg` of the claims' tenant (`tid`; none: the global keys) active at the claims'
+    /// `iat` (claims without an integer `iat`: at the last reload).
     pub fn sign_id_token_with<T: Serialize>(&self, alg: IdTokenAlg, claims: &T) -> String {
         #[derive(serde::Deserialize)]
         struct Issued {
             iat: Option<i64>,
+            tid: Option<String>,
         }
         let claims_json = protocol::json::to_vec(claims);
         let keys = self.keys.load();
-        let iat = protocol::json::from_slice::<Issued>(&claims_json).and_then(|c| c.iat);
-        keys.sign(alg, &claims_json, iat.unwrap_or(keys.loaded_at))
+        let issued = protocol::json::from_slice::<Issued>(&claims_json);
+        let (iat, tid) = issued.map_or((None, None), |c| (c.iat, c.tid));
+        keys.signing_set(tid.as_deref()).sign(
+            alg,
+            false,
+            &claims_json,
+            iat.unwrap_or(keys.loaded_at),
+        )
     }
 
     /// Verifies an access token signed by any published key of either algorithm: the
-    /// signature, then `exp`, `nbf` and `iss`.
+    /// signature, `typ: at+jwt` (an ID token is not a Bearer token), `exp` and `nbf`, then
+    /// that the token is of the keys that signed it: `iss` is `issuer` (the server's) and
+    /// `tid` a tenant not in path mode for a global key, `iss` is `{issuer}/t/{slug}` and
+    /// `tid` that tenant for a tenant's own key.
     pub fn verify(&self, token: &str, now: i64, issuer: &str) -> Result<AccessClaims, TokenError> {
-        let jws = self.keys.load().verify_signature(token, now)?;
-        tokens::check_access_claims(jws.claims()?, now, issuer)
+        let keys = self.keys.load();
+        let (jws, owner) = keys.verify_signature(token, now)?;
+        if tokens::check_access_typ(&jws.header).is_err() && !legacy_access_token(&jws)? {
+            return Err(TokenError::WrongType);
+        }
+        let claims: AccessClaims = jws.claims()?;
+        tokens::check_access_times(&claims, now)?;
+        keys.check_owner(owner, issuer, &claims.iss, &claims.tid)?;
+        Ok(claims)
     }
 
-    /// Verifies the signature of a token signed by any published key (an ID token presented
-    /// back, such as `id_token_hint`) and returns its claims, unchecked otherwise: the caller
-    /// checks what its use needs (`iss`, `aud`, times).
+    /// Verifies the signature of a token signed by any published key and returns its claims,
+    /// unchecked otherwise: the caller checks what its use needs (`iss`, `aud`, times).
     pub fn verify_signed<T: DeserializeOwned>(
         &self,
         token: &str,
         now: i64,
     ) -> Result<T, TokenError> {
-        self.keys.load().verify_signature(token, now)?.claims()
+        self.keys.load().verify_signature(token, now)?.0.claims()
     }
 
     /// The user (`sub`) and client (`aud`) of an ID token this deployment signed for
-    /// `issuer`, expired or not (OpenID Connect Core 3.1.2.1 and RP-Initiated Logout 1.0 let
+    /// `issuer` (the server's, or the tenant's own in path mode, as [`KeyRing::verify`]
+    /// checks it), expired or not (OpenID Connect Core 3.1.2.1 and RP-Initiated Logout 1.0 let
     /// an expired one serve as `id_token_hint`), as long as its key is still published; `None`
-    /// otherwise.
+    /// otherwise, and for an access token (`typ: at+jwt`).
     pub fn verify_id_token_hint(&self, token: &str, issuer: &str) -> Option<IdTokenHint> {
         #[derive(serde::Deserialize)]
         struct Hint {
             iss: String,
             sub: String,
             aud: String,
+            #[serde(default)]
+            tid: String,
         }
         let keys = self.keys.load();
-        let hint: Hint = keys
-            .verify_signature(token, keys.loaded_at)
-            .ok()?
-            .claims()
-            .ok()?;
-        (hint.iss == issuer).then_some(IdTokenHint {
+        let (jws, owner) = keys.verify_signature(token, keys.loaded_at).ok()?;
+        if is_access_token_typ(&jws.header.typ) {
+            return None;
+        }
+        let hint: Hint = jws.claims().ok()?;
+        keys.check_owner(owner, issuer, &hint.iss, &hint.tid).ok()?;
+        Some(IdTokenHint {
             sub: hint.sub,
             aud: hint.aud,
         })
@@ -391,10 +680,7 @@ pub struct Rotation {
     pub retired: u64,
 }
 
-/// Rotates the keys of `alg`: a new key, published at once and signing `publish_delay` after
-/// `now`, when the key signing now retires. With no key of `alg` signing now (a fresh store)
-/// the new key signs at once. Safe on a running deployment: instances reload the ring and
-/// switch keys at `activates_at` (see the module documentation).
+/// Rotates the global keys of `alg`: see [`rotate_for`].
 pub async fn rotate(
     store: &dyn Store,
     master: &MasterKey,
@@ -402,11 +688,30 @@ pub async fn rotate(
     now: i64,
     publish_delay: Duration,
 ) -> Result<Rotation, KeyError> {
+    rotate_for(store, master, None, alg, now, publish_delay).await
+}
+
+/// Rotates the keys of `alg` of `owner` (`None`: the global keys, else a tenant's own): a
+/// new key, published at once and signing `publish_delay` after `now`, when the key signing
+/// now retires. With no key of `alg` signing now (a fresh store) the new key signs at once.
+/// Safe on a running deployment: instances reload the ring and switch keys at
+/// `activates_at` (see the module documentation).
+pub async fn rotate_for(
+    store: &dyn Store,
+    master: &MasterKey,
+    owner: Option<Uuid>,
+    alg: SigningAlg,
+    now: i64,
+    publish_delay: Duration,
+) -> Result<Rotation, KeyError> {
     let records = store.list_signing_keys().await?;
-    let signing_now = records
-        .iter()
-        .any(|k| k.alg == alg && k.activates_at <= now && k.retired_at.is_none_or(|r| now < r));
-    let mut record = generate(master, alg, now).await?;
+    let signing_now = records.iter().any(|k| {
+        k.alg == alg
+            && k.tenant_id == owner
+            && k.activates_at <= now
+            && k.retired_at.is_none_or(|r| now < r)
+    });
+    let mut record = generate(master, alg, owner, now).await?;
     if signing_now {
         record.activates_at = now.saturating_add(secs(publish_delay));
     }
@@ -420,6 +725,7 @@ pub async fn rotate(
     tracing::info!(
         kid = rotation.kid,
         alg = alg.as_str(),
+        tenant = ?owner,
         activates_at = rotation.activates_at,
         retired,
         "rotated the signing key"
@@ -428,4 +734,25 @@ pub async fn rotate(
         retired,
         ..rotation
     })
+}
+
+/// An access token of the release before RFC 9068 types (`typ: JWT`), still accepted so that a
+/// rolling upgrade or a rollback does not sign anybody out: it never carries `azp`, which every
+/// ID token of ours does (OpenID Connect Core 2), so an ID token is still refused as a Bearer
+/// token. To be removed once no release that signs `typ: JWT` access tokens is supported (see
+/// docs/security.md, token types).
+fn legacy_access_token(jws: &tokens::Jws<'_>) -> Result<bool, TokenError> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        azp: Option<serde::de::IgnoredAny>,
+    }
+    if !jws
+        .header
+        .typ
+        .eq_ignore_ascii_case(protocol::token::TYP_JWT)
+    {
+        return Ok(false);
+    }
+    Ok(jws.claims::<Probe>()?.azp.is_none())
 }

@@ -53,6 +53,8 @@ struct IdClaims {
     iat: i64,
     exp: i64,
     nonce: String,
+    /// Every ID token of ours names its authorized party (OpenID Connect Core 2).
+    azp: String,
 }
 
 fn id_claims(now: i64) -> IdClaims {
@@ -63,6 +65,7 @@ fn id_claims(now: i64) -> IdClaims {
         iat: now,
         exp: now + 300,
         nonce: "n-0S6_WzA2Mj".into(),
+        azp: "local-app".into(),
     }
 }
 
@@ -165,9 +168,9 @@ fn signs_and_verifies_both_algorithms() {
     let (e, r) = (ed(NOW), rsa_records()[0].clone());
     let ring = ring(&[e.clone(), r.clone()], NOW);
 
-    // Access tokens: EdDSA, byte for byte what `tokens::sign` makes.
+    // Access tokens: EdDSA, `typ: at+jwt`, byte for byte what `tokens::sign` makes.
     let access = ring.sign(&claims(NOW));
-    assert_eq!(header_of(&access), JwtHeader::eddsa(&e.kid));
+    assert_eq!(header_of(&access), JwtHeader::access("EdDSA", &e.kid));
     assert_eq!(ring.verify(&access, NOW + 1, ISS).unwrap(), claims(NOW));
     let key = match material::PrivateKey::decrypt(&e, &master()).unwrap() {
         material::PrivateKey::Ed25519(k) => k,
@@ -199,12 +202,73 @@ fn signs_and_verifies_both_algorithms() {
     }
 
     // Access claims signed with RS256 verify as access tokens too.
-    let rs_access = ring.sign_id_token(&claims(NOW));
+    let rs_access = ring.sign_access_with(SigningAlg::Rs256, &claims(NOW));
+    assert_eq!(header_of(&rs_access), JwtHeader::access("RS256", &r.kid));
     assert_eq!(ring.verify(&rs_access, NOW + 1, ISS).unwrap(), claims(NOW));
     assert_eq!(
         ring.verify(&rs_access, NOW + 900, ISS),
         Err(TokenError::Expired)
     );
+
+    // Each kind is refused where the other belongs: an ID token (even one whose claims would
+    // otherwise do, with the `azp` every ID token has) is no Bearer token, an access token no
+    // `id_token_hint`.
+    #[derive(serde::Serialize)]
+    struct IdShaped {
+        #[serde(flatten)]
+        claims: AccessClaims,
+        azp: String,
+    }
+    for alg in SigningAlg::ALL {
+        let id_shaped = ring.sign_id_token_with(
+            alg,
+            &IdShaped {
+                claims: claims(NOW),
+                azp: "local-app".into(),
+            },
+        );
+        assert_eq!(header_of(&id_shaped).typ, "JWT");
+        assert_eq!(
+            ring.verify(&id_shaped, NOW + 1, ISS),
+            Err(TokenError::WrongType)
+        );
+    }
+    for token in [&access, &rs_access] {
+        assert_eq!(ring.verify_id_token_hint(token, ISS), None);
+    }
+}
+
+#[test]
+fn access_token_typ_is_checked_case_insensitively_under_the_signature() {
+    let (e, r) = (ed(NOW), rsa_records()[0].clone());
+    let ring = ring(&[e.clone(), r], NOW);
+    let key = match material::PrivateKey::decrypt(&e, &master()).unwrap() {
+        material::PrivateKey::Ed25519(k) => k,
+        material::PrivateKey::Rsa(_) => unreachable!(),
+    };
+    let signed_with = |typ: &str| {
+        let header = format!(r#"{{"alg":"EdDSA","typ":"{typ}","kid":"{}"}}"#, e.kid);
+        tokens::compact(
+            &protocol::json::from_slice(header.as_bytes()).unwrap(),
+            &protocol::json::to_vec(&claims(NOW)),
+            |m| ed25519_dalek::Signer::sign(&*key, m).to_bytes().to_vec(),
+        )
+    };
+    for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+        assert!(ring.verify(&signed_with(typ), NOW, ISS).is_ok(), "{typ}");
+    }
+    for typ in ["", "application/jwt", "id_token"] {
+        assert_eq!(
+            ring.verify(&signed_with(typ), NOW, ISS),
+            Err(TokenError::WrongType),
+            "{typ}"
+        );
+    }
+    // `typ: JWT` without `azp`: an access token of the previous release, accepted during a
+    // rolling upgrade; an ID token (it always has `azp`) is not.
+    assert!(ring.verify(&signed_with("JWT"), NOW, ISS).is_ok());
+    let id_typed = ring.sign_id_token_with(SigningAlg::EdDsa, &id_claims(NOW));
+    assert_eq!(ring.verify(&id_typed, NOW, ISS), Err(TokenError::WrongType));
 }
 
 #[test]
@@ -524,7 +588,8 @@ async fn a_store_with_only_retired_keys_gets_new_ones_and_old_tokens_verify_whil
     assert!(ring
         .sign(&claims(NOW))
         .starts_with(
-            &URL_SAFE_NO_PAD.encode(protocol::json::to_vec(&JwtHeader::eddsa(
+            &URL_SAFE_NO_PAD.encode(protocol::json::to_vec(&JwtHeader::access(
+                "EdDSA",
                 ring.active_kid(SigningAlg::EdDsa, NOW)
             )))
         ));

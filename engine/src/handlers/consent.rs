@@ -54,7 +54,7 @@ pub async fn gate(
 ) -> Result<Option<Resp>, protocol::ApiError> {
     let back = |error: &str, description: &str| {
         super::oauth::redirect_error(
-            ctx,
+            &ctx.auth().issuer_for(client.tenant_id),
             &authz.redirect_uri,
             authz.state.as_deref(),
             error,
@@ -194,7 +194,7 @@ pub async fn consent(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     }
     if field("decision") != "allow" {
         return Ok(super::oauth::redirect_error(
-            ctx,
+            &ctx.auth().issuer_for(a.client.tenant_id),
             &a.authz.redirect_uri,
             a.authz.state.as_deref(),
             "access_denied",

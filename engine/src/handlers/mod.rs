@@ -62,7 +62,10 @@ impl Ctx {
             if self.auth().revocations.is_revoked(&claims.jti) {
                 return Err(::auth::tokens::TokenError::Revoked);
             }
-            return Ok(::auth::flows::Caller { claims });
+            // Its tenant may have changed issuer mode since: then it is verified again.
+            if self.auth().issuer_holds(&claims) {
+                return Ok(::auth::flows::Caller { claims });
+            }
         }
         let caller = self.auth().bearer(token, self.now)?;
         cache.insert(token, &caller.claims);

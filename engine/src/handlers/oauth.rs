@@ -131,6 +131,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Ok(found) => found,
         Err(why) => return Ok(error_page(400, "invalid_request", why)),
     };
+    let iss = ctx.auth().issuer_for(client.tenant_id);
     let authz = match oauth::check(&client, &params) {
         Ok(a) => a,
         Err(Refusal::Show { error, description }) => {
@@ -143,7 +144,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             description,
         }) => {
             return Ok(redirect_error(
-                ctx,
+                &iss,
                 &redirect_uri,
                 state.as_deref(),
                 error,
@@ -153,7 +154,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     };
     let back = |error, description: &str| {
         redirect_error(
-            ctx,
+            &iss,
             &authz.redirect_uri,
             authz.state.as_deref(),
             error,
@@ -208,7 +209,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             if let Some(state) = authz.state.as_deref() {
                 pairs.push(("state", state));
             }
-            pairs.push(("iss", auth.issuer.as_str()));
+            pairs.push(("iss", iss.as_str()));
             Ok(redirect(302, &with_query(&authz.redirect_uri, &pairs)))
         }
         (_, Prompt::None) => Ok(back("login_required", "the user is not signed in")),
@@ -246,9 +247,9 @@ fn encode_pairs(pairs: &[(String, String)]) -> String {
 }
 
 /// An error sent back to a registered redirect URI (RFC 6749 section 4.1.2.1), with `iss`
-/// (RFC 9207).
+/// (RFC 9207): the client's tenant's issuer.
 pub(super) fn redirect_error(
-    ctx: &Ctx,
+    iss: &str,
     redirect_uri: &str,
     state: Option<&str>,
     error: &str,
@@ -258,7 +259,7 @@ pub(super) fn redirect_error(
     if let Some(state) = state {
         pairs.push(("state", state));
     }
-    pairs.push(("iss", ctx.auth().issuer.as_str()));
+    pairs.push(("iss", iss));
     redirect(302, &with_query(redirect_uri, &pairs))
 }
 

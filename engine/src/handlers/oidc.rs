@@ -5,6 +5,8 @@ use protocol::auth::OpenIdConfiguration;
 
 use protocol::{ApiError, ErrorCode};
 
+use uuid::Uuid;
+
 use super::{Ctx, HandlerResult};
 use crate::http::json;
 use crate::router::{slug_of, Route};
@@ -22,34 +24,45 @@ pub fn jwks(ctx: &Ctx) -> HandlerResult {
 /// `GET /.well-known/openid-configuration`: exactly what this server supports.
 pub fn openid_configuration(ctx: &Ctx) -> HandlerResult {
     ctx.clock.request_read();
+    let base = &ctx.auth().issuer;
     Ok(discovery(
         ctx,
-        format!("{}/.well-known/jwks.json", ctx.auth().issuer),
+        base.clone(),
+        format!("{base}/.well-known/jwks.json"),
     ))
 }
 
 /// `GET /t/{slug}/.well-known/openid-configuration`: a tenant's discovery document, as
-/// HelloJohn serves it: the tenant's JWKS URL, everything else (the issuer included: tokens
-/// of every tenant carry the server's issuer and their tenant in `tid`) as the global one.
-/// 404 for an unknown tenant.
+/// HelloJohn serves it: the tenant's issuer (`{base}/t/{slug}` in issuer mode path, else the
+/// server's: tokens of every global-mode tenant carry the server's issuer and their tenant in
+/// `tid`) and JWKS URL, the endpoints as the global one. 404 for an unknown tenant.
 pub async fn tenant_openid_configuration(ctx: &Ctx, path: &str) -> HandlerResult {
     ctx.clock.request_read();
-    let slug = tenant_slug(ctx, Route::TenantOpenIdConfiguration, path).await?;
+    let (id, slug) = tenant_of(ctx, Route::TenantOpenIdConfiguration, path).await?;
     Ok(discovery(
         ctx,
+        ctx.auth().issuer_for(id),
         format!("{}/.well-known/jwks/{slug}.json", ctx.auth().issuer),
     ))
 }
 
-/// `GET /.well-known/jwks/{slug}.json`: a tenant's signing keys (the server's: keys are shared
-/// by every tenant). 404 for an unknown tenant.
+/// `GET /.well-known/jwks/{slug}.json`: a tenant's signing keys: its own in issuer mode path,
+/// else the server's (shared by every global-mode tenant). 404 for an unknown tenant.
 pub async fn tenant_jwks(ctx: &Ctx, path: &str) -> HandlerResult {
     ctx.clock.request_read();
-    tenant_slug(ctx, Route::TenantJwks, path).await?;
-    jwks(ctx)
+    let (id, _) = tenant_of(ctx, Route::TenantJwks, path).await?;
+    let Some(keys) = ctx.auth().keys.tenant_jwks(id) else {
+        return jwks(ctx);
+    };
+    let mut resp = json(200, &keys);
+    resp.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(resp)
 }
 
-async fn tenant_slug(ctx: &Ctx, route: Route, path: &str) -> Result<String, ApiError> {
+async fn tenant_of(ctx: &Ctx, route: Route, path: &str) -> Result<(Uuid, String), ApiError> {
     let not_found = || ApiError::new(ErrorCode::NotFound, "unknown tenant");
     let slug = slug_of(route, path).ok_or_else(not_found)?;
     match ctx
@@ -58,16 +71,16 @@ async fn tenant_slug(ctx: &Ctx, route: Route, path: &str) -> Result<String, ApiE
         .tenant(ctx.auth().store.as_ref(), slug)
         .await
     {
-        Ok(Some(t)) if t.slug == slug => Ok(t.slug),
+        Ok(Some(t)) if t.slug == slug => Ok((t.id, t.slug)),
         Ok(_) => Err(not_found()),
         Err(e) => Err(super::errors::store(&e)),
     }
 }
 
-fn discovery(ctx: &Ctx, jwks_uri: String) -> crate::http::Resp {
+fn discovery(ctx: &Ctx, issuer: String, jwks_uri: String) -> crate::http::Resp {
     let base = &ctx.auth().issuer;
     let doc = OpenIdConfiguration {
-        issuer: base.clone(),
+        issuer,
         authorization_endpoint: format!("{base}/oauth2/authorize"),
         token_endpoint: format!("{base}/oauth2/token"),
         userinfo_endpoint: format!("{base}/userinfo"),

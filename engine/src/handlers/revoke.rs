@@ -140,7 +140,7 @@ pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 exp: Some(t.expires_at),
                 iat: Some(t.issued_at),
                 nbf: None,
-                iss: Some(auth.issuer.clone()),
+                iss: Some(auth.issuer_for(t.tenant_id)),
                 aud: Some(t.client_id),
                 jti: None,
                 token_type: Some("refresh_token"),

@@ -209,6 +209,7 @@ mod tests {
             slug: "acme".into(),
             name: "Acme".into(),
             created_at: 0,
+            issuer_mode: storage::IssuerMode::Global,
         }
     }
 

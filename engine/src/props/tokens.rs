@@ -186,7 +186,7 @@ proptest! {
     ) {
         let f = fixture();
         let kid = if kid_known { f.ring.active_kid(SigningAlg::EdDsa, NOW) } else { "k0".to_string() };
-        let header = serde_json::to_vec(&json!({"alg": alg, "typ": "JWT", "kid": kid})).unwrap();
+        let header = serde_json::to_vec(&json!({"alg": alg, "typ": "at+jwt", "kid": kid})).unwrap();
         let claims = serde_json::to_vec(&claims()).unwrap();
         let signed = format!("{}.{}", URL_SAFE_NO_PAD.encode(&header), URL_SAFE_NO_PAD.encode(&claims));
         let public = URL_SAFE_NO_PAD.encode(f.signing.verifying_key().as_bytes());
@@ -235,7 +235,7 @@ proptest! {
         const HOLE: &str = "\"@@deep@@\"";
         let mut claims_v = serde_json::to_value(claims()).unwrap();
         claims_v["exp"] = exp.clone();
-        let mut header_v = json!({"alg": "EdDSA", "typ": "JWT", "kid": fixture().ring.active_kid(SigningAlg::EdDsa, NOW)});
+        let mut header_v = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": fixture().ring.active_kid(SigningAlg::EdDsa, NOW)});
         if in_header { header_v["x"] = json!("@@deep@@") } else { claims_v["custom"] = json!("@@deep@@") }
         let deep = nested(depth, arrays, &extra);
         let header = serde_json::to_string(&header_v).unwrap().replace(HOLE, &deep);
@@ -275,5 +275,41 @@ proptest! {
         }
         // Random blobs never decrypt (authenticated encryption), whatever their length.
         prop_assert!(MasterKey::generate().decrypt(&blob, &aad).is_none());
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// RFC 9068: under a valid signature, only a header that types the token as an access
+    /// token (`at+jwt`, `application/at+jwt`, any case) makes a Bearer token; an ID token's
+    /// `JWT` (with the `azp` every ID token has), a missing or any other `typ` does not. `JWT`
+    /// without `azp` is an access token of the previous release (rolling upgrades), accepted.
+    #[test]
+    fn only_access_token_types_are_bearer_tokens(
+        typ in prop_oneof![
+            prop::sample::select(&[
+                "at+jwt", "AT+JWT", "At+Jwt", "application/at+jwt", "APPLICATION/AT+JWT",
+                "JWT", "jwt", "", "at+jwt ", " at+jwt", "at+jwt\u{0}", "application/jwt",
+                "application/", "at", "id+jwt", "application/at+jwt;x=1",
+            ][..]).prop_map(str::to_string),
+            any::<String>(),
+        ],
+    ) {
+        let kid = fixture().ring.active_kid(SigningAlg::EdDsa, NOW);
+        let header = serde_json::to_vec(&json!({"alg": "EdDSA", "typ": typ, "kid": kid})).unwrap();
+        let access = typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt");
+        let legacy = typ.eq_ignore_ascii_case("JWT");
+        let mut id_shaped = serde_json::to_value(claims()).unwrap();
+        id_shaped["azp"] = json!("local-app");
+        for (claims, bearer) in [(serde_json::to_value(claims()).unwrap(), access || legacy), (id_shaped, access)] {
+            let claims = serde_json::to_vec(&claims).unwrap();
+            let result = fixture().ring.verify(&signed_raw(&header, &claims), NOW, ISS);
+            if bearer {
+                prop_assert!(result.is_ok(), "{:?}", result);
+            } else {
+                prop_assert_eq!(result, Err(TokenError::WrongType));
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ mod db_calls;
 mod email_flows;
 mod hostile;
 mod input;
+mod issuer;
 mod keys;
 mod mail;
 mod metrics_access;

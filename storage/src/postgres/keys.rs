@@ -12,12 +12,12 @@ use crate::{SigningAlg, SigningKey, StoreError};
 const SIGNING_KEY_LOCK: i64 = 0x686a_5f6b_6579_7321; // "hj_keys!"
 
 /// `activates_at` NULL (rows from before migration 7, or from an older release) reads as
-/// `created_at`.
+/// `created_at`; `tenant_id` NULL is a global key.
 const KEY_COLUMNS: &str = "kid, alg, public_key, private_key_encrypted, created_at, \
-                           COALESCE(activates_at, created_at), retired_at";
+                           COALESCE(activates_at, created_at), retired_at, tenant_id";
 
 const INSERT: &str = "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, \
-                                                created_at, activates_at, retired_at)";
+                                                created_at, activates_at, retired_at, tenant_id)";
 
 fn key_from(row: &Row) -> Result<SigningKey, StoreError> {
     let alg: String = row.try_get(1)?;
@@ -31,6 +31,7 @@ fn key_from(row: &Row) -> Result<SigningKey, StoreError> {
         created_at: row.try_get(4)?,
         activates_at: row.try_get(5)?,
         retired_at: row.try_get(6)?,
+        tenant_id: row.try_get(7)?,
     })
 }
 
@@ -52,8 +53,8 @@ pub(super) async fn list_signing_keys(client: &Client) -> Result<Vec<SigningKey>
 }
 
 /// In one transaction holding the signing-key lock (so other instances wait): inserts `key`
-/// only if no non-retired key of its algorithm exists, then returns the non-retired keys of
-/// that algorithm. The three statements are pipelined; each runs after the one before, on a
+/// only if no non-retired key of its algorithm and owner (global, or one tenant) exists, then
+/// returns the non-retired keys of that algorithm and owner. The three statements are pipelined; each runs after the one before, on a
 /// fresh snapshot.
 pub(super) async fn insert_signing_key_if_none(
     client: &mut Client,
@@ -72,9 +73,10 @@ pub(super) async fn insert_signing_key_if_none(
         async {
             tx.execute_typed(
                 &format!(
-                    "{INSERT} SELECT $1, $2, $3, $4, $5, $6, $7 \
+                    "{INSERT} SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
                      WHERE NOT EXISTS (SELECT 1 FROM signing_keys \
-                                       WHERE retired_at IS NULL AND alg = $2)"
+                                       WHERE retired_at IS NULL AND alg = $2 \
+                                         AND tenant_id IS NOT DISTINCT FROM $8)"
                 ),
                 &[
                     (&key.kid, Type::TEXT),
@@ -84,6 +86,7 @@ pub(super) async fn insert_signing_key_if_none(
                     (&key.created_at, Type::INT8),
                     (&key.activates_at, Type::INT8),
                     (&key.retired_at, Type::INT8),
+                    (&key.tenant_id, Type::UUID),
                 ],
             )
             .await
@@ -91,10 +94,11 @@ pub(super) async fn insert_signing_key_if_none(
         async {
             tx.query_typed(
                 &format!(
-                    "SELECT {KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL AND alg = $1 \
+                    "SELECT {KEY_COLUMNS} FROM signing_keys \
+                     WHERE retired_at IS NULL AND alg = $1 AND tenant_id IS NOT DISTINCT FROM $2 \
                      ORDER BY created_at, kid COLLATE \"C\""
                 ),
-                &[(&alg, Type::TEXT)],
+                &[(&alg, Type::TEXT), (&key.tenant_id, Type::UUID)],
             )
             .await
         },
@@ -108,7 +112,7 @@ pub(super) async fn insert_signing_key_if_none(
 }
 
 /// In one transaction holding the signing-key lock: retires, at `key.activates_at`, every key
-/// of its algorithm not retired by then, and inserts `key` (pipelined, in that order). Returns
+/// of its algorithm and owner not retired by then, and inserts `key` (pipelined, in that order). Returns
 /// how many keys were retired.
 pub(super) async fn rotate_signing_key(
     client: &mut Client,
@@ -127,14 +131,19 @@ pub(super) async fn rotate_signing_key(
         async {
             tx.execute_typed(
                 "UPDATE signing_keys SET retired_at = $1 \
-                 WHERE alg = $2 AND (retired_at IS NULL OR retired_at > $1)",
-                &[(&key.activates_at, Type::INT8), (&alg, Type::TEXT)],
+                 WHERE alg = $2 AND tenant_id IS NOT DISTINCT FROM $3 \
+                   AND (retired_at IS NULL OR retired_at > $1)",
+                &[
+                    (&key.activates_at, Type::INT8),
+                    (&alg, Type::TEXT),
+                    (&key.tenant_id, Type::UUID),
+                ],
             )
             .await
         },
         async {
             tx.execute_typed(
-                &format!("{INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &format!("{INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
                 &[
                     (&key.kid, Type::TEXT),
                     (&alg, Type::TEXT),
@@ -143,6 +152,7 @@ pub(super) async fn rotate_signing_key(
                     (&key.created_at, Type::INT8),
                     (&key.activates_at, Type::INT8),
                     (&key.retired_at, Type::INT8),
+                    (&key.tenant_id, Type::UUID),
                 ],
             )
             .await

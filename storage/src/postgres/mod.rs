@@ -46,9 +46,9 @@ use uuid::Uuid;
 
 use crate::{
     AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, Consent, DeliveryFilter,
-    DeliveryResult, Event, EventDraft, KeepSignIn, MigrationStatus, NewAuthCode, NewClient,
-    NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats, Redeem,
-    Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store,
+    DeliveryResult, Event, EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode,
+    NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats,
+    Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store,
     StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 pub use options::PgOptions;
@@ -176,6 +176,12 @@ impl Store for PgStore {
         let key = key.to_owned();
         self.call("find_tenant", move |c| {
             Box::pin(async move { tenants::find_tenant(c, &key).await })
+        })
+    }
+
+    fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool> {
+        self.call("set_tenant_issuer_mode", move |c| {
+            Box::pin(tenants::set_tenant_issuer_mode(c, tenant_id, mode))
         })
     }
 

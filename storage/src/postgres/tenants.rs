@@ -5,23 +5,27 @@ use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::{
-    Client as AppClient, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, StoreError,
-    Tenant,
+    Client as AppClient, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg,
+    StoreError, Tenant,
 };
 
-const TENANT_COLUMNS: &str = "id, slug, name, created_at";
+const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
 const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
                               access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
                               id_token_alg, access_token_alg, third_party";
 
-fn tenant_from(row: &Row) -> Result<Tenant, tokio_postgres::Error> {
+fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
+    let mode: &str = row.try_get(4)?;
     Ok(Tenant {
         id: row.try_get(0)?,
         slug: row.try_get(1)?,
         name: row.try_get(2)?,
         created_at: row.try_get(3)?,
+        issuer_mode: IssuerMode::parse(mode).ok_or_else(|| {
+            StoreError::Internal(format!("tenants: unknown issuer mode {mode:?}"))
+        })?,
     })
 }
 
@@ -36,6 +40,7 @@ pub(super) async fn create_tenant(
         slug,
         name,
         created_at: now,
+        issuer_mode: IssuerMode::Global,
     };
     client
         .execute_typed(
@@ -60,7 +65,7 @@ pub(super) async fn list_tenants(client: &Client) -> Result<Vec<Tenant>, StoreEr
             &[],
         )
         .await?;
-    Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
+    rows.iter().map(tenant_from).collect()
 }
 
 /// By UUID when `key` parses as one (any accepted spelling), else by slug.
@@ -83,7 +88,21 @@ pub(super) async fn find_tenant(client: &Client, key: &str) -> Result<Option<Ten
                 .await?
         }
     };
-    Ok(row.as_ref().map(tenant_from).transpose()?)
+    row.as_ref().map(tenant_from).transpose()
+}
+
+pub(super) async fn set_tenant_issuer_mode(
+    client: &Client,
+    tenant_id: Uuid,
+    mode: IssuerMode,
+) -> Result<bool, StoreError> {
+    let changed = client
+        .execute_typed(
+            "UPDATE tenants SET issuer_mode = $1 WHERE id = $2",
+            &[(&mode.as_str(), Type::TEXT), (&tenant_id, Type::UUID)],
+        )
+        .await?;
+    Ok(changed > 0)
 }
 
 fn client_from(row: &Row) -> Result<AppClient, StoreError> {

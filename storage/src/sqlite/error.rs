@@ -80,6 +80,14 @@ pub(super) fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
     Ok(row.get::<_, DbUuid>(idx)?.0)
 }
 
+/// A nullable UUID column.
+pub(super) fn opt_uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
+    match row.get_ref(idx)? {
+        ValueRef::Null => Ok(None),
+        _ => uuid_at(row, idx).map(Some),
+    }
+}
+
 /// A JSON column (TEXT) decoded into `T`.
 pub(super) fn json_at<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,

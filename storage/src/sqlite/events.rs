@@ -4,20 +4,13 @@
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
-use super::error::{json_at, to_json, uuid_at};
+use super::error::{json_at, opt_uuid_at, to_json, uuid_at};
 use crate::{Event, EventDraft, StoreError};
 
 /// The 12 event columns of [`event_from`], for a table aliased `v`.
 pub(super) const EVENT_COLUMNS: &str =
     "v.id, v.tenant_id, v.type, v.actor_id, v.actor_type, v.target_id, v.target_type, \
      v.ip_address, v.user_agent, v.metadata, v.result, v.created_at";
-
-fn opt_uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
-    match row.get_ref(idx)? {
-        rusqlite::types::ValueRef::Null => Ok(None),
-        _ => uuid_at(row, idx).map(Some),
-    }
-}
 
 /// An event from 12 columns starting at `at`, in the order of [`EVENT_COLUMNS`].
 pub(super) fn event_from(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {

@@ -2,12 +2,13 @@
 
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 
+use super::error::opt_uuid_at;
 use crate::{SigningAlg, SigningKey, StoreError};
 
 /// `activates_at` NULL (rows from before migration 7, or from an older release) reads as
-/// `created_at`.
+/// `created_at`; `tenant_id` NULL is a global key.
 const KEY_COLUMNS: &str = "kid, alg, public_key, private_key_encrypted, created_at, \
-                           COALESCE(activates_at, created_at), retired_at";
+                           COALESCE(activates_at, created_at), retired_at, tenant_id";
 
 fn key_from(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
     let alg: String = row.get(1)?;
@@ -26,6 +27,7 @@ fn key_from(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
         created_at: row.get(4)?,
         activates_at: row.get(5)?,
         retired_at: row.get(6)?,
+        tenant_id: opt_uuid_at(row, 7)?,
     })
 }
 
@@ -38,20 +40,26 @@ pub(super) fn list_signing_keys(conn: &Connection) -> Result<Vec<SigningKey>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn active_keys(conn: &Connection, alg: SigningAlg) -> Result<Vec<SigningKey>, StoreError> {
+/// The owner of `key` as its column holds it: NULL for a global key.
+fn owner(key: &SigningKey) -> Option<String> {
+    key.tenant_id.map(|t| t.to_string())
+}
+
+/// The non-retired keys of `key`'s algorithm and owner.
+fn active_keys(conn: &Connection, key: &SigningKey) -> Result<Vec<SigningKey>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL AND alg = ?1 \
-         ORDER BY created_at, kid"
+        "SELECT {KEY_COLUMNS} FROM signing_keys \
+         WHERE retired_at IS NULL AND alg = ?1 AND tenant_id IS ?2 ORDER BY created_at, kid"
     ))?;
-    let rows = stmt.query_map([alg.as_str()], key_from)?;
+    let rows = stmt.query_map(params![key.alg.as_str(), owner(key)], key_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, created_at, \
-                                   activates_at, retired_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                   activates_at, retired_at, tenant_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         key.kid,
@@ -61,13 +69,14 @@ fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
         key.created_at,
         key.activates_at,
         key.retired_at,
+        owner(key),
     ])?;
     Ok(())
 }
 
 /// In one `BEGIN IMMEDIATE` transaction (which also excludes other processes): inserts `key`
-/// only if no non-retired key of its algorithm exists, then returns the non-retired keys of
-/// that algorithm.
+/// only if no non-retired key of its algorithm and owner exists, then returns the non-retired
+/// keys of that algorithm and owner.
 pub(super) fn insert_signing_key_if_none(
     conn: &mut Connection,
     key: &SigningKey,
@@ -75,19 +84,20 @@ pub(super) fn insert_signing_key_if_none(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let any_active: bool = tx
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND alg = ?1)",
+            "SELECT EXISTS (SELECT 1 FROM signing_keys \
+                            WHERE retired_at IS NULL AND alg = ?1 AND tenant_id IS ?2)",
         )?
-        .query_row([key.alg.as_str()], |row| row.get(0))?;
+        .query_row(params![key.alg.as_str(), owner(key)], |row| row.get(0))?;
     if !any_active {
         insert(&tx, key)?;
     }
-    let active = active_keys(&tx, key.alg)?;
+    let active = active_keys(&tx, key)?;
     tx.commit()?;
     Ok(active)
 }
 
 /// In one `BEGIN IMMEDIATE` transaction: retires, at `key.activates_at`, every key of its
-/// algorithm not retired by then, and inserts `key`. Returns how many keys were retired.
+/// algorithm and owner not retired by then, and inserts `key`. Returns how many keys were retired.
 pub(super) fn rotate_signing_key(
     conn: &mut Connection,
     key: &SigningKey,
@@ -96,9 +106,9 @@ pub(super) fn rotate_signing_key(
     let retired = tx
         .prepare_cached(
             "UPDATE signing_keys SET retired_at = ?1 \
-             WHERE alg = ?2 AND (retired_at IS NULL OR retired_at > ?1)",
+             WHERE alg = ?2 AND tenant_id IS ?3 AND (retired_at IS NULL OR retired_at > ?1)",
         )?
-        .execute(params![key.activates_at, key.alg.as_str()])?;
+        .execute(params![key.activates_at, key.alg.as_str(), owner(key)])?;
     insert(&tx, key)?;
     tx.commit()?;
     Ok(u64::try_from(retired).unwrap_or(u64::MAX))

@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "client_policy",
         sql: include_str!("../../../migrations/sqlite/0012_client_policy.sql"),
     },
+    Migration {
+        version: 13,
+        name: "tenant_issuers",
+        sql: include_str!("../../../migrations/sqlite/0013_tenant_issuers.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -40,10 +40,10 @@ use uuid::Uuid;
 
 use crate::{
     AuthCode, ClaimedDelivery, Client, ClientChanges, Consent, DeliveryFilter, DeliveryResult,
-    Event, EventDraft, KeepSignIn, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken,
-    NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, Redeem, Redemption, RefreshRotation,
-    RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, StoreFuture, Tenant,
-    TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    Event, EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient,
+    NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, Redeem, Redemption,
+    RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError,
+    StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -105,6 +105,11 @@ impl Store for SqliteStore {
     fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>> {
         let key = key.to_owned();
         self.pool.read(move |conn| tenants::find_tenant(conn, &key))
+    }
+
+    fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| tenants::set_tenant_issuer_mode(conn, tenant_id, mode))
     }
 
     fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, Client> {

@@ -5,15 +5,26 @@ use uuid::Uuid;
 
 use super::error::{json_at, to_json, uuid_at};
 use crate::{
-    Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, StoreError, Tenant,
+    Client, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg, StoreError,
+    Tenant,
 };
 
+const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
+
 fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
+    let mode: String = row.get(4)?;
     Ok(Tenant {
         id: uuid_at(row, 0)?,
         slug: row.get(1)?,
         name: row.get(2)?,
         created_at: row.get(3)?,
+        issuer_mode: IssuerMode::parse(&mode).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown issuer mode {mode:?}").into(),
+            )
+        })?,
     })
 }
 
@@ -28,6 +39,7 @@ pub(super) fn create_tenant(
         slug,
         name,
         created_at: now,
+        issuer_mode: IssuerMode::Global,
     };
     conn.prepare_cached(
         "INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -42,9 +54,9 @@ pub(super) fn create_tenant(
 }
 
 pub(super) fn list_tenants(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, slug, name, created_at FROM tenants ORDER BY created_at, slug",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, slug"
+    ))?;
     let rows = stmt.query_map([], tenant_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -53,15 +65,30 @@ pub(super) fn list_tenants(conn: &Connection) -> Result<Vec<Tenant>, StoreError>
 pub(super) fn find_tenant(conn: &Connection, key: &str) -> Result<Option<Tenant>, StoreError> {
     let found = match Uuid::parse_str(key) {
         Ok(id) => conn
-            .prepare_cached("SELECT id, slug, name, created_at FROM tenants WHERE id = ?1")?
+            .prepare_cached(&format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"
+            ))?
             .query_row([id.to_string()], tenant_from)
             .optional()?,
         Err(_) => conn
-            .prepare_cached("SELECT id, slug, name, created_at FROM tenants WHERE slug = ?1")?
+            .prepare_cached(&format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"
+            ))?
             .query_row([key], tenant_from)
             .optional()?,
     };
     Ok(found)
+}
+
+pub(super) fn set_tenant_issuer_mode(
+    conn: &Connection,
+    tenant_id: Uuid,
+    mode: IssuerMode,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached("UPDATE tenants SET issuer_mode = ?1 WHERE id = ?2")?
+        .execute(params![mode.as_str(), tenant_id.to_string()])?;
+    Ok(changed > 0)
 }
 
 const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \

@@ -598,6 +598,7 @@ fn signing_key(kid: &str, created_at: i64) -> SigningKey {
         created_at,
         activates_at: created_at,
         retired_at: None,
+        tenant_id: None,
     }
 }
 

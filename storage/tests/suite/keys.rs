@@ -13,6 +13,7 @@ fn key(kid: &str, alg: SigningAlg, created_at: i64, activates_at: i64) -> Signin
         created_at,
         activates_at,
         retired_at: None,
+        tenant_id: None,
     }
 }
 
@@ -127,4 +128,84 @@ pub async fn signing_key_rotation(store: Arc<dyn Store>) {
     other.sort_by(|x, y| x.kid.cmp(&y.kid));
     after.sort_by(|x, y| x.kid.cmp(&y.kid));
     assert_eq!(after, other, "a failed rotation rolls back");
+}
+
+/// Issuer modes (migration 13): a tenant's mode round-trips, and a tenant's own keys are
+/// created and rotated apart from the global keys and from another tenant's.
+pub async fn tenant_issuer_modes_and_keys(store: Arc<dyn Store>) {
+    use hellojohn_storage::IssuerMode;
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let beta = tenant(&store, "beta").await;
+    assert_eq!(acme.issuer_mode, IssuerMode::Global, "the default");
+    assert!(store
+        .set_tenant_issuer_mode(acme.id, IssuerMode::Path)
+        .await
+        .expect("set"));
+    assert!(!store
+        .set_tenant_issuer_mode(Uuid::new_v4(), IssuerMode::Path)
+        .await
+        .expect("unknown tenant"));
+    let found = store
+        .find_tenant("acme")
+        .await
+        .expect("find")
+        .expect("acme");
+    assert_eq!(found.issuer_mode, IssuerMode::Path);
+    let listed = store.list_tenants().await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| (t.slug.as_str(), t.issuer_mode))
+            .collect::<Vec<_>>(),
+        [("acme", IssuerMode::Path), ("beta", IssuerMode::Global)]
+    );
+
+    let owned = |kid: &str, owner: Option<Uuid>| SigningKey {
+        tenant_id: owner,
+        ..key(kid, SigningAlg::EdDsa, NOW, NOW)
+    };
+    // One key per algorithm and owner: the global key does not stand in for a tenant's.
+    for (kid, owner) in [
+        ("global", None),
+        ("acme-1", Some(acme.id)),
+        ("beta-1", Some(beta.id)),
+    ] {
+        let got = store
+            .insert_signing_key_if_none(owned(kid, owner))
+            .await
+            .expect("insert");
+        assert_eq!(got, [owned(kid, owner)], "round trip with its owner");
+    }
+    let got = store
+        .insert_signing_key_if_none(owned("acme-2", Some(acme.id)))
+        .await
+        .expect("insert");
+    assert_eq!(got, [owned("acme-1", Some(acme.id))]);
+
+    // A rotation of acme's key retires acme's only.
+    let next = SigningKey {
+        activates_at: NOW + 600,
+        ..owned("acme-3", Some(acme.id))
+    };
+    assert_eq!(store.rotate_signing_key(next).await.expect("rotate"), 1);
+    let keys = store.list_signing_keys().await.expect("list");
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for k in &keys {
+        let retired = (k.kid == "acme-1").then_some(NOW + 600);
+        assert_eq!(k.retired_at, retired, "{k:?}");
+    }
+    // And a global rotation retires no tenant's key.
+    let global = SigningKey {
+        activates_at: NOW + 600,
+        ..owned("global-2", None)
+    };
+    assert_eq!(store.rotate_signing_key(global).await.expect("rotate"), 1);
+    let keys = store.list_signing_keys().await.expect("list");
+    let retired: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.retired_at.is_some())
+        .map(|k| k.kid.as_str())
+        .collect();
+    assert_eq!(retired, ["acme-1", "global"]);
 }

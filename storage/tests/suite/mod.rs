@@ -68,6 +68,7 @@ macro_rules! store_suite_all {
                 authorization_codes,
                 revoked_access_tokens,
                 signing_key_rotation,
+                tenant_issuer_modes_and_keys,
                 totp_enrolment,
                 recovery_codes,
                 delete_totp,
