@@ -1,7 +1,7 @@
 //! Request and response helpers shared by every handler.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -30,6 +30,15 @@ pub fn empty(status: u16) -> Resp {
     resp
 }
 
+/// `Retry-After` on a 503 for an unavailable store: nothing was written, a retry in a moment
+/// is safe (a full hash pool sets its own).
+pub fn retry_after(resp: &mut Resp, err: &ApiError) {
+    if err.code == ErrorCode::Unavailable && !resp.headers().contains_key(RETRY_AFTER) {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+    }
+}
+
 /// An error in the body shape of the route: `{code, message, detail}` or RFC 6749.
 pub fn error(err: &ApiError, oauth: bool) -> Resp {
     if oauth {
@@ -49,9 +58,12 @@ pub fn error(err: &ApiError, oauth: bool) -> Resp {
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
+        retry_after(&mut resp, err);
         resp
     } else {
-        json(err.status(), err)
+        let mut resp = json(err.status(), err);
+        retry_after(&mut resp, err);
+        resp
     }
 }
 

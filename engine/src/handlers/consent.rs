@@ -108,7 +108,7 @@ async fn asked(ctx: &Ctx, parts: &Parts, return_to: &str) -> Result<Asked, Resp>
         &client_id,
     )
     .await
-    .map_err(bad)?;
+    .map_err(super::oauth::Lookup::page)?;
     let authz = oauth::check(&client, &params).map_err(|_| bad("the request is not valid"))?;
     let Some(sid) = cookie(parts, common::session_cookie_name(ctx)) else {
         return Err(bad("sign in first"));
@@ -116,7 +116,7 @@ async fn asked(ctx: &Ctx, parts: &Parts, return_to: &str) -> Result<Asked, Resp>
     let user = match ctx.auth().session(sid, ctx.now).await {
         Ok(Outcome::Done((_, user))) if user.tenant_id == tenant.id => user,
         Ok(_) => return Err(bad("sign in first")),
-        Err(e) => return Err(crate::http::error(&errors::store(&e), false)),
+        Err(e) => return Err(super::oauth::Lookup::Unavailable(errors::store(&e)).page()),
     };
     Ok(Asked {
         session: sid.to_string(),

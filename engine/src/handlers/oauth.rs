@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
 use protocol::oidc::CodeTokenResponse;
-use protocol::OAuthError;
+use protocol::{ApiError, OAuthError};
 use storage::{Client, Tenant};
 
 use super::common::{self, body, cookie, denied, no_store, sign_in_status};
@@ -58,6 +58,43 @@ pub(super) fn redirect(status: u16, location: &str) -> Resp {
     no_store(resp)
 }
 
+/// Why the client a request names was not found: it is not there (the request's fault,
+/// worded for the caller), or the store could not say (a fault: 503, never a denial).
+#[derive(Debug)]
+pub(super) enum Lookup {
+    Unknown(&'static str),
+    Unavailable(ApiError),
+}
+
+impl Lookup {
+    fn store(e: &storage::StoreError) -> Lookup {
+        Lookup::Unavailable(errors::store(e))
+    }
+
+    /// The answer of a page (authorize, the hosted pages): a 400 error page, or a 503 page
+    /// with `Retry-After`.
+    pub(super) fn page(self) -> Resp {
+        match self {
+            Lookup::Unknown(why) => error_page(400, "invalid_request", why),
+            Lookup::Unavailable(e) => {
+                let mut resp = error_page(
+                    e.status(),
+                    "temporarily_unavailable",
+                    "the service is unavailable; try again in a moment",
+                );
+                crate::http::retry_after(&mut resp, &e);
+                resp
+            }
+        }
+    }
+}
+
+impl From<&'static str> for Lookup {
+    fn from(why: &'static str) -> Lookup {
+        Lookup::Unknown(why)
+    }
+}
+
 /// The client named by `client_id`: in the tenant the request names (`tenant_id`, or the
 /// `X-Tenant-*` headers), else the only client of that name in any tenant.
 pub(super) async fn find_client(
@@ -65,9 +102,9 @@ pub(super) async fn find_client(
     parts: &Parts,
     tenant_key: Option<String>,
     client_id: &str,
-) -> Result<(Tenant, Client), &'static str> {
+) -> Result<(Tenant, Client), Lookup> {
     if client_id.len() > 200 {
-        return Err("unknown client_id");
+        return Err("unknown client_id".into());
     }
     let key = tenant_key.or_else(|| common::tenant_key(parts, None));
     let store = ctx.auth().store.as_ref();
@@ -76,20 +113,25 @@ pub(super) async fn find_client(
         Some(key) => {
             let tenant = common::tenant(ctx, Some(key))
                 .await
-                .map_err(|_| "unknown tenant")?;
+                .map_err(|e| match e.code {
+                    protocol::ErrorCode::Unavailable => Lookup::Unavailable(e),
+                    _ => "unknown tenant".into(),
+                })?;
             directory
                 .client(store, tenant.id, client_id)
                 .await
-                .map_err(|_| "the store is unavailable")?
+                .map_err(|e| Lookup::store(&e))?
                 .ok_or("unknown client_id")?
         }
         None => {
             let mut named = directory
                 .clients_named(store, client_id)
                 .await
-                .map_err(|_| "the store is unavailable")?;
+                .map_err(|e| Lookup::store(&e))?;
             if named.len() > 1 {
-                return Err("several tenants have this client_id: name the tenant (tenant_id)");
+                return Err(
+                    "several tenants have this client_id: name the tenant (tenant_id)".into(),
+                );
             }
             named.pop().ok_or("unknown client_id")?
         }
@@ -97,7 +139,7 @@ pub(super) async fn find_client(
     let tenant = directory
         .tenant(store, &client.tenant_id.to_string())
         .await
-        .map_err(|_| "the store is unavailable")?
+        .map_err(|e| Lookup::store(&e))?
         .ok_or("unknown tenant")?;
     Ok((tenant, client))
 }
@@ -129,7 +171,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .map(|(_, v)| v.clone());
     let (tenant, client) = match find_client(ctx, &parts, tenant_key, client_id).await {
         Ok(found) => found,
-        Err(why) => return Ok(error_page(400, "invalid_request", why)),
+        Err(e) => return Ok(e.page()),
     };
     let iss = ctx.auth().issuer_for(client.tenant_id);
     let authz = match oauth::check(&client, &params) {
@@ -284,7 +326,7 @@ async fn client_of_return_to(
     ctx: &Ctx,
     parts: &Parts,
     return_to: &str,
-) -> Result<(Tenant, Client), &'static str> {
+) -> Result<(Tenant, Client), Lookup> {
     let query = return_to.split_once('?').map(|(_, q)| q);
     let client_id = query_param(query, "client_id").ok_or("client_id is required")?;
     find_client(ctx, parts, query_param(query, "tenant_id"), &client_id).await
@@ -365,7 +407,7 @@ pub async fn login_page(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     }
     let (tenant, client) = match client_of_return_to(ctx, &parts, &return_to).await {
         Ok(found) => found,
-        Err(why) => return Ok(error_page(400, "invalid_request", why)),
+        Err(e) => return Ok(e.page()),
     };
     let hint = query_param(query, "login_hint").unwrap_or_default();
     let hint = if hint.len() <= oauth::MAX_PARAM_LEN {
@@ -411,7 +453,7 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .is_some_and(|c| ctx.auth().csrf.verify(c, field("csrf_token")));
     let (tenant, client) = match client_of_return_to(ctx, &parts, return_to).await {
         Ok(found) => found,
-        Err(why) => return Ok(error_page(400, "invalid_request", why)),
+        Err(e) => return Ok(e.page()),
     };
     let email = field("email").trim();
     if !bound {

@@ -62,7 +62,10 @@ pub async fn config(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .ok_or_else(|| super::errors::missing("client_id"))?;
     let (tenant, client) = super::oauth::find_client(ctx, &parts, None, &client_id)
         .await
-        .map_err(|why| ApiError::new(ErrorCode::NotFound, why))?;
+        .map_err(|e| match e {
+            super::oauth::Lookup::Unknown(why) => ApiError::new(ErrorCode::NotFound, why),
+            super::oauth::Lookup::Unavailable(e) => e,
+        })?;
     let features = [
         ("password", true),
         ("register", true),

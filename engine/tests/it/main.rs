@@ -27,6 +27,7 @@ mod server;
 mod session;
 mod shared_client_ids;
 mod smtp;
+mod store_faults;
 mod stored_hashes;
 mod support;
 mod webhook_receiver;

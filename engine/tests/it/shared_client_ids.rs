@@ -299,7 +299,7 @@ async fn introspection_answers_only_for_the_callers_tokens() {
 }
 
 /// The database name in a PostgreSQL URL.
-fn database_of(url: &str) -> String {
+pub(crate) fn database_of(url: &str) -> String {
     let path = url.rsplit('/').next().unwrap();
     path.split('?').next().unwrap().to_string()
 }
