@@ -641,9 +641,6 @@ enum Grant {
 /// shape. No tenant is sent: it comes from the code, the refresh token or the client.
 pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::Token)
-        .await
-        .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
     let form = form_pairs(&bytes);
     let field = |name: &str| {
         form.iter()
@@ -651,6 +648,16 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     };
+    // A refusal is counted under its grant (the sign-in metric's method; anything else is
+    // `refresh`, so the label stays bounded).
+    let method = match field("grant_type") {
+        Some("authorization_code") => "authorization_code",
+        Some("client_credentials") => "client_credentials",
+        _ => "refresh",
+    };
+    ctx.limit(Limit::Token)
+        .await
+        .inspect_err(|_| ctx.shard.metrics.sign_in(method, "rate_limited"))?;
     let Some(grant) = field("grant_type") else {
         return Ok(oauth_error(
             400,

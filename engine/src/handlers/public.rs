@@ -70,7 +70,8 @@ pub async fn config(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         ("password", true),
         ("register", true),
         ("authorization_code", true),
-        ("mfa", false),
+        // TOTP is there for every tenant's users (`/v2/mfa/*`).
+        ("mfa", true),
         ("social", false),
     ]
     .into_iter()

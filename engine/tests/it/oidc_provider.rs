@@ -393,6 +393,8 @@ async fn auth_config_names_the_tenant_and_client() {
     assert_eq!(body["client_name"], "Demo SPA");
     assert_eq!(body["social_providers"], json!([]));
     assert_eq!(body["password_enabled"], true);
+    // MFA as it is: TOTP is offered to every tenant's users.
+    assert_eq!(body["features"]["mfa"], true, "{body}");
     let (status, _) = status_and_json(srv.get("/v2/auth/config?client_id=nope").await).await;
     assert_eq!(status, 404);
     let (status, _) = status_and_json(srv.get("/v2/auth/config").await).await;

@@ -545,6 +545,25 @@ async fn rejections_carry_headers_and_cost_no_hash() {
     assert_eq!(header_u64(&resp, "x-ratelimit-remaining"), 0);
     let (_, body) = status_and_json(resp).await;
     assert!(body["error"].is_string(), "{body}");
+    // A refused client_credentials request is counted under its own grant.
+    let resp = s
+        .post_form(
+            "/oauth2/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "x"),
+                ("client_secret", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(
+        s.metric_value(
+            r#"hellojohn_auth_sign_ins_total{method="client_credentials",status="rate_limited"}"#
+        )
+        .await,
+        1.0
+    );
     let (status, body) = s.refresh(p.fx.client_id(), "not-a-token").await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -558,7 +577,7 @@ async fn rejections_carry_headers_and_cost_no_hash() {
     assert_eq!(
         s.metric_value(r#"hellojohn_rate_limit_rejections_total{limit="token"}"#)
             .await,
-        2.0
+        3.0
     );
 
     // Sign-up: the pair's set-up registered once already.
