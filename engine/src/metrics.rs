@@ -631,3 +631,14 @@ pub fn render_db_calls(out: &mut String, pool: &storage::PoolStats) {
         pool.wait_us as f64 / 1e6
     );
 }
+
+#[cfg(test)]
+mod grant_labels {
+    /// Every grant the token endpoint serves has its `method` label.
+    #[test]
+    fn every_grant_has_a_sign_in_method_label() {
+        for g in protocol::GrantType::ALL {
+            assert!(super::SIGN_IN_METHODS.contains(&g.method()), "{g:?}");
+        }
+    }
+}

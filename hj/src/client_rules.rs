@@ -2,7 +2,10 @@
 //! Each check returns the value as stored (origins lower-cased, lists without duplicates) or
 //! a message for the operator.
 
-use storage::{ClientType, GRANT_TYPES};
+use protocol::GrantType;
+use storage::ClientType;
+
+const GRANT_TYPES: [&str; 3] = GrantType::NAMES;
 
 /// Longest redirect URI or origin accepted.
 const MAX_URI_LEN: usize = 2048;

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod grant;
 pub mod json;
 pub mod metadata;
 pub mod oidc;
@@ -15,6 +16,7 @@ pub mod token;
 pub mod webhook;
 
 pub use error::{ApiError, Detail, DetailValue, ErrorCode, OAuthError};
+pub use grant::GrantType;
 
 #[cfg(test)]
 mod props;

@@ -29,7 +29,7 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// Browser origins (`scheme://host[:port]`) allowed to call the API for this client.
     pub allowed_origins: Vec<String>,
-    /// Of [`GRANT_TYPES`].
+    /// Names of `protocol::GrantType`.
     pub grant_types: Vec<String>,
     pub client_type: ClientType,
     /// SHA-256 of the secret of a confidential client (never the secret).
@@ -49,9 +49,6 @@ pub struct Client {
     pub third_party: bool,
     pub created_at: i64,
 }
-
-/// The grant types a client may be given.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 /// Whether a client can keep a secret: a server (`Confidential`) or a browser or native app
 /// (`Public`, the default).

@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
 use protocol::oidc::CodeTokenResponse;
-use protocol::{ApiError, OAuthError};
+use protocol::{ApiError, GrantType, OAuthError};
 use storage::{Client, Tenant};
 
 use super::common::{self, body, cookie, denied, no_store, sign_in_status};
@@ -631,12 +631,6 @@ fn granted(g: Granted) -> Resp {
     ))
 }
 
-enum Grant {
-    Code,
-    Refresh,
-    Client,
-}
-
 /// `POST /oauth2/token` (RFC 6749 sections 4.1.3, 4.4 and 6): form-encoded, errors in RFC 6749
 /// shape. No tenant is sent: it comes from the code, the refresh token or the client.
 pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
@@ -650,11 +644,10 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     };
     // A refusal is counted under its grant (the sign-in metric's method; anything else is
     // `refresh`, so the label stays bounded).
-    let method = match field("grant_type") {
-        Some("authorization_code") => "authorization_code",
-        Some("client_credentials") => "client_credentials",
-        _ => "refresh",
-    };
+    let method = field("grant_type")
+        .and_then(GrantType::parse)
+        .unwrap_or(GrantType::RefreshToken)
+        .method();
     ctx.limit(Limit::Token)
         .await
         .inspect_err(|_| ctx.shard.metrics.sign_in(method, "rate_limited"))?;
@@ -665,17 +658,12 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             "grant_type is required",
         ));
     };
-    let grant = match grant {
-        "authorization_code" => Grant::Code,
-        "refresh_token" => Grant::Refresh,
-        "client_credentials" => Grant::Client,
-        other => {
-            return Ok(oauth_error(
-                400,
-                "unsupported_grant_type",
-                format!("grant_type {other:?} is not supported"),
-            ))
-        }
+    let Some(grant) = GrantType::parse(grant) else {
+        return Ok(oauth_error(
+            400,
+            "unsupported_grant_type",
+            format!("grant_type {grant:?} is not supported"),
+        ));
     };
     let mut basic = None;
     let who = match client_credentials(&parts, &field, &mut basic) {
@@ -686,7 +674,7 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let auth = ctx.auth();
     let origin = ctx.origin(&parts);
     match grant {
-        Grant::Code => {
+        GrantType::AuthorizationCode => {
             let Some(code) = field("code") else {
                 return Ok(oauth_error(400, "invalid_request", "code is required"));
             };
@@ -712,7 +700,7 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 }
             })
         }
-        Grant::Refresh => {
+        GrantType::RefreshToken => {
             let Some(token) = field("refresh_token") else {
                 return Ok(oauth_error(
                     400,
@@ -740,7 +728,7 @@ pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 }
             })
         }
-        Grant::Client => {
+        GrantType::ClientCredentials => {
             // Client ids are unique per tenant only: the secret finds the client.
             let Some(client) = super::client_lookup::for_client_credentials(ctx, &who).await?
             else {

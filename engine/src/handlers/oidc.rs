@@ -90,7 +90,7 @@ fn discovery(ctx: &Ctx, issuer: String, jwks_uri: String) -> crate::http::Resp {
         introspection_endpoint: format!("{base}/oauth2/introspect"),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
-        grant_types_supported: vec!["authorization_code", "refresh_token", "client_credentials"],
+        grant_types_supported: protocol::GrantType::NAMES.to_vec(),
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec!["RS256", "EdDSA"],
         token_endpoint_auth_methods_supported: vec![
