@@ -29,16 +29,14 @@ impl Auth {
     ) -> Flow<Issued> {
         let old_hash = hash_opaque(refresh_token);
         let known = known
-            .filter(|c| c.client_id == who.client_id && tenant.is_none_or(|t| t.id == c.tenant_id));
-        if let Some(client) = known.filter(|c| authenticate_client(c, who.secret)) {
-            if let Some(d) = refresh_refusal(client) {
-                deny!(d)
-            }
+            .filter(|c| c.client_id == who.client_id && tenant.is_none_or(|t| t.id == c.tenant_id))
+            .filter(|c| authenticate_client(c, who.secret));
+        if let Some(d) = known.and_then(refresh_refusal) {
+            deny!(d)
         }
         // A client that requires a verified email takes the path that reads the user before
         // anything is rotated, so that a refusal writes nothing.
-        let known = known.filter(|c| !c.require_email_verification);
-        if let Some(client) = known.filter(|c| authenticate_client(c, who.secret)) {
+        if let Some(client) = known.filter(|c| !c.require_email_verification) {
             // No look at the Redis "family revoked" mark here: it needs the family, which only
             // the rotation reads, and it is a fast path only. A family revoked on any instance
             // is revoked in the database, which refuses the rotation (`Revoked`).

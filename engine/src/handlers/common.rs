@@ -326,12 +326,17 @@ pub fn password_client(
     auth::policy::password_sign_in(client, secret).map_err(|d| errors::denial(&d))
 }
 
-/// The secret of an `Authorization: Basic` header naming `client_id` (RFC 6749 section
-/// 2.3.1: both parts form-urlencoded).
+/// The secret of an `Authorization: Basic` header naming `client_id`.
 fn basic_secret(parts: &Parts, client_id: &str) -> Option<String> {
+    let (id, secret) = basic_credentials(parts.headers.get(AUTHORIZATION)?)?;
+    (id == client_id).then_some(secret)
+}
+
+/// The client id and secret of an `Authorization: Basic` header value (RFC 6749 section
+/// 2.3.1: both parts form-urlencoded); `None` when it is not one.
+pub fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     use base64::Engine as _;
-    let v = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ")?;
+    let b64 = value.to_str().ok()?.strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .ok()?;
@@ -341,8 +346,9 @@ fn basic_secret(parts: &Parts, client_id: &str) -> Option<String> {
         form_pairs(format!("x={s}").as_bytes())
             .pop()
             .map(|(_, v)| v)
+            .unwrap_or_default()
     };
-    (decode(id)? == client_id).then(|| decode(secret)).flatten()
+    Some((decode(id), decode(secret)))
 }
 
 /// Whether the token whose claims these are may manage the user's account: its audience is a

@@ -2,8 +2,6 @@
 //! the hosted sign-in page (`GET|POST /oauth2/login`), and `POST /oauth2/token` with the
 //! authorization-code, refresh-token and client-credentials grants.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use http::header::{HeaderValue, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{Method, Request};
@@ -561,22 +559,10 @@ pub(super) fn client_credentials<'a>(
 ) -> Result<ClientAuth<'a>, Box<Resp>> {
     let invalid = |m: &str| Box::new(oauth_error(400, "invalid_request", m));
     if let Some(v) = parts.headers.get(AUTHORIZATION) {
-        let decoded = v
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b| STANDARD.decode(b.trim()).ok())
-            .and_then(|b| String::from_utf8(b).ok());
-        let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        let Some(pair) = common::basic_credentials(v) else {
             return Err(Box::new(invalid_client(true)));
         };
-        let decode = |s: &str| {
-            form_pairs(format!("x={s}").as_bytes())
-                .pop()
-                .map(|(_, v)| v)
-                .unwrap_or_default()
-        };
-        *basic = Some((decode(id), decode(secret)));
+        *basic = Some(pair);
     }
     if let Some((id, secret)) = basic.as_ref() {
         if field("client_secret").is_some() {
