@@ -13,6 +13,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY passhash passhash
 COPY protocol protocol
+COPY store store
 COPY storage storage
 COPY auth auth
 COPY engine engine

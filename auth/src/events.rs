@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use storage::{EventDraft, EventMeta};
+use store::{EventDraft, EventMeta};
 use uuid::Uuid;
 
 /// The events HelloJohn emits, by name.

@@ -14,7 +14,7 @@
 //!   third party, verified email).
 //! * [`token_cache`]: per-shard caches of verified access tokens and their users.
 //! * [`ports`]: what the domain needs from outside and does not own: the shared session cache
-//!   and the shared rate limiter (Redis in the engine). The store is `storage::Store`.
+//!   and the shared rate limiter (Redis in the engine). The store is `store::Store`.
 //!
 //! This crate has no HTTP, JSON or Redis dependency; the engine is the shell around it.
 

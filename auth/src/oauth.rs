@@ -9,7 +9,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
-use storage::{Client, ClientType};
+use store::{Client, ClientType};
 
 /// Longest `state`, `nonce` or `login_hint` kept; longer ones are refused, since each is
 /// stored with the code or echoed in a URL.
@@ -325,7 +325,7 @@ mod tests {
     use uuid::Uuid;
 
     fn client(kind: ClientType) -> Client {
-        let n = storage::NewClient::new(Uuid::nil(), "web", "Web");
+        let n = store::NewClient::new(Uuid::nil(), "web", "Web");
         Client {
             id: Uuid::nil(),
             tenant_id: n.tenant_id,

@@ -13,7 +13,7 @@
 //!   has `client_credentials`, only the user scopes ([`USER_SCOPES`]).
 //! * A client that requires a verified email gets no token for a user whose email is not.
 
-use storage::{Client, User};
+use store::{Client, User};
 
 use crate::flows::{authenticate_client, Denial};
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use storage::{CachedSession, Session, TokenHash};
+use store::{CachedSession, Session, TokenHash};
 use uuid::Uuid;
 
 /// The cache is unreachable or answered nonsense (already counted and logged by its client).
@@ -103,7 +103,7 @@ impl MailKind {
 #[derive(Clone)]
 pub struct MailVars<'a> {
     pub kind: MailKind,
-    pub tenant: &'a storage::Tenant,
+    pub tenant: &'a store::Tenant,
     /// The recipient (the user's stored, normalised address).
     pub to: &'a str,
     /// The link, with the single-use token: secret.
@@ -118,5 +118,5 @@ pub struct MailVars<'a> {
 pub trait Mailer: Send + Sync {
     /// The outbox row for this mail: a new UUIDv7, the kind, and the message sealed under the
     /// master key with that id as AAD.
-    fn compose(&self, vars: &MailVars<'_>, now_ms: i64) -> storage::NewMail;
+    fn compose(&self, vars: &MailVars<'_>, now_ms: i64) -> store::NewMail;
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use storage::{Store, StoreError};
+use store::{Store, StoreError};
 
 /// Seconds read again on each refresh before the last one, so a revocation committed with a
 /// `revoked_at` slightly older than the previous read (another instance's clock, a slow

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use protocol::token::AccessClaims;
-use storage::User;
+use store::User;
 use uuid::Uuid;
 
 /// Entries before the cache starts over: bounds memory whatever the traffic.
@@ -109,8 +109,8 @@ mod tests {
             email: "ada@example.com".into(),
             email_verified: false,
             name: None,
-            custom_fields: protocol::json::from_slice(b"{}").unwrap(),
-            app_metadata: protocol::json::from_slice(b"{}").unwrap(),
+            custom_fields: store::Metadata::empty(),
+            app_metadata: store::Metadata::empty(),
             disabled,
             mfa_enabled: false,
             created_at: 0,

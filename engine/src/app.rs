@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use storage::redis::Redis;
-use storage::Store;
+use store::Store;
 use tokio::sync::watch;
 
 use crate::config::Config;

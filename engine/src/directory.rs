@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use storage::{Client, Store, StoreError, Tenant};
+use store::{Client, Store, StoreError, Tenant};
 use uuid::Uuid;
 
 pub const TTL: Duration = Duration::from_secs(30);

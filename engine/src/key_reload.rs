@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use auth::revocations::Revocations;
 use auth::KeyRing;
-use storage::Store;
+use store::Store;
 use tokio::sync::watch;
 
 use crate::app::Phase;

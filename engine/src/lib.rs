@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use storage::Store;
+use store::Store;
 
 pub use config::Config;
 
@@ -53,10 +53,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     // Owner-only when created here (it holds password hashes, token hashes, emails and the
     // development master key); an existing one keeps its mode, with a warning when other users
     // may use it.
-    let created = storage::files::create_private_dir(&config.data_dir)
+    let created = store::files::create_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     if !created {
-        storage::files::warn_if_open_to_others(&config.data_dir, "the data dir");
+        store::files::warn_if_open_to_others(&config.data_dir, "the data dir");
     }
     let path = config.data_dir.join("hellojohn.db");
     let readers = config.shards.clamp(2, 8);
@@ -203,7 +203,7 @@ fn lifecycle(config: &Config, master: &auth::MasterKey) -> anyhow::Result<auth::
 pub async fn bootstrap_embedded(
     store: &dyn Store,
     origins: &[String],
-) -> anyhow::Result<Option<(storage::Tenant, storage::Client)>> {
+) -> anyhow::Result<Option<(store::Tenant, store::Client)>> {
     if store.backend() != "sqlite" || !store.list_tenants().await?.is_empty() {
         return Ok(None);
     }
@@ -216,11 +216,11 @@ pub async fn bootstrap_embedded(
         .collect();
     let client = store
         .create_client(
-            storage::NewClient {
+            store::NewClient {
                 redirect_uris: origins.iter().map(|o| format!("{o}/callback")).collect(),
                 post_logout_redirect_uris: origins.clone(),
                 allowed_origins: origins,
-                ..storage::NewClient::new(tenant.id, "local-app", "Local app")
+                ..store::NewClient::new(tenant.id, "local-app", "Local app")
             },
             now,
         )

@@ -611,7 +611,7 @@ fn render_webhooks(out: &mut String, p: &Process) {
 /// `hellojohn_db_calls_total{method}` (one per store method called: what each request path
 /// costs the database), and the waits for a pool connection, the queue of a closed loop whose
 /// bottleneck is the pool.
-pub fn render_db_calls(out: &mut String, pool: &storage::PoolStats) {
+pub fn render_db_calls(out: &mut String, pool: &store::PoolStats) {
     out.push_str(
         "# HELP hellojohn_db_calls_total Store calls by method (each takes one pooled connection for its round trips).\n# TYPE hellojohn_db_calls_total counter\n",
     );

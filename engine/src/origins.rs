@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use storage::{Store, StoreError};
+use store::{Store, StoreError};
 
 #[derive(Default)]
 pub struct ClientOrigins {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use auth::ports::{SessionCache, SharedLimiter, SharedStep, Unavailable};
 use futures_util::future::BoxFuture;
 use storage::redis::Redis;
-use storage::{CachedSession, Session, TokenHash};
+use store::{CachedSession, Session, TokenHash};
 use uuid::Uuid;
 
 /// Redis as the domain's session cache and shared limiter.

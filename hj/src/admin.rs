@@ -4,7 +4,7 @@
 use anyhow::{bail, Context as _};
 use clap::ArgMatches;
 use engine::config::Config;
-use storage::{IssuerMode, Store, Tenant};
+use store::{IssuerMode, Store, Tenant};
 
 pub async fn migrate(store: &dyn Store) -> anyhow::Result<()> {
     let before = store.migration_status().await?;
@@ -66,7 +66,7 @@ pub async fn tenant_create(
         .unwrap_or_else(|| slug.to_string());
     let mode = issuer_mode(m)?;
     let mut t = match store.create_tenant(slug, &name, engine::unix_now()).await {
-        Err(storage::StoreError::Conflict(_)) => {
+        Err(store::StoreError::Conflict(_)) => {
             bail!("a tenant with slug {slug:?} already exists")
         }
         other => other?,

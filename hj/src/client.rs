@@ -5,9 +5,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use storage::{
-    Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, Store, Tenant,
-};
+use store::{Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, Store, Tenant};
 
 use crate::client_rules as rules;
 
@@ -381,7 +379,7 @@ async fn create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
         secret
     });
     let created = match store.create_client(new, engine::unix_now()).await {
-        Err(storage::StoreError::Conflict(_)) => {
+        Err(store::StoreError::Conflict(_)) => {
             bail!("tenant {:?} already has that client id", tenant.slug)
         }
         other => other?,

@@ -3,7 +3,7 @@
 //! a message for the operator.
 
 use protocol::GrantType;
-use storage::ClientType;
+use store::ClientType;
 
 const GRANT_TYPES: [&str; 3] = GrantType::NAMES;
 

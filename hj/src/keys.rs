@@ -5,7 +5,7 @@ use auth::keys::{rotate_for, KeyState, SigningAlg};
 use clap::{Arg, ArgMatches, Command};
 use engine::config::Config;
 use protocol::webhook::rfc3339;
-use storage::{IssuerMode, Store};
+use store::{IssuerMode, Store};
 use uuid::Uuid;
 
 fn tenant_arg() -> Arg {

@@ -5,7 +5,7 @@ use anyhow::{bail, Context as _};
 use auth::flows::normalize_email;
 use clap::{Arg, ArgMatches, Command};
 use protocol::webhook::rfc3339;
-use storage::{Store, Tenant, User};
+use store::{Store, Tenant, User};
 
 fn who(about: &'static str, name: &'static str) -> Command {
     Command::new(name)
@@ -73,7 +73,7 @@ pub async fn run(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
                 .unwrap_or_default();
             let meta = protocol::metadata::parse(text).map_err(anyhow::Error::msg)?;
             let updated = store
-                .set_user_app_metadata(user.id, meta)
+                .set_user_app_metadata(user.id, store::Metadata::from_json(meta))
                 .await?
                 .context("the user no longer exists")?;
             print_user(&tenant, &updated);

@@ -5,7 +5,7 @@ use clap::{Arg, ArgMatches, Command};
 use engine::config::Config;
 use engine::webhook::{parse_event_list, seal_secret, send, signature, ssrf};
 use protocol::webhook::rfc3339;
-use storage::{DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, Store};
+use store::{DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, Store};
 use uuid::Uuid;
 
 pub fn command() -> Command {
@@ -70,7 +70,7 @@ fn arg<'a>(m: &'a ArgMatches, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-async fn tenant(store: &dyn Store, key: &str) -> anyhow::Result<storage::Tenant> {
+async fn tenant(store: &dyn Store, key: &str) -> anyhow::Result<store::Tenant> {
     store
         .find_tenant(key)
         .await?

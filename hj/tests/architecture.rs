@@ -16,9 +16,10 @@ fn root() -> PathBuf {
 }
 
 /// The member crates: directory and package name.
-const CRATES: [(&str, &str); 8] = [
+const CRATES: [(&str, &str); 9] = [
     ("passhash", "hellojohn-passhash"),
     ("protocol", "hellojohn-protocol"),
+    ("store", "hellojohn-store"),
     ("storage", "hellojohn-storage"),
     ("auth", "hellojohn-auth"),
     ("engine", "hellojohn-engine"),
@@ -70,65 +71,175 @@ fn workspace_sources() -> Vec<(String, String)> {
     out
 }
 
-/// The dependency names of one `[section]` of a crate's Cargo.toml (the keys before `=` or
-/// `.workspace`). A deliberately small reader: the manifests here use one key per line.
-fn manifest_deps(dir: &str, section: &str) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(root().join(dir).join("Cargo.toml")).expect("manifest");
-    let mut deps = BTreeSet::new();
-    let mut inside = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            inside = line == format!("[{section}]");
-            continue;
-        }
-        if !inside || line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let key = line
-            .split(['=', '.'])
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        deps.insert(key);
-    }
-    deps
+/// Cargo's resolved dependency graph for this host (`cargo metadata`): for each package, its
+/// direct dependencies with the kinds of each edge (`normal`, `dev`, `build`). What Cargo
+/// resolves, not what a manifest says: a dependency renamed, pulled in by a feature or through
+/// another crate counts too.
+struct Graph {
+    /// package id -> package name
+    names: BTreeMap<String, String>,
+    /// package id -> (dependency id, kinds)
+    deps: BTreeMap<String, Vec<(String, Vec<String>)>>,
 }
 
-/// The workspace's own crates as `[workspace.dependencies]` names them.
-const WORKSPACE_KEYS: [&str; 7] = [
-    "passhash", "protocol", "storage", "auth", "engine", "bench", "testkit",
-];
+impl Graph {
+    fn load() -> Graph {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let host = std::process::Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .expect("rustc -vV");
+        let host = String::from_utf8_lossy(&host.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+            .expect("rustc -vV names the host");
+        let out = std::process::Command::new(cargo)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--filter-platform",
+                &host,
+            ])
+            .current_dir(root())
+            .output()
+            .expect("cargo metadata runs");
+        assert!(
+            out.status.success(),
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let mut names = BTreeMap::new();
+        for p in meta["packages"].as_array().expect("packages") {
+            names.insert(
+                p["id"].as_str().expect("id").to_owned(),
+                p["name"].as_str().expect("name").to_owned(),
+            );
+        }
+        let mut deps = BTreeMap::new();
+        for n in meta["resolve"]["nodes"].as_array().expect("resolve") {
+            let edges = n["deps"]
+                .as_array()
+                .expect("deps")
+                .iter()
+                .map(|d| {
+                    let kinds = d["dep_kinds"]
+                        .as_array()
+                        .expect("dep_kinds")
+                        .iter()
+                        .map(|k| k["kind"].as_str().unwrap_or("normal").to_owned())
+                        .collect();
+                    (d["pkg"].as_str().expect("pkg").to_owned(), kinds)
+                })
+                .collect();
+            deps.insert(n["id"].as_str().expect("id").to_owned(), edges);
+        }
+        Graph { names, deps }
+    }
+
+    fn id(&self, name: &str) -> String {
+        let found: Vec<&String> = self
+            .names
+            .iter()
+            .filter(|(_, n)| *n == name)
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(found.len(), 1, "one package named {name}: {found:?}");
+        found[0].clone()
+    }
+
+    /// The names of `package`'s direct dependencies by an edge of `kind`.
+    fn direct(&self, package: &str, kind: &str) -> BTreeSet<String> {
+        self.deps[&self.id(package)]
+            .iter()
+            .filter(|(_, kinds)| kinds.iter().any(|k| k == kind))
+            .map(|(id, _)| self.names[id].clone())
+            .collect()
+    }
+
+    /// Every package `package` is built with as a library: its normal dependencies, theirs,
+    /// and so on (dev- and build-dependencies are not linked into it).
+    fn normal_closure(&self, package: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![self.id(package)];
+        while let Some(id) = stack.pop() {
+            for (dep, kinds) in &self.deps[&id] {
+                if kinds.iter().any(|k| k == "normal") && seen.insert(dep.clone()) {
+                    stack.push(dep.clone());
+                }
+            }
+        }
+        seen.into_iter().map(|id| self.names[&id].clone()).collect()
+    }
+}
 
 #[test]
 fn workspace_crates_depend_only_downward() {
     // Each crate and the workspace crates it may use: a layer sees only the layers below it.
+    // `store` is the contract the domain owns; `storage` (the backends) implements it and only
+    // the wiring (`engine`, `hj`) picks one.
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        ("passhash", &[][..]),
-        ("protocol", &[][..]),
-        ("storage", &["protocol"][..]),
-        ("auth", &["passhash", "protocol", "storage"][..]),
-        ("engine", &["auth", "passhash", "protocol", "storage"][..]),
+        ("hellojohn-passhash", &[][..]),
+        ("hellojohn-protocol", &[][..]),
+        ("hellojohn-store", &[][..]),
+        ("hellojohn-storage", &["hellojohn-store"][..]),
+        (
+            "hellojohn-auth",
+            &[
+                "hellojohn-passhash",
+                "hellojohn-protocol",
+                "hellojohn-store",
+            ][..],
+        ),
+        (
+            "hellojohn-engine",
+            &[
+                "hellojohn-auth",
+                "hellojohn-passhash",
+                "hellojohn-protocol",
+                "hellojohn-store",
+                "hellojohn-storage",
+            ][..],
+        ),
         // The load generator talks to a server over HTTP; it shares only the hasher, so that
         // its Argon2 ceiling is measured with the code that serves.
-        ("bench", &["passhash"][..]),
+        ("hellojohn-bench", &["hellojohn-passhash"][..]),
         (
             "hj",
-            &["auth", "passhash", "protocol", "storage", "engine", "bench"][..],
+            &[
+                "hellojohn-auth",
+                "hellojohn-passhash",
+                "hellojohn-protocol",
+                "hellojohn-store",
+                "hellojohn-storage",
+                "hellojohn-engine",
+                "hellojohn-bench",
+            ][..],
         ),
-        ("testkit", &[][..]),
+        ("hellojohn-testkit", &[][..]),
     ]);
+    // Tests may use more: the test plumbing serves any crate, and the key ring's tests run on
+    // the embedded store.
+    let dev_extra: BTreeMap<&str, &[&str]> =
+        BTreeMap::from([("hellojohn-auth", &["hellojohn-storage"][..])]);
+    let graph = Graph::load();
+    let workspace: BTreeSet<&str> = CRATES.iter().map(|(_, name)| *name).collect();
     let mut wrong = Vec::new();
-    for (dir, _) in CRATES {
-        let may = allowed[dir];
-        for section in ["dependencies", "dev-dependencies"] {
-            for dep in manifest_deps(dir, section) {
-                // The test plumbing may serve any crate's tests, and nothing else.
-                if dep == "testkit" && section == "dev-dependencies" {
+    for (_, package) in CRATES {
+        for kind in ["normal", "dev", "build"] {
+            for dep in graph.direct(package, kind) {
+                if !workspace.contains(dep.as_str()) {
                     continue;
                 }
-                if WORKSPACE_KEYS.contains(&dep.as_str()) && !may.contains(&dep.as_str()) {
-                    wrong.push(format!("{dir} [{section}] depends on {dep}"));
+                let ok = allowed[package].contains(&dep.as_str())
+                    || (kind == "dev"
+                        && (dep == "hellojohn-testkit"
+                            || dev_extra
+                                .get(package)
+                                .is_some_and(|extra| extra.contains(&dep.as_str()))));
+                if !ok {
+                    wrong.push(format!("{package} ({kind}) depends on {dep}"));
                 }
             }
         }
@@ -137,6 +248,42 @@ fn workspace_crates_depend_only_downward() {
         wrong.is_empty(),
         "dependencies against the layering:\n{wrong:#?}"
     );
+}
+
+#[test]
+fn no_driver_or_http_crate_in_the_domains_closure() {
+    // The domain (`auth`) and the contract it owns (`store`) are built without any database
+    // driver, Redis client or HTTP stack, however they would arrive (directly, through a
+    // workspace crate, through a third-party crate).
+    const FORBIDDEN: [&str; 10] = [
+        "rusqlite",
+        "libsqlite3-sys",
+        "tokio-postgres",
+        "postgres-protocol",
+        "redis",
+        "hyper",
+        "hyper-util",
+        "reqwest",
+        "hellojohn-storage",
+        "hellojohn-engine",
+    ];
+    let graph = Graph::load();
+    let mut wrong = Vec::new();
+    for package in [
+        "hellojohn-auth",
+        "hellojohn-store",
+        "hellojohn-protocol",
+        "hellojohn-passhash",
+    ] {
+        let closure = graph.normal_closure(package);
+        assert!(closure.len() > 3, "{package}: closure of {closure:?}");
+        for f in FORBIDDEN {
+            if closure.contains(f) {
+                wrong.push(format!("{package} is built with {f}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 #[test]
@@ -153,10 +300,12 @@ fn the_domain_sees_no_http_json_redis_or_sql() {
         "rusqlite",
         "reqwest",
     ];
-    for section in ["dependencies", "dev-dependencies"] {
-        let deps = manifest_deps("auth", section);
+    // Direct dependencies, tests' included (the closure is checked above).
+    let graph = Graph::load();
+    for kind in ["normal", "dev"] {
+        let deps = graph.direct("hellojohn-auth", kind);
         let found: Vec<&&str> = FORBIDDEN.iter().filter(|f| deps.contains(**f)).collect();
-        assert!(found.is_empty(), "auth [{section}] has {found:?}");
+        assert!(found.is_empty(), "auth ({kind}) has {found:?}");
     }
     let mut wrong = Vec::new();
     for (path, text) in workspace_sources() {
@@ -180,10 +329,11 @@ fn the_domain_sees_no_http_json_redis_or_sql() {
 
 #[test]
 fn only_protocol_and_storage_know_json() {
-    // Handlers build wire types (protocol) and the store writes JSON columns (storage); the
-    // engine and the domain see neither JSON text nor JSON values. The load generator is a
+    // Handlers build wire types (protocol), the contract's metadata wraps a JSON object (store)
+    // and the backends write JSON columns (storage); the engine and the domain see neither JSON
+    // text nor JSON values. The load generator is a
     // separate program that writes its own reports. Tests may use JSON to check bodies.
-    let may = ["protocol/", "storage/", "bench/"];
+    let may = ["protocol/", "store/", "storage/", "bench/"];
     let mut wrong = Vec::new();
     for (path, text) in workspace_sources() {
         let test_code = path.contains("/tests/") || path.contains("/props/");
@@ -196,13 +346,14 @@ fn only_protocol_and_storage_know_json() {
     }
     assert!(
         wrong.is_empty(),
-        "JSON outside protocol/ and storage/: {wrong:#?}"
+        "JSON outside protocol/, store/ and storage/: {wrong:#?}"
     );
-    for dir in ["auth", "engine", "hj"] {
-        let deps = manifest_deps(dir, "dependencies");
+    let graph = Graph::load();
+    for package in ["hellojohn-auth", "hellojohn-engine", "hj"] {
+        let deps = graph.direct(package, "normal");
         assert!(
             !deps.contains("serde_json") && !deps.contains("simd-json"),
-            "{dir} [dependencies] has a JSON crate"
+            "{package} depends on a JSON crate"
         );
     }
 }

@@ -8,9 +8,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
+use store::prelude::*;
 
 use storage::sqlite::SqliteStore;
-use storage::{ClientType, Store};
+use store::ClientType;
 use support::{hj, signal, start_server, temp_dir, wait_exit};
 
 /// Runs `hj` on the embedded store in `dir`: exit code, stdout, stderr.
@@ -54,7 +55,7 @@ fn listed(dir: &Path, client_id: &str) -> Option<Vec<String>> {
 }
 
 /// The client as stored (the CLI never prints the secret's hash).
-async fn stored(dir: &Path, client_id: &str) -> Option<storage::Client> {
+async fn stored(dir: &Path, client_id: &str) -> Option<store::Client> {
     let store = SqliteStore::open(&dir.join("hellojohn.db"), 1).unwrap();
     let tenant = store.find_tenant("acme").await.unwrap().unwrap();
     store.find_client(tenant.id, client_id).await.unwrap()

@@ -9,11 +9,12 @@ mod pg_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use store::prelude::*;
 
 use hellojohn_storage::postgres::PgStore;
 use hellojohn_storage::sqlite::SqliteStore;
-use hellojohn_storage::{ClientType, Store};
 use pg_support::{admin, open, test_db, test_options};
+use store::ClientType;
 use uuid::Uuid;
 
 /// Several stores (processes) migrating one fresh database at once — directly and through

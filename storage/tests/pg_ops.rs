@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use store::prelude::*;
 
 use hellojohn_storage::postgres::{PgOptions, PgStore};
-use hellojohn_storage::{NewRefreshToken, NewUser, PoolStats, Store, StoreError};
 use pg_support::{admin, open, require_env, test_db, test_options, with_ssl, TestDb};
 use serde_json::json;
+use store::{NewRefreshToken, NewUser, PoolStats, StoreError};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
@@ -455,7 +456,7 @@ async fn a_pool_of_one_serves_concurrent_sign_ins() {
             tenant_id: tenant.id,
             email: email.into(),
             name: None,
-            custom_fields: json!({}),
+            custom_fields: store::Metadata::empty(),
         };
         let token = NewRefreshToken {
             token_hash: hash(),
@@ -563,7 +564,7 @@ async fn restart_recovery() {
                         tenant_id: tenant.id,
                         email: format!("w{worker}-{n}@acme.test"),
                         name: None,
-                        custom_fields: json!({ "n": n }),
+                        custom_fields: store::Metadata::from_json(json!({ "n": n })),
                     };
                     let token = NewRefreshToken {
                         token_hash: hash(),

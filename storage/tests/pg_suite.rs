@@ -10,8 +10,8 @@ mod pg_support;
 
 use std::sync::Arc;
 
-use hellojohn_storage::Store;
 use pg_support::{open, test_db, test_options, TestDb};
+use store::Store;
 
 /// A fresh, unmigrated store on a new database, connected directly.
 async fn pg_direct(_case: &str) -> (Arc<dyn Store>, TestDb) {
@@ -41,8 +41,8 @@ mod pgbouncer {
     use std::sync::Arc;
 
     use hellojohn_storage::postgres::PgOptions;
-    use hellojohn_storage::{NewRefreshToken, NewUser, RotateOutcome, Store, StoreError};
     use serde_json::json;
+    use store::{NewRefreshToken, NewUser, RotateOutcome, Store, StoreError};
     use uuid::Uuid;
 
     use crate::pg_support::{open, test_db};
@@ -91,7 +91,7 @@ mod pgbouncer {
                     tenant_id: tenant.id,
                     email: format!("user{i}@acme.test"),
                     name: None,
-                    custom_fields: json!({ "i": i }),
+                    custom_fields: store::Metadata::from(json!({ "i": i })),
                 };
                 let first = NewRefreshToken {
                     token_hash: hash(),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hellojohn_storage::redis::{
     CachedSession, Redis, RedisError, RedisOptions, WebhookAttempt, WebhookLock,
 };
-use hellojohn_storage::{Session, User};
+use store::{Session, User};
 use uuid::Uuid;
 
 fn env(name: &str) -> String {
@@ -114,8 +114,8 @@ fn session(user_id: Uuid, expires_at: i64) -> Session {
             email: "ada@example.com".into(),
             email_verified: true,
             name: None,
-            custom_fields: serde_json::json!({}),
-            app_metadata: serde_json::json!({}),
+            custom_fields: store::Metadata::from(serde_json::json!({})),
+            app_metadata: store::Metadata::from(serde_json::json!({})),
             disabled: false,
             mfa_enabled: false,
             created_at: 1,

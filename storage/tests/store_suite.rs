@@ -8,7 +8,7 @@ mod suite;
 use std::sync::Arc;
 
 use hellojohn_storage::sqlite::SqliteStore;
-use hellojohn_storage::Store;
+use store::prelude::*;
 
 use testkit::TempDir;
 
@@ -29,7 +29,7 @@ mod sqlite {
     // ----- SQLite only --------------------------------------------------------------------
 
     use super::{SqliteStore, TempDir};
-    use hellojohn_storage::Store;
+    use store::prelude::*;
 
     /// Dropping the store joins its threads and closes every connection (SQLite then
     /// checkpoints and deletes the WAL); the data is there on reopen, already migrated.
@@ -129,7 +129,7 @@ mod sqlite {
         assert_eq!(client.post_logout_redirect_uris, ["https://acme.test/bye"]);
         assert_eq!(client.access_token_ttl, Some(60));
         assert_eq!(client.grant_types, ["authorization_code", "refresh_token"]);
-        assert_eq!(client.client_type, hellojohn_storage::ClientType::Public);
+        assert_eq!(client.client_type, store::ClientType::Public);
         assert_eq!(client.secret_hash, None);
         assert!(client.redirect_uris.is_empty() && client.allowed_origins.is_empty());
         assert!(!client.require_email_verification);
@@ -143,7 +143,7 @@ mod sqlite {
             .await
             .expect("find")
             .expect("the old release's client");
-        assert_eq!(cli.client_type, hellojohn_storage::ClientType::Public);
+        assert_eq!(cli.client_type, store::ClientType::Public);
         assert_eq!(cli.grant_types, client.grant_types);
     }
 

@@ -10,7 +10,7 @@
 
 use crate::limiter::account_subject;
 use crate::ports::{MailKind, MailVars};
-use storage::{EmailPurpose, EmailToken};
+use store::{EmailPurpose, EmailToken};
 
 use super::*;
 

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use protocol::oidc::IdTokenClaims;
 use sha2::{Digest as _, Sha256};
-use storage::{AuthCode, ClientType, NewAuthCode, Redeem, Redemption};
+use store::{AuthCode, ClientType, NewAuthCode, Redeem, Redemption};
 
 use super::*;
 use crate::client_secret;
@@ -96,10 +96,10 @@ pub fn at_hash_sha256(access_token: &str) -> String {
 
 /// `at_hash` for an ID token signed with `alg`: the hash of its JOSE algorithm, SHA-256 for
 /// RS256 and SHA-512 for EdDSA with Ed25519 (whose signature hashes with SHA-512), left half.
-pub fn at_hash(alg: storage::SigningAlg, access_token: &str) -> String {
+pub fn at_hash(alg: store::SigningAlg, access_token: &str) -> String {
     match alg {
-        storage::SigningAlg::Rs256 => at_hash_sha256(access_token),
-        storage::SigningAlg::EdDsa => {
+        store::SigningAlg::Rs256 => at_hash_sha256(access_token),
+        store::SigningAlg::EdDsa => {
             let digest = sha2::Sha512::digest(access_token.as_bytes());
             URL_SAFE_NO_PAD.encode(&digest[..32])
         }

@@ -15,7 +15,7 @@
 use crate::limiter::account_subject;
 use crate::mfa::{recovery, totp};
 use crate::ports::Mailer;
-use storage::{ChallengeGrant, ChallengeKind, MfaChallenge};
+use store::{ChallengeGrant, ChallengeKind, MfaChallenge};
 
 use super::*;
 
@@ -199,7 +199,7 @@ impl Auth {
     async fn totp_secret(
         &self,
         user_id: Uuid,
-    ) -> Result<Option<(storage::TotpFactor, totp::TotpSecret)>, StoreError> {
+    ) -> Result<Option<(store::TotpFactor, totp::TotpSecret)>, StoreError> {
         let lc = self.lifecycle()?;
         let Some(factor) = self.store.find_totp(user_id).await? else {
             return Ok(None);
@@ -236,7 +236,7 @@ impl Auth {
         &self,
         user: &User,
         code: &str,
-        keep: storage::KeepSignIn,
+        keep: store::KeepSignIn,
         origin: &Origin,
         now: i64,
     ) -> Flow<Vec<String>> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use protocol::json::Document;
 use protocol::token::AccessClaims;
-use storage::{
+use store::{
     CachedSession, Client, NewRefreshToken, NewSession, NewUser, RotateOutcome, Session, Store,
     StoreError, Tenant, TokenHash, User,
 };
@@ -119,7 +119,7 @@ pub struct Registration {
     pub email: String,
     pub password: Password,
     pub name: Option<String>,
-    pub custom_fields: Document,
+    pub custom_fields: store::Metadata,
 }
 
 /// Who a sign-out acts for: the user (and tenant) of the Bearer token or cookie session, and
@@ -167,7 +167,7 @@ pub struct Auth {
 }
 
 fn custom_claim(user: &User) -> Document {
-    protocol::token::custom_claim(&user.app_metadata)
+    protocol::token::custom_claim(user.app_metadata.as_json())
 }
 
 fn secs(d: Duration) -> i64 {
@@ -247,7 +247,7 @@ impl Auth {
     /// asked for RS256).
     fn sign_access(&self, client: &Client, claims: &AccessClaims) -> String {
         match client.access_token_alg {
-            Some(alg @ storage::SigningAlg::Rs256) => self.keys.sign_access_with(alg, claims),
+            Some(alg @ store::SigningAlg::Rs256) => self.keys.sign_access_with(alg, claims),
             _ => self.keys.sign(claims),
         }
     }
@@ -327,7 +327,7 @@ fn login_event(
     client_id: &str,
     method: &str,
     now: i64,
-) -> storage::EventDraft {
+) -> store::EventDraft {
     let event = origin.event(EventType::UserLogin, Some(tenant_id), Some(user_id), now);
     events::with_meta(
         events::with_meta(event, "client_id", client_id),

@@ -1,6 +1,6 @@
 //! Refresh tokens: rotation with reuse detection, sign-out of one family, sign-out everywhere.
 
-use storage::{NextRefresh, RefreshRotation};
+use store::{NextRefresh, RefreshRotation};
 use uuid::Uuid;
 
 use super::*;
@@ -14,7 +14,7 @@ impl Auth {
     /// `known` is the client `who` names as the caller's cache has it, when the cache knows
     /// exactly one (in `tenant` when one is named, else the only client of that name): the
     /// client is then authenticated first and the token rotated by one store call
-    /// ([`Store::rotate_refresh`](storage::Store::rotate_refresh), one round trip on
+    /// ([`Store::rotate_refresh`](store::Store::rotate_refresh), one round trip on
     /// PostgreSQL). Otherwise, and whenever that answer may be the cache's fault (a failed
     /// authentication, or an unknown token where no tenant was named: another tenant may have
     /// created a client of that name since), the token is read first and the client with it.
@@ -259,7 +259,7 @@ impl Auth {
         refresh_token: &str,
         client: &Client,
         now: i64,
-    ) -> Result<Option<storage::RefreshToken>, StoreError> {
+    ) -> Result<Option<store::RefreshToken>, StoreError> {
         let found = self
             .store
             .find_refresh_token(hash_opaque(refresh_token))

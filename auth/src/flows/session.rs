@@ -39,9 +39,9 @@ impl Auth {
                 &user,
                 client,
                 if page {
-                    storage::ChallengeKind::Page
+                    store::ChallengeKind::Page
                 } else {
-                    storage::ChallengeKind::Session
+                    store::ChallengeKind::Session
                 },
                 trusted_device,
                 now,

@@ -238,7 +238,7 @@ impl Auth {
         &self,
         user: &User,
         client: &Client,
-        kind: storage::ChallengeKind,
+        kind: store::ChallengeKind,
         trusted_device: Option<&str>,
         now: i64,
     ) -> Flow<Option<MfaPending>> {
@@ -276,7 +276,7 @@ impl Auth {
             .after_password(
                 &user,
                 client,
-                storage::ChallengeKind::Tokens,
+                store::ChallengeKind::Tokens,
                 trusted_device,
                 now,
             )

@@ -189,7 +189,7 @@ fn load_or_generate_file(path: &Path) -> Result<MasterKey, KeyError> {
         Err(e) => return Err(e),
     }
     if let Some(dir) = path.parent() {
-        storage::files::create_private_dir(dir)
+        store::files::create_private_dir(dir)
             .map_err(|e| file_error(path, format!("cannot create its directory: {e}")))?;
     }
     let key = MasterKey::generate();
@@ -203,7 +203,7 @@ fn load_or_generate_file(path: &Path) -> Result<MasterKey, KeyError> {
     match options.open(path) {
         Ok(mut file) => {
             // 0600 exactly, whatever the umask left of the mode asked for.
-            storage::files::restrict(&file, storage::files::FILE_MODE)
+            store::files::restrict(&file, store::files::FILE_MODE)
                 .map_err(|e| file_error(path, format!("cannot restrict its mode: {e}")))?;
             let mut text = key.to_hex();
             text.push('\n');

@@ -7,7 +7,7 @@ use ed25519_dalek::{Signature, Signer as _};
 use protocol::token::Jwk;
 use rand::RngCore as _;
 use sha2::Sha256;
-use storage::SigningAlg;
+use store::SigningAlg;
 use zeroize::Zeroizing;
 
 use super::{kid_of, rsa, KeyError, MasterKey};
@@ -25,7 +25,7 @@ fn aad(alg: SigningAlg, public_key: &[u8]) -> Vec<u8> {
 pub fn new_signing_key(
     master: &MasterKey,
     now: i64,
-) -> Result<(storage::SigningKey, ed25519_dalek::SigningKey), KeyError> {
+) -> Result<(store::SigningKey, ed25519_dalek::SigningKey), KeyError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(seed.as_mut());
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -41,7 +41,7 @@ pub fn new_key(
     master: &MasterKey,
     alg: SigningAlg,
     now: i64,
-) -> Result<storage::SigningKey, KeyError> {
+) -> Result<store::SigningKey, KeyError> {
     match alg {
         SigningAlg::EdDsa => new_signing_key(master, now).map(|(record, _)| record),
         SigningAlg::Rs256 => {
@@ -57,8 +57,8 @@ fn record(
     public_key: Vec<u8>,
     private_key: &[u8],
     now: i64,
-) -> Result<storage::SigningKey, KeyError> {
-    Ok(storage::SigningKey {
+) -> Result<store::SigningKey, KeyError> {
+    Ok(store::SigningKey {
         kid: kid_of(&public_key),
         alg,
         private_key_encrypted: master.encrypt(private_key, &aad(alg, &public_key))?,
@@ -70,7 +70,7 @@ fn record(
     })
 }
 
-fn corrupt(record: &storage::SigningKey, reason: impl Into<String>) -> KeyError {
+fn corrupt(record: &store::SigningKey, reason: impl Into<String>) -> KeyError {
     KeyError::CorruptKey {
         kid: record.kid.clone(),
         reason: reason.into(),
@@ -86,7 +86,7 @@ pub(super) enum PrivateKey {
 impl PrivateKey {
     /// Decrypts the record's private half and checks that it matches its public half.
     pub(super) fn decrypt(
-        record: &storage::SigningKey,
+        record: &store::SigningKey,
         master: &MasterKey,
     ) -> Result<PrivateKey, KeyError> {
         let secret = master
@@ -132,7 +132,7 @@ pub(super) enum PublicKey {
 }
 
 impl PublicKey {
-    pub(super) fn parse(record: &storage::SigningKey) -> Result<PublicKey, KeyError> {
+    pub(super) fn parse(record: &store::SigningKey) -> Result<PublicKey, KeyError> {
         match record.alg {
             SigningAlg::EdDsa => {
                 let bytes = <[u8; 32]>::try_from(record.public_key.as_slice())

@@ -40,7 +40,7 @@ mod tests;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
-use storage::StoreError;
+use store::StoreError;
 
 pub use master::{MasterKey, MASTER_KEY_FILE};
 pub use material::{new_key, new_signing_key};
@@ -48,7 +48,7 @@ pub use ring::{
     create_tenant_keys, rotate, rotate_for, tenant_issuer, IdTokenHint, KeyRing, Rotation,
 };
 pub use rsa::RSA_BITS;
-pub use storage::SigningAlg;
+pub use store::SigningAlg;
 
 /// The algorithm an ID token is signed with.
 pub type IdTokenAlg = SigningAlg;
@@ -109,7 +109,7 @@ pub enum KeyState {
 
 impl KeyState {
     /// The state of `key` at `now`, when tokens live at most `token_lifetime` seconds.
-    pub fn of(key: &storage::SigningKey, now: i64, token_lifetime: i64) -> KeyState {
+    pub fn of(key: &store::SigningKey, now: i64, token_lifetime: i64) -> KeyState {
         match key.retired_at {
             Some(retired) if now >= retired.saturating_add(token_lifetime) => KeyState::Expired,
             Some(retired) if now >= retired => KeyState::Retiring,

@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use protocol::token::{is_access_token_typ, AccessClaims, Jwks, JwtHeader};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use storage::{IssuerMode, SigningAlg, Store, Tenant};
+use store::{IssuerMode, SigningAlg, Store, Tenant};
 use uuid::Uuid;
 
 use super::material::{new_key, PrivateKey, PublicKey};
@@ -98,7 +98,7 @@ impl Keys {
     /// `tenants`. Keys of other tenants are left out: a tenant that leaves path mode stops
     /// signing and verifying with its own keys at once.
     fn build(
-        records: &[storage::SigningKey],
+        records: &[store::SigningKey],
         tenants: &[Tenant],
         master: &MasterKey,
         now: i64,
@@ -189,7 +189,7 @@ impl Keys {
 
 impl KeySet {
     fn build<'r>(
-        records: impl Iterator<Item = &'r storage::SigningKey>,
+        records: impl Iterator<Item = &'r store::SigningKey>,
         master: &MasterKey,
         now: i64,
         lifetime: i64,
@@ -364,7 +364,7 @@ async fn generate(
     alg: SigningAlg,
     owner: Option<Uuid>,
     now: i64,
-) -> Result<storage::SigningKey, KeyError> {
+) -> Result<store::SigningKey, KeyError> {
     let master = master.clone();
     let mut record = tokio::task::spawn_blocking(move || new_key(&master, alg, now))
         .await
@@ -381,7 +381,7 @@ async fn create_missing(
     store: &dyn Store,
     master: &MasterKey,
     owner: Option<Uuid>,
-    records: &[storage::SigningKey],
+    records: &[store::SigningKey],
     now: i64,
 ) -> Result<bool, KeyError> {
     let mut created = false;
@@ -430,7 +430,7 @@ async fn stored(
     store: &dyn Store,
     master: &MasterKey,
     now: i64,
-) -> Result<(Vec<storage::SigningKey>, Vec<Tenant>), KeyError> {
+) -> Result<(Vec<store::SigningKey>, Vec<Tenant>), KeyError> {
     let tenants = store.list_tenants().await?;
     let mut records = store.list_signing_keys().await?;
     let path = tenants
@@ -470,7 +470,7 @@ impl KeyRing {
     /// Keys past their verification window are left out; each algorithm needs a key that can
     /// sign.
     pub fn from_records(
-        records: &[storage::SigningKey],
+        records: &[store::SigningKey],
         master: &MasterKey,
         now: i64,
         token_lifetime: Duration,
@@ -481,7 +481,7 @@ impl KeyRing {
     /// Builds the ring from stored keys as of `now`, for `tenants` (those in path mode sign
     /// with their own keys, which must include a key of each algorithm that can sign).
     pub fn from_records_and_tenants(
-        records: &[storage::SigningKey],
+        records: &[store::SigningKey],
         tenants: &[Tenant],
         master: &MasterKey,
         now: i64,

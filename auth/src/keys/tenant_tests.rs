@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use protocol::token::AccessClaims;
 use storage::sqlite::SqliteStore;
-use storage::{IssuerMode, Store, Tenant};
+use store::prelude::*;
+use store::{IssuerMode, Tenant};
 use testkit::TempDir;
 use uuid::Uuid;
 

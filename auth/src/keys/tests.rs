@@ -8,7 +8,7 @@ use protocol::token::{AccessClaims, JwtHeader};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use storage::sqlite::SqliteStore;
-use storage::Store;
+use store::prelude::*;
 use testkit::TempDir;
 
 use super::master::NONCE_LEN;
@@ -86,8 +86,8 @@ fn with_header(token: &str, header: &str) -> String {
 }
 
 /// RSA records are slow to make: a few, made once, under one master key.
-fn rsa_records() -> &'static [storage::SigningKey; 3] {
-    static RECORDS: OnceLock<[storage::SigningKey; 3]> = OnceLock::new();
+fn rsa_records() -> &'static [store::SigningKey; 3] {
+    static RECORDS: OnceLock<[store::SigningKey; 3]> = OnceLock::new();
     RECORDS.get_or_init(|| {
         core::array::from_fn(|_| new_key(&master(), SigningAlg::Rs256, NOW).unwrap())
     })
@@ -97,7 +97,7 @@ fn master() -> MasterKey {
     MasterKey::from_bytes([3; 32])
 }
 
-fn ed(now: i64) -> storage::SigningKey {
+fn ed(now: i64) -> store::SigningKey {
     new_key(&master(), SigningAlg::EdDsa, now).unwrap()
 }
 
@@ -134,7 +134,7 @@ fn sealed_private_keys_are_bound_to_their_row_and_algorithm() {
         .decrypt(&rsa.private_key_encrypted, &rsa.public_key)
         .is_none());
     // Another row's ciphertext, or this row relabelled, does not decrypt.
-    let moved = storage::SigningKey {
+    let moved = store::SigningKey {
         private_key_encrypted: other.private_key_encrypted.clone(),
         ..rsa.clone()
     };
@@ -142,7 +142,7 @@ fn sealed_private_keys_are_bound_to_their_row_and_algorithm() {
         material::PrivateKey::decrypt(&moved, &master()),
         Err(KeyError::WrongMasterKey { .. })
     ));
-    let relabelled = storage::SigningKey {
+    let relabelled = store::SigningKey {
         alg: SigningAlg::EdDsa,
         ..rsa.clone()
     };
@@ -159,7 +159,7 @@ fn sealed_private_keys_are_bound_to_their_row_and_algorithm() {
         .is_some());
 }
 
-fn ring(records: &[storage::SigningKey], now: i64) -> KeyRing {
+fn ring(records: &[store::SigningKey], now: i64) -> KeyRing {
     KeyRing::from_records(records, &master(), now, LIFETIME).unwrap()
 }
 
@@ -403,10 +403,10 @@ fn a_ring_needs_a_signer_of_each_algorithm() {
 
 /// A rotation's records as the store holds them: `old` signs until `t1`, `new` from `t1`.
 fn rotated(
-    mut old: storage::SigningKey,
-    mut new: storage::SigningKey,
+    mut old: store::SigningKey,
+    mut new: store::SigningKey,
     t1: i64,
-) -> [storage::SigningKey; 2] {
+) -> [store::SigningKey; 2] {
     old.retired_at = Some(t1);
     new.activates_at = t1;
     [old, new]

@@ -28,7 +28,7 @@ const MAX_TOKEN_LEN: usize = 128;
 
 /// The client's redirect URI named by the request, when one is named: it must be registered.
 fn checked_redirect(
-    client: &storage::Client,
+    client: &store::Client,
     uri: &Option<String>,
 ) -> Result<Option<String>, ApiError> {
     match uri.as_deref().filter(|u| !u.is_empty()) {
@@ -45,8 +45,8 @@ fn checked_redirect(
 /// Starts `kind` for `email` after this request has been answered.
 fn start_later(
     ctx: &Ctx,
-    tenant: storage::Tenant,
-    client: storage::Client,
+    tenant: store::Tenant,
+    client: store::Client,
     email: String,
     kind: MailKind,
     redirect_uri: Option<String>,
@@ -68,7 +68,7 @@ async fn start_input(
     ctx: &Ctx,
     parts: &Parts,
     r: &EmailStartRequest,
-) -> Result<(storage::Tenant, storage::Client, Option<String>), ApiError> {
+) -> Result<(store::Tenant, store::Client, Option<String>), ApiError> {
     let client_id = required(&r.client_id, "client_id")?;
     let key = r.tenant_id.as_deref().or(r.tenant.as_deref());
     let tenant = common::tenant(ctx, common::tenant_key(parts, key)).await?;

@@ -63,7 +63,7 @@ pub async fn register(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
                 email: email.to_string(),
                 password: Password::new(password),
                 name: r.name,
-                custom_fields: user_metadata,
+                custom_fields: store::Metadata::from_json(user_metadata),
             },
             &ctx.origin(&parts),
             ctx.now,

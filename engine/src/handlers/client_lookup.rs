@@ -8,7 +8,7 @@
 //! The fast path is the shard's directory cache: with one client of that id (the common
 //! case) nothing else is read. A store fault is a 503, never `invalid_client`.
 
-use storage::{Client, ClientType};
+use store::{Client, ClientType};
 use uuid::Uuid;
 
 use super::{errors, Ctx};

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use protocol::auth::LoginRequest;
 use protocol::{ApiError, ErrorCode};
 use serde::de::DeserializeOwned;
-use storage::{Client, Tenant};
+use store::{Client, Tenant};
 
 use super::errors;
 use super::Ctx;

@@ -9,7 +9,7 @@
 use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
-use storage::{Client, Consent, Tenant, User};
+use store::{Client, Consent, Tenant, User};
 
 use super::common::{self, body, cookie};
 use super::login_page::{self, error_page, escape};

@@ -11,7 +11,7 @@
 use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
-use storage::Client;
+use store::Client;
 
 use super::common::{self, body, cookie};
 use super::login_page::{self, escape};

@@ -1,7 +1,7 @@
 //! The one place where domain denials and store faults become HTTP error codes.
 
 use protocol::{ApiError, ErrorCode};
-use storage::StoreError;
+use store::StoreError;
 
 use auth::flows::Denial;
 use auth::limiter::Decision;

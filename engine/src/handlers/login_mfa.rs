@@ -3,7 +3,7 @@
 //! finish here (see `Auth::mfa_challenge`).
 
 use http::request::Parts;
-use storage::{Client, Tenant};
+use store::{Client, Tenant};
 
 use super::common::{self, denied, sign_in_status};
 use super::login_page::error_page;

@@ -14,7 +14,7 @@ use protocol::account::{
     TotpEnrollResponse, TotpVerifyResponse,
 };
 use protocol::{ApiError, ErrorCode};
-use storage::User;
+use store::User;
 
 use super::common::{self, bearer, body, cookie, denied, no_store, parse, Accept};
 use super::errors;
@@ -167,7 +167,7 @@ pub async fn verify(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let r: MfaRequest = parse(&parts, bytes, false, Accept::Json)?;
     let code = non_empty(&r.code).ok_or_else(|| errors::missing("code"))?;
     // The caller's own sign-in (the refresh family its token names) stays; every other ends.
-    let keep = storage::KeepSignIn {
+    let keep = store::KeepSignIn {
         family_id: caller.claims.sid.as_deref().and_then(|s| s.parse().ok()),
         session: None,
     };

@@ -8,7 +8,7 @@ use http::{Method, Request};
 use hyper::body::Incoming;
 use protocol::oidc::CodeTokenResponse;
 use protocol::{ApiError, GrantType, OAuthError};
-use storage::{Client, Tenant};
+use store::{Client, Tenant};
 
 use super::common::{self, body, cookie, denied, no_store, sign_in_status};
 use super::login_page::{self, error_page, LoginPage};
@@ -65,7 +65,7 @@ pub(super) enum Lookup {
 }
 
 impl Lookup {
-    fn store(e: &storage::StoreError) -> Lookup {
+    fn store(e: &store::StoreError) -> Lookup {
         Lookup::Unavailable(errors::store(e))
     }
 

@@ -11,7 +11,7 @@ use protocol::auth::{
 };
 use protocol::token::AccessClaims;
 use protocol::{ApiError, ErrorCode};
-use storage::User;
+use store::User;
 use uuid::Uuid;
 
 use super::common::{self, bearer, body, cookie, denied, no_store, sign_in_status};
@@ -238,7 +238,7 @@ pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             aud: c.aud,
             amr: c.amr,
             custom: c.custom,
-            user_metadata: user.custom_fields,
+            user_metadata: user.custom_fields.into_json(),
             exp: c.exp,
             iat: c.iat,
             iss: c.iss,
@@ -277,9 +277,9 @@ pub async fn userinfo(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             email_verified: email.then_some(user.email_verified),
             name: if profile { user.name.clone() } else { None },
             tenant_id: profile.then(|| user.tenant_id.to_string()),
-            user_metadata: profile.then(|| user.custom_fields.clone()),
-            custom_fields: profile.then(|| user.custom_fields.clone()),
-            app_metadata: profile.then(|| user.app_metadata.clone()),
+            user_metadata: profile.then(|| user.custom_fields.as_json().clone()),
+            custom_fields: profile.then(|| user.custom_fields.as_json().clone()),
+            app_metadata: profile.then(|| user.app_metadata.as_json().clone()),
             created_at: profile.then_some(user.created_at),
             updated_at: None,
         },
@@ -303,7 +303,11 @@ pub async fn complete_profile(ctx: &Ctx, req: Request<Incoming>) -> HandlerResul
     let merged = ctx
         .auth()
         .store
-        .merge_user_metadata(user.id, patch, protocol::metadata::MAX_METADATA_BYTES)
+        .merge_user_metadata(
+            user.id,
+            store::Metadata::from_json(patch),
+            protocol::metadata::MAX_METADATA_BYTES,
+        )
         .await
         .map_err(|e| errors::store(&e))?;
     let Some(user) = merged else {
@@ -321,7 +325,7 @@ pub async fn complete_profile(ctx: &Ctx, req: Request<Incoming>) -> HandlerResul
         200,
         &CompleteProfileResponse {
             user_id: user.id.to_string(),
-            custom_fields: user.custom_fields,
+            custom_fields: user.custom_fields.into_json(),
         },
     )))
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use auth::ports::{MailVars, Mailer};
 use auth::{KeyError, MasterKey};
-use storage::{ClaimedMail, NewMail};
+use store::{ClaimedMail, NewMail};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -203,13 +203,13 @@ mod tests {
     use auth::ports::MailKind;
     use std::time::Duration;
 
-    fn tenant() -> storage::Tenant {
-        storage::Tenant {
+    fn tenant() -> store::Tenant {
+        store::Tenant {
             id: Uuid::now_v7(),
             slug: "acme".into(),
             name: "Acme".into(),
             created_at: 0,
-            issuer_mode: storage::IssuerMode::Global,
+            issuer_mode: store::IssuerMode::Global,
         }
     }
 

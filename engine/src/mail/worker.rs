@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use storage::redis::mail::{MailAttempt, MailLock};
 use storage::redis::Redis;
-use storage::{ClaimedMail, MailResult, Store};
+use store::{ClaimedMail, MailResult, Store};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -247,7 +247,7 @@ async fn backlog(worker: &Worker) {
 /// Runs `step` with `before` until it deletes less than a batch (at most 20 batches).
 async fn prune_batches<'a, F>(what: &str, mut step: F) -> u64
 where
-    F: FnMut() -> storage::StoreFuture<'a, u64>,
+    F: FnMut() -> store::StoreFuture<'a, u64>,
 {
     let mut total = 0;
     for _ in 0..20 {

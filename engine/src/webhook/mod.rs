@@ -18,7 +18,7 @@ pub mod worker;
 
 pub use auth::events::{failed, parse_event_list, with_meta, EventType, Origin, ALL_EVENTS};
 use auth::{KeyError, MasterKey};
-use storage::WebhookEndpoint;
+use store::WebhookEndpoint;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 

@@ -25,7 +25,7 @@ use http::header::{HeaderName, HeaderValue};
 use protocol::webhook::{rfc3339, WebhookEvent};
 use rand::Rng as _;
 use storage::redis::{Redis, WebhookAttempt, WebhookLock};
-use storage::{ClaimedDelivery, DeliveryResult, Event, Store};
+use store::{ClaimedDelivery, DeliveryResult, Event, Store};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
@@ -283,7 +283,7 @@ pub fn payload(event: &Event) -> WebhookEvent {
         target_type: event.target_type.clone(),
         ip_address: event.ip_address.clone(),
         user_agent: event.user_agent.clone(),
-        metadata: event.metadata.clone(),
+        metadata: event.metadata.as_json().clone(),
         result: event.result.clone(),
         created_at: rfc3339(event.created_at),
     }

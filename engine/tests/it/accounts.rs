@@ -149,7 +149,7 @@ async fn operator_app_metadata_is_the_custom_claim_of_the_next_token() {
     let user_id = str_of(&reg, "user_id").parse().unwrap();
     let meta = json!({ "role": "admin", "org": { "id": 7 } });
     srv.store()
-        .set_user_app_metadata(user_id, meta.clone())
+        .set_user_app_metadata(user_id, store::Metadata::from_json(meta.clone()))
         .await
         .unwrap()
         .expect("the user exists");

@@ -647,11 +647,11 @@ async fn client_token_lifetimes_override_the_server_defaults() {
     let short = srv
         .store()
         .create_client(
-            storage::NewClient {
+            store::NewClient {
                 scopes: vec![],
                 access_token_ttl: Some(60),
                 refresh_token_ttl: Some(3600),
-                ..storage::NewClient::new(fx.tenant.id, "short", "short")
+                ..store::NewClient::new(fx.tenant.id, "short", "short")
             },
             engine::unix_now(),
         )

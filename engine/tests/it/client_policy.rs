@@ -22,9 +22,9 @@ async fn client_with(
     s: &TestServer,
     fx: &Fixture,
     client_id: &str,
-    edit: impl FnOnce(&mut storage::NewClient),
-) -> storage::Client {
-    let mut new = storage::NewClient::new(fx.tenant.id, client_id, client_id);
+    edit: impl FnOnce(&mut store::NewClient),
+) -> store::Client {
+    let mut new = store::NewClient::new(fx.tenant.id, client_id, client_id);
     edit(&mut new);
     s.store()
         .create_client(new, engine::unix_now())
@@ -32,9 +32,9 @@ async fn client_with(
         .unwrap()
 }
 
-fn confidential(new: &mut storage::NewClient) {
-    new.client_type = storage::ClientType::Confidential;
-    new.secret_hash = Some(storage::SecretHash::new(auth::client_secret::hash(SECRET)));
+fn confidential(new: &mut store::NewClient) {
+    new.client_type = store::ClientType::Confidential;
+    new.secret_hash = Some(store::SecretHash::new(auth::client_secret::hash(SECRET)));
 }
 
 fn code_of(body: &Value) -> (&str, &str) {
@@ -182,7 +182,7 @@ async fn planted_refresh(
     let now = engine::unix_now();
     s.store()
         .insert_refresh_token(
-            storage::NewRefreshToken {
+            store::NewRefreshToken {
                 token_hash: hash,
                 family_id: uuid::Uuid::now_v7(),
                 user_id,

@@ -155,8 +155,8 @@ pub fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
 }
 
 /// A public SPA client with the test redirect URI.
-pub async fn spa(srv: &TestServer, fx: &Fixture, client_id: &str) -> storage::Client {
-    let mut new = storage::NewClient::new(fx.tenant.id, client_id, "Demo SPA");
+pub async fn spa(srv: &TestServer, fx: &Fixture, client_id: &str) -> store::Client {
+    let mut new = store::NewClient::new(fx.tenant.id, client_id, "Demo SPA");
     new.redirect_uris = vec![REDIRECT.into()];
     srv.store()
         .create_client(new, engine::unix_now())
@@ -482,7 +482,7 @@ async fn authorization_errors_follow_rfc_6749() {
 async fn rp_initiated_logout_ends_the_browser_session() {
     let srv = TestServer::start().await;
     let fx = srv.fixture().await;
-    let mut new = storage::NewClient::new(fx.tenant.id, "spa", "Demo SPA");
+    let mut new = store::NewClient::new(fx.tenant.id, "spa", "Demo SPA");
     new.redirect_uris = vec![REDIRECT.into()];
     new.post_logout_redirect_uris = vec!["https://app.example/bye".into()];
     srv.store()

@@ -19,7 +19,7 @@ fn mode(path: &Path) -> String {
 
 /// What `hj serve` does on the embedded store up to serving: open (creating the data dir and
 /// the database), migrate, bootstrap, load or generate the master key.
-async fn start_embedded(config: &Config) -> std::sync::Arc<dyn storage::Store> {
+async fn start_embedded(config: &Config) -> std::sync::Arc<dyn store::Store> {
     let store = engine::open_store(config).await.unwrap();
     engine::prepare_store(store.as_ref()).await.unwrap();
     engine::bootstrap_embedded(store.as_ref(), &config.cors_origins)
@@ -63,7 +63,7 @@ async fn an_existing_data_dir_keeps_its_mode_and_new_files_are_owner_only() {
     // the database made in it is still the owner's only.
     let data = temp_dir("files-existing");
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(storage::files::open_to_others(&data), Some(0o755));
+    assert_eq!(store::files::open_to_others(&data), Some(0o755));
     let config = Config::for_tests(data.clone());
     let store = start_embedded(&config).await;
     assert_eq!(mode(&data), "755");

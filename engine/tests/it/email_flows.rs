@@ -28,7 +28,7 @@ async fn server(sink: &SmtpSink) -> TestServer {
 
 /// A client with a registered redirect URI, for the flows' `redirect_uri`.
 async fn app(s: &TestServer, fx: &Fixture) {
-    let mut new = storage::NewClient::new(fx.tenant.id, "app", "App");
+    let mut new = store::NewClient::new(fx.tenant.id, "app", "App");
     new.redirect_uris = vec![REDIRECT.into()];
     s.store()
         .create_client(new, engine::unix_now())
@@ -131,7 +131,7 @@ async fn verify_email_by_mail_then_the_client_lets_the_user_in() {
         .update_client(
             fx.tenant.id,
             "app",
-            storage::ClientChanges {
+            store::ClientChanges {
                 require_email_verification: Some(true),
                 ..Default::default()
             },

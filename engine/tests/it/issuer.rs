@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use storage::IssuerMode;
+use store::IssuerMode;
 
 use crate::auth::str_of;
 use crate::code_flow::{
@@ -17,7 +17,7 @@ use crate::support::{status_and_json, Fixture, TestServer, PASSWORD};
 
 /// What `hj tenant update --issuer-mode` does (the tenant's keys first when it enters path
 /// mode), then the reload every instance makes within 30 s, made at once.
-async fn set_mode(srv: &TestServer, tenant: &storage::Tenant, mode: IssuerMode) {
+async fn set_mode(srv: &TestServer, tenant: &store::Tenant, mode: IssuerMode) {
     let store = srv.store();
     let app = srv.handle().app();
     let now = engine::unix_now();
@@ -271,9 +271,9 @@ async fn the_code_flow_and_client_credentials_carry_the_tenant_issuer() {
 
     // A machine client's token.
     const SECRET: &str = "s3cret-of-the-backend-0123456789abcdefghij";
-    let mut new = storage::NewClient::new(acme.tenant.id, "svc", "Backend");
-    new.client_type = storage::ClientType::Confidential;
-    new.secret_hash = Some(storage::SecretHash::new(auth::client_secret::hash(SECRET)));
+    let mut new = store::NewClient::new(acme.tenant.id, "svc", "Backend");
+    new.client_type = store::ClientType::Confidential;
+    new.secret_hash = Some(store::SecretHash::new(auth::client_secret::hash(SECRET)));
     new.grant_types = vec!["client_credentials".into()];
     new.scopes = vec!["api:read".into()];
     srv.store()

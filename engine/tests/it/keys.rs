@@ -294,7 +294,7 @@ async fn tokens_of_both_algorithms_verify_from_the_jwks_across_a_rotation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_starting_together_on_postgresql_create_one_key_per_algorithm() {
     let db = testkit::pg::TestDb::create("hj_keys").await;
-    let open = |url: String| -> Arc<dyn storage::Store> {
+    let open = |url: String| -> Arc<dyn store::Store> {
         Arc::new(
             storage::postgres::PgStore::open(&url, storage::postgres::PgOptions::default())
                 .unwrap(),

@@ -13,7 +13,7 @@ use auth::ports::{MailKind, MailVars, Mailer as _};
 use engine::config::Config;
 use engine::mail::EngineMailer;
 use sha2::{Digest as _, Sha256};
-use storage::{EmailPurpose, EmailToken, MailRecord};
+use store::{EmailPurpose, EmailToken, MailRecord};
 use uuid::Uuid;
 
 use crate::smtp::{closed_port, Received, SmtpSink};

@@ -75,7 +75,7 @@ async fn sdk_flow_enrol_challenge_refresh_recovery_disable() {
     let hook = uuid::Uuid::now_v7();
     s.store()
         .create_webhook_endpoint(
-            storage::NewWebhookEndpoint {
+            store::NewWebhookEndpoint {
                 id: hook,
                 tenant_id: fx.tenant.id,
                 url: "http://127.0.0.1:9/hook".into(),
@@ -237,10 +237,10 @@ async fn sdk_flow_enrol_challenge_refresh_recovery_disable() {
     assert!(types.contains(&"mfa.disabled"), "{types:?}");
     let mfa_logins: Vec<_> = events
         .iter()
-        .filter(|e| e.event_type == "user.login" && e.metadata["method"] == "mfa")
+        .filter(|e| e.event_type == "user.login" && e.metadata.as_json()["method"] == "mfa")
         .collect();
     assert_eq!(mfa_logins.len(), 2, "{events:?}");
-    assert_eq!(mfa_logins[0].metadata["amr"], "pwd otp mfa");
+    assert_eq!(mfa_logins[0].metadata.as_json()["amr"], "pwd otp mfa");
     assert_eq!(
         s.metric_value(r#"hellojohn_auth_sign_ins_total{method="mfa",status="success"}"#)
             .await,
@@ -404,7 +404,7 @@ async fn a_client_may_require_a_verified_email() {
         .update_client(
             fx.tenant.id,
             fx.client_id(),
-            storage::ClientChanges {
+            store::ClientChanges {
                 require_email_verification: Some(true),
                 ..Default::default()
             },
@@ -417,7 +417,7 @@ async fn a_client_may_require_a_verified_email() {
         .update_client(
             fx.tenant.id,
             &strict.client_id,
-            storage::ClientChanges {
+            store::ClientChanges {
                 require_email_verification: Some(true),
                 ..Default::default()
             },

@@ -170,10 +170,10 @@ async fn logout_with_post_logout_redirect_uri() {
     let spa = srv
         .store()
         .create_client(
-            storage::NewClient {
+            store::NewClient {
                 scopes: vec![],
                 post_logout_redirect_uris: vec!["https://app.example/bye".into()],
-                ..storage::NewClient::new(fx.tenant.id, "spa", "spa")
+                ..store::NewClient::new(fx.tenant.id, "spa", "spa")
             },
             engine::unix_now(),
         )

@@ -20,11 +20,11 @@ async fn confidential(
     client_id: &str,
     grants: &[&str],
     scopes: &[&str],
-) -> storage::Client {
-    let mut new = storage::NewClient::new(fx.tenant.id, client_id, "Backend");
+) -> store::Client {
+    let mut new = store::NewClient::new(fx.tenant.id, client_id, "Backend");
     new.redirect_uris = vec![REDIRECT.into()];
-    new.client_type = storage::ClientType::Confidential;
-    new.secret_hash = Some(storage::SecretHash::new(auth::client_secret::hash(SECRET)));
+    new.client_type = store::ClientType::Confidential;
+    new.secret_hash = Some(store::SecretHash::new(auth::client_secret::hash(SECRET)));
     new.grant_types = grants.iter().map(|g| g.to_string()).collect();
     new.scopes = scopes.iter().map(|s| s.to_string()).collect();
     srv.store()
@@ -476,7 +476,7 @@ async fn a_clients_allowed_origins_are_trusted_for_cors() {
     )
     .await;
     let fx = srv.fixture().await;
-    let mut new = storage::NewClient::new(fx.tenant.id, "spa", "SPA");
+    let mut new = store::NewClient::new(fx.tenant.id, "spa", "SPA");
     new.allowed_origins = vec!["https://spa.example".into()];
     srv.store()
         .create_client(new, engine::unix_now())
@@ -516,10 +516,10 @@ async fn a_client_may_ask_for_other_signature_algorithms() {
     use sha2::{Digest as _, Sha512};
     let srv = TestServer::start().await;
     let fx = srv.fixture().await;
-    let mut new = storage::NewClient::new(fx.tenant.id, "spa", "SPA");
+    let mut new = store::NewClient::new(fx.tenant.id, "spa", "SPA");
     new.redirect_uris = vec![REDIRECT.into()];
-    new.id_token_alg = Some(storage::SigningAlg::EdDsa);
-    new.access_token_alg = Some(storage::SigningAlg::Rs256);
+    new.id_token_alg = Some(store::SigningAlg::EdDsa);
+    new.access_token_alg = Some(store::SigningAlg::Rs256);
     srv.store()
         .create_client(new, engine::unix_now())
         .await

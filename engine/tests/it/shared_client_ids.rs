@@ -14,14 +14,14 @@ const SECRET_THREE: &str = "secret-of-tenant-three-0123456789abcdefghi";
 
 async fn confidential(
     srv: &TestServer,
-    tenant: &storage::Tenant,
+    tenant: &store::Tenant,
     client_id: &str,
     secret: &str,
     grants: &[&str],
-) -> storage::Client {
-    let mut new = storage::NewClient::new(tenant.id, client_id, client_id);
-    new.client_type = storage::ClientType::Confidential;
-    new.secret_hash = Some(storage::SecretHash::new(auth::client_secret::hash(secret)));
+) -> store::Client {
+    let mut new = store::NewClient::new(tenant.id, client_id, client_id);
+    new.client_type = store::ClientType::Confidential;
+    new.secret_hash = Some(store::SecretHash::new(auth::client_secret::hash(secret)));
     new.grant_types = grants.iter().map(|g| g.to_string()).collect();
     new.scopes = vec!["api:read".into()];
     srv.store()

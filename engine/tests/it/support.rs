@@ -134,8 +134,8 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 
 /// A tenant and one of its clients, created directly in the store of a test server.
 pub struct Fixture {
-    pub tenant: storage::Tenant,
-    pub client: storage::Client,
+    pub tenant: store::Tenant,
+    pub client: store::Client,
 }
 
 impl Fixture {
@@ -155,7 +155,7 @@ pub const PASSWORD: &str = "Correct-Horse-42";
 
 impl TestServer {
     /// The server's store (the same one its handlers use).
-    pub fn store(&self) -> std::sync::Arc<dyn storage::Store> {
+    pub fn store(&self) -> std::sync::Arc<dyn store::Store> {
         self.handle().app().store.clone()
     }
 
@@ -174,10 +174,10 @@ impl TestServer {
     }
 
     /// Another client in an existing tenant.
-    pub async fn add_client(&self, tenant: &storage::Tenant, client_id: &str) -> storage::Client {
+    pub async fn add_client(&self, tenant: &store::Tenant, client_id: &str) -> store::Client {
         self.store()
             .create_client(
-                storage::NewClient::new(tenant.id, client_id, client_id),
+                store::NewClient::new(tenant.id, client_id, client_id),
                 engine::unix_now(),
             )
             .await
@@ -202,7 +202,7 @@ impl TestServer {
             let tenant = store.create_tenant("local", "Local", now).await.unwrap();
             let client = store
                 .create_client(
-                    storage::NewClient::new(tenant.id, "local-app", "Local app"),
+                    store::NewClient::new(tenant.id, "local-app", "Local app"),
                     now,
                 )
                 .await
@@ -347,7 +347,7 @@ pub struct StartOptions {
     /// Prefix of this server's Redis keys, so tests sharing one Redis stay apart.
     pub redis_key_prefix: Option<String>,
     /// Serve from this store (another server's): two instances of one deployment.
-    pub store: Option<std::sync::Arc<dyn storage::Store>>,
+    pub store: Option<std::sync::Arc<dyn store::Store>>,
     /// Changes to the configuration that have no `HELLOJOHN_*` setting (webhook backoff, lease).
     pub configure: Option<fn(&mut Config)>,
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use engine::config::Config;
 use serde_json::{json, Value};
-use storage::{DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, WebhookDelivery};
+use store::{DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, WebhookDelivery};
 use uuid::Uuid;
 
 use crate::support::{

@@ -1,5 +1,6 @@
 //! Authorization codes.
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, Row};
 
@@ -58,7 +59,8 @@ pub(super) async fn insert_auth_code(client: &Client, new: &NewAuthCode) -> Resu
                 (&c.access_expires_at, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -72,8 +74,9 @@ pub(super) async fn find_auth_code<C: GenericClient + Sync>(
             &format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"),
             &[(&hash, Type::BYTEA)],
         )
-        .await?;
-    Ok(row.as_ref().map(code_from).transpose()?)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(code_from).transpose().map_err(db)
 }
 
 /// One transaction: the conditional update that redeems the code, then the refresh family
@@ -94,7 +97,7 @@ pub(super) async fn redeem_auth_code(
     } = redeem;
     let (access_jti, access_exp) = access.unzip();
     let hash: &[u8] = code_hash;
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let redeemed = tx
         .query_typed_opt(
             &format!(
@@ -110,9 +113,10 @@ pub(super) async fn redeem_auth_code(
                 (&access_exp, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     if let Some(row) = redeemed {
-        let code = code_from(&row)?;
+        let code = code_from(&row).map_err(db)?;
         if let Some(t) = &refresh {
             tx.execute_typed(
                 "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at, scopes) \
@@ -126,7 +130,7 @@ pub(super) async fn redeem_auth_code(
                     (&code.scopes, Type::TEXT_ARRAY),
                 ],
             )
-            .await?;
+            .await.map_err(db)?;
             let token_hash: &[u8] = &t.token_hash;
             tx.execute_typed(
                 "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, client_id, \
@@ -141,13 +145,13 @@ pub(super) async fn redeem_auth_code(
                     (&t.expires_at, Type::INT8),
                 ],
             )
-            .await?;
+            .await.map_err(db)?;
         }
         let event = event
             .map(|d| d.for_user(code.tenant_id, code.user_id))
             .transpose()?;
         events::insert_opt(&tx, event.as_ref()).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         return Ok(Redemption::Redeemed(code));
     }
     let Some(code) = find_auth_code(&tx, code_hash).await? else {
@@ -161,14 +165,15 @@ pub(super) async fn redeem_auth_code(
             "UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
             &[(&code.family_id, Type::UUID), (&now, Type::INT8)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     if revoked > 0 {
         let event = reuse_event
             .map(|d| d.for_user(code.tenant_id, code.user_id))
             .transpose()?;
         events::insert_opt(&tx, event.as_ref()).await?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(Redemption::Reused(code))
 }
 
@@ -179,13 +184,14 @@ pub(super) async fn prune_auth_codes(
     limit: u32,
 ) -> Result<u64, StoreError> {
     let limit = i64::from(limit);
-    Ok(client
+    client
         .execute_typed(
             "DELETE FROM authorization_codes WHERE code_hash IN \
              (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&limit, Type::INT8)],
         )
-        .await?)
+        .await
+        .map_err(db)
 }
 
 pub(super) async fn revoke_access_token(
@@ -206,7 +212,8 @@ pub(super) async fn revoke_access_token(
                 (&now, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -220,11 +227,12 @@ pub(super) async fn revoked_tokens_since(
             "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= $1 AND expires_at > $2",
             &[(&since, Type::INT8), (&now, Type::INT8)],
         )
-        .await?;
-    Ok(rows
-        .iter()
+        .await
+        .map_err(db)?;
+    rows.iter()
         .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, _>>()?)
+        .collect::<Result<_, _>>()
+        .map_err(db)
 }
 
 pub(super) async fn prune_revoked_tokens(
@@ -233,11 +241,12 @@ pub(super) async fn prune_revoked_tokens(
     limit: u32,
 ) -> Result<u64, StoreError> {
     let limit = i64::from(limit);
-    Ok(client
+    client
         .execute_typed(
             "DELETE FROM revoked_tokens WHERE jti IN \
              (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&limit, Type::INT8)],
         )
-        .await?)
+        .await
+        .map_err(db)
 }

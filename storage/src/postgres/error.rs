@@ -2,29 +2,22 @@
 
 use crate::StoreError;
 
-impl From<tokio_postgres::Error> for StoreError {
-    /// `unique_violation` is `Conflict(<what>)`; a missing table or column is `Schema` (not
-    /// migrated); connection failures, shutdowns, lost connections, exhausted resources,
-    /// serialization failures and deadlocks are `Unavailable` (nothing was committed, retrying
-    /// is safe); anything else is `Internal`. Messages never carry row values (a unique
-    /// violation's DETAIL names the duplicate key: personal data).
-    fn from(e: tokio_postgres::Error) -> StoreError {
-        if let Some(db) = e.as_db_error() {
-            let code = db.code().code();
-            let text = format!("{} ({code})", db.message());
-            return match code {
-                "23505" => StoreError::Conflict(conflict_name(db.constraint().unwrap_or_default())),
-                "42P01" | "42703" => StoreError::Schema(format!("{text} (run the migrations)")),
-                c if unavailable(c) => StoreError::Unavailable(text),
-                _ => StoreError::Internal(text),
-            };
-        }
-        let text = error_chain(&e);
-        if e.is_closed() || connection_level(&e) {
-            StoreError::Unavailable(text)
-        } else {
-            StoreError::Internal(text)
-        }
+pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let text = format!("{} ({code})", db.message());
+        return match code {
+            "23505" => StoreError::Conflict(conflict_name(db.constraint().unwrap_or_default())),
+            "42P01" | "42703" => StoreError::Schema(format!("{text} (run the migrations)")),
+            c if unavailable(c) => StoreError::Unavailable(text),
+            _ => StoreError::Internal(text),
+        };
+    }
+    let text = error_chain(&e);
+    if e.is_closed() || connection_level(&e) {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Internal(text)
     }
 }
 

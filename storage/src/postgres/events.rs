@@ -2,6 +2,7 @@
 //! change that caused it, by one statement that also fans it out: one delivery per endpoint
 //! of its tenant subscribed to its type (or to `*`).
 
+use super::error::db;
 use std::sync::LazyLock;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -27,7 +28,7 @@ pub(super) fn event_from(row: &Row, at: usize) -> Result<Event, tokio_postgres::
         target_type: row.try_get(at + 6)?,
         ip_address: row.try_get(at + 7)?,
         user_agent: row.try_get(at + 8)?,
-        metadata: row.try_get(at + 9)?,
+        metadata: crate::Metadata::from_json(row.try_get(at + 9)?),
         result: row.try_get(at + 10)?,
         created_at: row.try_get(at + 11)?,
     })
@@ -55,7 +56,7 @@ pub(super) fn event_params(event: &Event) -> [(&(dyn ToSql + Sync), Type); 12] {
         (&event.target_type, Type::TEXT),
         (&event.ip_address, Type::TEXT),
         (&event.user_agent, Type::TEXT),
-        (&event.metadata, Type::JSONB),
+        (event.metadata.as_json(), Type::JSONB),
         (&event.result, Type::TEXT),
         (&event.created_at, Type::INT8),
     ]
@@ -70,7 +71,10 @@ pub(super) async fn insert_event<C: GenericClient + Sync>(
     event: &Event,
 ) -> Result<(), StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {}", record_event_call(1)));
-    client.execute_typed(&SQL, &event_params(event)).await?;
+    client
+        .execute_typed(&SQL, &event_params(event))
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -110,11 +114,12 @@ pub(super) async fn list_events<C: GenericClient + Sync>(
             ),
             &[(&tenant_id, Type::UUID), (&limit, Type::INT8)],
         )
-        .await?;
-    Ok(rows
-        .iter()
+        .await
+        .map_err(db)?;
+    rows.iter()
         .map(|row| event_from(row, 0))
-        .collect::<Result<_, _>>()?)
+        .collect::<Result<_, _>>()
+        .map_err(db)
 }
 
 /// Deletes up to `limit` events created before `before` whose deliveries are all finished
@@ -125,7 +130,7 @@ pub(super) async fn prune<C: GenericClient + Sync>(
     limit: u32,
 ) -> Result<u64, StoreError> {
     let limit = i64::from(limit);
-    Ok(client
+    client
         .execute_typed(
             "DELETE FROM webhook_events WHERE id IN (\
              SELECT v.id FROM webhook_events v WHERE v.created_at < $1 \
@@ -134,5 +139,6 @@ pub(super) async fn prune<C: GenericClient + Sync>(
              LIMIT $2)",
             &[(&before, Type::INT8), (&limit, Type::INT8)],
         )
-        .await?)
+        .await
+        .map_err(db)
 }

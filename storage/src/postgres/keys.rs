@@ -1,5 +1,6 @@
 //! Signing keys.
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
@@ -20,18 +21,18 @@ const INSERT: &str = "INSERT INTO signing_keys (kid, alg, public_key, private_ke
                                                 created_at, activates_at, retired_at, tenant_id)";
 
 fn key_from(row: &Row) -> Result<SigningKey, StoreError> {
-    let alg: String = row.try_get(1)?;
+    let alg: String = row.try_get(1).map_err(db)?;
     let alg = SigningAlg::parse(&alg)
         .ok_or_else(|| StoreError::Internal(format!("signing_keys: unknown alg {alg:?}")))?;
     Ok(SigningKey {
-        kid: row.try_get(0)?,
+        kid: row.try_get(0).map_err(db)?,
         alg,
-        public_key: row.try_get(2)?,
-        private_key_encrypted: row.try_get(3)?,
-        created_at: row.try_get(4)?,
-        activates_at: row.try_get(5)?,
-        retired_at: row.try_get(6)?,
-        tenant_id: row.try_get(7)?,
+        public_key: row.try_get(2).map_err(db)?,
+        private_key_encrypted: row.try_get(3).map_err(db)?,
+        created_at: row.try_get(4).map_err(db)?,
+        activates_at: row.try_get(5).map_err(db)?,
+        retired_at: row.try_get(6).map_err(db)?,
+        tenant_id: row.try_get(7).map_err(db)?,
     })
 }
 
@@ -48,7 +49,8 @@ pub(super) async fn list_signing_keys(client: &Client) -> Result<Vec<SigningKey>
             ),
             &[],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     keys_from(&rows)
 }
 
@@ -61,7 +63,7 @@ pub(super) async fn insert_signing_key_if_none(
     key: &SigningKey,
 ) -> Result<Vec<SigningKey>, StoreError> {
     let alg = key.alg.as_str();
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let (locked, inserted, active) = pipelined3(
         async {
             tx.execute_typed(
@@ -104,10 +106,10 @@ pub(super) async fn insert_signing_key_if_none(
         },
     )
     .await;
-    locked?;
-    inserted?;
-    let active = keys_from(&active?)?;
-    tx.commit().await?;
+    locked.map_err(db)?;
+    inserted.map_err(db)?;
+    let active = keys_from(&active.map_err(db)?)?;
+    tx.commit().await.map_err(db)?;
     Ok(active)
 }
 
@@ -119,7 +121,7 @@ pub(super) async fn rotate_signing_key(
     key: &SigningKey,
 ) -> Result<u64, StoreError> {
     let alg = key.alg.as_str();
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let (locked, retired, inserted) = pipelined3(
         async {
             tx.execute_typed(
@@ -159,9 +161,9 @@ pub(super) async fn rotate_signing_key(
         },
     )
     .await;
-    locked?;
-    let retired = retired?;
-    inserted?;
-    tx.commit().await?;
+    locked.map_err(db)?;
+    let retired = retired.map_err(db)?;
+    inserted.map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(retired)
 }

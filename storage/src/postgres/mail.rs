@@ -9,6 +9,7 @@
 //! same statement sets their lease, so instances sharing the database never pick the same mail
 //! while its lease holds (PgBouncer's transaction pooling included).
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
@@ -23,19 +24,19 @@ const TOKEN_COLUMNS: &str = "purpose, user_id, tenant_id, client_id, email, redi
                              expires_at, used_at, created_at";
 
 fn token_from(token_hash: TokenHash, row: &Row) -> Result<EmailToken, StoreError> {
-    let purpose: String = row.try_get(0)?;
+    let purpose: String = row.try_get(0).map_err(db)?;
     Ok(EmailToken {
         token_hash,
         purpose: EmailPurpose::parse(&purpose)
             .ok_or_else(|| StoreError::Internal(format!("unknown token purpose {purpose:?}")))?,
-        user_id: row.try_get(1)?,
-        tenant_id: row.try_get(2)?,
-        client_id: row.try_get(3)?,
-        email: row.try_get(4)?,
-        redirect_uri: row.try_get(5)?,
-        expires_at: row.try_get(6)?,
-        used_at: row.try_get(7)?,
-        created_at: row.try_get(8)?,
+        user_id: row.try_get(1).map_err(db)?,
+        tenant_id: row.try_get(2).map_err(db)?,
+        client_id: row.try_get(3).map_err(db)?,
+        email: row.try_get(4).map_err(db)?,
+        redirect_uri: row.try_get(5).map_err(db)?,
+        expires_at: row.try_get(6).map_err(db)?,
+        used_at: row.try_get(7).map_err(db)?,
+        created_at: row.try_get(8).map_err(db)?,
     })
 }
 
@@ -47,7 +48,7 @@ pub(super) async fn issue_email_token(
 ) -> Result<(), StoreError> {
     let hash: &[u8] = &token.token_hash;
     let created_at = mail.created_at_ms.div_euclid(1000);
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let (stored, queued) = pipelined2(
         async {
             tx.execute_typed(
@@ -88,9 +89,9 @@ pub(super) async fn issue_email_token(
         },
     )
     .await;
-    stored?;
-    queued?;
-    tx.commit().await?;
+    stored.map_err(db)?;
+    queued.map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(())
 }
 
@@ -104,7 +105,8 @@ pub(super) async fn find_email_token(
             &format!("SELECT {TOKEN_COLUMNS} FROM email_tokens WHERE token_hash = $1"),
             &[(&hash, Type::BYTEA)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     row.map(|row| token_from(token_hash, &row)).transpose()
 }
 
@@ -130,7 +132,8 @@ async fn use_token(
                 (&purpose.as_str(), Type::TEXT),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     row.map(|row| token_from(token_hash, &row)).transpose()
 }
 
@@ -143,7 +146,7 @@ pub(super) async fn use_verify_token(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<Option<EmailToken>, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let Some(token) = use_token(&tx, token_hash, EmailPurpose::Verify, now).await? else {
         return Ok(None);
     };
@@ -161,9 +164,9 @@ pub(super) async fn use_verify_token(
         events::insert_opt(&tx, event.as_ref()),
     )
     .await;
-    verified?;
+    verified.map_err(db)?;
     recorded?;
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(Some(token))
 }
 
@@ -178,7 +181,7 @@ pub(super) async fn use_reset_token(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<Option<EmailToken>, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let Some(token) = use_token(&tx, token_hash, EmailPurpose::Reset, now).await? else {
         return Ok(None);
     };
@@ -225,12 +228,12 @@ pub(super) async fn use_reset_token(
     );
     // The first failure in statement order is the cause; later ones only report the aborted
     // transaction.
-    password?;
-    verified?;
+    password.map_err(db)?;
+    verified.map_err(db)?;
     revoked?;
-    others?;
+    others.map_err(db)?;
     recorded?;
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(Some(token))
 }
 
@@ -239,13 +242,14 @@ pub(super) async fn prune_email_tokens(
     before: i64,
     limit: u32,
 ) -> Result<u64, StoreError> {
-    Ok(client
+    client
         .execute_typed(
             "DELETE FROM email_tokens WHERE token_hash IN \
              (SELECT token_hash FROM email_tokens WHERE expires_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&i64::from(limit), Type::INT8)],
         )
-        .await?)
+        .await
+        .map_err(db)
 }
 
 fn count(row: &Row, idx: usize) -> Result<u32, tokio_postgres::Error> {
@@ -264,7 +268,7 @@ pub(super) async fn claim_mail(
 ) -> Result<Vec<ClaimedMail>, StoreError> {
     let lease_id = Uuid::new_v4();
     let limit = i64::from(limit);
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let rows = tx
         .query_typed(
             "WITH due AS (\
@@ -289,7 +293,8 @@ pub(super) async fn claim_mail(
                 (&limit, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let claimed = rows
         .iter()
         .map(|row| {
@@ -303,8 +308,9 @@ pub(super) async fn claim_mail(
                 message_sealed: row.try_get(4)?,
             })
         })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-    tx.commit().await?;
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(claimed)
 }
 
@@ -330,7 +336,8 @@ pub(super) async fn complete_mail(
                         (&counted, Type::INT4),
                     ],
                 )
-                .await?
+                .await
+                .map_err(db)?
         }
         MailResult::Failed {
             id,
@@ -338,10 +345,9 @@ pub(super) async fn complete_mail(
             at_ms: _,
             error,
             retry_at_ms,
-        } => {
-            client
-                .execute_typed(
-                    "UPDATE mail_outbox \
+        } => client
+            .execute_typed(
+                "UPDATE mail_outbox \
                      SET status = CASE WHEN $3::bigint IS NULL THEN 'exhausted' ELSE 'failed' END, \
                      attempts = attempts + 1, \
                      next_attempt_at_ms = coalesce($3, next_attempt_at_ms), \
@@ -349,15 +355,15 @@ pub(super) async fn complete_mail(
                      ELSE message_sealed END, \
                      last_error = $4, leased_until_ms = NULL, lease_id = NULL \
                      WHERE id = $1 AND lease_id = $2 AND status IN ('pending', 'failed')",
-                    &[
-                        (id, Type::UUID),
-                        (lease_id, Type::UUID),
-                        (retry_at_ms, Type::INT8),
-                        (error, Type::TEXT),
-                    ],
-                )
-                .await?
-        }
+                &[
+                    (id, Type::UUID),
+                    (lease_id, Type::UUID),
+                    (retry_at_ms, Type::INT8),
+                    (error, Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(db)?,
     };
     Ok(changed == 1)
 }
@@ -369,8 +375,10 @@ pub(super) async fn mail_backlog(client: &Client, now_ms: i64) -> Result<u64, St
              WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1",
             &[(&now_ms, Type::INT8)],
         )
-        .await?
-        .try_get(0)?;
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -386,9 +394,9 @@ pub(super) async fn list_mail(
              ORDER BY created_at DESC, id DESC LIMIT $2",
             &[(&tenant_id, Type::UUID), (&i64::from(limit), Type::INT8)],
         )
-        .await?;
-    Ok(rows
-        .iter()
+        .await
+        .map_err(db)?;
+    rows.iter()
         .map(|row| {
             Ok(MailRecord {
                 id: row.try_get(0)?,
@@ -401,7 +409,8 @@ pub(super) async fn list_mail(
                 created_at: row.try_get(7)?,
             })
         })
-        .collect::<Result<_, tokio_postgres::Error>>()?)
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(db)
 }
 
 pub(super) async fn prune_mail(
@@ -409,12 +418,13 @@ pub(super) async fn prune_mail(
     before: i64,
     limit: u32,
 ) -> Result<u64, StoreError> {
-    Ok(client
+    client
         .execute_typed(
             "DELETE FROM mail_outbox WHERE id IN \
              (SELECT id FROM mail_outbox \
              WHERE status IN ('sent', 'exhausted') AND created_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&i64::from(limit), Type::INT8)],
         )
-        .await?)
+        .await
+        .map_err(db)
 }

@@ -5,6 +5,7 @@
 //! update, so of concurrent calls exactly one applies. Changes to the factor's dependants
 //! (recovery codes) first lock or change the factor's row, so they serialise with its removal.
 
+use super::error::db;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Transaction};
 use uuid::Uuid;
@@ -24,14 +25,15 @@ pub(super) async fn find_totp(
              FROM mfa_totp WHERE user_id = $1",
             &[(&user_id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(TotpFactor {
         user_id,
-        secret_sealed: row.try_get(0)?,
-        confirmed_at: row.try_get(1)?,
-        last_step: row.try_get(2)?,
-        created_at: row.try_get(3)?,
+        secret_sealed: row.try_get(0).map_err(db)?,
+        confirmed_at: row.try_get(1).map_err(db)?,
+        last_step: row.try_get(2).map_err(db)?,
+        created_at: row.try_get(3).map_err(db)?,
     }))
 }
 
@@ -57,7 +59,8 @@ pub(super) async fn put_totp_secret(
                 (&now, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -93,8 +96,8 @@ async fn replace_codes_in(
         },
     )
     .await;
-    deleted?;
-    inserted?;
+    deleted.map_err(db)?;
+    inserted.map_err(db)?;
     Ok(())
 }
 
@@ -109,7 +112,7 @@ pub(super) async fn confirm_totp(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let confirmed = tx
         .query_typed_opt(
             "UPDATE mfa_totp t SET confirmed_at = $2, last_step = $3 FROM users u \
@@ -121,11 +124,12 @@ pub(super) async fn confirm_totp(
                 (&step, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = confirmed else {
         return Ok(false);
     };
-    let tenant_id: Uuid = row.try_get(0)?;
+    let tenant_id: Uuid = row.try_get(0).map_err(db)?;
     let event = event.map(|d| d.for_user(tenant_id, user_id)).transpose()?;
     let keep_session: Option<&[u8]> = keep.session.as_ref().map(|h| &h[..]);
     let (codes, families, sessions, flagged, recorded) = tokio::join!(
@@ -167,11 +171,11 @@ pub(super) async fn confirm_totp(
         events::insert_opt(&tx, event.as_ref()),
     );
     codes?;
-    families?;
-    sessions?;
-    flagged?;
+    families.map_err(db)?;
+    sessions.map_err(db)?;
+    flagged.map_err(db)?;
     recorded?;
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(true)
 }
 
@@ -188,7 +192,8 @@ pub(super) async fn use_totp_step(
              AND (last_step IS NULL OR last_step < $2)",
             &[(&user_id, Type::UUID), (&step, Type::INT8)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -200,7 +205,7 @@ pub(super) async fn delete_totp(
     user_id: Uuid,
     event: Option<EventDraft>,
 ) -> Result<bool, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let id: [(&(dyn ToSql + Sync), Type); 1] = [(&user_id, Type::UUID)];
     let (factor, codes, devices, challenges, user) = tokio::join!(
         biased;
@@ -228,19 +233,19 @@ pub(super) async fn delete_totp(
             .await
         },
     );
-    let existed = factor? == 1;
-    codes?;
-    devices?;
-    challenges?;
-    let user = user?;
+    let existed = factor.map_err(db)? == 1;
+    codes.map_err(db)?;
+    devices.map_err(db)?;
+    challenges.map_err(db)?;
+    let user = user.map_err(db)?;
     if !existed {
         return Ok(false);
     }
     if let (Some(draft), Some(row)) = (event, user) {
-        let tenant_id: Uuid = row.try_get(0)?;
+        let tenant_id: Uuid = row.try_get(0).map_err(db)?;
         events::insert_event(&tx, &draft.for_user(tenant_id, user_id)?).await?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(true)
 }
 
@@ -252,18 +257,19 @@ pub(super) async fn replace_recovery_codes(
     recovery: Vec<TokenHash>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let factor = tx
         .query_typed_opt(
             "SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR SHARE",
             &[(&user_id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     if factor.is_none() {
         return Ok(false);
     }
     replace_codes_in(&tx, user_id, &recovery, now).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(true)
 }
 
@@ -284,7 +290,8 @@ pub(super) async fn use_recovery_code(
                 (&now, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -294,8 +301,10 @@ pub(super) async fn recovery_codes_left(client: &Client, user_id: Uuid) -> Resul
             "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
             &[(&user_id, Type::UUID)],
         )
-        .await?
-        .try_get(0)?;
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
@@ -304,19 +313,19 @@ const CHALLENGE_COLUMNS: &str =
     "user_id, tenant_id, client_id, kind, failures, expires_at, completed_at, created_at";
 
 fn challenge_from(token_hash: TokenHash, row: &Row) -> Result<MfaChallenge, StoreError> {
-    let kind: String = row.try_get(3)?;
-    let failures: i32 = row.try_get(4)?;
+    let kind: String = row.try_get(3).map_err(db)?;
+    let failures: i32 = row.try_get(4).map_err(db)?;
     Ok(MfaChallenge {
         token_hash,
-        user_id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        client_id: row.try_get(2)?,
+        user_id: row.try_get(0).map_err(db)?,
+        tenant_id: row.try_get(1).map_err(db)?,
+        client_id: row.try_get(2).map_err(db)?,
         kind: ChallengeKind::parse(&kind)
             .ok_or_else(|| StoreError::Internal(format!("unknown challenge kind {kind:?}")))?,
         failures: u32::try_from(failures).unwrap_or(0),
-        expires_at: row.try_get(5)?,
-        completed_at: row.try_get(6)?,
-        created_at: row.try_get(7)?,
+        expires_at: row.try_get(5).map_err(db)?,
+        completed_at: row.try_get(6).map_err(db)?,
+        created_at: row.try_get(7).map_err(db)?,
     })
 }
 
@@ -341,7 +350,8 @@ pub(super) async fn insert_mfa_challenge(
                 (&challenge.created_at, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -355,7 +365,8 @@ pub(super) async fn find_mfa_challenge(
             &format!("SELECT {CHALLENGE_COLUMNS} FROM mfa_challenges WHERE token_hash = $1"),
             &[(&hash, Type::BYTEA)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     row.map(|row| challenge_from(token_hash, &row)).transpose()
 }
 
@@ -370,9 +381,10 @@ pub(super) async fn fail_mfa_challenge(
              RETURNING failures",
             &[(&hash, Type::BYTEA)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let failures: i32 = match row {
-        Some(row) => row.try_get(0)?,
+        Some(row) => row.try_get(0).map_err(db)?,
         None => 0,
     };
     Ok(u32::try_from(failures).unwrap_or(0))
@@ -390,7 +402,7 @@ pub(super) async fn complete_mfa_challenge(
 ) -> Result<bool, StoreError> {
     let hash: &[u8] = &token_hash;
     let max_failures = i64::from(max_failures);
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let completed = tx
         .query_typed_opt(
             "UPDATE mfa_challenges SET completed_at = $2 \
@@ -403,11 +415,13 @@ pub(super) async fn complete_mfa_challenge(
                 (&max_failures, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = completed else {
         return Ok(false);
     };
-    let (user_id, tenant_id): (Uuid, Uuid) = (row.try_get(0)?, row.try_get(1)?);
+    let (user_id, tenant_id): (Uuid, Uuid) =
+        (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
     let ChallengeGrant {
         refresh,
         session,
@@ -437,8 +451,10 @@ pub(super) async fn complete_mfa_challenge(
                     &format!("SELECT {}", refresh::INSERT_TOKEN_CALL),
                     &refresh::token_params(token, &token_hash),
                 )
-                .await?
-                .try_get(0)?;
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
             if written {
                 Ok(())
             } else {
@@ -463,7 +479,8 @@ pub(super) async fn complete_mfa_challenge(
                     (&amr, Type::TEXT),
                 ],
             )
-            .await?;
+            .await
+            .map_err(db)?;
             Ok::<_, StoreError>(())
         },
         async {
@@ -481,7 +498,8 @@ pub(super) async fn complete_mfa_challenge(
                     (&now, Type::INT8),
                 ],
             )
-            .await?;
+            .await
+            .map_err(db)?;
             Ok::<_, StoreError>(())
         },
         events::insert_opt(&tx, event.as_ref()),
@@ -493,7 +511,7 @@ pub(super) async fn complete_mfa_challenge(
     signed_in?;
     remembered?;
     recorded?;
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(true)
 }
 
@@ -514,7 +532,8 @@ pub(super) async fn is_trusted_device(
                 (&now, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(found.is_some())
 }
 
@@ -527,7 +546,8 @@ pub(super) async fn prune_mfa(client: &Client, before: i64, limit: u32) -> Resul
              (SELECT token_hash FROM mfa_challenges WHERE expires_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&i64::from(limit), Type::INT8)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let left = u64::from(limit).saturating_sub(challenges);
     if left == 0 {
         return Ok(challenges);
@@ -539,6 +559,7 @@ pub(super) async fn prune_mfa(client: &Client, before: i64, limit: u32) -> Resul
              (SELECT token_hash FROM mfa_trusted_devices WHERE expires_at < $1 LIMIT $2)",
             &[(&before, Type::INT8), (&left, Type::INT8)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(challenges + devices)
 }

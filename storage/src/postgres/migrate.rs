@@ -6,6 +6,7 @@
 //! pooling) and then re-checks whether the version is applied. Whoever comes second waits,
 //! sees the version and applies nothing.
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
@@ -94,10 +95,12 @@ fn known() -> Vec<i64> {
 }
 
 async fn table_exists(client: &Client) -> Result<bool, StoreError> {
-    Ok(client
+    client
         .query_typed_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
-        .await?
-        .try_get(0)?)
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)
 }
 
 async fn applied(client: &Client) -> Result<Vec<i64>, StoreError> {
@@ -106,11 +109,12 @@ async fn applied(client: &Client) -> Result<Vec<i64>, StoreError> {
             "SELECT version FROM schema_migrations ORDER BY version",
             &[],
         )
-        .await?;
-    Ok(rows
-        .iter()
+        .await
+        .map_err(db)?;
+    rows.iter()
         .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?)
+        .collect::<Result<_, _>>()
+        .map_err(db)
 }
 
 /// Applied versus known versions. A database never migrated has nothing applied.
@@ -131,7 +135,8 @@ async fn lock(tx: &Transaction<'_>) -> Result<(), StoreError> {
         "SELECT pg_advisory_xact_lock($1)",
         &[(&MIGRATION_LOCK, Type::INT8)],
     )
-    .await?;
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
@@ -142,7 +147,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<MigrationStatus, Stor
     if !table_exists(client).await? {
         // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog: under the
         // lock too.
-        let tx = client.transaction().await?;
+        let tx = client.transaction().await.map_err(db)?;
         lock(&tx).await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (\
@@ -151,8 +156,9 @@ pub(super) async fn migrate(client: &mut Client) -> Result<MigrationStatus, Stor
              applied_at bigint NOT NULL\
              )",
         )
-        .await?;
-        tx.commit().await?;
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
     }
     let before = status(client).await?;
     refuse_unknown(&before)?;
@@ -160,19 +166,21 @@ pub(super) async fn migrate(client: &mut Client) -> Result<MigrationStatus, Stor
         if before.applied.contains(&migration.version) {
             continue;
         }
-        let tx = client.transaction().await?;
+        let tx = client.transaction().await.map_err(db)?;
         lock(&tx).await?;
         let done: bool = tx
             .query_typed_one(
                 "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
                 &[(&migration.version, Type::INT8)],
             )
-            .await?
-            .try_get(0)?;
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
         if !done {
             tx.batch_execute(migration.sql)
                 .await
-                .map_err(|e| failed(migration, e.into()))?;
+                .map_err(|e| failed(migration, db(e)))?;
             // The one clock read of the store: bookkeeping, not domain data.
             tx.execute_typed(
                 "INSERT INTO schema_migrations (version, name, applied_at) \
@@ -182,9 +190,10 @@ pub(super) async fn migrate(client: &mut Client) -> Result<MigrationStatus, Stor
                     (&migration.name, Type::TEXT),
                 ],
             )
-            .await?;
+            .await
+            .map_err(db)?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         if !done {
             tracing::info!(
                 version = migration.version,

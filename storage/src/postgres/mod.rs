@@ -39,8 +39,10 @@ use crate::lifecycle::{
     ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail,
     TotpFactor,
 };
+use error::db;
 use std::time::Duration;
 
+use store::{Accounts, Administration, Directory, Factors, Metadata, Outbox, SigningKeys, Tokens};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -48,7 +50,7 @@ use crate::{
     AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, Consent, DeliveryFilter,
     DeliveryResult, Event, EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode,
     NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats,
-    Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store,
+    Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey,
     StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 pub use options::PgOptions;
@@ -135,7 +137,7 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
+impl Administration for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
@@ -147,7 +149,7 @@ impl Store for PgStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.call("ping", |c| {
             Box::pin(async move {
-                c.query_typed_one("SELECT 1", &[]).await?;
+                c.query_typed_one("SELECT 1", &[]).await.map_err(db)?;
                 Ok(())
             })
         })
@@ -161,6 +163,66 @@ impl Store for PgStore {
         self.call("migration_status", |c| Box::pin(migrate::status(c)))
     }
 
+    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>> {
+        self.call("list_events", move |c| {
+            Box::pin(async move { events::list_events(&*c, tenant_id, limit).await })
+        })
+    }
+
+    fn create_webhook_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+        now: i64,
+    ) -> StoreFuture<'_, WebhookEndpoint> {
+        self.call("create_webhook_endpoint", move |c| {
+            Box::pin(webhooks::create_endpoint(c, endpoint, now))
+        })
+    }
+
+    fn list_webhook_endpoints(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> StoreFuture<'_, Vec<WebhookEndpoint>> {
+        self.call("list_webhook_endpoints", move |c| {
+            Box::pin(webhooks::list_endpoints(c, tenant_id))
+        })
+    }
+
+    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        self.call("delete_webhook_endpoint", move |c| {
+            Box::pin(webhooks::delete_endpoint(c, id))
+        })
+    }
+
+    fn list_webhook_deliveries(
+        &self,
+        filter: DeliveryFilter,
+    ) -> StoreFuture<'_, Vec<WebhookDelivery>> {
+        self.call("list_webhook_deliveries", move |c| {
+            Box::pin(async move { webhooks::list_deliveries(c, &filter).await })
+        })
+    }
+
+    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>> {
+        self.call("get_webhook_delivery", move |c| {
+            Box::pin(webhooks::get_delivery(c, id))
+        })
+    }
+
+    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool> {
+        self.call("redeliver_webhook", move |c| {
+            Box::pin(webhooks::redeliver(c, id, now_ms))
+        })
+    }
+
+    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
+        self.call("list_mail", move |c| {
+            Box::pin(mail::list_mail(c, tenant_id, limit))
+        })
+    }
+}
+
+impl Directory for PgStore {
     fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant> {
         let (slug, name) = (slug.to_owned(), name.to_owned());
         self.call("create_tenant", move |c| {
@@ -231,7 +293,9 @@ impl Store for PgStore {
             Box::pin(async move { tenants::delete_client(c, tenant_id, &client_id).await })
         })
     }
+}
 
+impl Accounts for PgStore {
     fn register_user(
         &self,
         user: NewUser,
@@ -272,21 +336,25 @@ impl Store for PgStore {
     fn set_user_app_metadata(
         &self,
         user_id: Uuid,
-        app_metadata: serde_json::Value,
+        app_metadata: Metadata,
     ) -> StoreFuture<'_, Option<User>> {
         self.call("set_user_app_metadata", move |c| {
-            Box::pin(async move { users::set_user_app_metadata(c, user_id, &app_metadata).await })
+            Box::pin(async move {
+                users::set_user_app_metadata(c, user_id, app_metadata.as_json()).await
+            })
         })
     }
 
     fn merge_user_metadata(
         &self,
         user_id: Uuid,
-        patch: serde_json::Value,
+        patch: Metadata,
         max_bytes: usize,
     ) -> StoreFuture<'_, Option<User>> {
         self.call("merge_user_metadata", move |c| {
-            Box::pin(async move { users::merge_user_metadata(c, user_id, &patch, max_bytes).await })
+            Box::pin(async move {
+                users::merge_user_metadata(c, user_id, patch.as_json(), max_bytes).await
+            })
         })
     }
 
@@ -315,6 +383,62 @@ impl Store for PgStore {
         })
     }
 
+    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>> {
+        let client_id = client_id.to_string();
+        self.call("find_consent", move |c| {
+            Box::pin(async move { sessions::find_consent(c, user_id, &client_id).await })
+        })
+    }
+
+    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()> {
+        self.call("put_consent", move |c| {
+            Box::pin(async move { sessions::put_consent(c, &consent).await })
+        })
+    }
+
+    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()> {
+        self.call("issue_email_token", move |c| {
+            Box::pin(mail::issue_email_token(c, token, mail))
+        })
+    }
+
+    fn find_email_token(&self, hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
+        self.call("find_email_token", move |c| {
+            Box::pin(mail::find_email_token(c, hash))
+        })
+    }
+
+    fn use_verify_token(
+        &self,
+        hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.call("use_verify_token", move |c| {
+            Box::pin(mail::use_verify_token(c, hash, event, now))
+        })
+    }
+
+    fn use_reset_token(
+        &self,
+        hash: TokenHash,
+        password_hash: String,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.call("use_reset_token", move |c| {
+            Box::pin(mail::use_reset_token(c, hash, password_hash, event, now))
+        })
+    }
+
+    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_email_tokens", move |c| {
+            Box::pin(mail::prune_email_tokens(c, before, limit))
+        })
+    }
+}
+
+impl Tokens for PgStore {
     fn insert_refresh_token(
         &self,
         token: NewRefreshToken,
@@ -460,7 +584,9 @@ impl Store for PgStore {
             Box::pin(async move { sessions::revoke_session(c, &id_hash, event, now).await })
         })
     }
+}
 
+impl SigningKeys for PgStore {
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
         self.call("list_signing_keys", |c| {
             Box::pin(keys::list_signing_keys(c))
@@ -478,94 +604,9 @@ impl Store for PgStore {
             Box::pin(async move { keys::rotate_signing_key(c, &key).await })
         })
     }
+}
 
-    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {
-        self.call("record_event", move |c| {
-            Box::pin(async move { events::record_event(&*c, event).await })
-        })
-    }
-
-    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>> {
-        self.call("list_events", move |c| {
-            Box::pin(async move { events::list_events(&*c, tenant_id, limit).await })
-        })
-    }
-
-    fn create_webhook_endpoint(
-        &self,
-        endpoint: NewWebhookEndpoint,
-        now: i64,
-    ) -> StoreFuture<'_, WebhookEndpoint> {
-        self.call("create_webhook_endpoint", move |c| {
-            Box::pin(webhooks::create_endpoint(c, endpoint, now))
-        })
-    }
-
-    fn list_webhook_endpoints(
-        &self,
-        tenant_id: Option<Uuid>,
-    ) -> StoreFuture<'_, Vec<WebhookEndpoint>> {
-        self.call("list_webhook_endpoints", move |c| {
-            Box::pin(webhooks::list_endpoints(c, tenant_id))
-        })
-    }
-
-    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
-        self.call("delete_webhook_endpoint", move |c| {
-            Box::pin(webhooks::delete_endpoint(c, id))
-        })
-    }
-
-    fn list_webhook_deliveries(
-        &self,
-        filter: DeliveryFilter,
-    ) -> StoreFuture<'_, Vec<WebhookDelivery>> {
-        self.call("list_webhook_deliveries", move |c| {
-            Box::pin(async move { webhooks::list_deliveries(c, &filter).await })
-        })
-    }
-
-    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>> {
-        self.call("get_webhook_delivery", move |c| {
-            Box::pin(webhooks::get_delivery(c, id))
-        })
-    }
-
-    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool> {
-        self.call("redeliver_webhook", move |c| {
-            Box::pin(webhooks::redeliver(c, id, now_ms))
-        })
-    }
-
-    fn claim_webhook_deliveries(
-        &self,
-        now_ms: i64,
-        leased_until_ms: i64,
-        limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
-        self.call("claim_webhook_deliveries", move |c| {
-            Box::pin(webhooks::claim(c, now_ms, leased_until_ms, limit))
-        })
-    }
-
-    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
-        self.call("complete_webhook_delivery", move |c| {
-            Box::pin(async move { webhooks::complete(c, &result).await })
-        })
-    }
-
-    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
-        self.call("prune_webhook_events", move |c| {
-            Box::pin(async move { events::prune(&*c, before, limit).await })
-        })
-    }
-
-    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.call("webhook_backlog", move |c| {
-            Box::pin(async move { webhooks::backlog(&*c, now_ms).await })
-        })
-    }
-
+impl Factors for PgStore {
     fn find_totp(&self, user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>> {
         self.call("find_totp", move |c| Box::pin(mfa::find_totp(c, user_id)))
     }
@@ -589,19 +630,6 @@ impl Store for PgStore {
             Box::pin(mfa::confirm_totp(
                 c, user_id, step, recovery, keep, event, now,
             ))
-        })
-    }
-
-    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>> {
-        let client_id = client_id.to_string();
-        self.call("find_consent", move |c| {
-            Box::pin(async move { sessions::find_consent(c, user_id, &client_id).await })
-        })
-    }
-
-    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()> {
-        self.call("put_consent", move |c| {
-            Box::pin(async move { sessions::put_consent(c, &consent).await })
         })
     }
 
@@ -692,45 +720,41 @@ impl Store for PgStore {
             Box::pin(mfa::prune_mfa(c, before, limit))
         })
     }
+}
 
-    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()> {
-        self.call("issue_email_token", move |c| {
-            Box::pin(mail::issue_email_token(c, token, mail))
+impl Outbox for PgStore {
+    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {
+        self.call("record_event", move |c| {
+            Box::pin(async move { events::record_event(&*c, event).await })
         })
     }
 
-    fn find_email_token(&self, hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
-        self.call("find_email_token", move |c| {
-            Box::pin(mail::find_email_token(c, hash))
-        })
-    }
-
-    fn use_verify_token(
+    fn claim_webhook_deliveries(
         &self,
-        hash: TokenHash,
-        event: Option<EventDraft>,
-        now: i64,
-    ) -> StoreFuture<'_, Option<EmailToken>> {
-        self.call("use_verify_token", move |c| {
-            Box::pin(mail::use_verify_token(c, hash, event, now))
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
+        self.call("claim_webhook_deliveries", move |c| {
+            Box::pin(webhooks::claim(c, now_ms, leased_until_ms, limit))
         })
     }
 
-    fn use_reset_token(
-        &self,
-        hash: TokenHash,
-        password_hash: String,
-        event: Option<EventDraft>,
-        now: i64,
-    ) -> StoreFuture<'_, Option<EmailToken>> {
-        self.call("use_reset_token", move |c| {
-            Box::pin(mail::use_reset_token(c, hash, password_hash, event, now))
+    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
+        self.call("complete_webhook_delivery", move |c| {
+            Box::pin(async move { webhooks::complete(c, &result).await })
         })
     }
 
-    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
-        self.call("prune_email_tokens", move |c| {
-            Box::pin(mail::prune_email_tokens(c, before, limit))
+    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call("prune_webhook_events", move |c| {
+            Box::pin(async move { events::prune(&*c, before, limit).await })
+        })
+    }
+
+    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.call("webhook_backlog", move |c| {
+            Box::pin(async move { webhooks::backlog(&*c, now_ms).await })
         })
     }
 
@@ -754,12 +778,6 @@ impl Store for PgStore {
     fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
         self.call("mail_backlog", move |c| {
             Box::pin(mail::mail_backlog(c, now_ms))
-        })
-    }
-
-    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
-        self.call("list_mail", move |c| {
-            Box::pin(mail::list_mail(c, tenant_id, limit))
         })
     }
 

@@ -60,7 +60,7 @@ impl Connector {
         };
         match tokio::time::timeout(self.connect_timeout, opening).await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(e)) => Err(match StoreError::from(e) {
+            Ok(Err(e)) => Err(match super::error::db(e) {
                 StoreError::Internal(m) => {
                     StoreError::Unavailable(format!("cannot connect to PostgreSQL: {m}"))
                 }

@@ -10,6 +10,7 @@
 //! `hj_rotate_refresh` (migration `0011_rotate_refresh`), which takes the same lock first and
 //! the same decision; `rotate_refresh_token` is the transaction of several statements.
 
+use super::error::db;
 use std::sync::LazyLock;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -96,7 +97,12 @@ pub(super) async fn insert_refresh_token(
         }
         None => &*WITHOUT_EVENT,
     };
-    let written: bool = client.query_typed_one(sql, &params).await?.try_get(0)?;
+    let written: bool = client
+        .query_typed_one(sql, &params)
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
     if !written {
         return Err(family_of_another_user());
     }
@@ -117,8 +123,9 @@ pub(super) async fn find_refresh_token<C: GenericClient + Sync>(
             ),
             &[(&hash, Type::BYTEA)],
         )
-        .await?;
-    Ok(row.as_ref().map(token_from).transpose()?)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(token_from).transpose().map_err(db)
 }
 
 /// Sets `revoked_at` on the family unless already set. Returns whether it changed.
@@ -132,7 +139,8 @@ async fn revoke_family(
             "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
             &[(&now, Type::INT8), (&family_id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -148,7 +156,7 @@ pub(super) async fn rotate_refresh_token(
     now: i64,
 ) -> Result<RotateOutcome, StoreError> {
     let hash: &[u8] = old_hash;
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     // Pipelined: the read runs once the lock is held, on a fresh snapshot.
     let (locked, row) = pipelined2(
         async {
@@ -174,9 +182,9 @@ pub(super) async fn rotate_refresh_token(
         },
     )
     .await;
-    locked?;
-    let row = row?;
-    let found = row.as_ref().map(token_from).transpose()?;
+    locked.map_err(db)?;
+    let row = row.map_err(db)?;
+    let found = row.as_ref().map(token_from).transpose().map_err(db)?;
     let (step, old) = match rotation_step(found, None, client_id, now) {
         Ok(found) => found,
         Err(refused) => return Ok(refused.into()),
@@ -187,7 +195,7 @@ pub(super) async fn rotate_refresh_token(
     };
     if step == RotationStep::RevokeReused {
         revoke_reused(&tx, &old, reuse_event, now).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         return Ok(reused);
     }
     // The successor always joins the old token's family, user and client.
@@ -210,16 +218,19 @@ pub(super) async fn rotate_refresh_token(
                 (&new.expires_at, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     if inserted == 0 {
         // Rotated by someone else in between (cannot happen under the family lock, but the
         // conditional update is what decides).
         revoke_reused(&tx, &old, reuse_event, now).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         return Ok(reused);
     }
     let user = match row.as_ref() {
-        Some(row) if row.try_get::<_, Option<Uuid>>(9)?.is_some() => user_from(row, 9)?,
+        Some(row) if row.try_get::<_, Option<Uuid>>(9).map_err(db)?.is_some() => {
+            user_from(row, 9).map_err(db)?
+        }
         _ => {
             return Err(StoreError::Internal(format!(
                 "refresh token of a missing user {}",
@@ -227,7 +238,7 @@ pub(super) async fn rotate_refresh_token(
             )))
         }
     };
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(RotateOutcome::Rotated {
         user,
         family_id: old.family_id,
@@ -279,17 +290,17 @@ pub(super) async fn rotate_refresh(
         }
         None => &*WITHOUT_EVENT,
     };
-    let row = client.query_typed_one(sql, &params).await?;
-    let outcome: String = row.try_get(0)?;
+    let row = client.query_typed_one(sql, &params).await.map_err(db)?;
+    let outcome: String = row.try_get(0).map_err(db)?;
     Ok(match outcome.as_str() {
         "rotated" => RotateOutcome::Rotated {
-            user: user_from(&row, 4)?,
-            family_id: row.try_get(1)?,
-            scopes: row.try_get(3)?,
+            user: user_from(&row, 4).map_err(db)?,
+            family_id: row.try_get(1).map_err(db)?,
+            scopes: row.try_get(3).map_err(db)?,
         },
         "reused" => RotateOutcome::Reused {
-            family_id: row.try_get(1)?,
-            user_id: row.try_get(2)?,
+            family_id: row.try_get(1).map_err(db)?,
+            user_id: row.try_get(2).map_err(db)?,
         },
         "not_found" => RotateOutcome::NotFound,
         "revoked" => RotateOutcome::Revoked,
@@ -344,7 +355,7 @@ pub(super) async fn revoke_refresh_family(
     now: i64,
 ) -> Result<Option<RefreshToken>, StoreError> {
     let hash: &[u8] = token_hash;
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let (revoked, found) = pipelined2(
         async {
             tx.execute_typed(
@@ -358,11 +369,11 @@ pub(super) async fn revoke_refresh_family(
         find_refresh_token(&tx, token_hash),
     )
     .await;
-    let (revoked, found) = (revoked?, found?);
+    let (revoked, found) = (revoked.map_err(db)?, found?);
     if let (1, Some(token), Some(draft)) = (revoked, &found, event) {
         events::insert_event(&tx, &draft.for_token(token)?).await?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(found)
 }
 
@@ -375,7 +386,7 @@ pub(super) async fn revoke_all_for_user(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let revoked = revoke_all_in(&tx, user_id, now).await?;
     if let Some(draft) = event {
         let tenant_id = match draft.tenant_id {
@@ -385,13 +396,15 @@ pub(super) async fn revoke_all_for_user(
                     "SELECT tenant_id FROM users WHERE id = $1",
                     &[(&user_id, Type::UUID)],
                 )
-                .await?
-                .try_get(0)?,
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?,
         };
         let event = draft.with_revoked(revoked).for_user(tenant_id, user_id)?;
         events::insert_event(&tx, &event).await?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(revoked)
 }
 
@@ -428,5 +441,5 @@ pub(super) async fn revoke_all_in(
         },
     )
     .await;
-    Ok(families? + sessions?)
+    Ok(families.map_err(db)? + sessions.map_err(db)?)
 }

@@ -1,5 +1,6 @@
 //! Cookie sessions.
 
+use super::error::db;
 use std::sync::LazyLock;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -48,7 +49,7 @@ pub(super) async fn create_session(
         }
         None => &*WITHOUT_EVENT,
     };
-    client.execute_typed(sql, &params).await?;
+    client.execute_typed(sql, &params).await.map_err(db)?;
     Ok(())
 }
 
@@ -68,16 +69,18 @@ pub(super) async fn find_session(
             ),
             &[(&hash, Type::BYTEA)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Session {
-        user: user_from(&row, 0)?,
-        client_id: row.try_get(USER_COLUMN_COUNT)?,
-        created_at: row.try_get(USER_COLUMN_COUNT + 1)?,
-        expires_at: row.try_get(USER_COLUMN_COUNT + 2)?,
-        revoked_at: row.try_get(USER_COLUMN_COUNT + 3)?,
+        user: user_from(&row, 0).map_err(db)?,
+        client_id: row.try_get(USER_COLUMN_COUNT).map_err(db)?,
+        created_at: row.try_get(USER_COLUMN_COUNT + 1).map_err(db)?,
+        expires_at: row.try_get(USER_COLUMN_COUNT + 2).map_err(db)?,
+        revoked_at: row.try_get(USER_COLUMN_COUNT + 3).map_err(db)?,
         amr: crate::model::amr_from_column(
-            row.try_get::<_, Option<String>>(USER_COLUMN_COUNT + 4)?
+            row.try_get::<_, Option<String>>(USER_COLUMN_COUNT + 4)
+                .map_err(db)?
                 .as_deref(),
         ),
     }))
@@ -92,22 +95,24 @@ pub(super) async fn revoke_session(
     now: i64,
 ) -> Result<bool, StoreError> {
     let hash: &[u8] = id_hash;
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let row = tx
         .query_typed_opt(
             "UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL \
              RETURNING tenant_id, user_id",
             &[(&now, Type::INT8), (&hash, Type::BYTEA)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = row else {
         return Ok(false);
     };
     if let Some(draft) = event {
-        let (tenant_id, user_id): (Uuid, Uuid) = (row.try_get(0)?, row.try_get(1)?);
+        let (tenant_id, user_id): (Uuid, Uuid) =
+            (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
         events::insert_event(&tx, &draft.for_user(tenant_id, user_id)?).await?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(true)
 }
 
@@ -123,9 +128,10 @@ pub(super) async fn find_consent(
              WHERE c.user_id = $1 AND c.client_id = $2 AND c.tenant_id = u.tenant_id",
             &[(&user_id, Type::UUID), (&client_id, Type::TEXT)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
-    let scopes: String = row.try_get(0)?;
+    let scopes: String = row.try_get(0).map_err(db)?;
     Ok(Some(
         scopes
             .split_ascii_whitespace()
@@ -152,6 +158,7 @@ pub(super) async fn put_consent(client: &Client, consent: &Consent) -> Result<()
                 (&consent.granted_at, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(())
 }

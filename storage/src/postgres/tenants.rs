@@ -1,5 +1,6 @@
 //! Tenants and clients.
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
@@ -17,12 +18,12 @@ const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_u
                               id_token_alg, access_token_alg, third_party";
 
 fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
-    let mode: &str = row.try_get(4)?;
+    let mode: &str = row.try_get(4).map_err(db)?;
     Ok(Tenant {
-        id: row.try_get(0)?,
-        slug: row.try_get(1)?,
-        name: row.try_get(2)?,
-        created_at: row.try_get(3)?,
+        id: row.try_get(0).map_err(db)?,
+        slug: row.try_get(1).map_err(db)?,
+        name: row.try_get(2).map_err(db)?,
+        created_at: row.try_get(3).map_err(db)?,
         issuer_mode: IssuerMode::parse(mode).ok_or_else(|| {
             StoreError::Internal(format!("tenants: unknown issuer mode {mode:?}"))
         })?,
@@ -52,7 +53,8 @@ pub(super) async fn create_tenant(
                 (&tenant.created_at, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(tenant)
 }
 
@@ -64,29 +66,28 @@ pub(super) async fn list_tenants(client: &Client) -> Result<Vec<Tenant>, StoreEr
             ),
             &[],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     rows.iter().map(tenant_from).collect()
 }
 
 /// By UUID when `key` parses as one (any accepted spelling), else by slug.
 pub(super) async fn find_tenant(client: &Client, key: &str) -> Result<Option<Tenant>, StoreError> {
     let row = match Uuid::parse_str(key) {
-        Ok(id) => {
-            client
-                .query_typed_opt(
-                    &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
-                    &[(&id, Type::UUID)],
-                )
-                .await?
-        }
-        Err(_) => {
-            client
-                .query_typed_opt(
-                    &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1"),
-                    &[(&key, Type::TEXT)],
-                )
-                .await?
-        }
+        Ok(id) => client
+            .query_typed_opt(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
+                &[(&id, Type::UUID)],
+            )
+            .await
+            .map_err(db)?,
+        Err(_) => client
+            .query_typed_opt(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1"),
+                &[(&key, Type::TEXT)],
+            )
+            .await
+            .map_err(db)?,
     };
     row.as_ref().map(tenant_from).transpose()
 }
@@ -101,40 +102,44 @@ pub(super) async fn set_tenant_issuer_mode(
             "UPDATE tenants SET issuer_mode = $1 WHERE id = $2",
             &[(&mode.as_str(), Type::TEXT), (&tenant_id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed > 0)
 }
 
 fn client_from(row: &Row) -> Result<AppClient, StoreError> {
-    let client_type: String = row.try_get(9)?;
+    let client_type: String = row.try_get(9).map_err(db)?;
     Ok(AppClient {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        client_id: row.try_get(2)?,
-        name: row.try_get(3)?,
-        scopes: row.try_get(4)?,
-        redirect_uris: row.try_get(5)?,
-        post_logout_redirect_uris: row.try_get(6)?,
-        allowed_origins: row.try_get(7)?,
-        grant_types: row.try_get(8)?,
+        id: row.try_get(0).map_err(db)?,
+        tenant_id: row.try_get(1).map_err(db)?,
+        client_id: row.try_get(2).map_err(db)?,
+        name: row.try_get(3).map_err(db)?,
+        scopes: row.try_get(4).map_err(db)?,
+        redirect_uris: row.try_get(5).map_err(db)?,
+        post_logout_redirect_uris: row.try_get(6).map_err(db)?,
+        allowed_origins: row.try_get(7).map_err(db)?,
+        grant_types: row.try_get(8).map_err(db)?,
         client_type: ClientType::parse(&client_type).ok_or_else(|| {
             StoreError::Internal(format!("clients: unknown client_type {client_type:?}"))
         })?,
-        secret_hash: row.try_get::<_, Option<String>>(10)?.map(SecretHash::new),
-        require_email_verification: row.try_get(11)?,
-        access_token_ttl: row.try_get(12)?,
-        refresh_token_ttl: row.try_get(13)?,
-        id_token_ttl: row.try_get(14)?,
-        created_at: row.try_get(15)?,
+        secret_hash: row
+            .try_get::<_, Option<String>>(10)
+            .map_err(db)?
+            .map(SecretHash::new),
+        require_email_verification: row.try_get(11).map_err(db)?,
+        access_token_ttl: row.try_get(12).map_err(db)?,
+        refresh_token_ttl: row.try_get(13).map_err(db)?,
+        id_token_ttl: row.try_get(14).map_err(db)?,
+        created_at: row.try_get(15).map_err(db)?,
         id_token_alg: alg_at(row, 16)?,
         access_token_alg: alg_at(row, 17)?,
-        third_party: row.try_get(18)?,
+        third_party: row.try_get(18).map_err(db)?,
     })
 }
 
 /// A signature algorithm column (NULL: the server's default).
 fn alg_at(row: &Row, idx: usize) -> Result<Option<SigningAlg>, StoreError> {
-    match row.try_get::<_, Option<String>>(idx)? {
+    match row.try_get::<_, Option<String>>(idx).map_err(db)? {
         None => Ok(None),
         Some(name) => SigningAlg::parse(&name)
             .map(Some)
@@ -202,7 +207,8 @@ pub(super) async fn create_client(
                 (&app.third_party, Type::BOOL),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(app)
 }
 
@@ -211,28 +217,26 @@ pub(super) async fn list_clients(
     tenant_id: Option<Uuid>,
 ) -> Result<Vec<AppClient>, StoreError> {
     let rows = match tenant_id {
-        Some(tenant_id) => {
-            client
-                .query_typed(
-                    &format!(
-                        "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = $1 \
+        Some(tenant_id) => client
+            .query_typed(
+                &format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = $1 \
                          ORDER BY client_id COLLATE \"C\""
-                    ),
-                    &[(&tenant_id, Type::UUID)],
-                )
-                .await?
-        }
-        None => {
-            client
-                .query_typed(
-                    &format!(
-                        "SELECT {CLIENT_COLUMNS} FROM clients \
+                ),
+                &[(&tenant_id, Type::UUID)],
+            )
+            .await
+            .map_err(db)?,
+        None => client
+            .query_typed(
+                &format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients \
                          ORDER BY tenant_id, client_id COLLATE \"C\""
-                    ),
-                    &[],
-                )
-                .await?
-        }
+                ),
+                &[],
+            )
+            .await
+            .map_err(db)?,
     };
     rows.iter().map(client_from).collect()
 }
@@ -249,7 +253,8 @@ pub(super) async fn find_client(
             ),
             &[(&tenant_id, Type::UUID), (&client_id, Type::TEXT)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     row.as_ref().map(client_from).transpose()
 }
 
@@ -266,7 +271,8 @@ pub(super) async fn find_clients_by_client_id(
             ),
             &[(&client_id, Type::TEXT)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     rows.iter().map(client_from).collect()
 }
 
@@ -344,7 +350,8 @@ pub(super) async fn update_client(
                 (&changes.third_party, Type::BOOL),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     row.as_ref().map(client_from).transpose()
 }
 
@@ -356,7 +363,7 @@ pub(super) async fn delete_client(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<bool, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
         [(&tenant_id, Type::UUID), (&client_id, Type::TEXT)];
     let deleted = tx
@@ -364,7 +371,8 @@ pub(super) async fn delete_client(
             "DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2",
             &params,
         )
-        .await?;
+        .await
+        .map_err(db)?;
     if deleted == 0 {
         return Ok(false);
     }
@@ -372,22 +380,26 @@ pub(super) async fn delete_client(
         "DELETE FROM refresh_families WHERE tenant_id = $1 AND client_id = $2",
         &params,
     )
-    .await?;
+    .await
+    .map_err(db)?;
     tx.execute_typed(
         "DELETE FROM sessions WHERE tenant_id = $1 AND client_id = $2",
         &params,
     )
-    .await?;
+    .await
+    .map_err(db)?;
     tx.execute_typed(
         "DELETE FROM authorization_codes WHERE tenant_id = $1 AND client_id = $2",
         &params,
     )
-    .await?;
+    .await
+    .map_err(db)?;
     tx.execute_typed(
         "DELETE FROM consents WHERE tenant_id = $1 AND client_id = $2",
         &params,
     )
-    .await?;
-    tx.commit().await?;
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(true)
 }

@@ -23,10 +23,10 @@ pub(super) fn user_from(row: &Row, at: usize) -> Result<User, tokio_postgres::Er
         email: row.try_get(at + 2)?,
         email_verified: row.try_get(at + 3)?,
         name: row.try_get(at + 4)?,
-        custom_fields: row.try_get(at + 5)?,
+        custom_fields: crate::Metadata::from_json(row.try_get(at + 5)?),
         disabled: row.try_get(at + 6)?,
         created_at: row.try_get(at + 7)?,
-        app_metadata: row.try_get(at + 8)?,
+        app_metadata: crate::Metadata::from_json(row.try_get(at + 8)?),
         mfa_enabled: row.try_get(at + 9)?,
     })
 }

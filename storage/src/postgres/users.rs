@@ -1,5 +1,6 @@
 //! Users and password identities.
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -32,7 +33,7 @@ pub(super) async fn register_user(
         email_verified: false,
         name: new.name,
         custom_fields: new.custom_fields,
-        app_metadata: serde_json::Value::Object(serde_json::Map::new()),
+        app_metadata: crate::Metadata::empty(),
         disabled: false,
         mfa_enabled: false,
         created_at: now,
@@ -40,7 +41,7 @@ pub(super) async fn register_user(
     let event = event
         .map(|d| d.for_user(user.tenant_id, user.id))
         .transpose()?;
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let (inserted_user, inserted_password, family, inserted_event) = pipelined4(
         async {
             tx.execute_typed(
@@ -53,10 +54,10 @@ pub(super) async fn register_user(
                     (&user.email, Type::TEXT),
                     (&user.email_verified, Type::BOOL),
                     (&user.name, Type::TEXT),
-                    (&user.custom_fields, Type::JSONB),
+                    (user.custom_fields.as_json(), Type::JSONB),
                     (&user.disabled, Type::BOOL),
                     (&user.created_at, Type::INT8),
-                    (&user.app_metadata, Type::JSONB),
+                    (user.app_metadata.as_json(), Type::JSONB),
                 ],
             )
             .await
@@ -81,8 +82,10 @@ pub(super) async fn register_user(
                     &format!("SELECT {}", refresh::INSERT_TOKEN_CALL),
                     &refresh::token_params(token, &hash),
                 )
-                .await?
-                .try_get(0)?;
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
             if written {
                 Ok(())
             } else {
@@ -94,11 +97,11 @@ pub(super) async fn register_user(
     .await;
     // The first failure in statement order is the cause; later ones only report the aborted
     // transaction.
-    inserted_user?;
-    inserted_password?;
+    inserted_user.map_err(db)?;
+    inserted_password.map_err(db)?;
     family?;
     inserted_event?;
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(user)
 }
 
@@ -108,8 +111,9 @@ pub(super) async fn get_user(client: &Client, user_id: Uuid) -> Result<Option<Us
             &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"),
             &[(&user_id, Type::UUID)],
         )
-        .await?;
-    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+        .await
+        .map_err(db)?;
+    row.map(|row| user_from(&row, 0)).transpose().map_err(db)
 }
 
 pub(super) async fn find_password_login(
@@ -126,11 +130,12 @@ pub(super) async fn find_password_login(
             ),
             &[(&tenant_id, Type::UUID), (&email, Type::TEXT)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(PasswordLogin {
-        user: user_from(&row, 0)?,
-        password_hash: row.try_get(USER_COLUMN_COUNT)?,
+        user: user_from(&row, 0).map_err(db)?,
+        password_hash: row.try_get(USER_COLUMN_COUNT).map_err(db)?,
     }))
 }
 
@@ -145,8 +150,9 @@ pub(super) async fn find_user_by_email(
             &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 AND u.email = $2"),
             &[(&tenant_id, Type::UUID), (&email, Type::TEXT)],
         )
-        .await?;
-    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+        .await
+        .map_err(db)?;
+    row.map(|row| user_from(&row, 0)).transpose().map_err(db)
 }
 
 /// One statement: the new app metadata, and the user as it stands after it.
@@ -162,8 +168,9 @@ pub(super) async fn set_user_app_metadata(
             ),
             &[(app_metadata, Type::JSONB), (&user_id, Type::UUID)],
         )
-        .await?;
-    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+        .await
+        .map_err(db)?;
+    row.map(|row| user_from(&row, 0)).transpose().map_err(db)
 }
 
 /// `||` of an object of scalars replaces each key; the length bound is checked on the result
@@ -188,8 +195,9 @@ pub(super) async fn merge_user_metadata(
                 (&max, Type::INT8),
             ],
         )
-        .await?;
-    Ok(row.map(|row| user_from(&row, 0)).transpose()?)
+        .await
+        .map_err(db)?;
+    row.map(|row| user_from(&row, 0)).transpose().map_err(db)
 }
 
 /// The flag and, when disabling, the revocation of every live refresh family and session of
@@ -200,13 +208,14 @@ pub(super) async fn set_user_disabled(
     disabled: bool,
     now: i64,
 ) -> Result<Option<u64>, StoreError> {
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let found = tx
         .execute_typed(
             "UPDATE users SET disabled = $1 WHERE id = $2",
             &[(&disabled, Type::BOOL), (&user_id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     if found == 0 {
         return Ok(None);
     }
@@ -215,7 +224,7 @@ pub(super) async fn set_user_disabled(
     } else {
         0
     };
-    tx.commit().await?;
+    tx.commit().await.map_err(db)?;
     Ok(Some(revoked))
 }
 
@@ -238,6 +247,7 @@ pub(super) async fn upgrade_password_hash(
                 (&old_hash, Type::TEXT),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed == 1)
 }

@@ -6,6 +6,7 @@
 //! database never pick the same delivery while its lease holds (PgBouncer's transaction
 //! pooling included: nothing outlives the transaction).
 
+use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, Row};
 use uuid::Uuid;
@@ -57,7 +58,8 @@ pub(super) async fn create_endpoint(
                 (&endpoint.created_at, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(endpoint)
 }
 
@@ -73,11 +75,12 @@ pub(super) async fn list_endpoints(
             ),
             &[(&tenant_id, Type::UUID)],
         )
-        .await?;
-    Ok(rows
-        .iter()
+        .await
+        .map_err(db)?;
+    rows.iter()
         .map(|row| endpoint_from(row, 0))
-        .collect::<Result<_, _>>()?)
+        .collect::<Result<_, _>>()
+        .map_err(db)
 }
 
 /// The endpoint and (by cascade) its deliveries.
@@ -87,7 +90,8 @@ pub(super) async fn delete_endpoint(client: &Client, id: Uuid) -> Result<bool, S
             "DELETE FROM webhook_endpoints WHERE id = $1",
             &[(&id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(deleted == 1)
 }
 
@@ -107,27 +111,28 @@ fn count(row: &Row, idx: usize) -> Result<u32, tokio_postgres::Error> {
 }
 
 fn delivery_from(row: &Row) -> Result<WebhookDelivery, StoreError> {
-    let status: String = row.try_get(6)?;
+    let status: String = row.try_get(6).map_err(db)?;
     Ok(WebhookDelivery {
-        id: row.try_get(0)?,
-        event_id: row.try_get(1)?,
-        event_type: row.try_get(2)?,
-        endpoint_id: row.try_get(3)?,
-        tenant_id: row.try_get(4)?,
-        url: row.try_get(5)?,
+        id: row.try_get(0).map_err(db)?,
+        event_id: row.try_get(1).map_err(db)?,
+        event_type: row.try_get(2).map_err(db)?,
+        endpoint_id: row.try_get(3).map_err(db)?,
+        tenant_id: row.try_get(4).map_err(db)?,
+        url: row.try_get(5).map_err(db)?,
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| StoreError::Internal(format!("unknown delivery status {status:?}")))?,
-        attempts: count(row, 7)?,
-        generation: count(row, 8)?,
-        next_attempt_at_ms: row.try_get(9)?,
-        leased_until_ms: row.try_get(10)?,
-        last_attempt_at_ms: row.try_get(11)?,
+        attempts: count(row, 7).map_err(db)?,
+        generation: count(row, 8).map_err(db)?,
+        next_attempt_at_ms: row.try_get(9).map_err(db)?,
+        leased_until_ms: row.try_get(10).map_err(db)?,
+        last_attempt_at_ms: row.try_get(11).map_err(db)?,
         last_status_code: row
-            .try_get::<_, Option<i32>>(12)?
+            .try_get::<_, Option<i32>>(12)
+            .map_err(db)?
             .and_then(|c| u16::try_from(c).ok()),
-        last_error: row.try_get(13)?,
-        delivered_at_ms: row.try_get(14)?,
-        created_at: row.try_get(15)?,
+        last_error: row.try_get(13).map_err(db)?,
+        delivered_at_ms: row.try_get(14).map_err(db)?,
+        created_at: row.try_get(15).map_err(db)?,
     })
 }
 
@@ -151,7 +156,8 @@ pub(super) async fn list_deliveries(
                 (&limit, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     rows.iter().map(delivery_from).collect()
 }
 
@@ -164,7 +170,8 @@ pub(super) async fn get_delivery(
             &format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id = $1"),
             &[(&id, Type::UUID)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     row.as_ref().map(delivery_from).transpose()
 }
 
@@ -177,7 +184,8 @@ pub(super) async fn redeliver(client: &Client, id: Uuid, now_ms: i64) -> Result<
              WHERE id = $1",
             &[(&id, Type::UUID), (&now_ms, Type::INT8)],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -192,7 +200,7 @@ pub(super) async fn claim(
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let lease_id = Uuid::new_v4();
     let limit = i64::from(limit);
-    let tx = client.transaction().await?;
+    let tx = client.transaction().await.map_err(db)?;
     let rows = tx
         .query_typed(
             &format!(
@@ -221,7 +229,8 @@ pub(super) async fn claim(
                 (&limit, Type::INT8),
             ],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let claimed = rows
         .iter()
         .map(|row| {
@@ -235,8 +244,9 @@ pub(super) async fn claim(
                 event: event_from(row, 9)?,
             })
         })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
-    tx.commit().await?;
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(claimed)
 }
 
@@ -265,7 +275,8 @@ pub(super) async fn complete(client: &Client, result: &DeliveryResult) -> Result
                         (&code, Type::INT4),
                     ],
                 )
-                .await?
+                .await
+                .map_err(db)?
         }
         DeliveryResult::Failed {
             id,
@@ -294,7 +305,8 @@ pub(super) async fn complete(client: &Client, result: &DeliveryResult) -> Result
                         (error, Type::TEXT),
                     ],
                 )
-                .await?
+                .await
+                .map_err(db)?
         }
     };
     Ok(changed == 1)
@@ -310,7 +322,9 @@ pub(super) async fn backlog<C: GenericClient + Sync>(
              WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1",
             &[(&now_ms, Type::INT8)],
         )
-        .await?
-        .try_get(0)?;
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

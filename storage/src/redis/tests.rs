@@ -60,8 +60,8 @@ fn sessions_survive_the_wire() {
             email: "ada@example.com".into(),
             email_verified: false,
             name: Some("Ada".into()),
-            custom_fields: serde_json::json!({"plan": "pro"}),
-            app_metadata: serde_json::json!({"role": "admin"}),
+            custom_fields: crate::Metadata::from_json(serde_json::json!({"plan": "pro"})),
+            app_metadata: crate::Metadata::from_json(serde_json::json!({"role": "admin"})),
             disabled: false,
             mfa_enabled: false,
             created_at: 5,
@@ -91,8 +91,11 @@ fn sessions_cached_before_app_metadata_still_read() {
     let back = serde_json::from_value::<WireSession>(old)
         .unwrap()
         .into_session();
-    assert_eq!(back.user.app_metadata, serde_json::json!({}));
-    assert_eq!(back.user.custom_fields, serde_json::json!({"plan": "pro"}));
+    assert_eq!(back.user.app_metadata.as_json(), &serde_json::json!({}));
+    assert_eq!(
+        back.user.custom_fields.as_json(),
+        &serde_json::json!({"plan": "pro"})
+    );
 }
 
 /// Property tests (see docs/testing.md): any `HELLOJOHN_REDIS_URL` is taken apart or refused,

@@ -1,5 +1,6 @@
 //! Authorization codes.
 
+use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::error::{json_at, to_json, uuid_at};
@@ -35,7 +36,8 @@ pub(super) fn insert_auth_code(conn: &Connection, new: &NewAuthCode) -> Result<(
     conn.prepare_cached(&format!(
         "INSERT INTO authorization_codes (code_hash, {CODE_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-    ))?
+    ))
+    .map_err(db)?
     .execute(params![
         &new.code_hash[..],
         c.tenant_id.to_string(),
@@ -53,7 +55,8 @@ pub(super) fn insert_auth_code(conn: &Connection, new: &NewAuthCode) -> Result<(
         c.used_at,
         c.access_jti,
         c.access_expires_at,
-    ])?;
+    ])
+    .map_err(db)?;
     Ok(())
 }
 
@@ -61,12 +64,13 @@ pub(super) fn find_auth_code(
     conn: &Connection,
     code_hash: &TokenHash,
 ) -> Result<Option<AuthCode>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?1"
-        ))?
-        .query_row([&code_hash[..]], code_from)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?1"
+    ))
+    .map_err(db)?
+    .query_row([&code_hash[..]], code_from)
+    .optional()
+    .map_err(db)
 }
 
 /// One transaction: the conditional update that redeems the code, then the refresh family
@@ -85,24 +89,28 @@ pub(super) fn redeem_auth_code(
         reuse_event,
     } = redeem;
     let (access_jti, access_exp) = access.unzip();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let redeemed = tx
         .prepare_cached(&format!(
             "UPDATE authorization_codes SET used_at = ?2, access_jti = ?3, access_expires_at = ?4 \
              WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2 \
              RETURNING {CODE_COLUMNS}"
-        ))?
+        ))
+        .map_err(db)?
         .query_row(
             params![&code_hash[..], now, access_jti, access_exp],
             code_from,
         )
-        .optional()?;
+        .optional()
+        .map_err(db)?;
     if let Some(code) = redeemed {
         if let Some(t) = &refresh {
             tx.prepare_cached(
                 "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at, scopes) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
+            ).map_err(db)?
             .execute(params![
                 code.family_id.to_string(),
                 code.user_id.to_string(),
@@ -110,11 +118,11 @@ pub(super) fn redeem_auth_code(
                 code.client_id,
                 now,
                 to_json(&code.scopes)?,
-            ])?;
+            ]).map_err(db)?;
             tx.prepare_cached(
                 "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, client_id, \
                  issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
+            ).map_err(db)?
             .execute(params![
                 &t.token_hash[..],
                 code.family_id.to_string(),
@@ -123,10 +131,10 @@ pub(super) fn redeem_auth_code(
                 code.client_id,
                 t.issued_at,
                 t.expires_at,
-            ])?;
+            ]).map_err(db)?;
         }
         events::insert_draft(&tx, event, |d| d.for_user(code.tenant_id, code.user_id))?;
-        tx.commit()?;
+        tx.commit().map_err(db)?;
         return Ok(Redemption::Redeemed(code));
     }
     let Some(code) = find_auth_code(&tx, code_hash)? else {
@@ -138,14 +146,16 @@ pub(super) fn redeem_auth_code(
     let revoked = tx
         .prepare_cached(
             "UPDATE refresh_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        )?
-        .execute(params![code.family_id.to_string(), now])?;
+        )
+        .map_err(db)?
+        .execute(params![code.family_id.to_string(), now])
+        .map_err(db)?;
     if revoked > 0 {
         events::insert_draft(&tx, reuse_event, |d| {
             d.for_user(code.tenant_id, code.user_id)
         })?;
     }
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(Redemption::Reused(code))
 }
 
@@ -159,8 +169,10 @@ pub(super) fn prune_auth_codes(
         .prepare_cached(
             "DELETE FROM authorization_codes WHERE code_hash IN \
              (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![before, limit])
+        .map_err(db)?;
     Ok(n as u64)
 }
 
@@ -174,8 +186,10 @@ pub(super) fn revoke_access_token(
     conn.prepare_cached(
         "INSERT INTO revoked_tokens (jti, tenant_id, expires_at, revoked_at) \
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT (jti) DO NOTHING",
-    )?
-    .execute(params![jti, tenant_id.to_string(), expires_at, now])?;
+    )
+    .map_err(db)?
+    .execute(params![jti, tenant_id.to_string(), expires_at, now])
+    .map_err(db)?;
     Ok(())
 }
 
@@ -184,11 +198,15 @@ pub(super) fn revoked_tokens_since(
     since: i64,
     now: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= ?1 AND expires_at > ?2",
-    )?;
-    let rows = stmt.query_map(params![since, now], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= ?1 AND expires_at > ?2",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(params![since, now], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 pub(super) fn prune_revoked_tokens(
@@ -200,7 +218,9 @@ pub(super) fn prune_revoked_tokens(
         .prepare_cached(
             "DELETE FROM revoked_tokens WHERE jti IN \
              (SELECT jti FROM revoked_tokens WHERE expires_at < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![before, limit])
+        .map_err(db)?;
     Ok(n as u64)
 }

@@ -7,37 +7,32 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-impl From<rusqlite::Error> for StoreError {
-    /// UNIQUE / PRIMARY KEY violations are `Conflict(<what>)`; busy, locked, I/O and open
-    /// failures are `Unavailable` (nothing was committed, retrying is safe); a missing table is
-    /// `Schema` (not migrated); anything else is `Internal`.
-    fn from(e: rusqlite::Error) -> StoreError {
-        if let rusqlite::Error::SqliteFailure(failure, message) = &e {
-            let text = message.as_deref().unwrap_or_default();
-            match failure.code {
-                ErrorCode::ConstraintViolation
-                    if failure.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
-                        || failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-                {
-                    return StoreError::Conflict(conflict_name(text));
-                }
-                ErrorCode::DatabaseBusy
-                | ErrorCode::DatabaseLocked
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::CannotOpen
-                | ErrorCode::DiskFull
-                | ErrorCode::FileLockingProtocolFailed
-                | ErrorCode::PermissionDenied
-                | ErrorCode::ReadOnly => return StoreError::Unavailable(e.to_string()),
-                _ => {}
+pub(crate) fn db(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, message) = &e {
+        let text = message.as_deref().unwrap_or_default();
+        match failure.code {
+            ErrorCode::ConstraintViolation
+                if failure.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                return StoreError::Conflict(conflict_name(text));
             }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::DiskFull
+            | ErrorCode::FileLockingProtocolFailed
+            | ErrorCode::PermissionDenied
+            | ErrorCode::ReadOnly => return StoreError::Unavailable(e.to_string()),
+            _ => {}
         }
-        let text = e.to_string();
-        if text.contains("no such table") || text.contains("no such column") {
-            return StoreError::Schema(format!("{text} (run the migrations)"));
-        }
-        StoreError::Internal(text)
     }
+    let text = e.to_string();
+    if text.contains("no such table") || text.contains("no such column") {
+        return StoreError::Schema(format!("{text} (run the migrations)"));
+    }
+    StoreError::Internal(text)
 }
 
 /// What a UNIQUE violation is about, from SQLite's message

@@ -1,6 +1,7 @@
 //! Events: the transactional outbox. Each event is written inside the transaction of the
 //! change that caused it, with one delivery per subscribed endpoint of its tenant.
 
+use super::error::db;
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ pub(super) fn event_from(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
         target_type: row.get(at + 6)?,
         ip_address: row.get(at + 7)?,
         user_agent: row.get(at + 8)?,
-        metadata: json_at(row, at + 9)?,
+        metadata: crate::Metadata::from_json(json_at(row, at + 9)?),
         result: row.get(at + 10)?,
         created_at: row.get(at + 11)?,
     })
@@ -37,13 +38,17 @@ pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
     let id = event.id.to_string();
     let tenant_id = event.tenant_id.to_string();
     let endpoints: Vec<String> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT e.id FROM webhook_endpoints e \
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT e.id FROM webhook_endpoints e \
              WHERE e.tenant_id = ?1 \
              AND EXISTS (SELECT 1 FROM json_each(e.events) WHERE value IN (?2, '*'))",
-        )?;
-        let rows = stmt.query_map(params![tenant_id, event.event_type], |row| row.get(0))?;
-        rows.collect::<Result<_, _>>()?
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![tenant_id, event.event_type], |row| row.get(0))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
     };
     if endpoints.is_empty() {
         return Ok(());
@@ -53,7 +58,8 @@ pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
                                      target_type, ip_address, user_agent, metadata, result, \
                                      created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
+    )
+    .map_err(db)?
     .execute(params![
         id,
         tenant_id,
@@ -64,10 +70,11 @@ pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
         event.target_type,
         event.ip_address,
         event.user_agent,
-        to_json(&event.metadata)?,
+        to_json(event.metadata.as_json())?,
         event.result,
         event.created_at,
-    ])?;
+    ])
+    .map_err(db)?;
     let due_ms = event.created_at.saturating_mul(1000);
     for endpoint_id in endpoints {
         conn.prepare_cached(
@@ -75,7 +82,8 @@ pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
                                              attempts, generation, next_attempt_at_ms, \
                                              created_at) \
              VALUES (?1, ?2, ?3, ?4, 'pending', 0, 0, ?5, ?6)",
-        )?
+        )
+        .map_err(db)?
         .execute(params![
             Uuid::new_v4().to_string(),
             id,
@@ -83,7 +91,8 @@ pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
             tenant_id,
             due_ms,
             event.created_at,
-        ])?;
+        ])
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -103,9 +112,11 @@ pub(super) fn insert_draft(
 /// An event with no other change, in its own transaction.
 pub(super) fn record_event(conn: &mut Connection, draft: EventDraft) -> Result<Event, StoreError> {
     let event = draft.into_event()?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     insert_event(&tx, &event)?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(event)
 }
 
@@ -116,22 +127,30 @@ pub(super) fn list_events(
 ) -> Result<Vec<Event>, StoreError> {
     let events = match tenant_id {
         Some(tenant_id) => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM webhook_events v WHERE v.tenant_id = ?1 \
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM webhook_events v WHERE v.tenant_id = ?1 \
                  ORDER BY v.created_at DESC, v.id DESC LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![tenant_id.to_string(), limit], |row| {
-                event_from(row, 0)
-            })?;
-            rows.collect::<Result<_, _>>()?
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![tenant_id.to_string(), limit], |row| {
+                    event_from(row, 0)
+                })
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
         }
         None => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM webhook_events v \
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM webhook_events v \
                  ORDER BY v.created_at DESC, v.id DESC LIMIT ?1"
-            ))?;
-            let rows = stmt.query_map(params![limit], |row| event_from(row, 0))?;
-            rows.collect::<Result<_, _>>()?
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![limit], |row| event_from(row, 0))
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
         }
     };
     Ok(events)
@@ -147,7 +166,9 @@ pub(super) fn prune(conn: &Connection, before: i64, limit: u32) -> Result<u64, S
                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
                                  WHERE d.event_id = v.id AND d.status IN ('pending', 'failed')) \
                  LIMIT ?2)",
-        )?
-        .execute(params![before, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![before, limit])
+        .map_err(db)?;
     Ok(deleted as u64)
 }

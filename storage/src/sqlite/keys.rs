@@ -1,5 +1,6 @@
 //! Signing keys.
 
+use super::error::db;
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 
 use super::error::opt_uuid_at;
@@ -33,11 +34,13 @@ fn key_from(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
 
 /// Every key, retired ones included, oldest first.
 pub(super) fn list_signing_keys(conn: &Connection) -> Result<Vec<SigningKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"
-    ))?;
-    let rows = stmt.query_map([], key_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"
+        ))
+        .map_err(db)?;
+    let rows = stmt.query_map([], key_from).map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 /// The owner of `key` as its column holds it: NULL for a global key.
@@ -47,12 +50,16 @@ fn owner(key: &SigningKey) -> Option<String> {
 
 /// The non-retired keys of `key`'s algorithm and owner.
 fn active_keys(conn: &Connection, key: &SigningKey) -> Result<Vec<SigningKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {KEY_COLUMNS} FROM signing_keys \
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM signing_keys \
          WHERE retired_at IS NULL AND alg = ?1 AND tenant_id IS ?2 ORDER BY created_at, kid"
-    ))?;
-    let rows = stmt.query_map(params![key.alg.as_str(), owner(key)], key_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        ))
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(params![key.alg.as_str(), owner(key)], key_from)
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
@@ -60,7 +67,8 @@ fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
         "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, created_at, \
                                    activates_at, retired_at, tenant_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
+    )
+    .map_err(db)?
     .execute(params![
         key.kid,
         key.alg.as_str(),
@@ -70,7 +78,8 @@ fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
         key.activates_at,
         key.retired_at,
         owner(key),
-    ])?;
+    ])
+    .map_err(db)?;
     Ok(())
 }
 
@@ -81,18 +90,22 @@ pub(super) fn insert_signing_key_if_none(
     conn: &mut Connection,
     key: &SigningKey,
 ) -> Result<Vec<SigningKey>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let any_active: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM signing_keys \
                             WHERE retired_at IS NULL AND alg = ?1 AND tenant_id IS ?2)",
-        )?
-        .query_row(params![key.alg.as_str(), owner(key)], |row| row.get(0))?;
+        )
+        .map_err(db)?
+        .query_row(params![key.alg.as_str(), owner(key)], |row| row.get(0))
+        .map_err(db)?;
     if !any_active {
         insert(&tx, key)?;
     }
     let active = active_keys(&tx, key)?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(active)
 }
 
@@ -102,15 +115,19 @@ pub(super) fn rotate_signing_key(
     conn: &mut Connection,
     key: &SigningKey,
 ) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let retired = tx
         .prepare_cached(
             "UPDATE signing_keys SET retired_at = ?1 \
              WHERE alg = ?2 AND tenant_id IS ?3 AND (retired_at IS NULL OR retired_at > ?1)",
-        )?
-        .execute(params![key.activates_at, key.alg.as_str(), owner(key)])?;
+        )
+        .map_err(db)?
+        .execute(params![key.activates_at, key.alg.as_str(), owner(key)])
+        .map_err(db)?;
     insert(&tx, key)?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(u64::try_from(retired).unwrap_or(u64::MAX))
 }
 

@@ -5,6 +5,7 @@
 //! leased like webhook deliveries (see `webhooks.rs`): a claim marks due rows with a fresh lease
 //! id, so no other caller picks them while the lease holds.
 
+use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -50,11 +51,14 @@ pub(super) fn issue_email_token(
     token: &EmailToken,
     mail: &NewMail,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     tx.prepare_cached(&format!(
         "INSERT INTO email_tokens ({TOKEN_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-    ))?
+    ))
+    .map_err(db)?
     .execute(params![
         &token.token_hash[..],
         token.purpose.as_str(),
@@ -66,12 +70,14 @@ pub(super) fn issue_email_token(
         token.expires_at,
         token.used_at,
         token.created_at,
-    ])?;
+    ])
+    .map_err(db)?;
     tx.prepare_cached(
         "INSERT INTO mail_outbox (id, tenant_id, kind, status, message_sealed, attempts, \
                                   next_attempt_at_ms, created_at) \
          VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
-    )?
+    )
+    .map_err(db)?
     .execute(params![
         mail.id.to_string(),
         mail.tenant_id.to_string(),
@@ -79,8 +85,9 @@ pub(super) fn issue_email_token(
         mail.message_sealed,
         mail.created_at_ms,
         mail.created_at_ms.div_euclid(1000),
-    ])?;
-    tx.commit()?;
+    ])
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
     Ok(())
 }
 
@@ -88,12 +95,13 @@ pub(super) fn find_email_token(
     conn: &Connection,
     token_hash: &TokenHash,
 ) -> Result<Option<EmailToken>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM email_tokens WHERE token_hash = ?1"
-        ))?
-        .query_row([&token_hash[..]], token_from)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM email_tokens WHERE token_hash = ?1"
+    ))
+    .map_err(db)?
+    .query_row([&token_hash[..]], token_from)
+    .optional()
+    .map_err(db)
 }
 
 /// The conditional update that uses an unused, unexpired token of `purpose`, inside the
@@ -104,14 +112,15 @@ fn use_token(
     purpose: EmailPurpose,
     now: i64,
 ) -> Result<Option<EmailToken>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "UPDATE email_tokens SET used_at = ?2 \
+    conn.prepare_cached(&format!(
+        "UPDATE email_tokens SET used_at = ?2 \
              WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 AND purpose = ?3 \
              RETURNING {TOKEN_COLUMNS}"
-        ))?
-        .query_row(params![&token_hash[..], now, purpose.as_str()], token_from)
-        .optional()?)
+    ))
+    .map_err(db)?
+    .query_row(params![&token_hash[..], now, purpose.as_str()], token_from)
+    .optional()
+    .map_err(db)
 }
 
 /// One transaction: the token's use, `email_verified` on its user if the user's email is still
@@ -122,14 +131,18 @@ pub(super) fn use_verify_token(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<Option<EmailToken>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let Some(token) = use_token(&tx, token_hash, EmailPurpose::Verify, now)? else {
         return Ok(None);
     };
-    tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2")?
-        .execute(params![token.user_id.to_string(), token.email])?;
+    tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2")
+        .map_err(db)?
+        .execute(params![token.user_id.to_string(), token.email])
+        .map_err(db)?;
     events::insert_draft(&tx, event, |d| d.for_user(token.tenant_id, token.user_id))?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(Some(token))
 }
 
@@ -143,24 +156,32 @@ pub(super) fn use_reset_token(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<Option<EmailToken>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let Some(token) = use_token(&tx, token_hash, EmailPurpose::Reset, now)? else {
         return Ok(None);
     };
     let user = token.user_id.to_string();
     tx.prepare_cached(
         "UPDATE password_identities SET password_hash = ?2, updated_at = ?3 WHERE user_id = ?1",
-    )?
-    .execute(params![user, password_hash, now])?;
-    tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2")?
-        .execute(params![user, token.email])?;
+    )
+    .map_err(db)?
+    .execute(params![user, password_hash, now])
+    .map_err(db)?;
+    tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2")
+        .map_err(db)?
+        .execute(params![user, token.email])
+        .map_err(db)?;
     refresh::revoke_all_in(&tx, token.user_id, now)?;
     tx.prepare_cached(
         "UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
-    )?
-    .execute(params![user, now])?;
+    )
+    .map_err(db)?
+    .execute(params![user, now])
+    .map_err(db)?;
     events::insert_draft(&tx, event, |d| d.for_user(token.tenant_id, token.user_id))?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(Some(token))
 }
 
@@ -173,8 +194,10 @@ pub(super) fn prune_email_tokens(
         .prepare_cached(
             "DELETE FROM email_tokens WHERE token_hash IN \
              (SELECT token_hash FROM email_tokens WHERE expires_at < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![before, limit])
+        .map_err(db)?;
     Ok(n as u64)
 }
 
@@ -188,7 +211,9 @@ pub(super) fn claim_mail(
 ) -> Result<Vec<ClaimedMail>, StoreError> {
     let lease_id = Uuid::new_v4();
     let lease = lease_id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let claimed = tx
         .prepare_cached(
             "UPDATE mail_outbox SET leased_until_ms = ?2, lease_id = ?3 \
@@ -201,29 +226,35 @@ pub(super) fn claim_mail(
              ) \
              AND status IN ('pending', 'failed') \
              AND (leased_until_ms IS NULL OR leased_until_ms <= ?1)",
-        )?
-        .execute(params![now_ms, leased_until_ms, lease, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![now_ms, leased_until_ms, lease, limit])
+        .map_err(db)?;
     let out = if claimed == 0 {
         Vec::new()
     } else {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, tenant_id, kind, attempts, message_sealed FROM mail_outbox \
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, tenant_id, kind, attempts, message_sealed FROM mail_outbox \
              WHERE lease_id = ?1 ORDER BY next_attempt_at_ms, id",
-        )?;
-        let rows = stmt.query_map([&lease], |row| {
-            Ok(ClaimedMail {
-                id: uuid_at(row, 0)?,
-                tenant_id: uuid_at(row, 1)?,
-                kind: row.get(2)?,
-                lease_id,
-                leased_until_ms,
-                attempts: u32_at(row, 3)?,
-                message_sealed: row.get(4)?,
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([&lease], |row| {
+                Ok(ClaimedMail {
+                    id: uuid_at(row, 0)?,
+                    tenant_id: uuid_at(row, 1)?,
+                    kind: row.get(2)?,
+                    lease_id,
+                    leased_until_ms,
+                    attempts: u32_at(row, 3)?,
+                    message_sealed: row.get(4)?,
+                })
             })
-        })?;
-        rows.collect::<Result<_, _>>()?
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
     };
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(out)
 }
 
@@ -236,8 +267,10 @@ pub(super) fn complete_mail(conn: &Connection, result: &MailResult) -> Result<bo
                      message_sealed = NULL, last_error = NULL, \
                      leased_until_ms = NULL, lease_id = NULL \
                  WHERE id = ?1 AND status IN ('pending', 'failed')",
-            )?
-            .execute(params![id.to_string(), at_ms, i64::from(*counted)])?,
+            )
+            .map_err(db)?
+            .execute(params![id.to_string(), at_ms, i64::from(*counted)])
+            .map_err(db)?,
         MailResult::Failed {
             id,
             lease_id,
@@ -253,13 +286,15 @@ pub(super) fn complete_mail(conn: &Connection, result: &MailResult) -> Result<bo
                      message_sealed = CASE WHEN ?3 IS NULL THEN NULL ELSE message_sealed END, \
                      last_error = ?4, leased_until_ms = NULL, lease_id = NULL \
                  WHERE id = ?1 AND lease_id = ?2 AND status IN ('pending', 'failed')",
-            )?
+            )
+            .map_err(db)?
             .execute(params![
                 id.to_string(),
                 lease_id.to_string(),
                 retry_at_ms,
                 error
-            ])?,
+            ])
+            .map_err(db)?,
     };
     Ok(changed == 1)
 }
@@ -269,8 +304,10 @@ pub(super) fn mail_backlog(conn: &Connection, now_ms: i64) -> Result<u64, StoreE
         .prepare_cached(
             "SELECT count(*) FROM mail_outbox \
              WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1",
-        )?
-        .query_row([now_ms], |row| row.get(0))?;
+        )
+        .map_err(db)?
+        .query_row([now_ms], |row| row.get(0))
+        .map_err(db)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -279,24 +316,28 @@ pub(super) fn list_mail(
     tenant_id: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<MailRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, tenant_id, kind, status, attempts, last_error, sent_at_ms, created_at \
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, tenant_id, kind, status, attempts, last_error, sent_at_ms, created_at \
          FROM mail_outbox WHERE (?1 IS NULL OR tenant_id = ?1) \
          ORDER BY created_at DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![tenant_id.map(|t| t.to_string()), limit], |row| {
-        Ok(MailRecord {
-            id: uuid_at(row, 0)?,
-            tenant_id: uuid_at(row, 1)?,
-            kind: row.get(2)?,
-            status: row.get(3)?,
-            attempts: u32_at(row, 4)?,
-            last_error: row.get(5)?,
-            sent_at_ms: row.get(6)?,
-            created_at: row.get(7)?,
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(params![tenant_id.map(|t| t.to_string()), limit], |row| {
+            Ok(MailRecord {
+                id: uuid_at(row, 0)?,
+                tenant_id: uuid_at(row, 1)?,
+                kind: row.get(2)?,
+                status: row.get(3)?,
+                attempts: u32_at(row, 4)?,
+                last_error: row.get(5)?,
+                sent_at_ms: row.get(6)?,
+                created_at: row.get(7)?,
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 pub(super) fn prune_mail(conn: &Connection, before: i64, limit: u32) -> Result<u64, StoreError> {
@@ -305,7 +346,9 @@ pub(super) fn prune_mail(conn: &Connection, before: i64, limit: u32) -> Result<u
             "DELETE FROM mail_outbox WHERE id IN \
              (SELECT id FROM mail_outbox \
               WHERE status IN ('sent', 'exhausted') AND created_at < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![before, limit])
+        .map_err(db)?;
     Ok(n as u64)
 }

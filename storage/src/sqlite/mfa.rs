@@ -4,6 +4,7 @@
 //! factor. Every single-use step (a TOTP time step, a recovery code, a challenge) is one
 //! conditional `UPDATE` on the single writer: of concurrent calls exactly one changes the row.
 
+use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -16,21 +17,22 @@ pub(super) fn find_totp(
     conn: &Connection,
     user_id: Uuid,
 ) -> Result<Option<TotpFactor>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT user_id, secret_sealed, confirmed_at, last_step, created_at \
+    conn.prepare_cached(
+        "SELECT user_id, secret_sealed, confirmed_at, last_step, created_at \
              FROM mfa_totp WHERE user_id = ?1",
-        )?
-        .query_row([user_id.to_string()], |row| {
-            Ok(TotpFactor {
-                user_id: uuid_at(row, 0)?,
-                secret_sealed: row.get(1)?,
-                confirmed_at: row.get(2)?,
-                last_step: row.get(3)?,
-                created_at: row.get(4)?,
-            })
+    )
+    .map_err(db)?
+    .query_row([user_id.to_string()], |row| {
+        Ok(TotpFactor {
+            user_id: uuid_at(row, 0)?,
+            secret_sealed: row.get(1)?,
+            confirmed_at: row.get(2)?,
+            last_step: row.get(3)?,
+            created_at: row.get(4)?,
         })
-        .optional()?)
+    })
+    .optional()
+    .map_err(db)
 }
 
 /// One statement: a new unconfirmed factor, or the replacement of an unconfirmed one; nothing
@@ -49,8 +51,10 @@ pub(super) fn put_totp_secret(
              SET secret_sealed = excluded.secret_sealed, last_step = NULL, \
                  created_at = excluded.created_at \
              WHERE mfa_totp.confirmed_at IS NULL",
-        )?
-        .execute(params![user_id.to_string(), secret_sealed, now])?;
+        )
+        .map_err(db)?
+        .execute(params![user_id.to_string(), secret_sealed, now])
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -61,14 +65,20 @@ fn put_recovery_codes(
     recovery: &[TokenHash],
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM mfa_recovery_codes WHERE user_id = ?1")?
-        .execute([user_id])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at, created_at) \
+    conn.prepare_cached("DELETE FROM mfa_recovery_codes WHERE user_id = ?1")
+        .map_err(db)?
+        .execute([user_id])
+        .map_err(db)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at, created_at) \
          VALUES (?1, ?2, NULL, ?3) ON CONFLICT (user_id, code_hash) DO NOTHING",
-    )?;
+        )
+        .map_err(db)?;
     for code in recovery {
-        insert.execute(params![user_id, &code[..], now])?;
+        insert
+            .execute(params![user_id, &code[..], now])
+            .map_err(db)?;
     }
     Ok(())
 }
@@ -79,10 +89,11 @@ fn set_mfa_enabled(
     user_id: &str,
     enabled: bool,
 ) -> Result<Option<Uuid>, StoreError> {
-    Ok(conn
-        .prepare_cached("UPDATE users SET mfa_enabled = ?1 WHERE id = ?2 RETURNING tenant_id")?
+    conn.prepare_cached("UPDATE users SET mfa_enabled = ?1 WHERE id = ?2 RETURNING tenant_id")
+        .map_err(db)?
         .query_row(params![enabled, user_id], |row| uuid_at(row, 0))
-        .optional()?)
+        .optional()
+        .map_err(db)
 }
 
 /// One transaction: the conditional confirmation, the recovery codes, the user's flag and the
@@ -97,13 +108,17 @@ pub(super) fn confirm_totp(
     now: i64,
 ) -> Result<bool, StoreError> {
     let user = user_id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let confirmed = tx
         .prepare_cached(
             "UPDATE mfa_totp SET confirmed_at = ?2, last_step = ?3 \
              WHERE user_id = ?1 AND confirmed_at IS NULL",
-        )?
-        .execute(params![user, now, step])?;
+        )
+        .map_err(db)?
+        .execute(params![user, now, step])
+        .map_err(db)?;
     if confirmed == 0 {
         return Ok(false);
     }
@@ -112,17 +127,21 @@ pub(super) fn confirm_totp(
     tx.prepare_cached(
         "UPDATE refresh_families SET revoked_at = ?1 \
          WHERE user_id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id <> ?3)",
-    )?
-    .execute(params![now, user, keep.family_id.map(|f| f.to_string())])?;
+    )
+    .map_err(db)?
+    .execute(params![now, user, keep.family_id.map(|f| f.to_string())])
+    .map_err(db)?;
     tx.prepare_cached(
         "UPDATE sessions SET revoked_at = ?1 \
          WHERE user_id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id_hash <> ?3)",
-    )?
-    .execute(params![now, user, keep.session.as_ref().map(|h| &h[..])])?;
+    )
+    .map_err(db)?
+    .execute(params![now, user, keep.session.as_ref().map(|h| &h[..])])
+    .map_err(db)?;
     let tenant_id = set_mfa_enabled(&tx, &user, true)?
         .ok_or_else(|| StoreError::Internal(format!("TOTP factor of a missing user {user}")))?;
     events::insert_draft(&tx, event, |d| d.for_user(tenant_id, user_id))?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(true)
 }
 
@@ -136,8 +155,10 @@ pub(super) fn use_totp_step(
             "UPDATE mfa_totp SET last_step = ?2 \
              WHERE user_id = ?1 AND confirmed_at IS NOT NULL \
              AND (last_step IS NULL OR last_step < ?2)",
-        )?
-        .execute(params![user_id.to_string(), step])?;
+        )
+        .map_err(db)?
+        .execute(params![user_id.to_string(), step])
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -149,23 +170,33 @@ pub(super) fn delete_totp(
     event: Option<EventDraft>,
 ) -> Result<bool, StoreError> {
     let user = user_id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let deleted = tx
-        .prepare_cached("DELETE FROM mfa_totp WHERE user_id = ?1")?
-        .execute([&user])?;
+        .prepare_cached("DELETE FROM mfa_totp WHERE user_id = ?1")
+        .map_err(db)?
+        .execute([&user])
+        .map_err(db)?;
     if deleted == 0 {
         return Ok(false);
     }
-    tx.prepare_cached("DELETE FROM mfa_recovery_codes WHERE user_id = ?1")?
-        .execute([&user])?;
-    tx.prepare_cached("DELETE FROM mfa_trusted_devices WHERE user_id = ?1")?
-        .execute([&user])?;
-    tx.prepare_cached("DELETE FROM mfa_challenges WHERE user_id = ?1 AND completed_at IS NULL")?
-        .execute([&user])?;
+    tx.prepare_cached("DELETE FROM mfa_recovery_codes WHERE user_id = ?1")
+        .map_err(db)?
+        .execute([&user])
+        .map_err(db)?;
+    tx.prepare_cached("DELETE FROM mfa_trusted_devices WHERE user_id = ?1")
+        .map_err(db)?
+        .execute([&user])
+        .map_err(db)?;
+    tx.prepare_cached("DELETE FROM mfa_challenges WHERE user_id = ?1 AND completed_at IS NULL")
+        .map_err(db)?
+        .execute([&user])
+        .map_err(db)?;
     let tenant_id = set_mfa_enabled(&tx, &user, false)?
         .ok_or_else(|| StoreError::Internal(format!("TOTP factor of a missing user {user}")))?;
     events::insert_draft(&tx, event, |d| d.for_user(tenant_id, user_id))?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(true)
 }
 
@@ -177,18 +208,22 @@ pub(super) fn replace_recovery_codes(
     now: i64,
 ) -> Result<bool, StoreError> {
     let user = user_id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let confirmed: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM mfa_totp \
                             WHERE user_id = ?1 AND confirmed_at IS NOT NULL)",
-        )?
-        .query_row([&user], |row| row.get(0))?;
+        )
+        .map_err(db)?
+        .query_row([&user], |row| row.get(0))
+        .map_err(db)?;
     if !confirmed {
         return Ok(false);
     }
     put_recovery_codes(&tx, &user, recovery, now)?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(true)
 }
 
@@ -202,8 +237,10 @@ pub(super) fn use_recovery_code(
         .prepare_cached(
             "UPDATE mfa_recovery_codes SET used_at = ?3 \
              WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
-        )?
-        .execute(params![user_id.to_string(), &code_hash[..], now])?;
+        )
+        .map_err(db)?
+        .execute(params![user_id.to_string(), &code_hash[..], now])
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -211,8 +248,10 @@ pub(super) fn recovery_codes_left(conn: &Connection, user_id: Uuid) -> Result<u3
     let n: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
-        )?
-        .query_row([user_id.to_string()], |row| row.get(0))?;
+        )
+        .map_err(db)?
+        .query_row([user_id.to_string()], |row| row.get(0))
+        .map_err(db)?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
@@ -249,7 +288,8 @@ pub(super) fn insert_mfa_challenge(
     conn.prepare_cached(&format!(
         "INSERT INTO mfa_challenges ({CHALLENGE_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, NULL, ?7)"
-    ))?
+    ))
+    .map_err(db)?
     .execute(params![
         &challenge.token_hash[..],
         challenge.user_id.to_string(),
@@ -258,7 +298,8 @@ pub(super) fn insert_mfa_challenge(
         challenge.kind.as_str(),
         challenge.expires_at,
         challenge.created_at,
-    ])?;
+    ])
+    .map_err(db)?;
     Ok(())
 }
 
@@ -266,12 +307,13 @@ pub(super) fn find_mfa_challenge(
     conn: &Connection,
     token_hash: &TokenHash,
 ) -> Result<Option<MfaChallenge>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {CHALLENGE_COLUMNS} FROM mfa_challenges WHERE token_hash = ?1"
-        ))?
-        .query_row([&token_hash[..]], challenge_from)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {CHALLENGE_COLUMNS} FROM mfa_challenges WHERE token_hash = ?1"
+    ))
+    .map_err(db)?
+    .query_row([&token_hash[..]], challenge_from)
+    .optional()
+    .map_err(db)
 }
 
 pub(super) fn fail_mfa_challenge(
@@ -282,9 +324,11 @@ pub(super) fn fail_mfa_challenge(
         .prepare_cached(
             "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = ?1 \
              RETURNING failures",
-        )?
+        )
+        .map_err(db)?
         .query_row([&token_hash[..]], |row| row.get(0))
-        .optional()?;
+        .optional()
+        .map_err(db)?;
     Ok(failures.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
@@ -297,19 +341,23 @@ pub(super) fn complete_mfa_challenge(
     grant: ChallengeGrant,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let completed = tx
         .prepare_cached(
             "UPDATE mfa_challenges SET completed_at = ?2 \
              WHERE token_hash = ?1 AND completed_at IS NULL AND expires_at > ?2 \
              AND failures < ?3 \
              RETURNING user_id, tenant_id",
-        )?
+        )
+        .map_err(db)?
         .query_row(
             params![&token_hash[..], now, i64::from(max_failures)],
             |row| Ok((uuid_at(row, 0)?, uuid_at(row, 1)?)),
         )
-        .optional()?;
+        .optional()
+        .map_err(db)?;
     let Some((user_id, tenant_id)) = completed else {
         return Ok(false);
     };
@@ -337,7 +385,8 @@ pub(super) fn complete_mfa_challenge(
             "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
                                    expires_at, amr) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
+        )
+        .map_err(db)?
         .execute(params![
             &session.id_hash[..],
             session.user_id.to_string(),
@@ -346,22 +395,25 @@ pub(super) fn complete_mfa_challenge(
             session.created_at,
             session.expires_at,
             crate::model::amr_column(&session.amr),
-        ])?;
+        ])
+        .map_err(db)?;
     }
     if let Some((device_hash, expires_at)) = trusted_device {
         tx.prepare_cached(
             "INSERT INTO mfa_trusted_devices (token_hash, user_id, expires_at, created_at) \
              VALUES (?1, ?2, ?3, ?4)",
-        )?
+        )
+        .map_err(db)?
         .execute(params![
             &device_hash[..],
             user_id.to_string(),
             expires_at,
             now
-        ])?;
+        ])
+        .map_err(db)?;
     }
     events::insert_draft(&tx, event, |d| d.for_user(tenant_id, user_id))?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(true)
 }
 
@@ -371,25 +423,30 @@ pub(super) fn is_trusted_device(
     token_hash: &TokenHash,
     now: i64,
 ) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM mfa_trusted_devices \
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM mfa_trusted_devices \
                             WHERE token_hash = ?1 AND user_id = ?2 AND expires_at > ?3)",
-        )?
-        .query_row(params![&token_hash[..], user_id.to_string(), now], |row| {
-            row.get(0)
-        })?)
+    )
+    .map_err(db)?
+    .query_row(params![&token_hash[..], user_id.to_string(), now], |row| {
+        row.get(0)
+    })
+    .map_err(db)
 }
 
 /// Up to `limit` rows in all: expired challenges first, then expired remembered devices.
 pub(super) fn prune_mfa(conn: &mut Connection, before: i64, limit: u32) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let challenges = tx
         .prepare_cached(
             "DELETE FROM mfa_challenges WHERE token_hash IN \
              (SELECT token_hash FROM mfa_challenges WHERE expires_at < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![before, limit])
+        .map_err(db)?;
     let left = u64::from(limit).saturating_sub(challenges as u64);
     let devices = if left == 0 {
         0
@@ -397,9 +454,11 @@ pub(super) fn prune_mfa(conn: &mut Connection, before: i64, limit: u32) -> Resul
         tx.prepare_cached(
             "DELETE FROM mfa_trusted_devices WHERE token_hash IN \
              (SELECT token_hash FROM mfa_trusted_devices WHERE expires_at < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, left as i64])?
+        )
+        .map_err(db)?
+        .execute(params![before, left as i64])
+        .map_err(db)?
     };
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok((challenges + devices) as u64)
 }

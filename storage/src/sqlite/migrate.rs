@@ -1,5 +1,6 @@
 //! Embedded migrations and the `schema_migrations` bookkeeping.
 
+use super::error::db;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{MigrationStatus, StoreError};
@@ -89,13 +90,16 @@ pub(super) fn status(conn: &Connection) -> Result<MigrationStatus, StoreError> {
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
              WHERE type = 'table' AND name = 'schema_migrations')",
-        )?
-        .query_row([], |row| row.get(0))?;
+        )
+        .map_err(db)?
+        .query_row([], |row| row.get(0))
+        .map_err(db)?;
     let applied = if exists {
-        let mut stmt =
-            conn.prepare_cached("SELECT version FROM schema_migrations ORDER BY version")?;
-        let rows = stmt.query_map([], |row| row.get::<_, i64>(0))?;
-        rows.collect::<Result<Vec<_>, _>>()?
+        let mut stmt = conn
+            .prepare_cached("SELECT version FROM schema_migrations ORDER BY version")
+            .map_err(db)?;
+        let rows = stmt.query_map([], |row| row.get::<_, i64>(0)).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)?
     } else {
         Vec::new()
     };
@@ -117,7 +121,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<MigrationStatus, StoreErr
              name       TEXT    NOT NULL, \
              applied_at INTEGER NOT NULL\
          )",
-    )?;
+    )
+    .map_err(db)?;
     let before = status(conn)?;
     let unknown = before.unknown();
     if !unknown.is_empty() {
@@ -131,21 +136,27 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<MigrationStatus, StoreErr
         if before.applied.contains(&migration.version) {
             continue;
         }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
         let applied: bool = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)")?
-            .query_row([migration.version], |row| row.get(0))?;
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)")
+            .map_err(db)?
+            .query_row([migration.version], |row| row.get(0))
+            .map_err(db)?;
         if !applied {
             tx.execute_batch(migration.sql)
-                .map_err(|e| failed(migration, e.into()))?;
+                .map_err(|e| failed(migration, db(e)))?;
             // The one clock read of the store: bookkeeping, not domain data.
             tx.prepare_cached(
                 "INSERT INTO schema_migrations (version, name, applied_at) \
                  VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER))",
-            )?
-            .execute(rusqlite::params![migration.version, migration.name])?;
+            )
+            .map_err(db)?
+            .execute(rusqlite::params![migration.version, migration.name])
+            .map_err(db)?;
         }
-        tx.commit()?;
+        tx.commit().map_err(db)?;
         if !applied {
             tracing::info!(
                 version = migration.version,

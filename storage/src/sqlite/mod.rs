@@ -34,16 +34,18 @@ use crate::lifecycle::{
     ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail,
     TotpFactor,
 };
+use error::db;
 use std::path::Path;
 
+use store::{Accounts, Administration, Directory, Factors, Metadata, Outbox, SigningKeys, Tokens};
 use uuid::Uuid;
 
 use crate::{
     AuthCode, ClaimedDelivery, Client, ClientChanges, Consent, DeliveryFilter, DeliveryResult,
     Event, EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient,
     NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, Redeem, Redemption,
-    RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError,
-    StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, StoreError, StoreFuture,
+    Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -56,7 +58,7 @@ impl SqliteStore {
     /// Opens (creating the file and its parent directory if missing) the database at `path`
     /// with one write connection and `readers` read connections (at least one). What it
     /// creates is owner-only: the directory 0700, the database file 0600, and so its `-wal`
-    /// and `-shm` files (see [`crate::files`]).
+    /// and `-shm` files (see [`store::files`]).
     ///
     /// Does not migrate: call [`Store::migrate`].
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
@@ -72,14 +74,14 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-impl Store for SqliteStore {
+impl Administration for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.pool.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db)?;
             Ok(())
         })
     }
@@ -92,6 +94,57 @@ impl Store for SqliteStore {
         self.pool.read(|conn| migrate::status(conn))
     }
 
+    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>> {
+        self.pool
+            .read(move |conn| events::list_events(conn, tenant_id, limit))
+    }
+
+    fn create_webhook_endpoint(
+        &self,
+        endpoint: NewWebhookEndpoint,
+        now: i64,
+    ) -> StoreFuture<'_, WebhookEndpoint> {
+        self.pool
+            .write(move |conn| webhooks::create_endpoint(conn, endpoint, now))
+    }
+
+    fn list_webhook_endpoints(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> StoreFuture<'_, Vec<WebhookEndpoint>> {
+        self.pool
+            .read(move |conn| webhooks::list_endpoints(conn, tenant_id))
+    }
+
+    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| webhooks::delete_endpoint(conn, id))
+    }
+
+    fn list_webhook_deliveries(
+        &self,
+        filter: DeliveryFilter,
+    ) -> StoreFuture<'_, Vec<WebhookDelivery>> {
+        self.pool
+            .read(move |conn| webhooks::list_deliveries(conn, &filter))
+    }
+
+    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>> {
+        self.pool.read(move |conn| webhooks::get_delivery(conn, id))
+    }
+
+    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool> {
+        self.pool
+            .write(move |conn| webhooks::redeliver(conn, id, now_ms))
+    }
+
+    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
+        self.pool
+            .read(move |conn| mail::list_mail(conn, tenant_id, limit))
+    }
+}
+
+impl Directory for SqliteStore {
     fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant> {
         let (slug, name) = (slug.to_owned(), name.to_owned());
         self.pool
@@ -150,7 +203,9 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| tenants::delete_client(conn, tenant_id, &client_id))
     }
+}
 
+impl Accounts for SqliteStore {
     fn register_user(
         &self,
         user: NewUser,
@@ -188,20 +243,21 @@ impl Store for SqliteStore {
     fn set_user_app_metadata(
         &self,
         user_id: Uuid,
-        app_metadata: serde_json::Value,
+        app_metadata: Metadata,
     ) -> StoreFuture<'_, Option<User>> {
         self.pool
-            .write(move |conn| users::set_user_app_metadata(conn, user_id, &app_metadata))
+            .write(move |conn| users::set_user_app_metadata(conn, user_id, app_metadata.as_json()))
     }
 
     fn merge_user_metadata(
         &self,
         user_id: Uuid,
-        patch: serde_json::Value,
+        patch: Metadata,
         max_bytes: usize,
     ) -> StoreFuture<'_, Option<User>> {
-        self.pool
-            .write(move |conn| users::merge_user_metadata(conn, user_id, &patch, max_bytes))
+        self.pool.write(move |conn| {
+            users::merge_user_metadata(conn, user_id, patch.as_json(), max_bytes)
+        })
     }
 
     fn set_user_disabled(
@@ -225,6 +281,55 @@ impl Store for SqliteStore {
             .write(move |conn| users::upgrade_password_hash(conn, user_id, &old_hash, &new_hash))
     }
 
+    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>> {
+        let client_id = client_id.to_string();
+        self.pool
+            .read(move |conn| sessions::find_consent(conn, user_id, &client_id))
+    }
+
+    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| sessions::put_consent(conn, &consent))
+    }
+
+    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()> {
+        self.pool
+            .write(move |conn| mail::issue_email_token(conn, &token, &mail))
+    }
+
+    fn find_email_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
+        self.pool
+            .read(move |conn| mail::find_email_token(conn, &token_hash))
+    }
+
+    fn use_verify_token(
+        &self,
+        token_hash: TokenHash,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.pool
+            .write(move |conn| mail::use_verify_token(conn, &token_hash, event, now))
+    }
+
+    fn use_reset_token(
+        &self,
+        token_hash: TokenHash,
+        password_hash: String,
+        event: Option<EventDraft>,
+        now: i64,
+    ) -> StoreFuture<'_, Option<EmailToken>> {
+        self.pool
+            .write(move |conn| mail::use_reset_token(conn, &token_hash, &password_hash, event, now))
+    }
+
+    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.pool
+            .write(move |conn| mail::prune_email_tokens(conn, before, limit))
+    }
+}
+
+impl Tokens for SqliteStore {
     fn insert_refresh_token(
         &self,
         token: NewRefreshToken,
@@ -348,7 +453,9 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| codes::prune_auth_codes(conn, before, limit))
     }
+}
 
+impl SigningKeys for SqliteStore {
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
         self.pool.read(|conn| keys::list_signing_keys(conn))
     }
@@ -362,80 +469,9 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| keys::rotate_signing_key(conn, &key))
     }
+}
 
-    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {
-        self.pool
-            .write(move |conn| events::record_event(conn, event))
-    }
-
-    fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>> {
-        self.pool
-            .read(move |conn| events::list_events(conn, tenant_id, limit))
-    }
-
-    fn create_webhook_endpoint(
-        &self,
-        endpoint: NewWebhookEndpoint,
-        now: i64,
-    ) -> StoreFuture<'_, WebhookEndpoint> {
-        self.pool
-            .write(move |conn| webhooks::create_endpoint(conn, endpoint, now))
-    }
-
-    fn list_webhook_endpoints(
-        &self,
-        tenant_id: Option<Uuid>,
-    ) -> StoreFuture<'_, Vec<WebhookEndpoint>> {
-        self.pool
-            .read(move |conn| webhooks::list_endpoints(conn, tenant_id))
-    }
-
-    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
-        self.pool
-            .write(move |conn| webhooks::delete_endpoint(conn, id))
-    }
-
-    fn list_webhook_deliveries(
-        &self,
-        filter: DeliveryFilter,
-    ) -> StoreFuture<'_, Vec<WebhookDelivery>> {
-        self.pool
-            .read(move |conn| webhooks::list_deliveries(conn, &filter))
-    }
-
-    fn get_webhook_delivery(&self, id: Uuid) -> StoreFuture<'_, Option<WebhookDelivery>> {
-        self.pool.read(move |conn| webhooks::get_delivery(conn, id))
-    }
-
-    fn redeliver_webhook(&self, id: Uuid, now_ms: i64) -> StoreFuture<'_, bool> {
-        self.pool
-            .write(move |conn| webhooks::redeliver(conn, id, now_ms))
-    }
-
-    fn claim_webhook_deliveries(
-        &self,
-        now_ms: i64,
-        leased_until_ms: i64,
-        limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
-        self.pool
-            .write(move |conn| webhooks::claim(conn, now_ms, leased_until_ms, limit))
-    }
-
-    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
-        self.pool
-            .write(move |conn| webhooks::complete(conn, &result))
-    }
-
-    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.pool.read(move |conn| webhooks::backlog(conn, now_ms))
-    }
-
-    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
-        self.pool
-            .write(move |conn| events::prune(conn, before, limit))
-    }
-
+impl Factors for SqliteStore {
     fn find_totp(&self, user_id: Uuid) -> StoreFuture<'_, Option<TotpFactor>> {
         self.pool.read(move |conn| mfa::find_totp(conn, user_id))
     }
@@ -461,17 +497,6 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, bool> {
         self.pool
             .write(move |conn| mfa::confirm_totp(conn, user_id, step, &recovery, keep, event, now))
-    }
-
-    fn find_consent(&self, user_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Vec<String>>> {
-        let client_id = client_id.to_string();
-        self.pool
-            .read(move |conn| sessions::find_consent(conn, user_id, &client_id))
-    }
-
-    fn put_consent(&self, consent: Consent) -> StoreFuture<'_, ()> {
-        self.pool
-            .write(move |conn| sessions::put_consent(conn, &consent))
     }
 
     fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreFuture<'_, bool> {
@@ -555,41 +580,36 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| mfa::prune_mfa(conn, before, limit))
     }
+}
 
-    fn issue_email_token(&self, token: EmailToken, mail: NewMail) -> StoreFuture<'_, ()> {
+impl Outbox for SqliteStore {
+    fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event> {
         self.pool
-            .write(move |conn| mail::issue_email_token(conn, &token, &mail))
+            .write(move |conn| events::record_event(conn, event))
     }
 
-    fn find_email_token(&self, token_hash: TokenHash) -> StoreFuture<'_, Option<EmailToken>> {
-        self.pool
-            .read(move |conn| mail::find_email_token(conn, &token_hash))
-    }
-
-    fn use_verify_token(
+    fn claim_webhook_deliveries(
         &self,
-        token_hash: TokenHash,
-        event: Option<EventDraft>,
-        now: i64,
-    ) -> StoreFuture<'_, Option<EmailToken>> {
+        now_ms: i64,
+        leased_until_ms: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
         self.pool
-            .write(move |conn| mail::use_verify_token(conn, &token_hash, event, now))
+            .write(move |conn| webhooks::claim(conn, now_ms, leased_until_ms, limit))
     }
 
-    fn use_reset_token(
-        &self,
-        token_hash: TokenHash,
-        password_hash: String,
-        event: Option<EventDraft>,
-        now: i64,
-    ) -> StoreFuture<'_, Option<EmailToken>> {
+    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
         self.pool
-            .write(move |conn| mail::use_reset_token(conn, &token_hash, &password_hash, event, now))
+            .write(move |conn| webhooks::complete(conn, &result))
     }
 
-    fn prune_email_tokens(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.pool.read(move |conn| webhooks::backlog(conn, now_ms))
+    }
+
+    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
         self.pool
-            .write(move |conn| mail::prune_email_tokens(conn, before, limit))
+            .write(move |conn| events::prune(conn, before, limit))
     }
 
     fn claim_mail(
@@ -609,11 +629,6 @@ impl Store for SqliteStore {
 
     fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
         self.pool.read(move |conn| mail::mail_backlog(conn, now_ms))
-    }
-
-    fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
-        self.pool
-            .read(move |conn| mail::list_mail(conn, tenant_id, limit))
     }
 
     fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {

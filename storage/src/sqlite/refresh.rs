@@ -1,5 +1,6 @@
 //! Refresh tokens and their families, and "log out everywhere".
 
+use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
@@ -24,18 +25,22 @@ pub(super) fn insert_family_and_token(
         .prepare_cached(
             "INSERT INTO refresh_families (id, user_id, tenant_id, client_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
-        )?
+        )
+        .map_err(db)?
         .execute(params![
             family_id,
             user_id,
             token.tenant_id.to_string(),
             token.client_id,
             created_at
-        ])?;
+        ])
+        .map_err(db)?;
     if inserted == 0 {
         let owner = conn
-            .prepare_cached("SELECT user_id FROM refresh_families WHERE id = ?1")?
-            .query_row([&family_id], |row| uuid_at(row, 0))?;
+            .prepare_cached("SELECT user_id FROM refresh_families WHERE id = ?1")
+            .map_err(db)?
+            .query_row([&family_id], |row| uuid_at(row, 0))
+            .map_err(db)?;
         if owner != token.user_id {
             return Err(StoreError::Internal(
                 "refresh token for a family of another user".into(),
@@ -55,7 +60,8 @@ fn insert_token(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, client_id, \
                                      issued_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
+    )
+    .map_err(db)?
     .execute(params![
         &token.token_hash[..],
         family_id,
@@ -64,7 +70,8 @@ fn insert_token(
         token.client_id,
         token.issued_at,
         token.expires_at,
-    ])?;
+    ])
+    .map_err(db)?;
     Ok(())
 }
 
@@ -75,10 +82,12 @@ pub(super) fn insert_refresh_token(
     token: &NewRefreshToken,
     event: Option<EventDraft>,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     insert_family_and_token(&tx, token, token.issued_at)?;
     events::insert_draft(&tx, event, |d| d.for_user(token.tenant_id, token.user_id))?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(())
 }
 
@@ -86,37 +95,38 @@ pub(super) fn find_refresh_token(
     conn: &Connection,
     token_hash: &TokenHash,
 ) -> Result<Option<RefreshToken>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, t.expires_at, \
+    conn.prepare_cached(
+        "SELECT t.family_id, t.user_id, t.tenant_id, t.client_id, t.issued_at, t.expires_at, \
                     t.rotated_at, f.revoked_at, f.scopes \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = ?1",
-        )?
-        .query_row([&token_hash[..]], |row| {
-            Ok(RefreshToken {
-                family_id: uuid_at(row, 0)?,
-                user_id: uuid_at(row, 1)?,
-                tenant_id: uuid_at(row, 2)?,
-                client_id: row.get(3)?,
-                issued_at: row.get(4)?,
-                expires_at: row.get(5)?,
-                rotated_at: row.get(6)?,
-                family_revoked_at: row.get(7)?,
-                scopes: row
-                    .get::<_, Option<String>>(8)?
-                    .map(|text| serde_json::from_str(&text))
-                    .transpose()
-                    .map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            8,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })?,
-            })
+    )
+    .map_err(db)?
+    .query_row([&token_hash[..]], |row| {
+        Ok(RefreshToken {
+            family_id: uuid_at(row, 0)?,
+            user_id: uuid_at(row, 1)?,
+            tenant_id: uuid_at(row, 2)?,
+            client_id: row.get(3)?,
+            issued_at: row.get(4)?,
+            expires_at: row.get(5)?,
+            rotated_at: row.get(6)?,
+            family_revoked_at: row.get(7)?,
+            scopes: row
+                .get::<_, Option<String>>(8)?
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        8,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?,
         })
-        .optional()?)
+    })
+    .optional()
+    .map_err(db)
 }
 
 /// Sets `revoked_at` on the family unless already set. Returns whether it changed.
@@ -124,8 +134,10 @@ fn revoke_family(conn: &Connection, family_id: Uuid, now: i64) -> Result<bool, S
     let changed = conn
         .prepare_cached(
             "UPDATE refresh_families SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-        )?
-        .execute(params![now, family_id.to_string()])?;
+        )
+        .map_err(db)?
+        .execute(params![now, family_id.to_string()])
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -174,7 +186,9 @@ fn rotate(
     reuse_event: Option<EventDraft>,
     now: i64,
 ) -> Result<RotateOutcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let found = find_refresh_token(&tx, old_hash)?;
     let (step, old) = match rotation_step(found, tenant_id, client_id, now) {
         Ok(found) => found,
@@ -187,20 +201,20 @@ fn rotate(
     if step == RotationStep::RevokeReused {
         revoke_family(&tx, old.family_id, now)?;
         events::insert_draft(&tx, reuse_event, |d| d.for_token(&old))?;
-        tx.commit()?;
+        tx.commit().map_err(db)?;
         return Ok(reused);
     }
     let marked = tx
         .prepare_cached(
             "UPDATE refresh_tokens SET rotated_at = ?1 WHERE token_hash = ?2 AND rotated_at IS NULL",
-        )?
-        .execute(params![now, &old_hash[..]])?;
+        ).map_err(db)?
+        .execute(params![now, &old_hash[..]]).map_err(db)?;
     if marked == 0 {
         // Rotated by someone else in between (cannot happen behind the single writer, but the
         // conditional update is what decides).
         revoke_family(&tx, old.family_id, now)?;
         events::insert_draft(&tx, reuse_event, |d| d.for_token(&old))?;
-        tx.commit()?;
+        tx.commit().map_err(db)?;
         return Ok(reused);
     }
     let user = user_row::get_user(&tx, old.user_id)?.ok_or_else(|| {
@@ -222,7 +236,7 @@ fn rotate(
         &old.family_id.to_string(),
         &old.user_id.to_string(),
     )?;
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(RotateOutcome::Rotated {
         user,
         family_id: old.family_id,
@@ -238,7 +252,9 @@ pub(super) fn revoke_refresh_family(
     event: Option<EventDraft>,
     now: i64,
 ) -> Result<Option<RefreshToken>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let Some(mut token) = find_refresh_token(&tx, token_hash)? else {
         return Ok(None);
     };
@@ -246,7 +262,7 @@ pub(super) fn revoke_refresh_family(
         token.family_revoked_at = Some(now);
         events::insert_draft(&tx, event, |d| d.for_token(&token))?;
     }
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(Some(token))
 }
 
@@ -261,19 +277,23 @@ pub(super) fn revoke_all_for_user(
 ) -> Result<u64, StoreError> {
     let user = user_id;
     let user_id = user_id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let revoked = revoke_all_in(&tx, user, now)?;
     if let Some(draft) = event {
         let tenant_id = match draft.tenant_id {
             Some(t) => t,
             None => tx
-                .prepare_cached("SELECT tenant_id FROM users WHERE id = ?1")?
-                .query_row([&user_id], |row| uuid_at(row, 0))?,
+                .prepare_cached("SELECT tenant_id FROM users WHERE id = ?1")
+                .map_err(db)?
+                .query_row([&user_id], |row| uuid_at(row, 0))
+                .map_err(db)?,
         };
         let event = draft.with_revoked(revoked).for_user(tenant_id, user)?;
         events::insert_event(&tx, &event)?;
     }
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(revoked)
 }
 
@@ -284,12 +304,16 @@ pub(super) fn revoke_all_in(conn: &Connection, user_id: Uuid, now: i64) -> Resul
     let families = conn
         .prepare_cached(
             "UPDATE refresh_families SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
-        )?
-        .execute(params![now, user_id])?;
+        )
+        .map_err(db)?
+        .execute(params![now, user_id])
+        .map_err(db)?;
     let sessions = conn
         .prepare_cached(
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
-        )?
-        .execute(params![now, user_id])?;
+        )
+        .map_err(db)?
+        .execute(params![now, user_id])
+        .map_err(db)?;
     Ok((families + sessions) as u64)
 }

@@ -1,5 +1,6 @@
 //! Tenants and clients.
 
+use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -41,24 +42,26 @@ pub(super) fn create_tenant(
         created_at: now,
         issuer_mode: IssuerMode::Global,
     };
-    conn.prepare_cached(
-        "INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        tenant.id.to_string(),
-        tenant.slug,
-        tenant.name,
-        tenant.created_at
-    ])?;
+    conn.prepare_cached("INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(db)?
+        .execute(params![
+            tenant.id.to_string(),
+            tenant.slug,
+            tenant.name,
+            tenant.created_at
+        ])
+        .map_err(db)?;
     Ok(tenant)
 }
 
 pub(super) fn list_tenants(conn: &Connection) -> Result<Vec<Tenant>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, slug"
-    ))?;
-    let rows = stmt.query_map([], tenant_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, slug"
+        ))
+        .map_err(db)?;
+    let rows = stmt.query_map([], tenant_from).map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 /// By UUID when `key` parses as one (any accepted spelling), else by slug.
@@ -67,15 +70,19 @@ pub(super) fn find_tenant(conn: &Connection, key: &str) -> Result<Option<Tenant>
         Ok(id) => conn
             .prepare_cached(&format!(
                 "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"
-            ))?
+            ))
+            .map_err(db)?
             .query_row([id.to_string()], tenant_from)
-            .optional()?,
+            .optional()
+            .map_err(db)?,
         Err(_) => conn
             .prepare_cached(&format!(
                 "SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"
-            ))?
+            ))
+            .map_err(db)?
             .query_row([key], tenant_from)
-            .optional()?,
+            .optional()
+            .map_err(db)?,
     };
     Ok(found)
 }
@@ -86,8 +93,10 @@ pub(super) fn set_tenant_issuer_mode(
     mode: IssuerMode,
 ) -> Result<bool, StoreError> {
     let changed = conn
-        .prepare_cached("UPDATE tenants SET issuer_mode = ?1 WHERE id = ?2")?
-        .execute(params![mode.as_str(), tenant_id.to_string()])?;
+        .prepare_cached("UPDATE tenants SET issuer_mode = ?1 WHERE id = ?2")
+        .map_err(db)?
+        .execute(params![mode.as_str(), tenant_id.to_string()])
+        .map_err(db)?;
     Ok(changed > 0)
 }
 
@@ -173,7 +182,8 @@ pub(super) fn create_client(
         "INSERT INTO clients ({CLIENT_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
          ?19)"
-    ))?
+    ))
+    .map_err(db)?
     .execute(params![
         client.id.to_string(),
         client.tenant_id.to_string(),
@@ -194,7 +204,8 @@ pub(super) fn create_client(
         client.id_token_alg.map(SigningAlg::as_str),
         client.access_token_alg.map(SigningAlg::as_str),
         client.third_party,
-    ])?;
+    ])
+    .map_err(db)?;
     Ok(client)
 }
 
@@ -204,18 +215,24 @@ pub(super) fn list_clients(
 ) -> Result<Vec<Client>, StoreError> {
     let clients = match tenant_id {
         Some(tenant_id) => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = ?1 ORDER BY client_id"
-            ))?;
-            let rows = stmt.query_map([tenant_id.to_string()], client_from)?;
-            rows.collect::<Result<_, _>>()?
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = ?1 ORDER BY client_id"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([tenant_id.to_string()], client_from)
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
         }
         None => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY tenant_id, client_id"
-            ))?;
-            let rows = stmt.query_map([], client_from)?;
-            rows.collect::<Result<_, _>>()?
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY tenant_id, client_id"
+                ))
+                .map_err(db)?;
+            let rows = stmt.query_map([], client_from).map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
         }
     };
     Ok(clients)
@@ -226,12 +243,13 @@ pub(super) fn find_client(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<Option<Client>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = ?1 AND client_id = ?2"
-        ))?
-        .query_row(params![tenant_id.to_string(), client_id], client_from)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant_id = ?1 AND client_id = ?2"
+    ))
+    .map_err(db)?
+    .query_row(params![tenant_id.to_string(), client_id], client_from)
+    .optional()
+    .map_err(db)
 }
 
 /// Every client named `client_id`, in any tenant.
@@ -239,11 +257,13 @@ pub(super) fn find_clients_by_client_id(
     conn: &Connection,
     client_id: &str,
 ) -> Result<Vec<Client>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1 ORDER BY tenant_id LIMIT 10"
-    ))?;
-    let rows = stmt.query_map([client_id], client_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1 ORDER BY tenant_id LIMIT 10"
+        ))
+        .map_err(db)?;
+    let rows = stmt.query_map([client_id], client_from).map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 /// A list as JSON text, or `None` (unchanged).
@@ -265,9 +285,8 @@ pub(super) fn update_client(
     let (set_id, id) = nullable(changes.id_token_ttl);
     let (set_id_alg, id_alg) = nullable(changes.id_token_alg);
     let (set_access_alg, access_alg) = nullable(changes.access_token_alg);
-    Ok(conn
-        .prepare_cached(&format!(
-            "UPDATE clients SET \
+    conn.prepare_cached(&format!(
+        "UPDATE clients SET \
                  name = COALESCE(?3, name), \
                  scopes = COALESCE(?4, scopes), \
                  redirect_uris = COALESCE(?5, redirect_uris), \
@@ -285,36 +304,38 @@ pub(super) fn update_client(
                  third_party = COALESCE(?23, third_party) \
              WHERE tenant_id = ?1 AND client_id = ?2 \
              RETURNING {CLIENT_COLUMNS}"
-        ))?
-        .query_row(
-            params![
-                tenant_id.to_string(),
-                client_id,
-                changes.name,
-                json_opt(changes.scopes.as_ref())?,
-                json_opt(changes.redirect_uris.as_ref())?,
-                json_opt(changes.post_logout_redirect_uris.as_ref())?,
-                json_opt(changes.allowed_origins.as_ref())?,
-                json_opt(changes.grant_types.as_ref())?,
-                changes.client_type.map(ClientType::as_str),
-                set_secret,
-                secret.map(SecretHash::as_str),
-                changes.require_email_verification,
-                set_access,
-                access,
-                set_refresh,
-                refresh,
-                set_id,
-                id,
-                set_id_alg,
-                id_alg.map(SigningAlg::as_str),
-                set_access_alg,
-                access_alg.map(SigningAlg::as_str),
-                changes.third_party,
-            ],
-            client_from,
-        )
-        .optional()?)
+    ))
+    .map_err(db)?
+    .query_row(
+        params![
+            tenant_id.to_string(),
+            client_id,
+            changes.name,
+            json_opt(changes.scopes.as_ref())?,
+            json_opt(changes.redirect_uris.as_ref())?,
+            json_opt(changes.post_logout_redirect_uris.as_ref())?,
+            json_opt(changes.allowed_origins.as_ref())?,
+            json_opt(changes.grant_types.as_ref())?,
+            changes.client_type.map(ClientType::as_str),
+            set_secret,
+            secret.map(SecretHash::as_str),
+            changes.require_email_verification,
+            set_access,
+            access,
+            set_refresh,
+            refresh,
+            set_id,
+            id,
+            set_id_alg,
+            id_alg.map(SigningAlg::as_str),
+            set_access_alg,
+            access_alg.map(SigningAlg::as_str),
+            changes.third_party,
+        ],
+        client_from,
+    )
+    .optional()
+    .map_err(db)
 }
 
 /// A change of a nullable field as (whether to set it, the new value).
@@ -333,22 +354,34 @@ pub(super) fn delete_client(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<bool, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let tenant_id = tenant_id.to_string();
     let deleted = tx
-        .prepare_cached("DELETE FROM clients WHERE tenant_id = ?1 AND client_id = ?2")?
-        .execute(params![tenant_id, client_id])?;
+        .prepare_cached("DELETE FROM clients WHERE tenant_id = ?1 AND client_id = ?2")
+        .map_err(db)?
+        .execute(params![tenant_id, client_id])
+        .map_err(db)?;
     if deleted == 0 {
         return Ok(false);
     }
-    tx.prepare_cached("DELETE FROM refresh_families WHERE tenant_id = ?1 AND client_id = ?2")?
-        .execute(params![tenant_id, client_id])?;
-    tx.prepare_cached("DELETE FROM sessions WHERE tenant_id = ?1 AND client_id = ?2")?
-        .execute(params![tenant_id, client_id])?;
-    tx.prepare_cached("DELETE FROM authorization_codes WHERE tenant_id = ?1 AND client_id = ?2")?
-        .execute(params![tenant_id, client_id])?;
-    tx.prepare_cached("DELETE FROM consents WHERE tenant_id = ?1 AND client_id = ?2")?
-        .execute(params![tenant_id, client_id])?;
-    tx.commit()?;
+    tx.prepare_cached("DELETE FROM refresh_families WHERE tenant_id = ?1 AND client_id = ?2")
+        .map_err(db)?
+        .execute(params![tenant_id, client_id])
+        .map_err(db)?;
+    tx.prepare_cached("DELETE FROM sessions WHERE tenant_id = ?1 AND client_id = ?2")
+        .map_err(db)?
+        .execute(params![tenant_id, client_id])
+        .map_err(db)?;
+    tx.prepare_cached("DELETE FROM authorization_codes WHERE tenant_id = ?1 AND client_id = ?2")
+        .map_err(db)?
+        .execute(params![tenant_id, client_id])
+        .map_err(db)?;
+    tx.prepare_cached("DELETE FROM consents WHERE tenant_id = ?1 AND client_id = ?2")
+        .map_err(db)?
+        .execute(params![tenant_id, client_id])
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
     Ok(true)
 }

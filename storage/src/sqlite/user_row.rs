@@ -1,6 +1,7 @@
 //! How a user is read from a row: one place for the columns and their order, used by every
 //! module that returns users (users, refresh rotation, sessions).
 
+use super::error::db;
 use rusqlite::{Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
@@ -30,19 +31,20 @@ pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
         email: row.get(at + 2)?,
         email_verified: row.get(at + 3)?,
         name: row.get(at + 4)?,
-        custom_fields: json_at(row, at + 5)?,
+        custom_fields: crate::Metadata::from_json(json_at(row, at + 5)?),
         disabled: row.get(at + 6)?,
         created_at: row.get(at + 7)?,
-        app_metadata: json_at(row, at + 8)?,
+        app_metadata: crate::Metadata::from_json(json_at(row, at + 8)?),
         mfa_enabled: row.get(at + 9)?,
     })
 }
 
 pub(super) fn get_user(conn: &Connection, user_id: Uuid) -> Result<Option<User>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
-        ))?
-        .query_row([user_id.to_string()], |row| user_from(row, 0))
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+    ))
+    .map_err(db)?
+    .query_row([user_id.to_string()], |row| user_from(row, 0))
+    .optional()
+    .map_err(db)
 }

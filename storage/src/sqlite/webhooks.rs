@@ -5,6 +5,7 @@
 //! transaction (which also excludes other processes sharing the file): it leases the due rows
 //! it picks, so no other caller can pick them until the lease ends.
 
+use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -46,7 +47,8 @@ pub(super) fn create_endpoint(
     conn.prepare_cached(
         "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_encrypted, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
+    )
+    .map_err(db)?
     .execute(params![
         endpoint.id.to_string(),
         endpoint.tenant_id.to_string(),
@@ -54,7 +56,8 @@ pub(super) fn create_endpoint(
         to_json(&endpoint.events)?,
         endpoint.secret_encrypted,
         endpoint.created_at,
-    ])?;
+    ])
+    .map_err(db)?;
     Ok(endpoint)
 }
 
@@ -64,19 +67,27 @@ pub(super) fn list_endpoints(
 ) -> Result<Vec<WebhookEndpoint>, StoreError> {
     let endpoints = match tenant_id {
         Some(tenant_id) => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e WHERE e.tenant_id = ?1 \
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e WHERE e.tenant_id = ?1 \
                  ORDER BY e.created_at, e.id"
-            ))?;
-            let rows = stmt.query_map([tenant_id.to_string()], |row| endpoint_from(row, 0))?;
-            rows.collect::<Result<_, _>>()?
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([tenant_id.to_string()], |row| endpoint_from(row, 0))
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
         }
         None => {
-            let mut stmt = conn.prepare_cached(&format!(
+            let mut stmt = conn
+                .prepare_cached(&format!(
                 "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e ORDER BY e.created_at, e.id"
-            ))?;
-            let rows = stmt.query_map([], |row| endpoint_from(row, 0))?;
-            rows.collect::<Result<_, _>>()?
+            ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |row| endpoint_from(row, 0))
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
         }
     };
     Ok(endpoints)
@@ -85,8 +96,10 @@ pub(super) fn list_endpoints(
 /// The endpoint and (by cascade) its deliveries.
 pub(super) fn delete_endpoint(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
     let deleted = conn
-        .prepare_cached("DELETE FROM webhook_endpoints WHERE id = ?1")?
-        .execute([id.to_string()])?;
+        .prepare_cached("DELETE FROM webhook_endpoints WHERE id = ?1")
+        .map_err(db)?
+        .execute([id.to_string()])
+        .map_err(db)?;
     Ok(deleted == 1)
 }
 
@@ -143,32 +156,37 @@ pub(super) fn list_deliveries(
     conn: &Connection,
     filter: &DeliveryFilter,
 ) -> Result<Vec<WebhookDelivery>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
          WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.tenant_id = ?2) \
          ORDER BY d.created_at DESC, d.id DESC LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            filter.status.map(DeliveryStatus::as_str),
-            filter.tenant_id.map(|t| t.to_string()),
-            filter.limit,
-        ],
-        delivery_from,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        ))
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(
+            params![
+                filter.status.map(DeliveryStatus::as_str),
+                filter.tenant_id.map(|t| t.to_string()),
+                filter.limit,
+            ],
+            delivery_from,
+        )
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 pub(super) fn get_delivery(
     conn: &Connection,
     id: Uuid,
 ) -> Result<Option<WebhookDelivery>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id = ?1"
-        ))?
-        .query_row([id.to_string()], delivery_from)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id = ?1"
+    ))
+    .map_err(db)?
+    .query_row([id.to_string()], delivery_from)
+    .optional()
+    .map_err(db)
 }
 
 pub(super) fn redeliver(conn: &Connection, id: Uuid, now_ms: i64) -> Result<bool, StoreError> {
@@ -178,8 +196,10 @@ pub(super) fn redeliver(conn: &Connection, id: Uuid, now_ms: i64) -> Result<bool
              SET status = 'pending', attempts = 0, generation = generation + 1, \
                  next_attempt_at_ms = ?2, leased_until_ms = NULL, lease_id = NULL \
              WHERE id = ?1",
-        )?
-        .execute(params![id.to_string(), now_ms])?;
+        )
+        .map_err(db)?
+        .execute(params![id.to_string(), now_ms])
+        .map_err(db)?;
     Ok(changed == 1)
 }
 
@@ -193,7 +213,9 @@ pub(super) fn claim(
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let lease_id = Uuid::new_v4();
     let lease = lease_id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let claimed = tx
         .prepare_cached(
             "UPDATE webhook_deliveries SET leased_until_ms = ?2, lease_id = ?3 \
@@ -205,32 +227,38 @@ pub(super) fn claim(
              ) \
              AND status IN ('pending', 'failed') \
              AND (leased_until_ms IS NULL OR leased_until_ms <= ?1)",
-        )?
-        .execute(params![now_ms, leased_until_ms, lease, limit])?;
+        )
+        .map_err(db)?
+        .execute(params![now_ms, leased_until_ms, lease, limit])
+        .map_err(db)?;
     let out = if claimed == 0 {
         Vec::new()
     } else {
-        let mut stmt = tx.prepare_cached(&format!(
-            "SELECT d.id, d.attempts, d.generation, {ENDPOINT_COLUMNS}, {EVENT_COLUMNS} \
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "SELECT d.id, d.attempts, d.generation, {ENDPOINT_COLUMNS}, {EVENT_COLUMNS} \
              FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              JOIN webhook_events v ON v.id = d.event_id \
              WHERE d.lease_id = ?1 ORDER BY d.next_attempt_at_ms"
-        ))?;
-        let rows = stmt.query_map([&lease], |row| {
-            Ok(ClaimedDelivery {
-                id: uuid_at(row, 0)?,
-                lease_id,
-                leased_until_ms,
-                attempts: u32_at(row, 1)?,
-                generation: u32_at(row, 2)?,
-                endpoint: endpoint_from(row, 3)?,
-                event: event_from(row, 9)?,
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([&lease], |row| {
+                Ok(ClaimedDelivery {
+                    id: uuid_at(row, 0)?,
+                    lease_id,
+                    leased_until_ms,
+                    attempts: u32_at(row, 1)?,
+                    generation: u32_at(row, 2)?,
+                    endpoint: endpoint_from(row, 3)?,
+                    event: event_from(row, 9)?,
+                })
             })
-        })?;
-        rows.collect::<Result<_, _>>()?
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
     };
-    tx.commit()?;
+    tx.commit().map_err(db)?;
     Ok(out)
 }
 
@@ -249,13 +277,13 @@ pub(super) fn complete(conn: &Connection, result: &DeliveryResult) -> Result<boo
                      last_status_code = coalesce(?4, last_status_code), last_error = NULL, \
                      leased_until_ms = NULL, lease_id = NULL \
                  WHERE id = ?1 AND status IN ('pending', 'failed')",
-            )?
+            ).map_err(db)?
             .execute(params![
                 id.to_string(),
                 at_ms,
                 i64::from(*counted),
                 status_code.map(i64::from),
-            ])?,
+            ]).map_err(db)?,
         DeliveryResult::Failed {
             id,
             lease_id,
@@ -271,7 +299,7 @@ pub(super) fn complete(conn: &Connection, result: &DeliveryResult) -> Result<boo
                      last_attempt_at_ms = ?3, last_status_code = ?4, last_error = ?6, \
                      leased_until_ms = NULL, lease_id = NULL \
                  WHERE id = ?1 AND lease_id = ?2 AND status IN ('pending', 'failed')",
-            )?
+            ).map_err(db)?
             .execute(params![
                 id.to_string(),
                 lease_id.to_string(),
@@ -279,7 +307,7 @@ pub(super) fn complete(conn: &Connection, result: &DeliveryResult) -> Result<boo
                 status_code.map(i64::from),
                 retry_at_ms,
                 error,
-            ])?,
+            ]).map_err(db)?,
     };
     Ok(changed == 1)
 }
@@ -289,7 +317,9 @@ pub(super) fn backlog(conn: &Connection, now_ms: i64) -> Result<u64, StoreError>
         .prepare_cached(
             "SELECT count(*) FROM webhook_deliveries \
              WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1",
-        )?
-        .query_row([now_ms], |row| row.get(0))?;
+        )
+        .map_err(db)?
+        .query_row([now_ms], |row| row.get(0))
+        .map_err(db)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -11,6 +11,7 @@
 //! the writer or the readers, every [`CHECKPOINT_INTERVAL`]. Once a checkpoint has copied every
 //! frame, the writer's next transaction starts the log over, so it stays small.
 
+use super::error::db;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -53,18 +54,18 @@ impl Pool {
     pub(super) fn start(path: &Path, readers: usize) -> Result<Pool, StoreError> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
-                crate::files::create_private_dir(parent).map_err(|e| {
+                store::files::create_private_dir(parent).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
         }
         // Created owner-only before SQLite opens it: SQLite would make it 0644 (less the
         // umask), and it gives the -wal and -shm files the database file's mode.
-        let created = crate::files::create_private_file(path).map_err(|e| {
+        let created = store::files::create_private_file(path).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
         })?;
         if !created {
-            crate::files::warn_if_open_to_others(path, "the database file");
+            store::files::warn_if_open_to_others(path, "the database file");
         }
         // The writer first: it creates the file and switches it to WAL before a reader opens.
         let writer = open_writer(path).map_err(|e| in_file(path, e))?;
@@ -205,9 +206,11 @@ fn serve(mut conn: Connection, mut next: impl FnMut() -> Option<Job>) {
 }
 
 fn open_writer(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    let conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(db)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unavailable(format!(
             "cannot switch to WAL (journal_mode is {mode})"
@@ -216,15 +219,17 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // Checkpoints are the checkpointer's (see the module documentation).
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
-    )?;
+    )
+    .map_err(db)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
 fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    let conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+        .map_err(db)?;
     Ok(conn)
 }
 
@@ -247,11 +252,12 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;",
-    )?;
+    )
+    .map_err(db)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -272,9 +278,10 @@ mod tests {
     /// writer; its own `PASSIVE` checkpoint there is the last thing the test does.
     async fn wal_frames(pool: &Pool) -> i64 {
         pool.write(|c| {
-            Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
                 row.get::<_, i64>(1)
-            })?)
+            })
+            .map_err(db)
         })
         .await
         .unwrap()
@@ -289,28 +296,42 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hj-ckpt-{}", uuid::Uuid::new_v4().simple()));
         let pool = Pool::start(&dir.join("hj.db"), 1).unwrap();
         let autocheckpoint: i64 = pool
-            .write(|c| Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))?))
+            .write(|c| {
+                c.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+                    .map_err(db)
+            })
             .await
             .unwrap();
         assert_eq!(autocheckpoint, 0, "the writer does not checkpoint");
-        pool.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?))
-            .await
-            .unwrap();
+        pool.write(|c| {
+            c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+                .map_err(db)
+        })
+        .await
+        .unwrap();
         const COMMITS: i64 = 2500;
         pool.write(|c| {
             for v in 0..COMMITS {
-                c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                    .map_err(db)?;
             }
             Ok(())
         })
         .await
         .unwrap();
         tokio::time::sleep(CHECKPOINT_INTERVAL * 3).await;
-        pool.write(|c| Ok(c.execute("INSERT INTO t (v) VALUES (-1)", []).map(|_| ())?))
-            .await
-            .unwrap();
+        pool.write(|c| {
+            c.execute("INSERT INTO t (v) VALUES (-1)", [])
+                .map(|_| ())
+                .map_err(db)
+        })
+        .await
+        .unwrap();
         let rows: i64 = pool
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |row| row.get(0))?))
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+                    .map_err(db)
+            })
             .await
             .unwrap();
         assert_eq!(rows, COMMITS + 1);

@@ -202,7 +202,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             email_verified: false,
             name: Some("Ada Lovelace".into()),
             custom_fields: new.custom_fields.clone(),
-            app_metadata: json!({}),
+            app_metadata: store::Metadata::from(json!({})),
             disabled: false,
             mfa_enabled: false,
             created_at: NOW,
@@ -385,14 +385,14 @@ pub async fn app_metadata(store: Arc<dyn Store>) {
 
     let meta = json!({ "role": "admin", "org": { "id": 7, "tags": ["x"] } });
     let updated = store
-        .set_user_app_metadata(ada.id, meta.clone())
+        .set_user_app_metadata(ada.id, store::Metadata::from(meta.clone()))
         .await
         .expect("set")
         .expect("ada exists");
     assert_eq!(
         updated,
         User {
-            app_metadata: meta.clone(),
+            app_metadata: store::Metadata::from(meta.clone()),
             ..ada.clone()
         }
     );
@@ -447,7 +447,7 @@ pub async fn app_metadata(store: Arc<dyn Store>) {
 
     // Replaced whole, not merged; Bob untouched; nobody to update is None.
     let replaced = store
-        .set_user_app_metadata(ada.id, json!({ "plan": "team" }))
+        .set_user_app_metadata(ada.id, store::Metadata::from(json!({ "plan": "team" })))
         .await
         .expect("set")
         .expect("exists");
@@ -463,7 +463,7 @@ pub async fn app_metadata(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .set_user_app_metadata(Uuid::new_v4(), json!({ "x": 1 }))
+            .set_user_app_metadata(Uuid::new_v4(), store::Metadata::from(json!({ "x": 1 })))
             .await
             .expect("set"),
         None
@@ -592,7 +592,7 @@ pub async fn disable_and_enable_user(store: Arc<dyn Store>) {
 fn signing_key(kid: &str, created_at: i64) -> SigningKey {
     SigningKey {
         kid: kid.into(),
-        alg: hellojohn_storage::SigningAlg::EdDsa,
+        alg: store::SigningAlg::EdDsa,
         public_key: vec![1; 32],
         private_key_encrypted: kid.as_bytes().iter().copied().chain([7; 60]).collect(),
         created_at,

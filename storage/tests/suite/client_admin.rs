@@ -2,7 +2,7 @@
 
 use super::*;
 
-use hellojohn_storage::{ClientChanges, ClientType, SecretHash, SigningAlg};
+use store::{ClientChanges, ClientType, SecretHash, SigningAlg};
 
 fn spa(tenant: &Tenant) -> NewClient {
     NewClient {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hellojohn_storage::{AuthCode, NewAuthCode, Redeem, Redemption, RotateOutcome, Store, User};
+use store::{AuthCode, NewAuthCode, Redeem, Redemption, RotateOutcome, Store, User};
 use uuid::Uuid;
 
 use super::{migrated, new_hash, register, successor, tenant, token, APP, NOW, REFRESH_TTL};
@@ -32,7 +32,7 @@ fn code_for(user: &User) -> NewAuthCode {
     }
 }
 
-fn with_refresh(refresh: &hellojohn_storage::NewRefreshToken, jti: &str) -> Redeem {
+fn with_refresh(refresh: &store::NewRefreshToken, jti: &str) -> Redeem {
     Redeem {
         refresh: Some(refresh.clone()),
         access: Some((jti.to_string(), refresh.issued_at + 900)),

@@ -2,7 +2,7 @@
 //! rotation (a scheduled hand-over from the signing key to a new one).
 
 use super::*;
-use hellojohn_storage::SigningAlg;
+use store::SigningAlg;
 
 fn key(kid: &str, alg: SigningAlg, created_at: i64, activates_at: i64) -> SigningKey {
     SigningKey {
@@ -133,7 +133,7 @@ pub async fn signing_key_rotation(store: Arc<dyn Store>) {
 /// Issuer modes (migration 13): a tenant's mode round-trips, and a tenant's own keys are
 /// created and rotated apart from the global keys and from another tenant's.
 pub async fn tenant_issuer_modes_and_keys(store: Arc<dyn Store>) {
-    use hellojohn_storage::IssuerMode;
+    use store::IssuerMode;
     migrated(&store).await;
     let acme = tenant(&store, "acme").await;
     let beta = tenant(&store, "beta").await;

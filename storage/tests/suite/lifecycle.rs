@@ -2,7 +2,7 @@
 //! single-use time steps and recovery codes, sign-in challenges completed once with what they
 //! grant, remembered devices); in `email` the email tokens, the mail outbox and pruning.
 
-use hellojohn_storage::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge};
+use store::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge};
 
 use super::webhooks::{draft, endpoint, events_of};
 use super::*;
@@ -420,7 +420,7 @@ pub async fn mfa_challenges(store: Arc<dyn Store>) {
     let events = events_of(&store, &acme).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].actor_id, Some(user.id));
-    assert_eq!(events[0].metadata["amr"], "otp");
+    assert_eq!(events[0].metadata.as_json()["amr"], "otp");
 
     // The remembered device: this user's, until it expires.
     for (who, hash, at, trusted) in [
@@ -584,7 +584,7 @@ pub async fn consents_and_session_amr(store: Arc<dyn Store>) {
         store.find_consent(user.id, "partner").await.expect("find"),
         None
     );
-    let consent = |scopes: &[&str], at| hellojohn_storage::Consent {
+    let consent = |scopes: &[&str], at| store::Consent {
         user_id: user.id,
         tenant_id: acme.id,
         client_id: "partner".into(),
@@ -609,10 +609,7 @@ pub async fn consents_and_session_amr(store: Arc<dyn Store>) {
     );
     // Deleting the client deletes its consents.
     store
-        .create_client(
-            hellojohn_storage::NewClient::new(acme.id, "partner", "Partner"),
-            NOW,
-        )
+        .create_client(store::NewClient::new(acme.id, "partner", "Partner"), NOW)
         .await
         .expect("client");
     assert!(store

@@ -100,12 +100,12 @@ macro_rules! store_suite_all {
 
 use std::sync::Arc;
 
-use hellojohn_storage::{
+use serde_json::json;
+use store::{
     DeliveryFilter, DeliveryResult, DeliveryStatus, Event, EventDraft, NewClient, NewRefreshToken,
     NewSession, NewUser, NewWebhookEndpoint, RefreshToken, RotateOutcome, Session, SigningKey,
     Store, StoreError, Tenant, TokenHash, User, WebhookEndpoint,
 };
-use serde_json::json;
 use uuid::Uuid;
 
 /// "Now" for every case: the store never reads a clock for domain data.
@@ -144,7 +144,9 @@ fn new_user(tenant: &Tenant, email: &str) -> NewUser {
         tenant_id: tenant.id,
         email: email.to_owned(),
         name: Some("Ada Lovelace".to_owned()),
-        custom_fields: json!({ "plan": "pro", "seats": 3, "tags": ["a", "b"] }),
+        custom_fields: store::Metadata::from(
+            json!({ "plan": "pro", "seats": 3, "tags": ["a", "b"] }),
+        ),
     }
 }
 

@@ -3,7 +3,7 @@
 //! another tenant or client is `NotFound` with nothing written, a reuse revokes the family
 //! with its event, and of concurrent rotations exactly one wins.
 
-use hellojohn_storage::{AuthCode, NewAuthCode, NextRefresh, Redeem, RefreshRotation};
+use store::{AuthCode, NewAuthCode, NextRefresh, Redeem, RefreshRotation};
 
 use super::webhooks::{draft, endpoint, events_of};
 use super::*;

@@ -16,7 +16,7 @@ pub(super) fn draft(event_type: &str, tenant_id: Option<Uuid>, at: i64) -> Event
         ip_address: Some("203.0.113.7".to_owned()),
         user_agent: Some("suite/1.0".to_owned()),
         metadata: {
-            let mut m = hellojohn_storage::EventMeta::new();
+            let mut m = store::EventMeta::new();
             m.insert("client_id", APP);
             m
         },
@@ -294,11 +294,11 @@ pub async fn events_commit_with_their_change(store: Arc<dyn Store>) {
     assert_eq!(reused.id, reuse.id);
     assert_eq!(reused.actor_id, Some(ada.id));
     assert_eq!(
-        reused.metadata["family_id"],
+        reused.metadata.as_json()["family_id"],
         json!(first.family_id.to_string())
     );
     assert_eq!(events[5].actor_id, Some(ada.id), "session sign-out");
-    assert_eq!(events[7].metadata["revoked"], json!(1));
+    assert_eq!(events[7].metadata.as_json()["revoked"], json!(1));
     assert_eq!(events[8].result, "failure");
     assert_eq!(events[8].actor_id, None);
 

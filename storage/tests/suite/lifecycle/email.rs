@@ -1,7 +1,7 @@
 //! Cases: single-use email tokens (verification, password reset), the mail outbox (lease,
 //! results, exhaustion), and the pruning of the whole account lifecycle.
 
-use hellojohn_storage::{
+use store::{
     ChallengeGrant, ChallengeKind, EmailPurpose, EmailToken, MailRecord, MailResult, NewMail,
 };
 
@@ -347,14 +347,12 @@ pub async fn mail_outbox(store: Arc<dyn Store>) {
     assert_eq!(store.mail_backlog(now).await.expect("leased count"), 4);
 
     // Failed: only under its lease; retried later.
-    let failed = |m: &hellojohn_storage::ClaimedMail, lease_id: Uuid, retry: Option<i64>| {
-        MailResult::Failed {
-            id: m.id,
-            lease_id,
-            at_ms: now + 100,
-            error: "421 try again".into(),
-            retry_at_ms: retry,
-        }
+    let failed = |m: &store::ClaimedMail, lease_id: Uuid, retry: Option<i64>| MailResult::Failed {
+        id: m.id,
+        lease_id,
+        at_ms: now + 100,
+        error: "421 try again".into(),
+        retry_at_ms: retry,
     };
     let wrong = failed(&a[0], b[0].lease_id, Some(now + 60_000));
     assert!(!store.complete_mail(wrong).await.expect("wrong lease"));

@@ -4,7 +4,7 @@
 //! judged here, in this order, and each backend only carries the decision out:
 //!
 //! 1. no such token, one of another client, or (when the caller names the tenant:
-//!    [`Store::rotate_refresh`](crate::Store::rotate_refresh)) one of another tenant: `NotFound`
+//!    [`Tokens::rotate_refresh`](crate::Tokens::rotate_refresh)) one of another tenant: `NotFound`
 //!    (a client cannot probe or burn another client's tokens);
 //! 2. its family is revoked (sign-out, sign-out everywhere, an earlier reuse): `Revoked`;
 //! 3. it was already rotated: a second use of a spent token means it leaked, so the whole family
@@ -13,7 +13,7 @@
 //! 5. otherwise it is rotated: marked spent by a conditional update (the update, not this read,
 //!    decides between concurrent rotations; the loser is treated as a reuse).
 //!
-//! The PostgreSQL store carries out [`Store::rotate_refresh`](crate::Store::rotate_refresh) in
+//! The PostgreSQL store carries out [`Tokens::rotate_refresh`](crate::Tokens::rotate_refresh) in
 //! one statement, a PL/pgSQL function (`hj_rotate_refresh`, migration `0011_rotate_refresh`)
 //! that takes the same decision in the same order; the store suite holds both to it.
 
@@ -41,7 +41,7 @@ impl std::fmt::Debug for NextRefresh {
 }
 
 /// A rotation asked by a caller that knows the client, hence its tenant, but not the token:
-/// [`Store::rotate_refresh`](crate::Store::rotate_refresh).
+/// [`Tokens::rotate_refresh`](crate::Tokens::rotate_refresh).
 #[derive(Clone, PartialEq)]
 pub struct RefreshRotation {
     /// The hash of the token presented.

@@ -185,10 +185,10 @@ pub struct User {
     pub name: Option<String>,
     /// User metadata: what the user wrote about themselves (the sign-up's `custom_fields`), a
     /// JSON object. Shown to the user; never put into tokens, because anyone can write it.
-    pub custom_fields: serde_json::Value,
+    pub custom_fields: crate::Metadata,
     /// App metadata: set only by an operator, a JSON object. The access token's `custom`
     /// claim carries it.
-    pub app_metadata: serde_json::Value,
+    pub app_metadata: crate::Metadata,
     pub disabled: bool,
     /// A confirmed second factor (TOTP) guards the user's sign-ins.
     pub mfa_enabled: bool,
@@ -203,7 +203,7 @@ pub struct NewUser {
     pub email: String,
     pub name: Option<String>,
     /// User metadata (see [`User::custom_fields`]).
-    pub custom_fields: serde_json::Value,
+    pub custom_fields: crate::Metadata,
 }
 
 /// A user with the PHC string of their password identity.
@@ -479,7 +479,7 @@ impl EventDraft {
             target_type: self.target_type,
             ip_address: self.ip_address,
             user_agent: self.user_agent,
-            metadata: self.metadata.to_json(),
+            metadata: crate::Metadata::from_json(self.metadata.to_json()),
             result: self.result,
             created_at: self.created_at,
         })
@@ -548,7 +548,7 @@ pub struct Event {
     pub target_type: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
-    pub metadata: serde_json::Value,
+    pub metadata: crate::Metadata,
     pub result: String,
     pub created_at: i64,
 }
