@@ -14,7 +14,7 @@ impl Auth {
     /// `known` is the client `who` names as the caller's cache has it, when the cache knows
     /// exactly one (in `tenant` when one is named, else the only client of that name): the
     /// client is then authenticated first and the token rotated by one store call
-    /// ([`Store::rotate_refresh`](store::Store::rotate_refresh), one round trip on
+    /// ([`Store::rotate_refresh`](store::Tokens::rotate_refresh), one round trip on
     /// PostgreSQL). Otherwise, and whenever that answer may be the cache's fault (a failed
     /// authentication, or an unknown token where no tenant was named: another tenant may have
     /// created a client of that name since), the token is read first and the client with it.

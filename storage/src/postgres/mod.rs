@@ -56,7 +56,7 @@ use crate::{
 pub use options::PgOptions;
 use pool::{Connector, Limits, Pools};
 
-/// The PostgreSQL [`Store`].
+/// The PostgreSQL [`Store`](store::Store).
 pub struct PgStore {
     pools: Pools,
     query_timeout: Duration,
@@ -75,7 +75,7 @@ impl PgStore {
     /// the `sslmode` table in the module `url`). Checks the URL and loads the TLS roots; opens
     /// no connection (the first call does), so it succeeds while the database is down.
     ///
-    /// Does not migrate: call [`Store::migrate`].
+    /// Does not migrate: call [`Administration::migrate`].
     pub fn open(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         let settings = url::parse(url)?;
         let tls = tls::client_config(&settings)?;

@@ -49,7 +49,7 @@ use crate::{
 };
 use worker::Pool;
 
-/// The SQLite [`Store`]: one writer thread, `readers` reader threads.
+/// The SQLite [`Store`](store::Store): one writer thread, `readers` reader threads.
 pub struct SqliteStore {
     pool: Pool,
 }
@@ -60,7 +60,7 @@ impl SqliteStore {
     /// creates is owner-only: the directory 0700, the database file 0600, and so its `-wal`
     /// and `-shm` files (see [`store::files`]).
     ///
-    /// Does not migrate: call [`Store::migrate`].
+    /// Does not migrate: call [`Administration::migrate`].
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
         Ok(SqliteStore {
             pool: Pool::start(path, readers.max(1))?,
