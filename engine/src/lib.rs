@@ -14,6 +14,7 @@ pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod origins;
+pub mod outbox;
 pub mod ports;
 pub mod router;
 pub mod server;
@@ -354,12 +355,12 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     let threads =
         server::spawn_shards(app.clone(), listeners, collectors).context("cannot start shards")?;
     // The webhook worker: its own thread, stopped by the same shutdown as the shards.
-    let worker = webhook::worker::Worker {
+    let webhooks = webhook::worker::WebhookSettings::from_config(&app.config);
+    let worker = outbox::Worker {
         store: app.store.clone(),
         redis: app.redis.clone(),
-        master: master.clone(),
         process: app.hub.process.clone(),
-        settings: webhook::worker::WorkerSettings::from_config(&app.config),
+        settings: webhooks.worker.clone(),
     };
     // The signing-key reloader: its own thread, ended when the server is gone (not joined).
     if let Err(e) = key_reload::spawn(
@@ -375,7 +376,13 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     }
     let (shards_done, shards_stopped) = tokio::sync::oneshot::channel();
     let mut shards_done = vec![shards_done];
-    let worker = match webhook::worker::spawn(worker, app.lifecycle.subscribe(), shards_stopped) {
+    let worker = match webhook::worker::spawn(
+        worker,
+        webhooks,
+        master.clone(),
+        app.lifecycle.subscribe(),
+        shards_stopped,
+    ) {
         Ok(t) => t,
         Err(e) => {
             app.lifecycle.begin_shutdown();
@@ -393,14 +400,19 @@ pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<
     }
     let (done, stopped) = tokio::sync::oneshot::channel();
     shards_done.push(done);
-    let mailer = mail::worker::Worker {
+    let mailer = outbox::Worker {
         store: app.store.clone(),
         redis: app.redis.clone(),
-        master,
         process: app.hub.process.clone(),
-        settings: mail_settings,
+        settings: mail_settings.worker.clone(),
     };
-    let mail_worker = match mail::worker::spawn(mailer, app.lifecycle.subscribe(), stopped) {
+    let mail_worker = match mail::worker::spawn(
+        mailer,
+        mail_settings,
+        master,
+        app.lifecycle.subscribe(),
+        stopped,
+    ) {
         Ok(t) => t,
         Err(e) => {
             app.lifecycle.begin_shutdown();

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hellojohn_storage::redis::{
-    CachedSession, Redis, RedisError, RedisOptions, WebhookAttempt, WebhookLock,
+    AttemptLock, CachedSession, OutboxAttempt, Redis, RedisError, RedisOptions,
 };
-use store::{Session, User};
+use store::{OutboxKind, Session, User};
 use uuid::Uuid;
 
 fn env(name: &str) -> String {
@@ -174,94 +174,198 @@ async fn session_cache_cluster() {
     session_cache(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
 }
 
-/// The guard of one webhook attempt: one holder; released only by its holder; a delivered
-/// mark wins; a new attempt or generation is another key.
-async fn webhook_guard(url: &str) {
+/// The guard of one outbox attempt, of either kind: one holder; released only by its holder; a
+/// done mark wins; a new attempt (or a webhook's new generation) is another key.
+async fn attempt_guard(url: &str) {
     let (redis, _) = client(url).await;
     let ttl = Duration::from_secs(30);
-    for _ in 0..6 {
-        let attempt = WebhookAttempt {
-            delivery_id: Uuid::new_v4(),
+    for kind in OutboxKind::ALL {
+        for _ in 0..6 {
+            let attempt = OutboxAttempt {
+                kind,
+                id: Uuid::new_v4(),
+                generation: 0,
+                attempts: 0,
+            };
+            let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+            assert_eq!(
+                redis.attempt_lock(&attempt, a, ttl).await.unwrap(),
+                AttemptLock::Acquired
+            );
+            assert_eq!(
+                redis.attempt_lock(&attempt, b, ttl).await.unwrap(),
+                AttemptLock::Held
+            );
+            redis.attempt_release(&attempt, b).await.unwrap();
+            assert_eq!(
+                redis.attempt_lock(&attempt, b, ttl).await.unwrap(),
+                AttemptLock::Held
+            );
+            redis.attempt_release(&attempt, a).await.unwrap();
+            assert_eq!(
+                redis.attempt_lock(&attempt, b, ttl).await.unwrap(),
+                AttemptLock::Acquired
+            );
+            redis.attempt_done(&attempt, ttl).await.unwrap();
+            assert_eq!(
+                redis.attempt_lock(&attempt, a, ttl).await.unwrap(),
+                AttemptLock::Done
+            );
+            redis.attempt_release(&attempt, b).await.unwrap();
+            assert_eq!(
+                redis.attempt_lock(&attempt, a, ttl).await.unwrap(),
+                AttemptLock::Done
+            );
+            // The other kind's attempt of the same id is another key.
+            let other_kind = OutboxAttempt {
+                kind: OutboxKind::ALL.into_iter().find(|k| *k != kind).unwrap(),
+                ..attempt
+            };
+            assert_eq!(
+                redis.attempt_lock(&other_kind, a, ttl).await.unwrap(),
+                AttemptLock::Acquired
+            );
+            let next = OutboxAttempt {
+                attempts: 1,
+                ..attempt
+            };
+            assert_eq!(
+                redis.attempt_lock(&next, a, ttl).await.unwrap(),
+                AttemptLock::Acquired
+            );
+            // A mail has no generation: only a webhook delivery's redelivery is a new key.
+            let redelivered = OutboxAttempt {
+                generation: 1,
+                ..attempt
+            };
+            let want = match kind {
+                OutboxKind::Mail => AttemptLock::Done,
+                OutboxKind::Webhook => AttemptLock::Acquired,
+            };
+            assert_eq!(
+                redis.attempt_lock(&redelivered, a, ttl).await.unwrap(),
+                want
+            );
+        }
+        // The guard expires with its holder's lease.
+        let attempt = OutboxAttempt {
+            kind,
+            id: Uuid::new_v4(),
             generation: 0,
             attempts: 0,
         };
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let short = Duration::from_millis(50);
         assert_eq!(
-            redis.webhook_lock(&attempt, a, ttl).await.unwrap(),
-            WebhookLock::Acquired
+            redis
+                .attempt_lock(&attempt, Uuid::new_v4(), short)
+                .await
+                .unwrap(),
+            AttemptLock::Acquired
         );
+        tokio::time::sleep(Duration::from_millis(120)).await;
         assert_eq!(
-            redis.webhook_lock(&attempt, b, ttl).await.unwrap(),
-            WebhookLock::Held
+            redis
+                .attempt_lock(&attempt, Uuid::new_v4(), ttl)
+                .await
+                .unwrap(),
+            AttemptLock::Acquired
         );
-        redis.webhook_release(&attempt, b).await.unwrap();
-        assert_eq!(
-            redis.webhook_lock(&attempt, b, ttl).await.unwrap(),
-            WebhookLock::Held
-        );
-        redis.webhook_release(&attempt, a).await.unwrap();
-        assert_eq!(
-            redis.webhook_lock(&attempt, b, ttl).await.unwrap(),
-            WebhookLock::Acquired
-        );
-        redis.webhook_delivered(&attempt, ttl).await.unwrap();
-        assert_eq!(
-            redis.webhook_lock(&attempt, a, ttl).await.unwrap(),
-            WebhookLock::Delivered
-        );
-        redis.webhook_release(&attempt, b).await.unwrap();
-        assert_eq!(
-            redis.webhook_lock(&attempt, a, ttl).await.unwrap(),
-            WebhookLock::Delivered
-        );
-        for other in [
-            WebhookAttempt {
-                attempts: 1,
-                ..attempt
-            },
-            WebhookAttempt {
-                generation: 1,
-                ..attempt
-            },
-        ] {
-            assert_eq!(
-                redis.webhook_lock(&other, a, ttl).await.unwrap(),
-                WebhookLock::Acquired
-            );
-        }
     }
-    // The guard expires with its holder's lease.
-    let attempt = WebhookAttempt {
-        delivery_id: Uuid::new_v4(),
-        generation: 0,
-        attempts: 0,
-    };
-    let short = Duration::from_millis(50);
-    assert_eq!(
-        redis
-            .webhook_lock(&attempt, Uuid::new_v4(), short)
-            .await
-            .unwrap(),
-        WebhookLock::Acquired
-    );
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    assert_eq!(
-        redis
-            .webhook_lock(&attempt, Uuid::new_v4(), ttl)
-            .await
-            .unwrap(),
-        WebhookLock::Acquired
-    );
 }
 
 #[tokio::test]
-async fn webhook_guard_standalone() {
-    webhook_guard(&env("HJ_TEST_REDIS_URL")).await;
+async fn attempt_guard_standalone() {
+    attempt_guard(&env("HJ_TEST_REDIS_URL")).await;
 }
 
 #[tokio::test]
-async fn webhook_guard_cluster() {
-    webhook_guard(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
+async fn attempt_guard_cluster() {
+    attempt_guard(&env("HJ_TEST_REDIS_CLUSTER_URL")).await;
+}
+
+/// The guard's keys and marks are those of the release that had one guard per kind, so that
+/// during a rolling upgrade both releases guard the same attempts: a mark either writes, the
+/// other reads.
+#[tokio::test]
+async fn attempt_guard_keeps_the_previous_keys() {
+    let url = env("HJ_TEST_REDIS_URL");
+    let prefix = format!("hj-test-{}:", Uuid::new_v4());
+    let redis = Redis::connect(
+        &url,
+        RedisOptions {
+            key_prefix: prefix.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut raw = ::redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(30);
+    for (kind, key, mark) in [
+        (OutboxKind::Mail, "mail:{id}:3", "sent"),
+        (OutboxKind::Webhook, "wh:{id}:2:3", "delivered"),
+    ] {
+        // Marked by this release: the previous release's key holds its mark.
+        let id = Uuid::new_v4();
+        let attempt = OutboxAttempt {
+            kind,
+            id,
+            generation: 2,
+            attempts: 3,
+        };
+        redis.attempt_done(&attempt, ttl).await.unwrap();
+        let full = format!("{prefix}{}", key.replace("{id}", &id.to_string()));
+        let value: Option<String> = ::redis::cmd("GET")
+            .arg(&full)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(value.as_deref(), Some(mark), "{full}");
+        // Marked by the previous release: this one reads it as done.
+        let id = Uuid::new_v4();
+        let full = format!("{prefix}{}", key.replace("{id}", &id.to_string()));
+        let () = ::redis::cmd("SET")
+            .arg(&full)
+            .arg(mark)
+            .arg("PX")
+            .arg(30_000)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let attempt = OutboxAttempt { id, ..attempt };
+        assert_eq!(
+            redis
+                .attempt_lock(&attempt, Uuid::new_v4(), ttl)
+                .await
+                .unwrap(),
+            AttemptLock::Done,
+            "{full}"
+        );
+        // Held by the previous release (its token): held.
+        let id = Uuid::new_v4();
+        let full = format!("{prefix}{}", key.replace("{id}", &id.to_string()));
+        let () = ::redis::cmd("SET")
+            .arg(&full)
+            .arg(Uuid::new_v4().to_string())
+            .arg("PX")
+            .arg(30_000)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let attempt = OutboxAttempt { id, ..attempt };
+        assert_eq!(
+            redis
+                .attempt_lock(&attempt, Uuid::new_v4(), ttl)
+                .await
+                .unwrap(),
+            AttemptLock::Held,
+            "{full}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ pub mod files;
 pub mod lifecycle;
 pub mod metadata;
 pub mod model;
+pub mod outbox;
 pub mod rotation;
 pub mod signing;
 
@@ -27,11 +28,12 @@ use std::pin::Pin;
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use lifecycle::{
-    ChallengeGrant, ChallengeKind, ClaimedMail, EmailPurpose, EmailToken, KeepSignIn, MailRecord,
-    MailResult, MfaChallenge, NewMail, TotpFactor,
+    ChallengeGrant, ChallengeKind, EmailPurpose, EmailToken, KeepSignIn, MailRecord, MfaChallenge,
+    NewMail, TotpFactor,
 };
 pub use metadata::Metadata;
 pub use model::*;
+pub use outbox::{Claimed, DeliveryPayload, MailPayload, OutboxKind, OutboxResult, Payload};
 pub use rotation::{NextRefresh, RefreshRotation};
 pub use signing::{IssuerMode, SigningAlg};
 use uuid::Uuid;
@@ -415,7 +417,9 @@ pub trait Factors: Send + Sync {
 }
 
 /// The transactional outbox: events (with their webhook deliveries) and mail, written in the
-/// transaction of the change that caused them, then claimed and completed by the workers.
+/// transaction of the change that caused them, then claimed and completed by the workers. The
+/// two kinds ([`OutboxKind`]) share one life: pending, leased, failed and scheduled again with
+/// backoff, done (sent or delivered) or exhausted.
 ///
 /// Every method that takes an `EventDraft` writes the event only when at least one endpoint
 /// of its tenant subscribes to its type (or to `*`), with one delivery per such endpoint:
@@ -424,37 +428,24 @@ pub trait Outbox: Send + Sync {
     /// Writes an event that has no other change (a failed sign-in), with its deliveries.
     /// Returns the completed event (written or not: see above).
     fn record_event(&self, event: EventDraft) -> StoreFuture<'_, Event>;
-    /// Leases up to `limit` due deliveries (pending or failed, due at `now_ms`, not leased)
-    /// until `leased_until_ms`, oldest due first. Concurrent callers (any instance) never get
-    /// the same delivery while its lease holds.
-    fn claim_webhook_deliveries(
+    /// Leases up to `limit` due items of `kind` (pending or failed, due at `now_ms`, not
+    /// leased; a mail also still holding its message) until `leased_until_ms`, oldest due
+    /// first. Concurrent callers (any instance) never get the same item while its lease holds.
+    fn claim(
         &self,
+        kind: OutboxKind,
         now_ms: i64,
         leased_until_ms: i64,
         limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedDelivery>>;
-    /// Records an attempt's result. Returns whether it applied (see [`DeliveryResult`]).
-    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool>;
-    /// Deliveries due at `now_ms` that are not delivered or exhausted (leased ones included).
-    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64>;
-    /// Deletes up to `limit` events created before `before` (Unix seconds) whose deliveries
-    /// are all delivered or exhausted, and those deliveries. Returns how many events went.
-    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
-    /// Leases up to `limit` due mails (pending or failed, due at `now_ms`, not leased) until
-    /// `leased_until_ms`, oldest due first; concurrent callers never get the same mail while
-    /// its lease holds.
-    fn claim_mail(
-        &self,
-        now_ms: i64,
-        leased_until_ms: i64,
-        limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedMail>>;
-    /// Records an attempt's result. Returns whether it applied (see [`MailResult`]).
-    fn complete_mail(&self, result: MailResult) -> StoreFuture<'_, bool>;
-    /// Mails due at `now_ms` that are not sent or exhausted.
-    fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64>;
-    /// Deletes up to `limit` sent or exhausted mails created before `before` (Unix seconds).
-    fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64>;
+    ) -> StoreFuture<'_, Vec<Claimed>>;
+    /// Records an attempt's result. Returns whether it applied (see [`OutboxResult`]).
+    fn complete(&self, result: OutboxResult) -> StoreFuture<'_, bool>;
+    /// Items of `kind` due at `now_ms` that are not done or exhausted (leased ones included).
+    fn backlog(&self, kind: OutboxKind, now_ms: i64) -> StoreFuture<'_, u64>;
+    /// Deletes up to `limit` finished items of `kind` created before `before` (Unix seconds).
+    /// Mail: sent or exhausted mails. Webhooks: events whose deliveries are all delivered or
+    /// exhausted, with those deliveries. Returns how many mails or events went.
+    fn prune(&self, kind: OutboxKind, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 }
 
 /// The whole store: what a backend implements and what the engine holds (`Arc<dyn Store>`).

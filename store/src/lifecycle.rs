@@ -196,48 +196,6 @@ impl std::fmt::Debug for NewMail {
     }
 }
 
-/// A due mail leased to one worker until `leased_until_ms`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClaimedMail {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub kind: String,
-    pub lease_id: Uuid,
-    pub leased_until_ms: i64,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    pub message_sealed: Vec<u8>,
-}
-
-impl std::fmt::Debug for ClaimedMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClaimedMail")
-            .field("id", &self.id)
-            .field("kind", &self.kind)
-            .field("lease_id", &self.lease_id)
-            .field("attempts", &self.attempts)
-            .finish()
-    }
-}
-
-/// What a send attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MailResult {
-    /// The relay accepted it (or another instance did and said so through Redis: `counted:
-    /// false`). Applies whoever holds the lease, unless already sent or exhausted; the sealed
-    /// message is dropped.
-    Sent { id: Uuid, at_ms: i64, counted: bool },
-    /// The attempt failed. Applies only while `lease_id` still holds the mail. Scheduled again
-    /// at `retry_at_ms`, or exhausted (message dropped) when `None`.
-    Failed {
-        id: Uuid,
-        lease_id: Uuid,
-        at_ms: i64,
-        error: String,
-        retry_at_ms: Option<i64>,
-    },
-}
-
 /// A mail's state, for operators and tests (`hj mail list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailRecord {

@@ -4,9 +4,10 @@
 //!   [`auth::ports::Mailer`]): the tenant's [`templates`] are rendered and the message
 //!   (recipient, subject, text, HTML) is sealed under the master key with the mail's id as AAD,
 //!   as webhook secrets are. The store writes it with its single-use token, in one transaction.
-//! * [`worker`] runs on every instance, on its own thread: it leases due mails, opens and
-//!   sends each through [`smtp`] and records the result; failures are retried with the
-//!   webhooks' backoff until `HELLOJOHN_MAIL_MAX_ATTEMPTS`. With Redis each attempt is guarded
+//! * [`worker`] runs on every instance, on its own thread: the outbox worker (`outbox`, shared
+//!   with webhook deliveries) leases due mails, opens and sends each through [`smtp`] and
+//!   records the result; failures are retried with the webhooks' backoff until
+//!   `HELLOJOHN_MAIL_MAX_ATTEMPTS`. With Redis each attempt is guarded
 //!   so that instances never send one mail twice. It also prunes sent mails, expired email
 //!   tokens and expired MFA records.
 //! * Without `HELLOJOHN_SMTP_HOST` mail is disabled (logged once at start): the worker claims
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use auth::ports::{MailVars, Mailer};
 use auth::{KeyError, MasterKey};
-use store::{ClaimedMail, NewMail};
+use store::NewMail;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -113,13 +114,8 @@ pub fn seal(master: &MasterKey, mail_id: Uuid, message: &Message) -> Result<Vec<
     master.encrypt(&message.encode(), mail_id.as_bytes())
 }
 
-/// The message of a claimed mail; `None` when the master key is not the one that sealed it (or
-/// the row was tampered with).
-pub fn open(master: &MasterKey, mail: &ClaimedMail) -> Option<Message> {
-    open_sealed(master, mail.id, &mail.message_sealed)
-}
-
-/// [`open`] from the parts.
+/// The message of a claimed mail, sealed under the master key with the mail's id; `None` when
+/// the master key is not the one that sealed it (or the row was tampered with).
 pub fn open_sealed(master: &MasterKey, mail_id: Uuid, sealed: &[u8]) -> Option<Message> {
     let bytes = master.decrypt(sealed, mail_id.as_bytes())?;
     Message::decode(&bytes)

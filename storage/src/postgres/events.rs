@@ -121,24 +121,3 @@ pub(super) async fn list_events<C: GenericClient + Sync>(
         .collect::<Result<_, _>>()
         .map_err(db)
 }
-
-/// Deletes up to `limit` events created before `before` whose deliveries are all finished
-/// (delivered or exhausted), with those deliveries. Returns how many events went.
-pub(super) async fn prune<C: GenericClient + Sync>(
-    client: &C,
-    before: i64,
-    limit: u32,
-) -> Result<u64, StoreError> {
-    let limit = i64::from(limit);
-    client
-        .execute_typed(
-            "DELETE FROM webhook_events WHERE id IN (\
-             SELECT v.id FROM webhook_events v WHERE v.created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
-             WHERE d.event_id = v.id AND d.status IN ('pending', 'failed')) \
-             LIMIT $2)",
-            &[(&before, Type::INT8), (&limit, Type::INT8)],
-        )
-        .await
-        .map_err(db)
-}

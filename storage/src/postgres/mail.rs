@@ -4,10 +4,7 @@
 //! update (unused, unexpired, of the right purpose), so of concurrent calls exactly one gets
 //! it, and what the use changes commits with it.
 //!
-//! The outbox is leased like webhook deliveries (`webhooks`): a claim runs in one transaction
-//! where `SELECT … FOR UPDATE SKIP LOCKED` picks due rows no concurrent claim holds and the
-//! same statement sets their lease, so instances sharing the database never pick the same mail
-//! while its lease holds (PgBouncer's transaction pooling included).
+//! The outbox's claim, results and pruning are shared with webhook deliveries (`outbox.rs`).
 
 use super::error::db;
 use tokio_postgres::types::Type;
@@ -16,7 +13,7 @@ use uuid::Uuid;
 
 use super::pipelined::pipelined2;
 use super::{events, refresh};
-use crate::lifecycle::{ClaimedMail, EmailPurpose, EmailToken, MailRecord, MailResult, NewMail};
+use crate::lifecycle::{EmailPurpose, EmailToken, MailRecord, NewMail};
 use crate::{EventDraft, StoreError, TokenHash};
 
 /// The token columns of [`token_from`] (the token hash is the caller's).
@@ -252,136 +249,6 @@ pub(super) async fn prune_email_tokens(
         .map_err(db)
 }
 
-fn count(row: &Row, idx: usize) -> Result<u32, tokio_postgres::Error> {
-    let v: i32 = row.try_get(idx)?;
-    Ok(u32::try_from(v).unwrap_or(0))
-}
-
-/// Leases up to `limit` due mails: one statement in one transaction. Rows locked by a
-/// concurrent claim are skipped; a row another claim leased and committed meanwhile is
-/// re-checked against the condition (READ COMMITTED) and no longer matches.
-pub(super) async fn claim_mail(
-    client: &mut Client,
-    now_ms: i64,
-    leased_until_ms: i64,
-    limit: u32,
-) -> Result<Vec<ClaimedMail>, StoreError> {
-    let lease_id = Uuid::new_v4();
-    let limit = i64::from(limit);
-    let tx = client.transaction().await.map_err(db)?;
-    let rows = tx
-        .query_typed(
-            "WITH due AS (\
-             SELECT id FROM mail_outbox \
-             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1 \
-             AND (leased_until_ms IS NULL OR leased_until_ms <= $1) \
-             AND message_sealed IS NOT NULL \
-             ORDER BY next_attempt_at_ms, id LIMIT $4 \
-             FOR UPDATE SKIP LOCKED\
-             ), claimed AS (\
-             UPDATE mail_outbox m SET leased_until_ms = $2, lease_id = $3 \
-             FROM due WHERE m.id = due.id \
-             RETURNING m.id, m.tenant_id, m.kind, m.attempts, m.message_sealed, \
-             m.next_attempt_at_ms\
-             ) \
-             SELECT id, tenant_id, kind, attempts, message_sealed FROM claimed \
-             ORDER BY next_attempt_at_ms, id",
-            &[
-                (&now_ms, Type::INT8),
-                (&leased_until_ms, Type::INT8),
-                (&lease_id, Type::UUID),
-                (&limit, Type::INT8),
-            ],
-        )
-        .await
-        .map_err(db)?;
-    let claimed = rows
-        .iter()
-        .map(|row| {
-            Ok(ClaimedMail {
-                id: row.try_get(0)?,
-                tenant_id: row.try_get(1)?,
-                kind: row.try_get(2)?,
-                lease_id,
-                leased_until_ms,
-                attempts: count(row, 3)?,
-                message_sealed: row.try_get(4)?,
-            })
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(claimed)
-}
-
-/// One conditional update (see [`MailResult`]): `Sent` applies unless already sent or
-/// exhausted, whoever holds the lease; `Failed` only while its lease holds the mail.
-pub(super) async fn complete_mail(
-    client: &Client,
-    result: &MailResult,
-) -> Result<bool, StoreError> {
-    let changed = match result {
-        MailResult::Sent { id, at_ms, counted } => {
-            let counted = i32::from(*counted);
-            client
-                .execute_typed(
-                    "UPDATE mail_outbox \
-                     SET status = 'sent', attempts = attempts + $3, sent_at_ms = $2, \
-                     message_sealed = NULL, last_error = NULL, \
-                     leased_until_ms = NULL, lease_id = NULL \
-                     WHERE id = $1 AND status IN ('pending', 'failed')",
-                    &[
-                        (id, Type::UUID),
-                        (at_ms, Type::INT8),
-                        (&counted, Type::INT4),
-                    ],
-                )
-                .await
-                .map_err(db)?
-        }
-        MailResult::Failed {
-            id,
-            lease_id,
-            at_ms: _,
-            error,
-            retry_at_ms,
-        } => client
-            .execute_typed(
-                "UPDATE mail_outbox \
-                     SET status = CASE WHEN $3::bigint IS NULL THEN 'exhausted' ELSE 'failed' END, \
-                     attempts = attempts + 1, \
-                     next_attempt_at_ms = coalesce($3, next_attempt_at_ms), \
-                     message_sealed = CASE WHEN $3::bigint IS NULL THEN NULL \
-                     ELSE message_sealed END, \
-                     last_error = $4, leased_until_ms = NULL, lease_id = NULL \
-                     WHERE id = $1 AND lease_id = $2 AND status IN ('pending', 'failed')",
-                &[
-                    (id, Type::UUID),
-                    (lease_id, Type::UUID),
-                    (retry_at_ms, Type::INT8),
-                    (error, Type::TEXT),
-                ],
-            )
-            .await
-            .map_err(db)?,
-    };
-    Ok(changed == 1)
-}
-
-pub(super) async fn mail_backlog(client: &Client, now_ms: i64) -> Result<u64, StoreError> {
-    let n: i64 = client
-        .query_typed_one(
-            "SELECT count(*) FROM mail_outbox \
-             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1",
-            &[(&now_ms, Type::INT8)],
-        )
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(super) async fn list_mail(
     client: &Client,
     tenant_id: Option<Uuid>,
@@ -403,28 +270,12 @@ pub(super) async fn list_mail(
                 tenant_id: row.try_get(1)?,
                 kind: row.try_get(2)?,
                 status: row.try_get(3)?,
-                attempts: count(row, 4)?,
+                attempts: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
                 last_error: row.try_get(5)?,
                 sent_at_ms: row.try_get(6)?,
                 created_at: row.try_get(7)?,
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()
-        .map_err(db)
-}
-
-pub(super) async fn prune_mail(
-    client: &Client,
-    before: i64,
-    limit: u32,
-) -> Result<u64, StoreError> {
-    client
-        .execute_typed(
-            "DELETE FROM mail_outbox WHERE id IN \
-             (SELECT id FROM mail_outbox \
-             WHERE status IN ('sent', 'exhausted') AND created_at < $1 LIMIT $2)",
-            &[(&before, Type::INT8), (&i64::from(limit), Type::INT8)],
-        )
-        .await
         .map_err(db)
 }

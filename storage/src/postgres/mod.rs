@@ -24,6 +24,7 @@ mod mail;
 mod mfa;
 mod migrate;
 mod options;
+mod outbox;
 mod pipelined;
 mod pool;
 mod refresh;
@@ -35,10 +36,7 @@ mod user_row;
 mod users;
 mod webhooks;
 
-use crate::lifecycle::{
-    ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail,
-    TotpFactor,
-};
+use crate::lifecycle::{ChallengeGrant, EmailToken, MailRecord, MfaChallenge, NewMail, TotpFactor};
 use error::db;
 use std::time::Duration;
 
@@ -47,9 +45,9 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, ClaimedDelivery, Client as AppClient, ClientChanges, Consent, DeliveryFilter,
-    DeliveryResult, Event, EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode,
-    NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, PoolStats,
+    AuthCode, Claimed, Client as AppClient, ClientChanges, Consent, DeliveryFilter, Event,
+    EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken,
+    NewSession, NewUser, NewWebhookEndpoint, OutboxKind, OutboxResult, PasswordLogin, PoolStats,
     Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey,
     StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
@@ -729,61 +727,33 @@ impl Outbox for PgStore {
         })
     }
 
-    fn claim_webhook_deliveries(
+    fn claim(
         &self,
+        kind: OutboxKind,
         now_ms: i64,
         leased_until_ms: i64,
         limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
-        self.call("claim_webhook_deliveries", move |c| {
-            Box::pin(webhooks::claim(c, now_ms, leased_until_ms, limit))
+    ) -> StoreFuture<'_, Vec<Claimed>> {
+        self.call(outbox::table(kind).ops[0], move |c| {
+            Box::pin(outbox::claim(c, kind, now_ms, leased_until_ms, limit))
         })
     }
 
-    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
-        self.call("complete_webhook_delivery", move |c| {
-            Box::pin(async move { webhooks::complete(c, &result).await })
+    fn complete(&self, result: OutboxResult) -> StoreFuture<'_, bool> {
+        self.call(outbox::table(result.kind()).ops[1], move |c| {
+            Box::pin(async move { outbox::complete(c, &result).await })
         })
     }
 
-    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
-        self.call("prune_webhook_events", move |c| {
-            Box::pin(async move { events::prune(&*c, before, limit).await })
+    fn backlog(&self, kind: OutboxKind, now_ms: i64) -> StoreFuture<'_, u64> {
+        self.call(outbox::table(kind).ops[2], move |c| {
+            Box::pin(async move { outbox::backlog(&*c, kind, now_ms).await })
         })
     }
 
-    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.call("webhook_backlog", move |c| {
-            Box::pin(async move { webhooks::backlog(&*c, now_ms).await })
-        })
-    }
-
-    fn claim_mail(
-        &self,
-        now_ms: i64,
-        until_ms: i64,
-        limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedMail>> {
-        self.call("claim_mail", move |c| {
-            Box::pin(mail::claim_mail(c, now_ms, until_ms, limit))
-        })
-    }
-
-    fn complete_mail(&self, result: MailResult) -> StoreFuture<'_, bool> {
-        self.call("complete_mail", move |c| {
-            Box::pin(async move { mail::complete_mail(c, &result).await })
-        })
-    }
-
-    fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.call("mail_backlog", move |c| {
-            Box::pin(mail::mail_backlog(c, now_ms))
-        })
-    }
-
-    fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
-        self.call("prune_mail", move |c| {
-            Box::pin(mail::prune_mail(c, before, limit))
+    fn prune(&self, kind: OutboxKind, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+        self.call(outbox::table(kind).ops[3], move |c| {
+            Box::pin(async move { outbox::prune(&*c, kind, before, limit).await })
         })
     }
 }

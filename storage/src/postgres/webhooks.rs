@@ -1,27 +1,24 @@
-//! Webhook endpoints and deliveries: listing, the lease-based claim of due deliveries, their
-//! results, and manual redelivery.
-//!
-//! A claim runs in one transaction: `SELECT … FOR UPDATE SKIP LOCKED` picks due rows that no
-//! concurrent claim holds, and the same statement sets their lease, so instances sharing the
-//! database never pick the same delivery while its lease holds (PgBouncer's transaction
-//! pooling included: nothing outlives the transaction).
+//! Webhook endpoints and deliveries: listing and manual redelivery. Their claim, results and
+//! pruning are the outbox's (`outbox.rs`).
 
 use super::error::db;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, GenericClient, Row};
+use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use super::events::{event_from, EVENT_COLUMNS};
 use crate::{
-    ClaimedDelivery, DeliveryFilter, DeliveryResult, DeliveryStatus, NewWebhookEndpoint,
-    StoreError, WebhookDelivery, WebhookEndpoint,
+    DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, StoreError, WebhookDelivery,
+    WebhookEndpoint,
 };
 
 /// The 6 endpoint columns of [`endpoint_from`], for a table aliased `e`.
-const ENDPOINT_COLUMNS: &str =
+pub(super) const ENDPOINT_COLUMNS: &str =
     "e.id, e.tenant_id, e.url, e.events, e.secret_encrypted, e.created_at";
 
-fn endpoint_from(row: &Row, at: usize) -> Result<WebhookEndpoint, tokio_postgres::Error> {
+pub(super) fn endpoint_from(
+    row: &Row,
+    at: usize,
+) -> Result<WebhookEndpoint, tokio_postgres::Error> {
     Ok(WebhookEndpoint {
         id: row.try_get(at)?,
         tenant_id: row.try_get(at + 1)?,
@@ -187,144 +184,4 @@ pub(super) async fn redeliver(client: &Client, id: Uuid, now_ms: i64) -> Result<
         .await
         .map_err(db)?;
     Ok(changed == 1)
-}
-
-/// Leases up to `limit` due deliveries: one statement in one transaction. Rows locked by a
-/// concurrent claim are skipped; a row another claim leased and committed meanwhile is
-/// re-checked against the condition (READ COMMITTED) and no longer matches.
-pub(super) async fn claim(
-    client: &mut Client,
-    now_ms: i64,
-    leased_until_ms: i64,
-    limit: u32,
-) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let lease_id = Uuid::new_v4();
-    let limit = i64::from(limit);
-    let tx = client.transaction().await.map_err(db)?;
-    let rows = tx
-        .query_typed(
-            &format!(
-                "WITH due AS (\
-                 SELECT id FROM webhook_deliveries \
-                 WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1 \
-                 AND (leased_until_ms IS NULL OR leased_until_ms <= $1) \
-                 ORDER BY next_attempt_at_ms LIMIT $4 \
-                 FOR UPDATE SKIP LOCKED\
-                 ), claimed AS (\
-                 UPDATE webhook_deliveries d SET leased_until_ms = $2, lease_id = $3 \
-                 FROM due WHERE d.id = due.id \
-                 RETURNING d.id, d.event_id, d.endpoint_id, d.attempts, d.generation, \
-                 d.next_attempt_at_ms\
-                 ) \
-                 SELECT d.id, d.attempts, d.generation, {ENDPOINT_COLUMNS}, {EVENT_COLUMNS} \
-                 FROM claimed d \
-                 JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                 JOIN webhook_events v ON v.id = d.event_id \
-                 ORDER BY d.next_attempt_at_ms"
-            ),
-            &[
-                (&now_ms, Type::INT8),
-                (&leased_until_ms, Type::INT8),
-                (&lease_id, Type::UUID),
-                (&limit, Type::INT8),
-            ],
-        )
-        .await
-        .map_err(db)?;
-    let claimed = rows
-        .iter()
-        .map(|row| {
-            Ok(ClaimedDelivery {
-                id: row.try_get(0)?,
-                lease_id,
-                leased_until_ms,
-                attempts: count(row, 1)?,
-                generation: count(row, 2)?,
-                endpoint: endpoint_from(row, 3)?,
-                event: event_from(row, 9)?,
-            })
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(claimed)
-}
-
-pub(super) async fn complete(client: &Client, result: &DeliveryResult) -> Result<bool, StoreError> {
-    let changed = match result {
-        DeliveryResult::Delivered {
-            id,
-            at_ms,
-            status_code,
-            counted,
-        } => {
-            let counted = i32::from(*counted);
-            let code = status_code.map(i32::from);
-            client
-                .execute_typed(
-                    "UPDATE webhook_deliveries \
-                     SET status = 'delivered', attempts = attempts + $3, delivered_at_ms = $2, \
-                     last_attempt_at_ms = CASE WHEN $3 = 1 THEN $2 ELSE last_attempt_at_ms END, \
-                     last_status_code = coalesce($4, last_status_code), last_error = NULL, \
-                     leased_until_ms = NULL, lease_id = NULL \
-                     WHERE id = $1 AND status IN ('pending', 'failed')",
-                    &[
-                        (id, Type::UUID),
-                        (at_ms, Type::INT8),
-                        (&counted, Type::INT4),
-                        (&code, Type::INT4),
-                    ],
-                )
-                .await
-                .map_err(db)?
-        }
-        DeliveryResult::Failed {
-            id,
-            lease_id,
-            at_ms,
-            status_code,
-            error,
-            retry_at_ms,
-        } => {
-            let code = status_code.map(i32::from);
-            client
-                .execute_typed(
-                    "UPDATE webhook_deliveries \
-                     SET status = CASE WHEN $5::bigint IS NULL THEN 'exhausted' ELSE 'failed' END, \
-                     attempts = attempts + 1, \
-                     next_attempt_at_ms = coalesce($5, next_attempt_at_ms), \
-                     last_attempt_at_ms = $3, last_status_code = $4, last_error = $6, \
-                     leased_until_ms = NULL, lease_id = NULL \
-                     WHERE id = $1 AND lease_id = $2 AND status IN ('pending', 'failed')",
-                    &[
-                        (id, Type::UUID),
-                        (lease_id, Type::UUID),
-                        (at_ms, Type::INT8),
-                        (&code, Type::INT4),
-                        (retry_at_ms, Type::INT8),
-                        (error, Type::TEXT),
-                    ],
-                )
-                .await
-                .map_err(db)?
-        }
-    };
-    Ok(changed == 1)
-}
-
-pub(super) async fn backlog<C: GenericClient + Sync>(
-    client: &C,
-    now_ms: i64,
-) -> Result<u64, StoreError> {
-    let n: i64 = client
-        .query_typed_one(
-            "SELECT count(*) FROM webhook_deliveries \
-             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= $1",
-            &[(&now_ms, Type::INT8)],
-        )
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -1,5 +1,6 @@
 //! Redis, optional shared state for several instances: the distributed GCRA rate limit, the
-//! session cache, refresh-family revocation marks and the guards of webhook attempts.
+//! session cache, refresh-family revocation marks and the guards of outbox attempts (mail and
+//! webhook deliveries).
 //!
 //! [`Redis`] wraps one multiplexed connection (standalone, `redis://` or `rediss://`) or one
 //! cluster connection (`redis+cluster://n1:6379,n2:6379/0`, `rediss+cluster://…`). Its I/O runs
@@ -32,40 +33,17 @@ use ::redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Script, Value};
 use uuid::Uuid;
 
 mod gcra;
-pub mod mail;
+mod outbox;
 mod scripts;
 mod sessions;
 #[cfg(test)]
 mod tests;
-mod webhooks;
 
 pub use crate::model::CachedSession;
 use crate::model::TokenHash;
+pub use outbox::{AttemptLock, OutboxAttempt};
+use scripts::{ATTEMPT_LOCK_LUA, ATTEMPT_RELEASE_LUA};
 pub use scripts::{GCRA_LUA, GCRA_REFUND_LUA};
-use scripts::{WEBHOOK_LOCK_LUA, WEBHOOK_RELEASE_LUA};
-
-/// The value of an attempt's guard once the endpoint answered 2xx.
-const WEBHOOK_DELIVERED: &str = "delivered";
-
-/// One webhook attempt, as the Redis guard names it: a delivery, its redelivery generation and
-/// the attempts it had made when it was claimed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WebhookAttempt {
-    pub delivery_id: Uuid,
-    pub generation: u32,
-    pub attempts: u32,
-}
-
-/// What [`Redis::webhook_lock`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookLock {
-    /// This worker holds the attempt: send it.
-    Acquired,
-    /// Another worker holds it (its lease may have expired in the database while it sends).
-    Held,
-    /// Another worker already got a 2xx for it.
-    Delivered,
-}
 
 /// What goes wrong with a Redis operation. The caller always has a local answer.
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +173,8 @@ struct Inner {
     /// The circuit breaker: closed (`true`) while Redis answers.
     up: AtomicBool,
     script: Script,
-    webhook_lock: Script,
-    webhook_release: Script,
+    attempt_lock: Script,
+    attempt_release: Script,
     refund: Script,
     pending: Mutex<VecDeque<Pending>>,
     kind: &'static str,
@@ -348,8 +326,8 @@ impl Redis {
             conn: RwLock::new(None),
             up: AtomicBool::new(false),
             script: Script::new(GCRA_LUA),
-            webhook_lock: Script::new(WEBHOOK_LOCK_LUA),
-            webhook_release: Script::new(WEBHOOK_RELEASE_LUA),
+            attempt_lock: Script::new(ATTEMPT_LOCK_LUA),
+            attempt_release: Script::new(ATTEMPT_RELEASE_LUA),
             refund: Script::new(GCRA_REFUND_LUA),
             pending: Mutex::new(VecDeque::new()),
             kind,

@@ -1,4 +1,4 @@
-//! The Lua scripts Redis runs atomically: the GCRA step and its refund, and the webhook
+//! The Lua scripts Redis runs atomically: the GCRA step and its refund, and the outbox
 //! attempt guard.
 
 /// The GCRA, run atomically inside Redis with Redis's own clock, so every instance shares one
@@ -56,10 +56,10 @@ end
 return 1
 "#;
 
-/// Takes a webhook attempt's guard: `SET key token NX PX ttl`; when the key exists, its value
-/// (another worker's token, or `delivered`). One round trip, one key.
+/// Takes an outbox attempt's guard: `SET key token NX PX ttl`; when the key exists, its value
+/// (another worker's token, or the done mark: `sent`, `delivered`). One round trip, one key.
 /// Returns `{1, ''}` when taken, else `{0, value}`.
-pub(super) const WEBHOOK_LOCK_LUA: &str = r#"
+pub(super) const ATTEMPT_LOCK_LUA: &str = r#"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, ''}
 end
@@ -68,8 +68,8 @@ if not v then v = '' end
 return {0, v}
 "#;
 
-/// Deletes a webhook attempt's guard only if `ARGV[1]` (the holder's token) still holds it.
-pub(super) const WEBHOOK_RELEASE_LUA: &str = r#"
+/// Deletes an outbox attempt's guard only if `ARGV[1]` (the holder's token) still holds it.
+pub(super) const ATTEMPT_RELEASE_LUA: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end

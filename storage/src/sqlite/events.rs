@@ -155,20 +155,3 @@ pub(super) fn list_events(
     };
     Ok(events)
 }
-
-/// Deletes up to `limit` events created before `before` whose deliveries are all finished
-/// (delivered or exhausted), with those deliveries. Returns how many events went.
-pub(super) fn prune(conn: &Connection, before: i64, limit: u32) -> Result<u64, StoreError> {
-    let deleted = conn
-        .prepare_cached(
-            "DELETE FROM webhook_events WHERE id IN (\
-                 SELECT v.id FROM webhook_events v WHERE v.created_at < ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
-                                 WHERE d.event_id = v.id AND d.status IN ('pending', 'failed')) \
-                 LIMIT ?2)",
-        )
-        .map_err(db)?
-        .execute(params![before, limit])
-        .map_err(db)?;
-    Ok(deleted as u64)
-}

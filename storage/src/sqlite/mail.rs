@@ -1,9 +1,8 @@
 //! Single-use email tokens (verification, password reset) and the mail outbox.
 //!
 //! A token and its mail are written in one transaction. Using a token is one conditional
-//! `UPDATE` on the single writer, with what it proves in the same transaction. The outbox is
-//! leased like webhook deliveries (see `webhooks.rs`): a claim marks due rows with a fresh lease
-//! id, so no other caller picks them while the lease holds.
+//! `UPDATE` on the single writer, with what it proves in the same transaction. The outbox's
+//! claim, results and pruning are shared with webhook deliveries (`outbox.rs`).
 
 use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -11,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::uuid_at;
 use super::{events, refresh};
-use crate::lifecycle::{ClaimedMail, EmailPurpose, EmailToken, MailRecord, MailResult, NewMail};
+use crate::lifecycle::{EmailPurpose, EmailToken, MailRecord, NewMail};
 use crate::{EventDraft, StoreError, TokenHash};
 
 const TOKEN_COLUMNS: &str = "token_hash, purpose, user_id, tenant_id, client_id, email, \
@@ -201,116 +200,6 @@ pub(super) fn prune_email_tokens(
     Ok(n as u64)
 }
 
-/// Leases up to `limit` due mails in one `BEGIN IMMEDIATE` transaction: one conditional update
-/// marks them with a fresh lease id, then they are read back by it.
-pub(super) fn claim_mail(
-    conn: &mut Connection,
-    now_ms: i64,
-    leased_until_ms: i64,
-    limit: u32,
-) -> Result<Vec<ClaimedMail>, StoreError> {
-    let lease_id = Uuid::new_v4();
-    let lease = lease_id.to_string();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
-    let claimed = tx
-        .prepare_cached(
-            "UPDATE mail_outbox SET leased_until_ms = ?2, lease_id = ?3 \
-             WHERE id IN (\
-                 SELECT id FROM mail_outbox \
-                 WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1 \
-                 AND (leased_until_ms IS NULL OR leased_until_ms <= ?1) \
-                 AND message_sealed IS NOT NULL \
-                 ORDER BY next_attempt_at_ms, id LIMIT ?4\
-             ) \
-             AND status IN ('pending', 'failed') \
-             AND (leased_until_ms IS NULL OR leased_until_ms <= ?1)",
-        )
-        .map_err(db)?
-        .execute(params![now_ms, leased_until_ms, lease, limit])
-        .map_err(db)?;
-    let out = if claimed == 0 {
-        Vec::new()
-    } else {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT id, tenant_id, kind, attempts, message_sealed FROM mail_outbox \
-             WHERE lease_id = ?1 ORDER BY next_attempt_at_ms, id",
-            )
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([&lease], |row| {
-                Ok(ClaimedMail {
-                    id: uuid_at(row, 0)?,
-                    tenant_id: uuid_at(row, 1)?,
-                    kind: row.get(2)?,
-                    lease_id,
-                    leased_until_ms,
-                    attempts: u32_at(row, 3)?,
-                    message_sealed: row.get(4)?,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    tx.commit().map_err(db)?;
-    Ok(out)
-}
-
-pub(super) fn complete_mail(conn: &Connection, result: &MailResult) -> Result<bool, StoreError> {
-    let changed = match result {
-        MailResult::Sent { id, at_ms, counted } => conn
-            .prepare_cached(
-                "UPDATE mail_outbox \
-                 SET status = 'sent', attempts = attempts + ?3, sent_at_ms = ?2, \
-                     message_sealed = NULL, last_error = NULL, \
-                     leased_until_ms = NULL, lease_id = NULL \
-                 WHERE id = ?1 AND status IN ('pending', 'failed')",
-            )
-            .map_err(db)?
-            .execute(params![id.to_string(), at_ms, i64::from(*counted)])
-            .map_err(db)?,
-        MailResult::Failed {
-            id,
-            lease_id,
-            at_ms: _,
-            error,
-            retry_at_ms,
-        } => conn
-            .prepare_cached(
-                "UPDATE mail_outbox \
-                 SET status = CASE WHEN ?3 IS NULL THEN 'exhausted' ELSE 'failed' END, \
-                     attempts = attempts + 1, \
-                     next_attempt_at_ms = coalesce(?3, next_attempt_at_ms), \
-                     message_sealed = CASE WHEN ?3 IS NULL THEN NULL ELSE message_sealed END, \
-                     last_error = ?4, leased_until_ms = NULL, lease_id = NULL \
-                 WHERE id = ?1 AND lease_id = ?2 AND status IN ('pending', 'failed')",
-            )
-            .map_err(db)?
-            .execute(params![
-                id.to_string(),
-                lease_id.to_string(),
-                retry_at_ms,
-                error
-            ])
-            .map_err(db)?,
-    };
-    Ok(changed == 1)
-}
-
-pub(super) fn mail_backlog(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM mail_outbox \
-             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1",
-        )
-        .map_err(db)?
-        .query_row([now_ms], |row| row.get(0))
-        .map_err(db)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(super) fn list_mail(
     conn: &Connection,
     tenant_id: Option<Uuid>,
@@ -338,17 +227,4 @@ pub(super) fn list_mail(
         })
         .map_err(db)?;
     rows.collect::<Result<_, _>>().map_err(db)
-}
-
-pub(super) fn prune_mail(conn: &Connection, before: i64, limit: u32) -> Result<u64, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "DELETE FROM mail_outbox WHERE id IN \
-             (SELECT id FROM mail_outbox \
-              WHERE status IN ('sent', 'exhausted') AND created_at < ?1 LIMIT ?2)",
-        )
-        .map_err(db)?
-        .execute(params![before, limit])
-        .map_err(db)?;
-    Ok(n as u64)
 }

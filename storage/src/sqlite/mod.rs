@@ -22,6 +22,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod migrate;
+mod outbox;
 mod refresh;
 mod sessions;
 mod tenants;
@@ -30,10 +31,7 @@ mod users;
 mod webhooks;
 mod worker;
 
-use crate::lifecycle::{
-    ChallengeGrant, ClaimedMail, EmailToken, MailRecord, MailResult, MfaChallenge, NewMail,
-    TotpFactor,
-};
+use crate::lifecycle::{ChallengeGrant, EmailToken, MailRecord, MfaChallenge, NewMail, TotpFactor};
 use error::db;
 use std::path::Path;
 
@@ -41,9 +39,9 @@ use store::{Accounts, Administration, Directory, Factors, Metadata, Outbox, Sign
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, ClaimedDelivery, Client, ClientChanges, Consent, DeliveryFilter, DeliveryResult,
-    Event, EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient,
-    NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, PasswordLogin, Redeem, Redemption,
+    AuthCode, Claimed, Client, ClientChanges, Consent, DeliveryFilter, Event, EventDraft,
+    IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
+    NewUser, NewWebhookEndpoint, OutboxKind, OutboxResult, PasswordLogin, Redeem, Redemption,
     RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, StoreError, StoreFuture,
     Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
 };
@@ -588,51 +586,28 @@ impl Outbox for SqliteStore {
             .write(move |conn| events::record_event(conn, event))
     }
 
-    fn claim_webhook_deliveries(
+    fn claim(
         &self,
+        kind: OutboxKind,
         now_ms: i64,
         leased_until_ms: i64,
         limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedDelivery>> {
+    ) -> StoreFuture<'_, Vec<Claimed>> {
         self.pool
-            .write(move |conn| webhooks::claim(conn, now_ms, leased_until_ms, limit))
+            .write(move |conn| outbox::claim(conn, kind, now_ms, leased_until_ms, limit))
     }
 
-    fn complete_webhook_delivery(&self, result: DeliveryResult) -> StoreFuture<'_, bool> {
+    fn complete(&self, result: OutboxResult) -> StoreFuture<'_, bool> {
+        self.pool.write(move |conn| outbox::complete(conn, &result))
+    }
+
+    fn backlog(&self, kind: OutboxKind, now_ms: i64) -> StoreFuture<'_, u64> {
         self.pool
-            .write(move |conn| webhooks::complete(conn, &result))
+            .read(move |conn| outbox::backlog(conn, kind, now_ms))
     }
 
-    fn webhook_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.pool.read(move |conn| webhooks::backlog(conn, now_ms))
-    }
-
-    fn prune_webhook_events(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
+    fn prune(&self, kind: OutboxKind, before: i64, limit: u32) -> StoreFuture<'_, u64> {
         self.pool
-            .write(move |conn| events::prune(conn, before, limit))
-    }
-
-    fn claim_mail(
-        &self,
-        now_ms: i64,
-        leased_until_ms: i64,
-        limit: u32,
-    ) -> StoreFuture<'_, Vec<ClaimedMail>> {
-        self.pool
-            .write(move |conn| mail::claim_mail(conn, now_ms, leased_until_ms, limit))
-    }
-
-    fn complete_mail(&self, result: MailResult) -> StoreFuture<'_, bool> {
-        self.pool
-            .write(move |conn| mail::complete_mail(conn, &result))
-    }
-
-    fn mail_backlog(&self, now_ms: i64) -> StoreFuture<'_, u64> {
-        self.pool.read(move |conn| mail::mail_backlog(conn, now_ms))
-    }
-
-    fn prune_mail(&self, before: i64, limit: u32) -> StoreFuture<'_, u64> {
-        self.pool
-            .write(move |conn| mail::prune_mail(conn, before, limit))
+            .write(move |conn| outbox::prune(conn, kind, before, limit))
     }
 }

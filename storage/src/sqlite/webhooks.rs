@@ -1,26 +1,21 @@
-//! Webhook endpoints and deliveries: listing, the lease-based claim of due deliveries, their
-//! results, and manual redelivery.
-//!
-//! A claim is one conditional `UPDATE` on the single writer, inside a `BEGIN IMMEDIATE`
-//! transaction (which also excludes other processes sharing the file): it leases the due rows
-//! it picks, so no other caller can pick them until the lease ends.
+//! Webhook endpoints and deliveries: listing and manual redelivery. Their claim, results and
+//! pruning are the outbox's (`outbox.rs`).
 
 use super::error::db;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::error::{json_at, to_json, uuid_at};
-use super::events::{event_from, EVENT_COLUMNS};
 use crate::{
-    ClaimedDelivery, DeliveryFilter, DeliveryResult, DeliveryStatus, NewWebhookEndpoint,
-    StoreError, WebhookDelivery, WebhookEndpoint,
+    DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, StoreError, WebhookDelivery,
+    WebhookEndpoint,
 };
 
 /// The 6 endpoint columns of [`endpoint_from`], for a table aliased `e`.
-const ENDPOINT_COLUMNS: &str =
+pub(super) const ENDPOINT_COLUMNS: &str =
     "e.id, e.tenant_id, e.url, e.events, e.secret_encrypted, e.created_at";
 
-fn endpoint_from(row: &Row<'_>, at: usize) -> rusqlite::Result<WebhookEndpoint> {
+pub(super) fn endpoint_from(row: &Row<'_>, at: usize) -> rusqlite::Result<WebhookEndpoint> {
     Ok(WebhookEndpoint {
         id: uuid_at(row, at)?,
         tenant_id: uuid_at(row, at + 1)?,
@@ -201,125 +196,4 @@ pub(super) fn redeliver(conn: &Connection, id: Uuid, now_ms: i64) -> Result<bool
         .execute(params![id.to_string(), now_ms])
         .map_err(db)?;
     Ok(changed == 1)
-}
-
-/// Leases up to `limit` due deliveries in one `BEGIN IMMEDIATE` transaction: one conditional
-/// update marks them with a fresh lease id, then they are read back by it.
-pub(super) fn claim(
-    conn: &mut Connection,
-    now_ms: i64,
-    leased_until_ms: i64,
-    limit: u32,
-) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let lease_id = Uuid::new_v4();
-    let lease = lease_id.to_string();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
-    let claimed = tx
-        .prepare_cached(
-            "UPDATE webhook_deliveries SET leased_until_ms = ?2, lease_id = ?3 \
-             WHERE id IN (\
-                 SELECT id FROM webhook_deliveries \
-                 WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1 \
-                 AND (leased_until_ms IS NULL OR leased_until_ms <= ?1) \
-                 ORDER BY next_attempt_at_ms LIMIT ?4\
-             ) \
-             AND status IN ('pending', 'failed') \
-             AND (leased_until_ms IS NULL OR leased_until_ms <= ?1)",
-        )
-        .map_err(db)?
-        .execute(params![now_ms, leased_until_ms, lease, limit])
-        .map_err(db)?;
-    let out = if claimed == 0 {
-        Vec::new()
-    } else {
-        let mut stmt = tx
-            .prepare_cached(&format!(
-                "SELECT d.id, d.attempts, d.generation, {ENDPOINT_COLUMNS}, {EVENT_COLUMNS} \
-             FROM webhook_deliveries d \
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             JOIN webhook_events v ON v.id = d.event_id \
-             WHERE d.lease_id = ?1 ORDER BY d.next_attempt_at_ms"
-            ))
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([&lease], |row| {
-                Ok(ClaimedDelivery {
-                    id: uuid_at(row, 0)?,
-                    lease_id,
-                    leased_until_ms,
-                    attempts: u32_at(row, 1)?,
-                    generation: u32_at(row, 2)?,
-                    endpoint: endpoint_from(row, 3)?,
-                    event: event_from(row, 9)?,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    tx.commit().map_err(db)?;
-    Ok(out)
-}
-
-pub(super) fn complete(conn: &Connection, result: &DeliveryResult) -> Result<bool, StoreError> {
-    let changed = match result {
-        DeliveryResult::Delivered {
-            id,
-            at_ms,
-            status_code,
-            counted,
-        } => conn
-            .prepare_cached(
-                "UPDATE webhook_deliveries \
-                 SET status = 'delivered', attempts = attempts + ?3, delivered_at_ms = ?2, \
-                     last_attempt_at_ms = CASE WHEN ?3 = 1 THEN ?2 ELSE last_attempt_at_ms END, \
-                     last_status_code = coalesce(?4, last_status_code), last_error = NULL, \
-                     leased_until_ms = NULL, lease_id = NULL \
-                 WHERE id = ?1 AND status IN ('pending', 'failed')",
-            ).map_err(db)?
-            .execute(params![
-                id.to_string(),
-                at_ms,
-                i64::from(*counted),
-                status_code.map(i64::from),
-            ]).map_err(db)?,
-        DeliveryResult::Failed {
-            id,
-            lease_id,
-            at_ms,
-            status_code,
-            error,
-            retry_at_ms,
-        } => conn
-            .prepare_cached(
-                "UPDATE webhook_deliveries \
-                 SET status = CASE WHEN ?5 IS NULL THEN 'exhausted' ELSE 'failed' END, \
-                     attempts = attempts + 1, next_attempt_at_ms = coalesce(?5, next_attempt_at_ms), \
-                     last_attempt_at_ms = ?3, last_status_code = ?4, last_error = ?6, \
-                     leased_until_ms = NULL, lease_id = NULL \
-                 WHERE id = ?1 AND lease_id = ?2 AND status IN ('pending', 'failed')",
-            ).map_err(db)?
-            .execute(params![
-                id.to_string(),
-                lease_id.to_string(),
-                at_ms,
-                status_code.map(i64::from),
-                retry_at_ms,
-                error,
-            ]).map_err(db)?,
-    };
-    Ok(changed == 1)
-}
-
-pub(super) fn backlog(conn: &Connection, now_ms: i64) -> Result<u64, StoreError> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM webhook_deliveries \
-             WHERE status IN ('pending', 'failed') AND next_attempt_at_ms <= ?1",
-        )
-        .map_err(db)?
-        .query_row([now_ms], |row| row.get(0))
-        .map_err(db)?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -12,23 +12,35 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
         .record_event(draft("user.login", Some(acme.id), NOW))
         .await
         .expect("event");
-    assert_eq!(store.webhook_backlog(ms - 1).await.expect("backlog"), 0);
-    assert_eq!(store.webhook_backlog(ms).await.expect("backlog"), 1);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Webhook, ms - 1)
+            .await
+            .expect("backlog"),
+        0
+    );
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Webhook, ms)
+            .await
+            .expect("backlog"),
+        1
+    );
     assert!(store
-        .claim_webhook_deliveries(ms - 1, ms + 10_000, 10)
+        .claim(OutboxKind::Webhook, ms - 1, ms + 10_000, 10)
         .await
         .expect("claim early")
         .is_empty());
 
     // The claim carries what a worker needs to send.
     let claimed = store
-        .claim_webhook_deliveries(ms, ms + 10_000, 10)
+        .claim(OutboxKind::Webhook, ms, ms + 10_000, 10)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);
     let first = &claimed[0];
-    assert_eq!(first.event, event);
-    assert_eq!(first.endpoint, hook);
+    assert_eq!(delivery_of(first).event, event);
+    assert_eq!(delivery_of(first).endpoint, hook);
     assert_eq!((first.attempts, first.generation), (0, 0));
     assert_eq!(first.leased_until_ms, ms + 10_000);
     let id = first.id;
@@ -41,26 +53,30 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(stored.url, hook.url);
     assert_eq!(stored.event_type, "user.login");
     assert_eq!(
-        store.webhook_backlog(ms).await.expect("backlog"),
+        store
+            .backlog(OutboxKind::Webhook, ms)
+            .await
+            .expect("backlog"),
         1,
         "leased still counts"
     );
 
     // Leased: nobody else gets it until the lease ends; then it is leased anew.
     assert!(store
-        .claim_webhook_deliveries(ms + 9_999, ms + 20_000, 10)
+        .claim(OutboxKind::Webhook, ms + 9_999, ms + 20_000, 10)
         .await
         .expect("claim while leased")
         .is_empty());
     let again = store
-        .claim_webhook_deliveries(ms + 10_000, ms + 20_000, 10)
+        .claim(OutboxKind::Webhook, ms + 10_000, ms + 20_000, 10)
         .await
         .expect("claim after lease");
     assert_eq!(again.len(), 1);
     assert_ne!(again[0].lease_id, first.lease_id);
 
     // A failure reported under the expired lease does not apply; under the current one it does.
-    let failed = |lease_id, at_ms, retry_at_ms| DeliveryResult::Failed {
+    let failed = |lease_id, at_ms, retry_at_ms| OutboxResult::Failed {
+        kind: OutboxKind::Webhook,
         id,
         lease_id,
         at_ms,
@@ -69,11 +85,11 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
         retry_at_ms,
     };
     assert!(!store
-        .complete_webhook_delivery(failed(first.lease_id, ms + 10_001, Some(ms + 11_000)))
+        .complete(failed(first.lease_id, ms + 10_001, Some(ms + 11_000)))
         .await
         .expect("stale"));
     assert!(store
-        .complete_webhook_delivery(failed(again[0].lease_id, ms + 10_001, Some(ms + 11_000)))
+        .complete(failed(again[0].lease_id, ms + 10_001, Some(ms + 11_000)))
         .await
         .expect("failed"));
     let d = store
@@ -88,35 +104,36 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(d.last_status_code, Some(500));
     assert_eq!(d.last_error.as_deref(), Some("HTTP 500"));
     assert_eq!(d.last_attempt_at_ms, Some(ms + 10_001));
-    assert_eq!(store.webhook_backlog(ms + 10_999).await.expect("b"), 0);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Webhook, ms + 10_999)
+            .await
+            .expect("b"),
+        0
+    );
     assert!(store
-        .claim_webhook_deliveries(ms + 10_999, ms + 30_000, 10)
+        .claim(OutboxKind::Webhook, ms + 10_999, ms + 30_000, 10)
         .await
         .expect("not yet due")
         .is_empty());
 
     // The retry succeeds: delivered, whoever reports it.
     let retry = store
-        .claim_webhook_deliveries(ms + 11_000, ms + 30_000, 10)
+        .claim(OutboxKind::Webhook, ms + 11_000, ms + 30_000, 10)
         .await
         .expect("retry");
     assert_eq!(retry.len(), 1);
     assert_eq!(retry[0].attempts, 1);
-    let delivered = DeliveryResult::Delivered {
+    let delivered = OutboxResult::Done {
+        kind: OutboxKind::Webhook,
         id,
         at_ms: ms + 11_050,
         status_code: Some(204),
         counted: true,
     };
-    assert!(store
-        .complete_webhook_delivery(delivered.clone())
-        .await
-        .expect("delivered"));
+    assert!(store.complete(delivered.clone()).await.expect("delivered"));
     assert!(
-        !store
-            .complete_webhook_delivery(delivered)
-            .await
-            .expect("twice"),
+        !store.complete(delivered).await.expect("twice"),
         "a delivery is delivered once"
     );
     let d = store
@@ -130,15 +147,21 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(d.last_status_code, Some(204));
     assert_eq!(d.last_error, None);
     assert!(!store
-        .complete_webhook_delivery(failed(retry[0].lease_id, ms + 11_060, None))
+        .complete(failed(retry[0].lease_id, ms + 11_060, None))
         .await
         .expect("fail after delivered"));
     assert!(store
-        .claim_webhook_deliveries(ms + 100_000, ms + 200_000, 10)
+        .claim(OutboxKind::Webhook, ms + 100_000, ms + 200_000, 10)
         .await
         .expect("nothing due")
         .is_empty());
-    assert_eq!(store.webhook_backlog(ms + 100_000).await.expect("b"), 0);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Webhook, ms + 100_000)
+            .await
+            .expect("b"),
+        0
+    );
 
     // Redelivery by hand: pending again, a new generation, attempts from zero.
     assert!(store
@@ -157,14 +180,14 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(d.status, DeliveryStatus::Pending);
     assert_eq!((d.attempts, d.generation), (0, 1));
     let redo = store
-        .claim_webhook_deliveries(ms + 200_000, ms + 210_000, 10)
+        .claim(OutboxKind::Webhook, ms + 200_000, ms + 210_000, 10)
         .await
         .expect("claim redelivery");
     assert_eq!((redo[0].attempts, redo[0].generation), (0, 1));
 
     // The last failure exhausts it.
     assert!(store
-        .complete_webhook_delivery(failed(redo[0].lease_id, ms + 200_100, None))
+        .complete(failed(redo[0].lease_id, ms + 200_100, None))
         .await
         .expect("exhausted"));
     let d = store
@@ -174,7 +197,7 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
         .expect("d");
     assert_eq!(d.status, DeliveryStatus::Exhausted);
     assert!(store
-        .claim_webhook_deliveries(i64::MAX / 2, i64::MAX / 2 + 1, 10)
+        .claim(OutboxKind::Webhook, i64::MAX / 2, i64::MAX / 2 + 1, 10)
         .await
         .expect("exhausted is never due")
         .is_empty());
@@ -195,7 +218,8 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(other.len(), 1);
     assert_eq!(other[0].event_type, "user.logout");
     assert!(store
-        .complete_webhook_delivery(DeliveryResult::Delivered {
+        .complete(OutboxResult::Done {
+            kind: OutboxKind::Webhook,
             id: other[0].id,
             at_ms: ms + 300_000,
             status_code: None,
@@ -262,7 +286,7 @@ pub async fn concurrent_webhook_claims(store: Arc<dyn Store>) {
             let mut mine = Vec::new();
             loop {
                 let batch = store
-                    .claim_webhook_deliveries(now_ms, now_ms + 60_000, 7)
+                    .claim(OutboxKind::Webhook, now_ms, now_ms + 60_000, 7)
                     .await
                     .expect("claim");
                 if batch.is_empty() {
@@ -306,14 +330,15 @@ pub async fn prune_webhook_events(store: Arc<dyn Store>) {
     let of = |event: Uuid| deliveries.iter().find(|d| d.event_id == event).unwrap().id;
     // Events 0 and 1 delivered, 2 exhausted, 3 still failing, 4 delivered but recent.
     let claimed = store
-        .claim_webhook_deliveries(ms + 10_000, ms + 20_000, 10)
+        .claim(OutboxKind::Webhook, ms + 10_000, ms + 20_000, 10)
         .await
         .expect("claim");
     for (i, event) in ids.iter().enumerate() {
         let id = of(*event);
         let lease_id = claimed.iter().find(|c| c.id == id).unwrap().lease_id;
         let result = match i {
-            2 | 3 => DeliveryResult::Failed {
+            2 | 3 => OutboxResult::Failed {
+                kind: OutboxKind::Webhook,
                 id,
                 lease_id,
                 at_ms: ms + 10_001,
@@ -321,33 +346,34 @@ pub async fn prune_webhook_events(store: Arc<dyn Store>) {
                 error: "HTTP 500".into(),
                 retry_at_ms: (i == 3).then_some(ms + 60_000),
             },
-            _ => DeliveryResult::Delivered {
+            _ => OutboxResult::Done {
+                kind: OutboxKind::Webhook,
                 id,
                 at_ms: ms + 10_001,
                 status_code: Some(200),
                 counted: true,
             },
         };
-        assert!(store
-            .complete_webhook_delivery(result)
-            .await
-            .expect("complete"));
+        assert!(store.complete(result).await.expect("complete"));
     }
     assert_eq!(
-        store.prune_webhook_events(NOW + 4, 1).await.expect("prune"),
+        store
+            .prune(OutboxKind::Webhook, NOW + 4, 1)
+            .await
+            .expect("prune"),
         1,
         "limited"
     );
     assert_eq!(
         store
-            .prune_webhook_events(NOW + 4, 100)
+            .prune(OutboxKind::Webhook, NOW + 4, 100)
             .await
             .expect("prune"),
         2
     );
     assert_eq!(
         store
-            .prune_webhook_events(NOW + 4, 100)
+            .prune(OutboxKind::Webhook, NOW + 4, 100)
             .await
             .expect("again"),
         0
@@ -363,4 +389,152 @@ pub async fn prune_webhook_events(store: Arc<dyn Store>) {
         .await
         .expect("deliveries");
     assert_eq!(left_deliveries.len(), 2, "deliveries go with their events");
+}
+
+/// A mail and a webhook delivery go through the same claim and completion: each kind's claim
+/// gets only its own items, leased; a failure under the lease schedules a retry (backoff), the
+/// last one exhausts; an exhausted item is never claimed again, and the prune of each kind
+/// takes it. A result names its kind: one for the other kind's table never applies.
+pub async fn outbox_kinds_share_one_life(store: Arc<dyn Store>) {
+    migrated(&store).await;
+    let acme = tenant(&store, "acme").await;
+    let hook = endpoint(&store, &acme, &["*"]).await;
+    let (user, _) = register(&store, &acme, "ada@acme.test").await;
+    let ms = NOW * 1000;
+    let event = store
+        .record_event(draft("user.login", Some(acme.id), NOW))
+        .await
+        .expect("event");
+    let mail = issue(
+        &store,
+        &email_token(&user, store::EmailPurpose::Verify, NOW + 600),
+        ms,
+    )
+    .await;
+    // Where an item stands: its status and attempts, read the kind's own way.
+    let state = |kind: OutboxKind, id: Uuid| {
+        let store = store.clone();
+        async move {
+            match kind {
+                OutboxKind::Mail => {
+                    let all = store.list_mail(None, 100).await.expect("list mail");
+                    let m = all.into_iter().find(|m| m.id == id).expect("the mail");
+                    (m.status, m.attempts)
+                }
+                OutboxKind::Webhook => {
+                    let d = store
+                        .get_webhook_delivery(id)
+                        .await
+                        .expect("get")
+                        .expect("the delivery");
+                    (d.status.as_str().to_string(), d.attempts)
+                }
+            }
+        }
+    };
+    let mut ids = Vec::new();
+    for kind in OutboxKind::ALL {
+        assert_eq!(store.backlog(kind, ms - 1).await.expect("backlog"), 0);
+        assert_eq!(store.backlog(kind, ms).await.expect("backlog"), 1, "{kind}");
+        let claimed = store.claim(kind, ms, ms + 10_000, 10).await.expect("claim");
+        assert_eq!(claimed.len(), 1, "{kind}: its own item only");
+        let c = &claimed[0];
+        assert_eq!(c.kind(), kind);
+        assert_eq!((c.attempts, c.generation), (0, 0));
+        assert_eq!(c.leased_until_ms, ms + 10_000);
+        match kind {
+            OutboxKind::Mail => {
+                assert_eq!(c.id, mail.id);
+                assert_eq!(mail_of(c).message_sealed, mail.message_sealed);
+            }
+            OutboxKind::Webhook => {
+                assert_eq!(delivery_of(c).event, event);
+                assert_eq!(delivery_of(c).endpoint, hook);
+            }
+        }
+        assert!(
+            store
+                .claim(kind, ms + 9_999, ms + 20_000, 10)
+                .await
+                .expect("claim while leased")
+                .is_empty(),
+            "{kind}: leased"
+        );
+        // The same failure, addressed to the other kind, applies to nothing.
+        let failed = |kind, lease_id, retry_at_ms| OutboxResult::Failed {
+            kind,
+            id: c.id,
+            lease_id,
+            at_ms: ms + 100,
+            status_code: None,
+            error: "try again".into(),
+            retry_at_ms,
+        };
+        let other = OutboxKind::ALL.into_iter().find(|k| *k != kind).unwrap();
+        assert!(!store
+            .complete(failed(other, c.lease_id, Some(ms + 5_000)))
+            .await
+            .expect("other kind"));
+        assert!(store
+            .complete(failed(kind, c.lease_id, Some(ms + 5_000)))
+            .await
+            .expect("failed"));
+        assert_eq!(state(kind, c.id).await, ("failed".to_string(), 1), "{kind}");
+        assert_eq!(store.backlog(kind, ms + 4_999).await.expect("backlog"), 0);
+        assert!(store
+            .claim(kind, ms + 4_999, ms + 20_000, 10)
+            .await
+            .expect("not yet due")
+            .is_empty());
+        // The retry, due after the backoff, fails for good: exhausted.
+        let retry = store
+            .claim(kind, ms + 5_000, ms + 20_000, 10)
+            .await
+            .expect("retry");
+        assert_eq!(retry.len(), 1, "{kind}");
+        assert_eq!((retry[0].id, retry[0].attempts), (c.id, 1));
+        assert!(!store
+            .complete(failed(kind, c.lease_id, None))
+            .await
+            .expect("the first lease is gone"));
+        assert!(store
+            .complete(failed(kind, retry[0].lease_id, None))
+            .await
+            .expect("exhausted"));
+        assert_eq!(
+            state(kind, c.id).await,
+            ("exhausted".to_string(), 2),
+            "{kind}"
+        );
+        let done = OutboxResult::Done {
+            kind,
+            id: c.id,
+            at_ms: ms + 6_000,
+            status_code: None,
+            counted: false,
+        };
+        assert!(!store.complete(done).await.expect("done after exhausted"));
+        assert!(store
+            .claim(kind, i64::MAX / 2, i64::MAX / 2 + 1, 10)
+            .await
+            .expect("exhausted is never due")
+            .is_empty());
+        assert_eq!(store.backlog(kind, i64::MAX / 2).await.expect("backlog"), 0);
+        ids.push((kind, c.id));
+    }
+    // Finished, both go with their kind's prune.
+    for (kind, _) in &ids {
+        assert_eq!(store.prune(*kind, NOW, 100).await.expect("prune"), 0);
+        assert_eq!(
+            store.prune(*kind, NOW + 1, 100).await.expect("prune"),
+            1,
+            "{kind}"
+        );
+    }
+    assert!(store.list_mail(None, 10).await.expect("mail").is_empty());
+    assert!(store
+        .list_webhook_deliveries(all_deliveries())
+        .await
+        .expect("deliveries")
+        .is_empty());
 }

@@ -65,6 +65,7 @@ macro_rules! store_suite_all {
                 webhook_delivery_lifecycle,
                 events_only_for_subscribers,
                 prune_webhook_events,
+                outbox_kinds_share_one_life,
                 authorization_codes,
                 revoked_access_tokens,
                 signing_key_rotation,
@@ -102,9 +103,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 use store::{
-    DeliveryFilter, DeliveryResult, DeliveryStatus, Event, EventDraft, NewClient, NewRefreshToken,
-    NewSession, NewUser, NewWebhookEndpoint, RefreshToken, RotateOutcome, Session, SigningKey,
-    Store, StoreError, Tenant, TokenHash, User, WebhookEndpoint,
+    Claimed, DeliveryFilter, DeliveryPayload, DeliveryStatus, Event, EventDraft, MailPayload,
+    NewClient, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, OutboxKind, OutboxResult,
+    Payload, RefreshToken, RotateOutcome, Session, SigningKey, Store, StoreError, Tenant,
+    TokenHash, User, WebhookEndpoint,
 };
 use uuid::Uuid;
 
@@ -129,6 +131,22 @@ fn new_hash() -> TokenHash {
     hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());
     hash[16..].copy_from_slice(Uuid::new_v4().as_bytes());
     hash
+}
+
+/// A claimed delivery's endpoint and event.
+fn delivery_of(claimed: &Claimed) -> &DeliveryPayload {
+    match &claimed.payload {
+        Payload::Webhook(d) => d,
+        Payload::Mail(_) => panic!("a mail where a delivery was claimed: {claimed:?}"),
+    }
+}
+
+/// A claimed mail's content.
+fn mail_of(claimed: &Claimed) -> &MailPayload {
+    match &claimed.payload {
+        Payload::Mail(m) => m,
+        Payload::Webhook(_) => panic!("a delivery where a mail was claimed: {claimed:?}"),
+    }
 }
 
 async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {

@@ -1,9 +1,7 @@
 //! Cases: single-use email tokens (verification, password reset), the mail outbox (lease,
 //! results, exhaustion), and the pruning of the whole account lifecycle.
 
-use store::{
-    ChallengeGrant, ChallengeKind, EmailPurpose, EmailToken, MailRecord, MailResult, NewMail,
-};
+use store::{ChallengeGrant, ChallengeKind, EmailPurpose, EmailToken, MailRecord, NewMail};
 
 use super::{challenge, enrolled, insert_challenge};
 use crate::suite::webhooks::{draft, endpoint, events_of};
@@ -11,7 +9,7 @@ use crate::suite::*;
 
 const MS: i64 = NOW * 1000;
 
-fn email_token(user: &User, purpose: EmailPurpose, expires_at: i64) -> EmailToken {
+pub fn email_token(user: &User, purpose: EmailPurpose, expires_at: i64) -> EmailToken {
     EmailToken {
         token_hash: new_hash(),
         purpose,
@@ -27,7 +25,7 @@ fn email_token(user: &User, purpose: EmailPurpose, expires_at: i64) -> EmailToke
 }
 
 /// Issues `token` with a mail created at `at_ms`. Returns the mail.
-async fn issue(store: &Arc<dyn Store>, token: &EmailToken, at_ms: i64) -> NewMail {
+pub async fn issue(store: &Arc<dyn Store>, token: &EmailToken, at_ms: i64) -> NewMail {
     let mail = NewMail {
         id: Uuid::now_v7(),
         tenant_id: token.tenant_id,
@@ -315,23 +313,41 @@ pub async fn mail_outbox(store: Arc<dyn Store>) {
     assert_eq!(mail(&store, mails[1].id).await.created_at, NOW + 1);
 
     // Due by creation; claimed oldest first; a leased mail goes to no other claimer.
-    assert_eq!(store.mail_backlog(MS - 1).await.expect("backlog"), 0);
-    assert_eq!(store.mail_backlog(MS + 1000).await.expect("backlog"), 2);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Mail, MS - 1)
+            .await
+            .expect("backlog"),
+        0
+    );
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Mail, MS + 1000)
+            .await
+            .expect("backlog"),
+        2
+    );
     let now = MS + 5000;
-    assert_eq!(store.mail_backlog(now).await.expect("backlog"), 4);
-    let a = store.claim_mail(now, now + 30_000, 2).await.expect("claim");
+    assert_eq!(
+        store.backlog(OutboxKind::Mail, now).await.expect("backlog"),
+        4
+    );
+    let a = store
+        .claim(OutboxKind::Mail, now, now + 30_000, 2)
+        .await
+        .expect("claim");
     assert_eq!(
         a.iter().map(|m| m.id).collect::<Vec<_>>(),
         [mails[0].id, mails[1].id]
     );
-    assert_eq!(a[0].message_sealed, mails[0].message_sealed);
+    assert_eq!(mail_of(&a[0]).message_sealed, mails[0].message_sealed);
     assert_eq!((a[0].attempts, a[0].leased_until_ms), (0, now + 30_000));
     assert_eq!(
-        (a[0].kind.as_str(), a[0].tenant_id),
+        (mail_of(&a[0]).kind.as_str(), mail_of(&a[0]).tenant_id),
         ("verify_email", acme.id)
     );
     let b = store
-        .claim_mail(now, now + 30_000, 10)
+        .claim(OutboxKind::Mail, now, now + 30_000, 10)
         .await
         .expect("claim");
     assert_eq!(
@@ -340,50 +356,63 @@ pub async fn mail_outbox(store: Arc<dyn Store>) {
     );
     assert_ne!(b[0].lease_id, a[0].lease_id);
     assert!(store
-        .claim_mail(now + 1, now + 30_000, 10)
+        .claim(OutboxKind::Mail, now + 1, now + 30_000, 10)
         .await
         .expect("claim")
         .is_empty());
-    assert_eq!(store.mail_backlog(now).await.expect("leased count"), 4);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Mail, now)
+            .await
+            .expect("leased count"),
+        4
+    );
 
     // Failed: only under its lease; retried later.
-    let failed = |m: &store::ClaimedMail, lease_id: Uuid, retry: Option<i64>| MailResult::Failed {
+    let failed = |m: &Claimed, lease_id: Uuid, retry: Option<i64>| OutboxResult::Failed {
+        kind: OutboxKind::Mail,
         id: m.id,
         lease_id,
         at_ms: now + 100,
+        status_code: None,
         error: "421 try again".into(),
         retry_at_ms: retry,
     };
     let wrong = failed(&a[0], b[0].lease_id, Some(now + 60_000));
-    assert!(!store.complete_mail(wrong).await.expect("wrong lease"));
+    assert!(!store.complete(wrong).await.expect("wrong lease"));
     let right = failed(&a[0], a[0].lease_id, Some(now + 60_000));
-    assert!(store.complete_mail(right.clone()).await.expect("failed"));
-    assert!(!store.complete_mail(right).await.expect("lease dropped"));
+    assert!(store.complete(right.clone()).await.expect("failed"));
+    assert!(!store.complete(right).await.expect("lease dropped"));
     let m = mail(&store, a[0].id).await;
     assert_eq!((m.status.as_str(), m.attempts), ("failed", 1));
     assert_eq!(m.last_error.as_deref(), Some("421 try again"));
-    assert_eq!(store.mail_backlog(now + 59_999).await.expect("backlog"), 3);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Mail, now + 59_999)
+            .await
+            .expect("backlog"),
+        3
+    );
 
     // Sent: whoever holds the lease, once; counted or not.
-    let sent = |id: Uuid, counted: bool| MailResult::Sent {
+    let sent = |id: Uuid, counted: bool| OutboxResult::Done {
+        kind: OutboxKind::Mail,
         id,
         at_ms: now + 200,
+        status_code: None,
         counted,
     };
-    assert!(store
-        .complete_mail(sent(a[1].id, true))
-        .await
-        .expect("sent"));
+    assert!(store.complete(sent(a[1].id, true)).await.expect("sent"));
     assert!(!store
-        .complete_mail(sent(a[1].id, true))
+        .complete(sent(a[1].id, true))
         .await
         .expect("sent again"));
     assert!(store
-        .complete_mail(sent(b[1].id, false))
+        .complete(sent(b[1].id, false))
         .await
         .expect("sent uncounted"));
     assert!(!store
-        .complete_mail(failed(&b[1], b[1].lease_id, None))
+        .complete(failed(&b[1], b[1].lease_id, None))
         .await
         .expect("after"));
     let m = mail(&store, a[1].id).await;
@@ -396,29 +425,26 @@ pub async fn mail_outbox(store: Arc<dyn Store>) {
 
     // An expired lease frees the mail: the new lease wins, the old one no longer applies.
     let c = store
-        .claim_mail(now + 30_000, now + 60_000, 10)
+        .claim(OutboxKind::Mail, now + 30_000, now + 60_000, 10)
         .await
         .expect("reclaim");
     assert_eq!(c.iter().map(|m| m.id).collect::<Vec<_>>(), [mails[2].id]);
     assert!(!store
-        .complete_mail(failed(&b[0], b[0].lease_id, None))
+        .complete(failed(&b[0], b[0].lease_id, None))
         .await
         .expect("stale"));
-    assert!(store
-        .complete_mail(sent(c[0].id, true))
-        .await
-        .expect("sent"));
+    assert!(store.complete(sent(c[0].id, true)).await.expect("sent"));
 
     // Exhausted: the message is dropped, nothing applies or is claimed again.
     let d = store
-        .claim_mail(now + 60_000, now + 90_000, 10)
+        .claim(OutboxKind::Mail, now + 60_000, now + 90_000, 10)
         .await
         .expect("retry");
     assert_eq!(d.len(), 1);
     assert_eq!((d[0].id, d[0].attempts), (a[0].id, 1));
-    assert_eq!(d[0].message_sealed, mails[0].message_sealed);
+    assert_eq!(mail_of(&d[0]).message_sealed, mails[0].message_sealed);
     assert!(store
-        .complete_mail(failed(&d[0], d[0].lease_id, None))
+        .complete(failed(&d[0], d[0].lease_id, None))
         .await
         .expect("exhaust"));
     let m = mail(&store, a[0].id).await;
@@ -427,15 +453,21 @@ pub async fn mail_outbox(store: Arc<dyn Store>) {
         ("exhausted", 2, None)
     );
     assert!(!store
-        .complete_mail(sent(a[0].id, true))
+        .complete(sent(a[0].id, true))
         .await
         .expect("after exhausted"));
     assert!(store
-        .claim_mail(now + 999_999, now + 1_999_999, 10)
+        .claim(OutboxKind::Mail, now + 999_999, now + 1_999_999, 10)
         .await
         .expect("claim")
         .is_empty());
-    assert_eq!(store.mail_backlog(now + 999_999).await.expect("backlog"), 0);
+    assert_eq!(
+        store
+            .backlog(OutboxKind::Mail, now + 999_999)
+            .await
+            .expect("backlog"),
+        0
+    );
 }
 
 pub async fn prune_lifecycle(store: Arc<dyn Store>) {
@@ -516,16 +548,18 @@ pub async fn prune_lifecycle(store: Arc<dyn Store>) {
     )
     .await;
     let claimed = store
-        .claim_mail(MS + 10, MS + 1000, 10)
+        .claim(OutboxKind::Mail, MS + 10, MS + 1000, 10)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 3);
-    let sent = MailResult::Sent {
+    let sent = OutboxResult::Done {
+        kind: OutboxKind::Mail,
         id: outbox[0].id,
         at_ms: MS + 20,
+        status_code: None,
         counted: true,
     };
-    assert!(store.complete_mail(sent).await.expect("sent"));
+    assert!(store.complete(sent).await.expect("sent"));
     let lease_of = |id: Uuid| {
         claimed
             .iter()
@@ -533,20 +567,31 @@ pub async fn prune_lifecycle(store: Arc<dyn Store>) {
             .expect("claimed")
             .lease_id
     };
-    let exhausted = MailResult::Failed {
+    let exhausted = OutboxResult::Failed {
+        kind: OutboxKind::Mail,
         id: outbox[1].id,
         lease_id: lease_of(outbox[1].id),
         at_ms: MS + 20,
+        status_code: None,
         error: "550 no such user".into(),
         retry_at_ms: None,
     };
-    assert!(store.complete_mail(exhausted).await.expect("exhausted"));
+    assert!(store.complete(exhausted).await.expect("exhausted"));
     assert_eq!(
-        store.prune_mail(NOW, 100).await.expect("prune"),
+        store
+            .prune(OutboxKind::Mail, NOW, 100)
+            .await
+            .expect("prune"),
         0,
         "not before NOW"
     );
-    assert_eq!(store.prune_mail(NOW + 1, 100).await.expect("prune"), 2);
+    assert_eq!(
+        store
+            .prune(OutboxKind::Mail, NOW + 1, 100)
+            .await
+            .expect("prune"),
+        2
+    );
     let left: Vec<_> = store
         .list_mail(None, 10)
         .await
@@ -556,7 +601,10 @@ pub async fn prune_lifecycle(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(left, [third.id]);
     assert_eq!(
-        store.prune_mail(NOW + 1000, 100).await.expect("prune"),
+        store
+            .prune(OutboxKind::Mail, NOW + 1000, 100)
+            .await
+            .expect("prune"),
         0,
         "pending stays"
     );
