@@ -82,6 +82,14 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
     srv.stop().await;
 }
 
+/// A request of the outage test: what it is, its path, its `Authorization` and its form.
+type Case = (
+    &'static str,
+    &'static str,
+    Option<String>,
+    Vec<(&'static str, String)>,
+);
+
 /// Takes the server's PostgreSQL database away (no new connections, its sessions ended).
 async fn take_away(admin: &tokio_postgres::Client, db: &str) {
     admin
@@ -194,12 +202,7 @@ async fn a_database_outage_is_503_on_token_revoke_and_introspect_then_served_aga
             ("code_verifier", VERIFIER.to_string()),
         ]
     };
-    let cases: Vec<(
-        &str,
-        &'static str,
-        Option<String>,
-        Vec<(&'static str, String)>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         // Clients this server never looked up.
         (
             "code grant, cold client",
