@@ -187,10 +187,6 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     common::same_site(ctx, &parts.headers)?;
     ctx.limit(Limit::Logout).await?;
     let r: LogoutRequest = parse(&parts, bytes, true, Accept::Json)?;
-    // The redirect is judged only after everything is revoked (below), but its client is read
-    // now: a store fault is then a 503 before anything is signed out, never a sign-out
-    // without the registered way back.
-    let redirect = post_logout_redirect(ctx, &parts, &r).await?;
     let auth = ctx.auth();
     let sid_name = common::session_cookie_name(ctx);
     let session_cookie = cookie(&parts, sid_name).map(str::to_string);
@@ -232,6 +228,10 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             }
         }
     };
+    // The caller is known. The redirect is judged only after everything is revoked (below),
+    // but its client is read now: a store fault is then a 503 before anything is signed out,
+    // never a sign-out without the registered way back.
+    let redirect = post_logout_redirect(ctx, &parts, &r).await?;
     if let (Some(token), Some(owner)) = (refresh_token, &owner) {
         let outcome = auth
             .revoke_refresh(token, owner, &ctx.origin(&parts), ctx.now)

@@ -1,6 +1,8 @@
 //! Issue 25, "faults are faults": during a PostgreSQL outage the authorization endpoint, the
-//! hosted sign-in page and `/v2/auth/config` answer 503 with `Retry-After` (a page for the
-//! pages), never "unknown client"; after the outage the same requests are served again.
+//! hosted sign-in and sign-out pages, `/v2/auth/config`, `/v2/auth/logout` and the
+//! client-authenticated OAuth endpoints (token, revoke, introspect) answer 503 with
+//! `Retry-After` (a page for the pages), never "unknown client" or another denial; after the
+//! outage the same requests are served again.
 
 use crate::code_flow::authorize_path;
 use crate::shared_client_ids::database_of;
@@ -15,6 +17,9 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
     let srv = TestServer::start().await;
     let fx = srv.fixture().await;
     crate::code_flow::spa(&srv, &fx, "cold-spa").await;
+    // A signed-in app (its tenant is now in the shard's cache, the client cold-spa is not).
+    let reg = srv.register(&fx, "ada@example.com").await;
+    let access = reg["access_token"].as_str().unwrap().to_string();
     let url = srv.handle().app().config.database_url.clone().unwrap();
     let db = database_of(url.expose());
     let admin = testkit::pg::admin(&testkit::require_env("HJ_TEST_DATABASE_URL")).await;
@@ -30,6 +35,13 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
             .finish()
     );
     let config = "/v2/auth/config?client_id=cold-spa".to_string();
+    let logout = "/oauth2/logout?client_id=cold-spa".to_string();
+    let logout_body = serde_json::json!({
+        "tenant_id": fx.slug(),
+        "client_id": "cold-spa",
+        "post_logout_redirect_uri": "https://app.example/bye",
+    });
+    let api_logout = || srv.post_json_bearer("/v2/auth/logout", &access, &logout_body);
     admin
         .batch_execute(&format!(
             "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
@@ -38,7 +50,7 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
         .await
         .unwrap();
     // The client was never looked up by this server: its cache cannot answer, the store must.
-    for path in [&authorize, &login, &config] {
+    for path in [&authorize, &login, &config, &logout] {
         let resp = http.get(srv.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 503, "{path}");
         assert_eq!(resp.headers()["retry-after"], "2", "{path}");
@@ -56,6 +68,12 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
             );
         }
     }
+    // The API sign-out reads its client before it signs anything out.
+    let resp = api_logout().await;
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
     admin
         .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
         .await
@@ -79,6 +97,11 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
         http.get(srv.url(&config)).send().await.unwrap().status(),
         200
     );
+    let page = http.get(srv.url(&logout)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Sign out of Demo SPA?"));
+    // The URI is not registered for cold-spa: signed out, no redirect.
+    assert_eq!(api_logout().await.status(), 204);
     srv.stop().await;
 }
 
