@@ -8,6 +8,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use protocol::OAuthErrorCode;
 use sha2::{Digest as _, Sha256};
 use store::{Client, ClientType};
 
@@ -131,14 +132,14 @@ impl Authorization {
 pub enum Refusal {
     /// The client or its redirect URI is not known good: show the error, redirect nowhere.
     Show {
-        error: &'static str,
+        error: OAuthErrorCode,
         description: String,
     },
     /// Send `error` back to the redirect URI (with `state`).
     Redirect {
         redirect_uri: String,
         state: Option<String>,
-        error: &'static str,
+        error: OAuthErrorCode,
         description: String,
     },
 }
@@ -152,21 +153,21 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
     let redirect_uri = p
         .redirect_uri
         .as_deref()
-        .ok_or_else(|| show("invalid_request", "redirect_uri is required"))?;
+        .ok_or_else(|| show(OAuthErrorCode::InvalidRequest, "redirect_uri is required"))?;
     if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
         return Err(show(
-            "invalid_request",
+            OAuthErrorCode::InvalidRequest,
             "redirect_uri is not registered for this client",
         ));
     }
     if !client.grant_types.iter().any(|g| g == "authorization_code") {
         return Err(show(
-            "unauthorized_client",
+            OAuthErrorCode::UnauthorizedClient,
             "this client may not use the authorization code flow",
         ));
     }
     if p.state.as_deref().is_some_and(|s| s.len() > MAX_PARAM_LEN) {
-        return Err(show("invalid_request", "state is too long"));
+        return Err(show(OAuthErrorCode::InvalidRequest, "state is too long"));
     }
     // From here on the redirect URI is known good.
     let back = |error, description: &str| Refusal::Redirect {
@@ -177,29 +178,34 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
     };
     if p.request.is_some() {
         return Err(back(
-            "request_not_supported",
+            OAuthErrorCode::RequestNotSupported,
             "request objects are not supported",
         ));
     }
     if p.request_uri.is_some() {
         return Err(back(
-            "request_uri_not_supported",
+            OAuthErrorCode::RequestUriNotSupported,
             "request_uri is not supported",
         ));
     }
     match p.response_type.as_deref() {
         Some("code") => {}
-        None => return Err(back("invalid_request", "response_type is required")),
+        None => {
+            return Err(back(
+                OAuthErrorCode::InvalidRequest,
+                "response_type is required",
+            ))
+        }
         Some(_) => {
             return Err(back(
-                "unsupported_response_type",
+                OAuthErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ))
         }
     }
     if p.response_mode.as_deref().is_some_and(|m| m != "query") {
         return Err(back(
-            "invalid_request",
+            OAuthErrorCode::InvalidRequest,
             "only response_mode=query is supported",
         ));
     }
@@ -211,13 +217,16 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
         .collect();
     if scopes.is_empty() {
         return Err(back(
-            "invalid_scope",
+            OAuthErrorCode::InvalidScope,
             "scope names none of the scopes of this client",
         ));
     }
     for (value, name) in [(&p.nonce, "nonce"), (&p.login_hint, "login_hint")] {
         if value.as_deref().is_some_and(|v| v.len() > MAX_PARAM_LEN) {
-            return Err(back("invalid_request", &format!("{name} is too long")));
+            return Err(back(
+                OAuthErrorCode::InvalidRequest,
+                &format!("{name} is too long"),
+            ));
         }
     }
     let code_challenge = match (
@@ -226,7 +235,7 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
     ) {
         (None, _) if client.client_type == ClientType::Public => {
             return Err(back(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "code_challenge (PKCE, S256) is required for public clients",
             ))
         }
@@ -234,13 +243,13 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
         (Some(c), Some("S256")) if is_challenge(c) => Some(c.to_string()),
         (Some(_), Some("S256")) => {
             return Err(back(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "code_challenge must be 43 base64url characters",
             ))
         }
         (Some(_), _) => {
             return Err(back(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "code_challenge_method must be S256",
             ))
         }
@@ -253,18 +262,18 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
             "login" => {
                 if prompt == Prompt::None {
                     return Err(back(
-                        "invalid_request",
+                        OAuthErrorCode::InvalidRequest,
                         "prompt=none cannot be combined with other values",
                     ));
                 }
                 prompt = Prompt::Login;
             }
-            _ => return Err(back("invalid_request", "unknown prompt value")),
+            _ => return Err(back(OAuthErrorCode::InvalidRequest, "unknown prompt value")),
         }
     }
     if prompt == Prompt::None && p.prompt.as_deref().is_some_and(|v| v.trim() != "none") {
         return Err(back(
-            "invalid_request",
+            OAuthErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
@@ -274,7 +283,7 @@ pub fn check(client: &Client, p: &AuthorizeParams) -> Result<Authorization, Refu
             Ok(n) if n >= 0 => Some(n),
             _ => {
                 return Err(back(
-                    "invalid_request",
+                    OAuthErrorCode::InvalidRequest,
                     "max_age must be a non-negative integer",
                 ))
             }
@@ -374,7 +383,7 @@ mod tests {
         AuthorizeParams::from_pairs(&pairs).unwrap()
     }
 
-    fn redirect_error(r: Result<Authorization, Refusal>) -> &'static str {
+    fn redirect_error(r: Result<Authorization, Refusal>) -> OAuthErrorCode {
         match r {
             Err(Refusal::Redirect { error, state, .. }) => {
                 assert_eq!(state.as_deref(), Some("s1"));
@@ -399,7 +408,9 @@ mod tests {
         let c = client(ClientType::Public);
         for uri in ["https://evil.example/cb", "https://app.example/cb/", ""] {
             match check(&c, &params(&[("redirect_uri", uri)])) {
-                Err(Refusal::Show { error, .. }) => assert_eq!(error, "invalid_request"),
+                Err(Refusal::Show { error, .. }) => {
+                    assert_eq!(error, OAuthErrorCode::InvalidRequest)
+                }
                 other => panic!("{uri}: {other:?}"),
             }
         }
@@ -410,31 +421,31 @@ mod tests {
         let c = client(ClientType::Public);
         assert_eq!(
             redirect_error(check(&c, &params(&[("response_type", "token")]))),
-            "unsupported_response_type"
+            OAuthErrorCode::UnsupportedResponseType
         );
         assert_eq!(
             redirect_error(check(&c, &params(&[("code_challenge", "")]))),
-            "invalid_request"
+            OAuthErrorCode::InvalidRequest
         );
         assert_eq!(
             redirect_error(check(&c, &params(&[("code_challenge_method", "plain")]))),
-            "invalid_request"
+            OAuthErrorCode::InvalidRequest
         );
         assert_eq!(
             redirect_error(check(&c, &params(&[("scope", "admin")]))),
-            "invalid_scope"
+            OAuthErrorCode::InvalidScope
         );
         assert_eq!(
             redirect_error(check(&c, &params(&[("prompt", "none login")]))),
-            "invalid_request"
+            OAuthErrorCode::InvalidRequest
         );
         assert_eq!(
             redirect_error(check(&c, &params(&[("max_age", "-1")]))),
-            "invalid_request"
+            OAuthErrorCode::InvalidRequest
         );
         assert_eq!(
             redirect_error(check(&c, &params(&[("request", "eyJ")]))),
-            "request_not_supported"
+            OAuthErrorCode::RequestNotSupported
         );
     }
 

@@ -5,7 +5,7 @@ use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use protocol::{ApiError, ErrorCode};
+use protocol::{ApiError, ErrorCode, OAuthError, OAuthErrorCode};
 use serde::Serialize;
 
 pub type Resp = Response<Full<Bytes>>;
@@ -43,28 +43,54 @@ pub fn retry_after(resp: &mut Resp, err: &ApiError) {
 pub fn error(err: &ApiError, oauth: bool) -> Resp {
     if oauth {
         let e = err.to_oauth();
+        let mut resp = oauth_error(&e, false);
         // RFC 6749 errors are 400/401 by default, but transport-level answers keep their own
         // status (a client or proxy acts on 405, 413, 429 and 503 whatever the body says).
-        let status = match err.code {
+        if matches!(
+            err.code,
             ErrorCode::MethodNotAllowed
-            | ErrorCode::PayloadTooLarge
-            | ErrorCode::RateLimitExceeded
-            | ErrorCode::Overloaded
-            | ErrorCode::Unavailable => err.status(),
-            _ => e.status(),
-        };
-        let mut resp = json(status, &e);
-        resp.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
-        retry_after(&mut resp, err);
+                | ErrorCode::PayloadTooLarge
+                | ErrorCode::RateLimitExceeded
+                | ErrorCode::Overloaded
+                | ErrorCode::Unavailable
+        ) {
+            *resp.status_mut() =
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        }
         resp
     } else {
         let mut resp = json(err.status(), err);
         retry_after(&mut resp, err);
         resp
     }
+}
+
+/// An RFC 6749 error answer of the `/oauth2/*` JSON endpoints, with the status of its code,
+/// never cached. A 401 `invalid_client` to a client that authenticated with HTTP Basic says
+/// so in `WWW-Authenticate` (RFC 6749 section 5.2); a 503 `temporarily_unavailable` (the
+/// store could not answer) carries `Retry-After`, since nothing was decided and a retry in a
+/// moment is safe (a full hash pool and a rate limit set their own).
+pub fn oauth_error(e: &OAuthError, basic: bool) -> Resp {
+    let mut resp = json(e.status(), e);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    h.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    match e.error {
+        OAuthErrorCode::InvalidClient if basic => {
+            h.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"hellojohn\""),
+            );
+        }
+        OAuthErrorCode::TemporarilyUnavailable => {
+            h.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        _ => {}
+    }
+    resp
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 `PAYLOAD_TOO_LARGE`.

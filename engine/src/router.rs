@@ -180,6 +180,14 @@ impl Route {
             Route::OAuthToken | Route::OAuthRevoke | Route::OAuthIntrospect
         )
     }
+
+    /// Whether the route is a browser page of ours (HTML answers, errors included).
+    pub fn is_page(self) -> bool {
+        matches!(
+            self,
+            Route::OAuthAuthorize | Route::OAuthLogin | Route::OAuthConsent | Route::OAuthLogout
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Stable error codes and the two error body shapes (`/v2/*` and RFC 6749 for `/oauth2/*`).
+//! Stable error codes and the two error body shapes (`/v2/*` and RFC 6749 for `/oauth2/*`),
+//! each with its HTTP status: [`ErrorCode`] for `/v2/*`, [`OAuthErrorCode`] for `/oauth2/*`.
 
 use serde::Serialize;
 
@@ -117,6 +118,92 @@ impl ErrorCode {
             ErrorCode::Overloaded | ErrorCode::Unavailable => 503,
             ErrorCode::Timeout => 504,
         }
+    }
+}
+
+/// Every RFC 6749 error code the `/oauth2/*` endpoints answer with (section 4.1.2.1 for the
+/// authorization endpoint, 5.2 for the token endpoint), with the OpenID Connect Core 3.1.2.6
+/// additions and RFC 6750's `invalid_token`. The string form and the HTTP status of a JSON
+/// answer are fixed here and nowhere else; an error sent back to a redirect URI or shown on a
+/// page of ours carries only the string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    /// Client authentication failed: an unknown client, a wrong or missing secret, a secret
+    /// from a public client (401, with `WWW-Authenticate` when HTTP Basic was used).
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    /// RFC 6750 section 3.1: a Bearer token that is invalid or expired.
+    InvalidToken,
+    LoginRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// The server cannot answer now (its store is unreachable, it is at capacity, a rate
+    /// limit): nothing was decided about the request, and a retry later is safe.
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::InvalidToken => "invalid_token",
+            OAuthErrorCode::LoginRequired => "login_required",
+            OAuthErrorCode::ConsentRequired => "consent_required",
+            OAuthErrorCode::RequestNotSupported => "request_not_supported",
+            OAuthErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthErrorCode::ServerError => "server_error",
+        }
+    }
+
+    /// The HTTP status of a JSON answer with this code (RFC 6749 section 5.2: 400 unless the
+    /// client failed to authenticate, 401; RFC 6750: 401 for a bad token; a fault of ours is
+    /// 5xx, and `temporarily_unavailable` is 503 so that clients and proxies retry rather than
+    /// act on a denial).
+    pub const fn status(self) -> u16 {
+        match self {
+            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => 401,
+            OAuthErrorCode::AccessDenied => 403,
+            OAuthErrorCode::TemporarilyUnavailable => 503,
+            OAuthErrorCode::ServerError => 500,
+            OAuthErrorCode::InvalidRequest
+            | OAuthErrorCode::InvalidGrant
+            | OAuthErrorCode::UnauthorizedClient
+            | OAuthErrorCode::UnsupportedGrantType
+            | OAuthErrorCode::UnsupportedResponseType
+            | OAuthErrorCode::InvalidScope
+            | OAuthErrorCode::LoginRequired
+            | OAuthErrorCode::ConsentRequired
+            | OAuthErrorCode::RequestNotSupported
+            | OAuthErrorCode::RequestUriNotSupported => 400,
+        }
+    }
+}
+
+impl Serialize for OAuthErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -249,46 +336,63 @@ impl ApiError {
 
     /// The same error in RFC 6749 shape, for `/oauth2/*`.
     pub fn to_oauth(&self) -> OAuthError {
+        use OAuthErrorCode as O;
         let error = match self.code {
             ErrorCode::InvalidJson
             | ErrorCode::BadRequest
             | ErrorCode::PayloadTooLarge
-            | ErrorCode::UnsupportedMediaType => "invalid_request",
+            | ErrorCode::UnsupportedMediaType => O::InvalidRequest,
             ErrorCode::TokenInvalid
             | ErrorCode::SessionExpired
             | ErrorCode::RefreshTokenReuse
             | ErrorCode::InvalidCredentials
-            | ErrorCode::EmailNotVerified => "invalid_grant",
-            ErrorCode::UnauthorizedClient => "unauthorized_client",
-            ErrorCode::Unauthorized | ErrorCode::Forbidden => "invalid_client",
+            | ErrorCode::EmailNotVerified => O::InvalidGrant,
+            ErrorCode::UnauthorizedClient => O::UnauthorizedClient,
+            ErrorCode::Unauthorized | ErrorCode::Forbidden => O::InvalidClient,
             ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::RateLimitExceeded => {
-                "temporarily_unavailable"
+                O::TemporarilyUnavailable
             }
-            _ => "server_error",
+            _ => O::ServerError,
         };
-        OAuthError {
-            error,
-            error_description: self.message.clone(),
-        }
+        OAuthError::new(error, self.message.clone())
     }
 }
 
-/// The RFC 6749 section 5.2 error body.
+/// The RFC 6749 section 5.2 error body, the one error type of the `/oauth2/*` JSON endpoints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OAuthError {
-    pub error: &'static str,
+    pub error: OAuthErrorCode,
     pub error_description: String,
 }
 
 impl OAuthError {
-    /// RFC 6749: invalid_client is 401, server trouble is 5xx, everything else 400.
-    pub fn status(&self) -> u16 {
-        match self.error {
-            "invalid_client" => 401,
-            "temporarily_unavailable" => 503,
-            "server_error" => 500,
-            _ => 400,
+    pub fn new(error: OAuthErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            error,
+            error_description: description.into(),
         }
+    }
+
+    /// `invalid_client`: the client did not authenticate (or is unknown: the answer is the
+    /// same, so it says nothing about which client ids exist).
+    pub fn invalid_client() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "client authentication failed",
+        )
+    }
+
+    /// `temporarily_unavailable`: the store could not answer; nothing was decided.
+    pub fn unavailable() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the service is unavailable; try again in a moment",
+        )
+    }
+
+    /// The HTTP status of this answer ([`OAuthErrorCode::status`]).
+    pub fn status(&self) -> u16 {
+        self.error.status()
     }
 }
 
@@ -323,5 +427,52 @@ mod tests {
             body(&e),
             r#"{"code":"BAD_REQUEST","message":"weak","detail":{"field":"password","retry_after":3,"rule":"uppercase"}}"#
         );
+    }
+
+    #[test]
+    fn oauth_errors_have_rfc6749_bodies_and_statuses() {
+        let e = OAuthError::invalid_client();
+        assert_eq!(e.status(), 401);
+        assert_eq!(
+            String::from_utf8(crate::json::to_vec(&e)).unwrap(),
+            r#"{"error":"invalid_client","error_description":"client authentication failed"}"#
+        );
+        let e = OAuthError::unavailable();
+        assert_eq!(e.status(), 503);
+        assert_eq!(
+            String::from_utf8(crate::json::to_vec(&e)).unwrap(),
+            r#"{"error":"temporarily_unavailable","error_description":"the service is unavailable; try again in a moment"}"#
+        );
+        for (code, status) in [
+            (OAuthErrorCode::InvalidRequest, 400),
+            (OAuthErrorCode::InvalidGrant, 400),
+            (OAuthErrorCode::UnauthorizedClient, 400),
+            (OAuthErrorCode::UnsupportedGrantType, 400),
+            (OAuthErrorCode::InvalidScope, 400),
+            (OAuthErrorCode::InvalidToken, 401),
+            (OAuthErrorCode::ServerError, 500),
+        ] {
+            assert_eq!(code.status(), status, "{code}");
+        }
+        assert_eq!(
+            OAuthErrorCode::UnsupportedGrantType.as_str(),
+            "unsupported_grant_type"
+        );
+    }
+
+    #[test]
+    fn an_unavailable_store_is_temporarily_unavailable_in_oauth_shape() {
+        for code in [
+            ErrorCode::Unavailable,
+            ErrorCode::Overloaded,
+            ErrorCode::RateLimitExceeded,
+        ] {
+            let e = ApiError::new(code, "later").to_oauth();
+            assert_eq!(e.error, OAuthErrorCode::TemporarilyUnavailable, "{code:?}");
+            assert_eq!(e.status(), 503);
+        }
+        let e = ApiError::new(ErrorCode::Unauthorized, "who").to_oauth();
+        assert_eq!(e.error, OAuthErrorCode::InvalidClient);
+        assert_eq!(e.status(), 401);
     }
 }

@@ -15,7 +15,7 @@ pub mod system;
 pub mod token;
 pub mod webhook;
 
-pub use error::{ApiError, Detail, DetailValue, ErrorCode, OAuthError};
+pub use error::{ApiError, Detail, DetailValue, ErrorCode, OAuthError, OAuthErrorCode};
 pub use grant::GrantType;
 
 #[cfg(test)]

@@ -228,6 +228,10 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             }
         }
     };
+    // The caller is known. The redirect is judged only after everything is revoked (below),
+    // but its client is read now: a store fault is then a 503 before anything is signed out,
+    // never a sign-out without the registered way back.
+    let redirect = post_logout_redirect(ctx, &parts, &r).await?;
     if let (Some(token), Some(owner)) = (refresh_token, &owner) {
         let outcome = auth
             .revoke_refresh(token, owner, &ctx.origin(&parts), ctx.now)
@@ -244,7 +248,6 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     }
     // Only now, with everything revoked, is the redirect judged: an unregistered URI means no
     // redirect, never no sign-out (OpenID Connect RP-Initiated Logout 1.0, section 3).
-    let redirect = post_logout_redirect(ctx, &parts, &r).await;
     let mut resp = match redirect {
         Some(uri) => json(
             200,
@@ -263,21 +266,34 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 
 /// The `post_logout_redirect_uri` of a sign-out, when it is registered for the named client
 /// (exact match); `None` otherwise: no URI, no or an unknown client or tenant, or a URI the
-/// client does not list. The sign-out is done either way.
+/// client does not list. The sign-out is done either way. A store fault is an error (503),
+/// not "no client".
 async fn post_logout_redirect(
     ctx: &Ctx,
     parts: &http::request::Parts,
     r: &LogoutRequest,
-) -> Option<String> {
-    let uri = r
-        .post_logout_redirect_uri
-        .as_deref()
-        .filter(|u| !u.is_empty())?;
-    let client_id = r.client_id.as_deref().filter(|c| !c.is_empty())?;
-    let tenant = common::tenant(ctx, common::tenant_key(parts, r.tenant_id.as_deref()))
-        .await
-        .ok()?;
-    let client = common::client(ctx, &tenant, client_id).await.ok()?;
+) -> Result<Option<String>, ApiError> {
+    let (Some(uri), Some(client_id)) = (
+        r.post_logout_redirect_uri
+            .as_deref()
+            .filter(|u| !u.is_empty()),
+        r.client_id.as_deref().filter(|c| !c.is_empty()),
+    ) else {
+        return Ok(None);
+    };
+    let fault = |e: ApiError| match e.code {
+        ErrorCode::Unavailable | ErrorCode::Internal => Err(e),
+        _ => Ok(None),
+    };
+    let tenant = match common::tenant(ctx, common::tenant_key(parts, r.tenant_id.as_deref())).await
+    {
+        Ok(t) => t,
+        Err(e) => return fault(e),
+    };
+    let client = match common::client(ctx, &tenant, client_id).await {
+        Ok(c) => c,
+        Err(e) => return fault(e),
+    };
     let registered = client.post_logout_redirect_uris.iter().any(|u| u == uri);
     if !registered {
         tracing::debug!(
@@ -285,7 +301,7 @@ async fn post_logout_redirect(
             "post_logout_redirect_uri is not registered for the client: signed out without a redirect"
         );
     }
-    registered.then(|| uri.to_string())
+    Ok(registered.then(|| uri.to_string()))
 }
 
 /// The owner of the tokens a caller may revoke: the user and tenant of its claims.

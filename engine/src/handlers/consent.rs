@@ -9,6 +9,7 @@
 use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
+use protocol::OAuthErrorCode;
 use store::{Client, Consent, Tenant, User};
 
 use super::common::{self, body, cookie};
@@ -52,7 +53,7 @@ pub async fn gate(
     prompt: Prompt,
     return_to: impl FnOnce() -> String,
 ) -> Result<Option<Resp>, protocol::ApiError> {
-    let back = |error: &str, description: &str| {
+    let back = |error: OAuthErrorCode, description: &str| {
         super::oauth::redirect_error(
             &ctx.auth().issuer_for(client.tenant_id),
             &authz.redirect_uri,
@@ -63,7 +64,7 @@ pub async fn gate(
     };
     if !auth::policy::email_ok(client, user) {
         return Ok(Some(back(
-            "access_denied",
+            OAuthErrorCode::AccessDenied,
             "the email address of this account is not verified",
         )));
     }
@@ -71,7 +72,10 @@ pub async fn gate(
         return Ok(None);
     }
     if prompt == Prompt::None {
-        return Ok(Some(back("consent_required", "the user has not consented")));
+        return Ok(Some(back(
+            OAuthErrorCode::ConsentRequired,
+            "the user has not consented",
+        )));
     }
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.append_pair("return_to", &return_to());
@@ -93,7 +97,7 @@ struct Asked {
 }
 
 async fn asked(ctx: &Ctx, parts: &Parts, return_to: &str) -> Result<Asked, Resp> {
-    let bad = |why: &str| error_page(400, "invalid_request", why);
+    let bad = |why: &str| error_page(400, OAuthErrorCode::InvalidRequest, why);
     if !super::oauth::valid_return_to(return_to) {
         return Err(bad("return_to is not a sign-in request of ours"));
     }
@@ -188,7 +192,7 @@ pub async fn consent(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     if !ctx.auth().csrf.verify(&a.session, field("csrf_token")) {
         return Ok(error_page(
             403,
-            "invalid_request",
+            OAuthErrorCode::InvalidRequest,
             "this form expired; start again",
         ));
     }
@@ -197,7 +201,7 @@ pub async fn consent(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             &ctx.auth().issuer_for(a.client.tenant_id),
             &a.authz.redirect_uri,
             a.authz.state.as_deref(),
-            "access_denied",
+            OAuthErrorCode::AccessDenied,
             "the user denied the request",
         ));
     }

@@ -11,11 +11,12 @@
 use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
+use protocol::OAuthErrorCode;
 use store::Client;
 
 use super::common::{self, body, cookie};
 use super::login_page::{self, escape};
-use super::oauth::find_client;
+use super::oauth::{find_client, Lookup};
 use super::{errors, Ctx, HandlerResult};
 use crate::http::{empty, form_pairs, Resp};
 
@@ -54,6 +55,17 @@ fn back_to(client: Option<&Client>, uri: Option<&str>, state: Option<&str>) -> O
         (false, true) => format!("{uri}&{query}"),
         (false, false) => format!("{uri}?{query}"),
     })
+}
+
+/// The client a sign-out names, `None` when there is no such client (the sign-out is done
+/// anyway, with no redirect); a store fault is the 503 page, before anything is signed out,
+/// since a sign-out without its registered way back would strand the user.
+async fn named_client(ctx: &Ctx, parts: &Parts, client_id: &str) -> Result<Option<Client>, Resp> {
+    match find_client(ctx, parts, None, client_id).await {
+        Ok((_, c)) => Ok(Some(c)),
+        Err(Lookup::Unknown(_)) => Ok(None),
+        Err(e @ Lookup::Unavailable(_)) => Err(e.page()),
+    }
 }
 
 fn redirect_or_page(ctx: &Ctx, to: Option<String>) -> Resp {
@@ -99,18 +111,18 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         if !bound {
             return Ok(login_page::error_page(
                 403,
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "this sign-out form expired; start again from the app",
             ));
         }
-        end_browser_session(ctx, &parts).await?;
         let client = match param(&pairs, "client_id") {
-            Some(id) => find_client(ctx, &parts, None, &id)
-                .await
-                .ok()
-                .map(|(_, c)| c),
+            Some(id) => match named_client(ctx, &parts, &id).await {
+                Ok(c) => c,
+                Err(page) => return Ok(page),
+            },
             None => None,
         };
+        end_browser_session(ctx, &parts).await?;
         return Ok(redirect_or_page(
             ctx,
             back_to(client.as_ref(), uri.as_deref(), state.as_deref()),
@@ -124,16 +136,16 @@ pub async fn logout(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         if named != h.aud {
             return Ok(login_page::error_page(
                 400,
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "client_id is not the client of id_token_hint",
             ));
         }
     }
     let client = match &client_id {
-        Some(id) => find_client(ctx, &parts, None, id)
-            .await
-            .ok()
-            .map(|(_, c)| c),
+        Some(id) => match named_client(ctx, &parts, id).await {
+            Ok(c) => c,
+            Err(page) => return Ok(page),
+        },
         None => None,
     };
     // With a hint naming the browser's user (or a browser with no session), sign out now.

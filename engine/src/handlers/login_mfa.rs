@@ -55,7 +55,7 @@ pub(super) async fn mfa_step(
             }
             auth::flows::ChallengeDone::Tokens(_) => Ok(error_page(
                 400,
-                "invalid_request",
+                protocol::OAuthErrorCode::InvalidRequest,
                 "this sign-in was not started on this page",
             )),
         },

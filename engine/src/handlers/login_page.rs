@@ -155,7 +155,7 @@ pub fn csp_source_of(redirect_uri: &str) -> Option<String> {
 
 /// A page that only says what went wrong (an authorization request that cannot be sent back
 /// to its client).
-pub fn error_page(status: u16, error: &str, description: &str) -> Resp {
+pub fn error_page(status: u16, error: protocol::OAuthErrorCode, description: &str) -> Resp {
     html(
         status,
         format!(
@@ -163,7 +163,7 @@ pub fn error_page(status: u16, error: &str, description: &str) -> Resp {
 <title>Sign-in error</title><style>{STYLE}</style></head><body><main>\
 <h1>This sign-in request cannot be completed</h1>\
 <p class=\"error\" role=\"alert\"><code>{}</code>: {}</p></main></body></html>\n",
-            escape(error),
+            escape(error.as_str()),
             escape(description)
         ),
     )

@@ -18,6 +18,7 @@ mod public;
 mod revoke;
 mod session;
 mod system;
+mod token;
 
 use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
@@ -199,6 +200,9 @@ pub async fn handle(
         let handled = AssertUnwindSafe(dispatch(&ctx, req)).catch_unwind();
         match tokio::time::timeout(config.write_timeout, handled).await {
             Ok(Ok(Ok(resp))) => resp,
+            // A fault on a browser page (authorize, the hosted sign-in, consent and sign-out
+            // pages) is a page too, whichever step of the handler met it.
+            Ok(Ok(Err(e))) if e.status() >= 500 && route.is_page() => oauth::fault_page(&e),
             Ok(Ok(Err(e))) => with_bearer_challenge(route, &e, error(&e, route.is_oauth())),
             Ok(Err(panic)) => {
                 let what = panic
@@ -275,7 +279,7 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::Register => auth::register(ctx, req).await,
         Route::Login => auth::login(ctx, req).await,
         Route::Refresh => auth::refresh(ctx, req).await,
-        Route::OAuthToken => oauth::token(ctx, req).await,
+        Route::OAuthToken => token::token(ctx, req).await,
         Route::OAuthAuthorize => oauth::authorize(ctx, req).await,
         Route::OAuthRevoke => revoke::revoke(ctx, req).await,
         Route::OAuthLogout => end_session::logout(ctx, req).await,

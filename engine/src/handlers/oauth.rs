@@ -1,20 +1,18 @@
-//! The OAuth 2.0 / OpenID Connect endpoints of the code flow: `GET|POST /oauth2/authorize`,
-//! the hosted sign-in page (`GET|POST /oauth2/login`), and `POST /oauth2/token` with the
-//! authorization-code, refresh-token and client-credentials grants.
+//! The OAuth 2.0 / OpenID Connect endpoints of the code flow: `GET|POST /oauth2/authorize` and
+//! the hosted sign-in page (`GET|POST /oauth2/login`). The token endpoint is `token.rs`.
 
-use http::header::{HeaderValue, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, LOCATION};
 use http::request::Parts;
 use http::{Method, Request};
 use hyper::body::Incoming;
-use protocol::oidc::CodeTokenResponse;
-use protocol::{ApiError, GrantType, OAuthError};
+use protocol::{ApiError, OAuthErrorCode};
 use store::{Client, Tenant};
 
 use super::common::{self, body, cookie, denied, no_store, sign_in_status};
 use super::login_page::{self, error_page, LoginPage};
 use super::{errors, Ctx, HandlerResult};
-use crate::http::{empty, form_pairs, json, query_param, Resp};
-use auth::flows::{ClientAuth, CodeRequest, Denial, GrantDenial, Granted, Outcome};
+use crate::http::{empty, form_pairs, query_param, Resp};
+use auth::flows::{Denial, Outcome};
 use auth::limiter::Limit;
 use auth::oauth::{self, AuthorizeParams, Prompt, Refusal};
 use auth::password::Password;
@@ -23,20 +21,6 @@ use auth::password::Password;
 const MAX_RETURN_TO: usize = 4096;
 /// The sign-in page's CSRF cookie: random, bound to the form's token.
 const LOGIN_COOKIE: &str = "hj_login";
-
-pub(super) fn oauth_error(
-    status: u16,
-    error: &'static str,
-    description: impl Into<String>,
-) -> Resp {
-    no_store(json(
-        status,
-        &OAuthError {
-            error,
-            error_description: description.into(),
-        },
-    ))
-}
 
 /// Appends `pairs` to `uri`'s query string.
 fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
@@ -73,18 +57,29 @@ impl Lookup {
     /// with `Retry-After`.
     pub(super) fn page(self) -> Resp {
         match self {
-            Lookup::Unknown(why) => error_page(400, "invalid_request", why),
-            Lookup::Unavailable(e) => {
-                let mut resp = error_page(
-                    e.status(),
-                    "temporarily_unavailable",
-                    "the service is unavailable; try again in a moment",
-                );
-                crate::http::retry_after(&mut resp, &e);
-                resp
-            }
+            Lookup::Unknown(why) => error_page(400, OAuthErrorCode::InvalidRequest, why),
+            Lookup::Unavailable(e) => fault_page(&e),
         }
     }
+}
+
+/// The page of a fault (the store unavailable, or worse) on a page route: a 503 page with
+/// `Retry-After` (500 for a fault a retry will not cure), never a denial and never JSON.
+pub(super) fn fault_page(e: &ApiError) -> Resp {
+    let (code, description) = if e.status() == 503 {
+        (
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the service is unavailable; try again in a moment",
+        )
+    } else {
+        (
+            OAuthErrorCode::ServerError,
+            "something went wrong on our side",
+        )
+    };
+    let mut resp = error_page(e.status(), code, description);
+    crate::http::retry_after(&mut resp, e);
+    resp
 }
 
 impl From<&'static str> for Lookup {
@@ -155,13 +150,17 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Err(name) => {
             return Ok(error_page(
                 400,
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 &format!("{name} is given more than once"),
             ))
         }
     };
     let Some(client_id) = params.client_id.as_deref() else {
-        return Ok(error_page(400, "invalid_request", "client_id is required"));
+        return Ok(error_page(
+            400,
+            OAuthErrorCode::InvalidRequest,
+            "client_id is required",
+        ));
     };
     let tenant_key = pairs
         .iter()
@@ -220,7 +219,7 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             Some(sub) => Some(sub),
             None => {
                 return Ok(back(
-                    "invalid_request",
+                    OAuthErrorCode::InvalidRequest,
                     "id_token_hint is not an ID token of ours",
                 ))
             }
@@ -252,7 +251,10 @@ pub async fn authorize(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             pairs.push(("iss", iss.as_str()));
             Ok(redirect(302, &with_query(&authz.redirect_uri, &pairs)))
         }
-        (_, Prompt::None) => Ok(back("login_required", "the user is not signed in")),
+        (_, Prompt::None) => Ok(back(
+            OAuthErrorCode::LoginRequired,
+            "the user is not signed in",
+        )),
         _ => {
             // To the sign-in page, which sends the browser back here. `prompt` is left out of
             // the way back, or `prompt=login` would ask again for ever; `max_age` stays, and a
@@ -292,10 +294,13 @@ pub(super) fn redirect_error(
     iss: &str,
     redirect_uri: &str,
     state: Option<&str>,
-    error: &str,
+    error: OAuthErrorCode,
     description: &str,
 ) -> Resp {
-    let mut pairs = vec![("error", error), ("error_description", description)];
+    let mut pairs = vec![
+        ("error", error.as_str()),
+        ("error_description", description),
+    ];
     if let Some(state) = state {
         pairs.push(("state", state));
     }
@@ -399,7 +404,7 @@ pub async fn login_page(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     if !valid_return_to(&return_to) {
         return Ok(error_page(
             400,
-            "invalid_request",
+            OAuthErrorCode::InvalidRequest,
             "return_to is not a sign-in request of ours",
         ));
     }
@@ -443,7 +448,7 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     if !valid_return_to(return_to) {
         return Ok(error_page(
             400,
-            "invalid_request",
+            OAuthErrorCode::InvalidRequest,
             "return_to is not a sign-in request of ours",
         ));
     }
@@ -545,198 +550,6 @@ pub async fn login_submit(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Outcome::Denied(d) => {
             ctx.shard.metrics.sign_in("hosted", sign_in_status(&d));
             Ok(denied(ctx, &d, false))
-        }
-    }
-}
-
-/// The client credentials of a token request: HTTP Basic (`client_secret_basic`, each part
-/// form-urlencoded per RFC 6749 section 2.3.1) or the form (`client_secret_post`), never
-/// both; `client_id` alone for a public client.
-pub(super) fn client_credentials<'a>(
-    parts: &Parts,
-    field: &dyn Fn(&str) -> Option<&'a str>,
-    basic: &'a mut Option<(String, String)>,
-) -> Result<ClientAuth<'a>, Box<Resp>> {
-    let invalid = |m: &str| Box::new(oauth_error(400, "invalid_request", m));
-    if let Some(v) = parts.headers.get(AUTHORIZATION) {
-        let Some(pair) = common::basic_credentials(v) else {
-            return Err(Box::new(invalid_client(true)));
-        };
-        *basic = Some(pair);
-    }
-    if let Some((id, secret)) = basic.as_ref() {
-        if field("client_secret").is_some() {
-            return Err(invalid("use one client authentication method, not two"));
-        }
-        if field("client_id").is_some_and(|c| c != id) {
-            return Err(invalid("client_id differs from the Basic credentials"));
-        }
-        return Ok(ClientAuth {
-            client_id: id,
-            secret: Some(secret),
-        });
-    }
-    let client_id = field("client_id").ok_or_else(|| invalid("client_id is required"))?;
-    Ok(ClientAuth {
-        client_id,
-        secret: field("client_secret"),
-    })
-}
-
-pub(super) fn invalid_client(basic: bool) -> Resp {
-    let mut resp = oauth_error(401, "invalid_client", "client authentication failed");
-    if basic {
-        resp.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"hellojohn\""),
-        );
-    }
-    resp
-}
-
-fn grant_denied(d: GrantDenial, basic: bool) -> Resp {
-    match d {
-        GrantDenial::InvalidClient => invalid_client(basic),
-        GrantDenial::InvalidGrant(m) => oauth_error(400, "invalid_grant", m),
-        GrantDenial::UnauthorizedClient(m) => oauth_error(400, "unauthorized_client", m),
-        GrantDenial::InvalidScope(m) => oauth_error(400, "invalid_scope", m),
-    }
-}
-
-fn granted(g: Granted) -> Resp {
-    no_store(json(
-        200,
-        &CodeTokenResponse {
-            access_token: g.access_token,
-            token_type: "Bearer",
-            expires_in: g.expires_in,
-            refresh_token: g.refresh_token,
-            id_token: g.id_token,
-            scope: g.scopes.join(" "),
-        },
-    ))
-}
-
-/// `POST /oauth2/token` (RFC 6749 sections 4.1.3, 4.4 and 6): form-encoded, errors in RFC 6749
-/// shape. No tenant is sent: it comes from the code, the refresh token or the client.
-pub async fn token(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let (parts, bytes) = body(ctx, req).await?;
-    let form = form_pairs(&bytes);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    // A refusal is counted under its grant (the sign-in metric's method; anything else is
-    // `refresh`, so the label stays bounded).
-    let method = field("grant_type")
-        .and_then(GrantType::parse)
-        .unwrap_or(GrantType::RefreshToken)
-        .method();
-    ctx.limit(Limit::Token)
-        .await
-        .inspect_err(|_| ctx.shard.metrics.sign_in(method, "rate_limited"))?;
-    let Some(grant) = field("grant_type") else {
-        return Ok(oauth_error(
-            400,
-            "invalid_request",
-            "grant_type is required",
-        ));
-    };
-    let Some(grant) = GrantType::parse(grant) else {
-        return Ok(oauth_error(
-            400,
-            "unsupported_grant_type",
-            format!("grant_type {grant:?} is not supported"),
-        ));
-    };
-    let mut basic = None;
-    let who = match client_credentials(&parts, &field, &mut basic) {
-        Ok(who) => who,
-        Err(resp) => return Ok(*resp),
-    };
-    let by_basic = parts.headers.contains_key(AUTHORIZATION);
-    let auth = ctx.auth();
-    let origin = ctx.origin(&parts);
-    match grant {
-        GrantType::AuthorizationCode => {
-            let Some(code) = field("code") else {
-                return Ok(oauth_error(400, "invalid_request", "code is required"));
-            };
-            let request = CodeRequest {
-                code,
-                redirect_uri: field("redirect_uri"),
-                code_verifier: field("code_verifier"),
-            };
-            let outcome = auth
-                .redeem_code(who, request, &origin, ctx.now)
-                .await
-                .map_err(|e| errors::store(&e))?;
-            Ok(match outcome {
-                Ok(g) => {
-                    ctx.shard.metrics.sign_in("authorization_code", "success");
-                    granted(g)
-                }
-                Err(d) => {
-                    ctx.shard
-                        .metrics
-                        .sign_in("authorization_code", "invalid_credentials");
-                    grant_denied(d, by_basic)
-                }
-            })
-        }
-        GrantType::RefreshToken => {
-            let Some(token) = field("refresh_token") else {
-                return Ok(oauth_error(
-                    400,
-                    "invalid_request",
-                    "refresh_token is required",
-                ));
-            };
-            let known = common::refresh_client(ctx, None, who.client_id).await?;
-            let outcome = auth
-                .refresh(who, known.as_ref(), token, None, &origin, ctx.now)
-                .await
-                .map_err(|e| errors::store(&e))?;
-            Ok(match outcome {
-                Outcome::Done(issued) => {
-                    ctx.shard.metrics.sign_in("refresh", "success");
-                    super::auth::tokens(issued, false)
-                }
-                Outcome::Denied(Denial::InvalidClient) => {
-                    ctx.shard.metrics.sign_in("refresh", "bad_request");
-                    invalid_client(by_basic)
-                }
-                Outcome::Denied(d) => {
-                    ctx.shard.metrics.sign_in("refresh", sign_in_status(&d));
-                    denied(ctx, &d, true)
-                }
-            })
-        }
-        GrantType::ClientCredentials => {
-            // Client ids are unique per tenant only: the secret finds the client.
-            let Some(client) = super::client_lookup::for_client_credentials(ctx, &who).await?
-            else {
-                ctx.shard
-                    .metrics
-                    .sign_in("client_credentials", "invalid_credentials");
-                return Ok(invalid_client(by_basic));
-            };
-            Ok(
-                match auth.client_credentials(&client, who.secret, field("scope"), ctx.now) {
-                    Ok(g) => {
-                        ctx.shard.metrics.sign_in("client_credentials", "success");
-                        granted(g)
-                    }
-                    Err(d) => {
-                        ctx.shard
-                            .metrics
-                            .sign_in("client_credentials", "invalid_credentials");
-                        grant_denied(d, by_basic)
-                    }
-                },
-            )
         }
     }
 }

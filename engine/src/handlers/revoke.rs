@@ -3,40 +3,37 @@
 use http::Request;
 use hyper::body::Incoming;
 use protocol::oidc::Introspection;
+use protocol::{OAuthError, OAuthErrorCode};
 
-use super::common::{body, no_store};
-use super::oauth::{client_credentials, invalid_client, oauth_error};
-use super::{client_lookup, errors, Ctx, HandlerResult};
-use crate::http::{empty, form_pairs, json};
-use auth::limiter::Limit;
+use super::client_lookup::{self, ClientRequest};
+use super::common::no_store;
+use super::{errors, Ctx, HandlerResult};
+use crate::http::{empty, json};
+
+fn token_required(r: &ClientRequest) -> crate::http::Resp {
+    r.refuse(&OAuthError::new(
+        OAuthErrorCode::InvalidRequest,
+        "token is required",
+    ))
+}
 
 /// `POST /oauth2/revoke`: revokes a refresh token's family, or an access token by its `jti`,
 /// when it was issued to the calling client. Always 200 for the token itself (RFC 7009
 /// section 2.2: an unknown, expired or foreign token is no error, so nothing is learnt from
 /// the answer); 401 when the client does not authenticate.
 pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::Token).await?;
-    let form = form_pairs(&bytes);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let by_basic = parts.headers.contains_key(http::header::AUTHORIZATION);
-    let mut basic = None;
-    let who = match client_credentials(&parts, &field, &mut basic) {
+    let r = ClientRequest::read(ctx, req, |_| {}).await?;
+    let who = match r.who() {
         Ok(who) => who,
-        Err(resp) => return Ok(*resp),
+        Err(e) => return Ok(r.refuse(&e)),
     };
-    let Some(token) = field("token") else {
-        return Ok(oauth_error(400, "invalid_request", "token is required"));
+    let Some(token) = r.field("token") else {
+        return Ok(token_required(&r));
     };
-    let clients = client_lookup::authenticated(ctx, &who).await?;
-    if clients.is_empty() {
-        return Ok(invalid_client(by_basic));
-    }
+    let clients = match r.clients(ctx, &who).await {
+        Ok(clients) => clients,
+        Err(resp) => return Ok(resp),
+    };
     // Public clients of one id in several tenants (the SDK's sign-out): the token's tenant
     // says whose it is. None of them: it is not the caller's, and nothing changes.
     let Some(client) = client_lookup::for_token(ctx, clients, token).await? else {
@@ -50,7 +47,7 @@ pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
             .map_err(|e| errors::store(&e))?;
     } else {
         ctx.auth()
-            .revoke_for_client(token, &client, &ctx.origin(&parts), ctx.now)
+            .revoke_for_client(token, &client, &ctx.origin(&r.parts), ctx.now)
             .await
             .map_err(|e| errors::store(&e))?;
     }
@@ -62,27 +59,21 @@ pub async fn revoke(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
 /// cannot). An inactive or unknown token, or one of another client (of the same tenant too),
 /// is `{"active": false}` and nothing else.
 pub async fn introspect(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
-    let (parts, bytes) = body(ctx, req).await?;
-    ctx.limit(Limit::Token).await?;
-    let form = form_pairs(&bytes);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let by_basic = parts.headers.contains_key(http::header::AUTHORIZATION);
-    let mut basic = None;
-    let who = match client_credentials(&parts, &field, &mut basic) {
+    let r = ClientRequest::read(ctx, req, |_| {}).await?;
+    let who = match r.who() {
         Ok(who) => who,
-        Err(resp) => return Ok(*resp),
+        Err(e) => return Ok(r.refuse(&e)),
     };
-    let clients = client_lookup::confidential(client_lookup::authenticated(ctx, &who).await?);
+    let clients = match r.clients(ctx, &who).await {
+        Ok(clients) => client_lookup::confidential(clients),
+        Err(resp) => return Ok(resp),
+    };
+    // A public client cannot introspect (it cannot authenticate).
     if clients.is_empty() {
-        return Ok(invalid_client(by_basic));
+        return Ok(r.refuse(&OAuthError::invalid_client()));
     }
-    let Some(token) = field("token") else {
-        return Ok(oauth_error(400, "invalid_request", "token is required"));
+    let Some(token) = r.field("token") else {
+        return Ok(token_required(&r));
     };
     let auth = ctx.auth();
     let inactive = || no_store(json(200, &Introspection::inactive()));

@@ -134,14 +134,6 @@ async fn oauth_token_endpoint_answers_rfc6749_errors() {
             ],
             "invalid_grant",
         ),
-        (
-            vec![
-                ("grant_type", "refresh_token"),
-                ("client_id", "other"),
-                ("refresh_token", &token),
-            ],
-            "invalid_grant",
-        ),
     ];
     for (form, error) in cases {
         let resp = srv.post_form("/oauth2/token", &form).await;
@@ -151,6 +143,25 @@ async fn oauth_token_endpoint_answers_rfc6749_errors() {
         assert_eq!(body["error"], error, "{form:?}: {body}");
         assert!(body["error_description"].is_string(), "{body}");
     }
+    // A client that does not exist fails to authenticate (RFC 6749 section 5.2: 401
+    // invalid_client), whatever the grant and even with another client's live token.
+    let (status, body) = status_and_json(
+        srv.post_form(
+            "/oauth2/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "other"),
+                ("refresh_token", &token),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
     // GET is not allowed, in RFC 6749 shape too.
     let (status, body) = status_and_json(srv.get("/oauth2/token").await).await;
     assert_eq!(status, 405, "{body}");
@@ -358,5 +369,88 @@ async fn refresh_by_client_name_survives_a_stale_client_cache() {
 
     let (status, body) = oauth_refresh(&srv, acme.client_id(), &ada).await;
     assert_eq!(status, 200, "{body}");
+    srv.stop().await;
+}
+
+/// The denials of the client-authenticated endpoints, unchanged by the shared prologue: an
+/// unknown client and a wrong secret are 401 `invalid_client` on the token (every grant),
+/// revocation and introspection endpoints alike, with `WWW-Authenticate: Basic` when the
+/// client used HTTP Basic (RFC 6749 section 5.2) and without it otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_clients_and_wrong_secrets_are_invalid_client_everywhere() {
+    use crate::shared_client_ids::{basic, confidential};
+    const SECRET: &str = "right-secret-0123456789abcdefghijklmnopqrstuv";
+    let srv = TestServer::start().await;
+    let fx = srv.fixture().await;
+    let grants = ["client_credentials", "authorization_code", "refresh_token"];
+    confidential(&srv, &fx.tenant, "svc", SECRET, &grants).await;
+    let bodies: [(&str, Vec<(&str, &str)>); 5] = [
+        (
+            "/oauth2/token",
+            vec![("grant_type", "authorization_code"), ("code", "x")],
+        ),
+        (
+            "/oauth2/token",
+            vec![("grant_type", "refresh_token"), ("refresh_token", "x")],
+        ),
+        ("/oauth2/token", vec![("grant_type", "client_credentials")]),
+        ("/oauth2/revoke", vec![("token", "x")]),
+        ("/oauth2/introspect", vec![("token", "x")]),
+    ];
+    for (path, form) in &bodies {
+        for (client_id, secret) in [("nobody", SECRET), ("svc", "wrong-secret")] {
+            // client_secret_basic: 401 with the Basic challenge.
+            let resp = srv
+                .client
+                .post(srv.url(path))
+                .header("authorization", basic(client_id, secret))
+                .form(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401, "{path} {client_id} {form:?}");
+            assert_eq!(
+                resp.headers()["www-authenticate"],
+                "Basic realm=\"hellojohn\"",
+                "{path}"
+            );
+            assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
+            let (_, body) = status_and_json(resp).await;
+            assert_eq!(
+                body["error"], "invalid_client",
+                "{path} {client_id}: {body}"
+            );
+            // client_secret_post: 401, no challenge.
+            let mut post_form = form.clone();
+            post_form.extend([("client_id", client_id), ("client_secret", secret)]);
+            let resp = srv.post_form(path, &post_form).await;
+            assert_eq!(resp.status(), 401, "{path} {client_id} {form:?}");
+            assert!(resp.headers().get("www-authenticate").is_none(), "{path}");
+            let (_, body) = status_and_json(resp).await;
+            assert_eq!(
+                body["error"], "invalid_client",
+                "{path} {client_id}: {body}"
+            );
+        }
+    }
+    // The right secret gets through to the grant itself.
+    let (status, body) = status_and_json(
+        srv.post_form(
+            "/oauth2/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", "svc"),
+                ("client_secret", SECRET),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
     srv.stop().await;
 }

@@ -12,7 +12,7 @@ use crate::support::{status_and_json, Fixture, TestServer};
 const SECRET_TWO: &str = "secret-of-tenant-two-0123456789abcdefghijkl";
 const SECRET_THREE: &str = "secret-of-tenant-three-0123456789abcdefghi";
 
-async fn confidential(
+pub(crate) async fn confidential(
     srv: &TestServer,
     tenant: &store::Tenant,
     client_id: &str,
@@ -30,11 +30,11 @@ async fn confidential(
         .unwrap()
 }
 
-fn basic(id: &str, secret: &str) -> String {
+pub(crate) fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
-async fn post(
+pub(crate) async fn post(
     srv: &TestServer,
     path: &str,
     auth: Option<&str>,
