@@ -35,6 +35,18 @@ pub async fn migrate_status(store: &dyn Store) -> anyhow::Result<()> {
     if !s.unknown().is_empty() {
         println!("unknown (applied by a newer hj): {:?}", s.unknown());
     }
+    // Which releases serve on this schema: the one question before a rollback.
+    let (can, cannot) = storage::releases::compatible(&s.applied);
+    println!("releases that can run on this schema: {}", can.join(", "));
+    for (version, why) in cannot {
+        println!("cannot run on it: {version} ({why})");
+    }
+    if !s.unknown().is_empty() {
+        println!(
+            "this hj ({}) runs on it if no migration above is a contract one: ask the newer hj",
+            engine::VERSION
+        );
+    }
     Ok(())
 }
 

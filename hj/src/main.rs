@@ -85,10 +85,18 @@ fn issuer_mode_arg() -> Arg {
         )
 }
 
+/// `hj --version`: the release and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HJ_BUILD_COMMIT"),
+    ")"
+);
+
 fn cli() -> Command {
     Command::new("hj")
         .about("HelloJohn identity server")
-        .version(engine::VERSION)
+        .version(VERSION)
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(

@@ -7,6 +7,7 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod releases;
 pub mod sqlite;
 
 // The contract, under the paths the backends' modules name it by (`crate::model::User`,
