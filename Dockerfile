@@ -22,8 +22,8 @@ COPY hj hj
 COPY testkit testkit
 COPY migrations migrations
 # The commit `hj --version` names (the build has no .git): docker build --build-arg
-# HELLOJOHN_BUILD_COMMIT=$(git rev-parse --short=12 HEAD) .
-ARG HELLOJOHN_BUILD_COMMIT=unknown
+# BUILD_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG BUILD_COMMIT=unknown
 RUN cargo build --release --locked -p hj \
     && install -D -m 0755 target/release/hj /out/hj
 

@@ -1,5 +1,5 @@
 //! Stamps the binary with the commit it was built from (`hj --version`): from
-//! `HELLOJOHN_BUILD_COMMIT` when set (a build without `.git`, such as the Dockerfile's, passes
+//! `BUILD_COMMIT` when set (a build without `.git`, such as the Dockerfile's, passes
 //! it in), else from `git`, else "unknown". Rebuilt when the checked-out commit changes.
 
 use std::process::Command;
@@ -14,8 +14,8 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=HELLOJOHN_BUILD_COMMIT");
-    let commit = std::env::var("HELLOJOHN_BUILD_COMMIT")
+    println!("cargo:rerun-if-env-changed=BUILD_COMMIT");
+    let commit = std::env::var("BUILD_COMMIT")
         .ok()
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))

@@ -124,6 +124,36 @@ impl Drop for TestDb {
     }
 }
 
+/// Takes database `db` away from its clients: no new connection is accepted and every open one
+/// is terminated. Terminated again until none is left for a while: a connection whose start-up
+/// passed the `ALLOW_CONNECTIONS` check just before it changed would otherwise survive the first
+/// round (seen under the full suite's load), and a test of the outage would talk to a live
+/// database. `ALTER DATABASE {db} ALLOW_CONNECTIONS true` brings it back.
+pub async fn take_database_away(admin: &tokio_postgres::Client, db: &str) {
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot close {db}: {e}"));
+    let mut quiet = 0;
+    for _ in 0..100 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&db],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot terminate the sessions of {db}: {e}"))
+            .get(0);
+        quiet = if left == 0 { quiet + 1 } else { 0 };
+        if quiet == 3 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    panic!("{db} still has sessions after 100 rounds of termination");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

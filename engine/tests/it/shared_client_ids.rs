@@ -316,13 +316,7 @@ async fn a_store_fault_is_503_not_invalid_client() {
     let url = srv.handle().app().config.database_url.clone().unwrap();
     let db = database_of(url.expose());
     let admin = testkit::pg::admin(&testkit::require_env("HJ_TEST_DATABASE_URL")).await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
-        ))
-        .await
-        .unwrap();
+    testkit::pg::take_database_away(&admin, &db).await;
     // Client ids this server never saw: the shard's cache cannot answer, the store must.
     let cases = [
         (

@@ -42,13 +42,7 @@ async fn a_database_outage_is_503_on_the_pages_and_config_then_served_again() {
         "post_logout_redirect_uri": "https://app.example/bye",
     });
     let api_logout = || srv.post_json_bearer("/v2/auth/logout", &access, &logout_body);
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
-        ))
-        .await
-        .unwrap();
+    testkit::pg::take_database_away(&admin, &db).await;
     // The client was never looked up by this server: its cache cannot answer, the store must.
     for path in [&authorize, &login, &config, &logout] {
         let resp = http.get(srv.url(path)).send().await.unwrap();
@@ -112,17 +106,6 @@ type Case = (
     Option<String>,
     Vec<(&'static str, String)>,
 );
-
-/// Takes the server's PostgreSQL database away (no new connections, its sessions ended).
-async fn take_away(admin: &tokio_postgres::Client, db: &str) {
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
-        ))
-        .await
-        .unwrap();
-}
 
 /// The client-authenticated OAuth endpoints during an outage: every grant of the token
 /// endpoint, revocation and introspection answer 503 `temporarily_unavailable` with
@@ -214,7 +197,7 @@ async fn a_database_outage_is_503_on_token_revoke_and_introspect_then_served_aga
     let url = srv.handle().app().config.database_url.clone().unwrap();
     let db = database_of(url.expose());
     let admin = testkit::pg::admin(&testkit::require_env("HJ_TEST_DATABASE_URL")).await;
-    take_away(&admin, &db).await;
+    testkit::pg::take_database_away(&admin, &db).await;
 
     let code_form = |client_id: &str, code: &str| {
         vec![
