@@ -307,6 +307,7 @@ impl ServerHandle {
 
 /// Binds the listeners, prepares the store and starts one shard per configured core.
 pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<ServerHandle> {
+    config.warn_unknown_settings();
     let listeners = server::bind_listeners(config.listen, config.shards)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listeners
