@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::pipelined::{pipelined2, pipelined4};
 use super::{events, refresh};
-use crate::lifecycle::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge, TotpFactor};
+use crate::lifecycle::{ChallengeGrant, KeepSignIn, MfaChallenge, TotpFactor};
 use crate::{EventDraft, StoreError, TokenHash};
 
 pub(super) async fn find_totp(

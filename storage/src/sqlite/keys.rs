@@ -171,7 +171,10 @@ mod tests {
         .unwrap();
         let before = store::tolerance::count("signing_key_alg");
         let keys = list_signing_keys(&conn).unwrap();
-        assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["old"]);
+        assert_eq!(
+            keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["old"]
+        );
         assert!(store::tolerance::count("signing_key_alg") > before);
     }
 }

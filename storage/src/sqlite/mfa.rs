@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::uuid_at;
 use super::{events, refresh};
-use crate::lifecycle::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge, TotpFactor};
+use crate::lifecycle::{ChallengeGrant, KeepSignIn, MfaChallenge, TotpFactor};
 use crate::{EventDraft, StoreError, TokenHash};
 
 pub(super) fn find_totp(
