@@ -234,6 +234,24 @@ pub async fn bootstrap_embedded(
 /// migrations are run once, before a rolling update, not by every instance that starts.
 pub async fn prepare_store(store: &dyn Store) -> anyhow::Result<()> {
     if store.backend() == "sqlite" {
+        // After a rollback the embedded store holds a newer release's migrations too. With
+        // every migration this release knows applied, it serves on that schema (migrations
+        // only add within a release, docs/upgrading.md) instead of refusing to start; `hj
+        // migrate` still refuses to migrate such a database.
+        let status = store
+            .migration_status()
+            .await
+            .context("reading the schema version")?;
+        let newer = status.unknown();
+        if !newer.is_empty() && status.pending().is_empty() {
+            if store::tolerance::note("migration", &format!("{newer:?}")) {
+                tracing::warn!(
+                    newer = ?newer,
+                    "the embedded store has migrations of a newer release; serving on its schema"
+                );
+            }
+            return Ok(());
+        }
         store
             .migrate()
             .await
@@ -307,6 +325,7 @@ impl ServerHandle {
 
 /// Binds the listeners, prepares the store and starts one shard per configured core.
 pub async fn start(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<ServerHandle> {
+    config.warn_unknown_settings();
     let listeners = server::bind_listeners(config.listen, config.shards)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listeners

@@ -302,7 +302,17 @@ impl Hub {
         render_shards(&mut out, &shards);
         render_auth(&mut out, &total);
         render_process(&mut out, &self.process);
+        render_unknown_values(&mut out, &store::tolerance::snapshot());
         out
+    }
+}
+
+/// Values a newer release wrote that this one skipped or read as a default (see
+/// `store::tolerance`), by kind: process-wide, like the data they come from.
+fn render_unknown_values(out: &mut String, counts: &[(&str, u64)]) {
+    out.push_str("# HELP hellojohn_unknown_values_total Stored values, settings or token types this release does not know (written by a newer release?) that a reader skipped or read as a default, by kind.\n# TYPE hellojohn_unknown_values_total counter\n");
+    for (kind, v) in counts {
+        let _ = writeln!(out, "hellojohn_unknown_values_total{{kind=\"{kind}\"}} {v}");
     }
 }
 

@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod redis;
 pub mod releases;
 pub mod sqlite;
+mod tolerant;
 
 // The contract, under the paths the backends' modules name it by (`crate::model::User`,
 // `crate::StoreError`). Private: callers name the contract's crate.

@@ -27,15 +27,22 @@ async fn pg_bouncer(_case: &str) -> (Arc<dyn Store>, TestDb) {
     (Arc::new(store), db)
 }
 
+/// The database of a case, connected directly, for writes behind the store's back.
+fn pg_raw(db: &TestDb) -> suite::Raw {
+    suite::Raw::Postgres(db.direct_url())
+}
+
 mod direct {
     store_suite_all! {
         factory = super::pg_direct;
+        raw = super::pg_raw;
     }
 }
 
 mod pgbouncer {
     store_suite_all! {
         factory = super::pg_bouncer;
+        raw = super::pg_raw;
     }
 
     use std::sync::Arc;

@@ -21,9 +21,15 @@ async fn sqlite_store(case: &str) -> (Arc<dyn Store>, TempDir) {
     (Arc::new(store), dir)
 }
 
+/// The database file of [`sqlite_store`]'s store, for writes behind its back.
+fn sqlite_raw(dir: &TempDir) -> suite::Raw {
+    suite::Raw::Sqlite(dir.path().join("data").join("hellojohn.db"))
+}
+
 mod sqlite {
     store_suite_all! {
         factory = super::sqlite_store;
+        raw = super::sqlite_raw;
     }
 
     // ----- SQLite only --------------------------------------------------------------------

@@ -21,6 +21,7 @@ pub mod model;
 pub mod outbox;
 pub mod rotation;
 pub mod signing;
+pub mod tolerance;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -96,6 +96,7 @@ impl PrivateKey {
             )
             .ok_or_else(|| KeyError::WrongMasterKey {
                 kid: record.kid.clone(),
+                alg: record.alg,
             })?;
         match record.alg {
             SigningAlg::EdDsa => {

@@ -72,8 +72,13 @@ pub enum KeyError {
         path: std::path::PathBuf,
         message: String,
     },
-    #[error("cannot decrypt signing keys: wrong HELLOJOHN_MASTER_KEY? (key {kid})")]
-    WrongMasterKey { kid: String },
+    /// Only ever about a key of an algorithm this release knows: keys of other algorithms (a
+    /// newer release's) are skipped by the store before anything decrypts them.
+    #[error(
+        "cannot decrypt signing key {kid} ({alg}): is HELLOJOHN_MASTER_KEY the key it was \
+         sealed with?"
+    )]
+    WrongMasterKey { kid: String, alg: store::SigningAlg },
     #[error("signing key {kid} is corrupt: {reason}")]
     CorruptKey { kid: String, reason: String },
     #[error("cannot encrypt a signing key: {0}")]

@@ -614,6 +614,7 @@ impl KeyRing {
         let keys = self.keys.load();
         let (jws, owner) = keys.verify_signature(token, now)?;
         if tokens::check_access_typ(&jws.header).is_err() && !legacy_access_token(&jws)? {
+            note_unknown_typ(&jws.header.typ);
             return Err(TokenError::WrongType);
         }
         let claims: AccessClaims = jws.claims()?;
@@ -734,6 +735,16 @@ pub async fn rotate_for(
         retired,
         ..rotation
     })
+}
+
+/// Counts a token type this release does not know (neither `at+jwt` nor `JWT`) on a token
+/// whose signature verified: a newer release's kind of token, refused as invalid like any
+/// token of the wrong type (see `store::tolerance`). Only verified tokens are counted, so a
+/// client cannot fill the log with made-up types.
+fn note_unknown_typ(typ: &str) {
+    if !is_access_token_typ(typ) && !typ.eq_ignore_ascii_case(protocol::token::TYP_JWT) {
+        store::tolerance::unknown("token_typ", typ);
+    }
 }
 
 /// An access token of the release before RFC 9068 types (`typ: JWT`), still accepted so that a

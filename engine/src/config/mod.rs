@@ -1,8 +1,10 @@
 //! Configuration: every setting, read from `HELLOJOHN_*` variables through [`Source`].
 //!
 //! The table [`SETTINGS`] is the single list of settings: parsing, unknown-key detection,
-//! `hj serve --help` and the documentation table are all made from it. Every bad value and
-//! unknown key is collected, so an operator sees all of them at once.
+//! `hj serve --help` and the documentation table are all made from it. Every bad value is
+//! collected, so an operator sees all of them at once. An unknown `HELLOJOHN_*` key is a
+//! warning with its typo hint, not a refusal: after a rollback the environment still holds the
+//! newer release's settings, and a release never refuses to start because of them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -230,6 +232,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown_delay: Duration,
     pub drain_timeout: Duration,
+    /// The `HELLOJOHN_*` keys of the environment that are no setting of this release, each
+    /// with its typo hint: warned about at start ([`Config::warn_unknown_settings`]), never
+    /// refused, because a rollback keeps the newer release's environment.
+    pub unknown_settings: Vec<ConfigError>,
 }
 
 /// One problem with one setting.
@@ -239,7 +245,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// All problems found, in setting order, unknown keys last.
+/// All problems found, in setting order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
@@ -537,15 +543,18 @@ impl Config {
             .collect();
         unknown.sort();
         unknown.dedup();
-        for key in unknown {
-            let hint = closest(&key)
-                .map(|k| format!("; did you mean {k}?"))
-                .unwrap_or_default();
-            r.errors.push(ConfigError {
-                key,
-                message: format!("unknown setting{hint}"),
-            });
-        }
+        let unknown_settings = unknown
+            .into_iter()
+            .map(|key| {
+                let hint = closest(&key)
+                    .map(|k| format!("; did you mean {k}?"))
+                    .unwrap_or_default();
+                ConfigError {
+                    key,
+                    message: format!("unknown setting, ignored{hint}"),
+                }
+            })
+            .collect();
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -619,7 +628,20 @@ impl Config {
             log_format,
             shutdown_delay,
             drain_timeout,
+            unknown_settings,
         })
+    }
+
+    /// Warns once about each unknown `HELLOJOHN_*` key (a typo, or a setting of a newer
+    /// release that a rollback left in the environment) and counts it in
+    /// `hellojohn_unknown_values_total{kind="setting"}`. Called when the server starts, after
+    /// logging is set up. Only the key is logged, never its value (it may be a secret).
+    pub fn warn_unknown_settings(&self) {
+        for e in &self.unknown_settings {
+            if store::tolerance::note("setting", &e.key) {
+                tracing::warn!(key = %e.key, "{}", e.message);
+            }
+        }
     }
 
     /// Defaults for tests: loopback, port 0, one shard, cheap Argon2.

@@ -30,5 +30,6 @@ mod smtp;
 mod store_faults;
 mod stored_hashes;
 mod support;
+mod tolerance;
 mod webhook_receiver;
 mod webhooks;

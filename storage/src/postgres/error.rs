@@ -98,6 +98,18 @@ pub(super) fn timed_out(what: &str, after: std::time::Duration) -> StoreError {
     StoreError::Unavailable(format!("{what} did not finish within {after:?}"))
 }
 
+/// The rows a tolerant reader kept: a row mapper returns `None` for a row it skips (a kind or
+/// value this release does not know, see [`store::tolerance`]), and a list leaves it out.
+pub(super) fn known<T>(
+    rows: impl Iterator<Item = Result<Option<T>, StoreError>>,
+) -> Result<Vec<T>, StoreError> {
+    let mut kept = Vec::new();
+    for row in rows {
+        kept.extend(row?);
+    }
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

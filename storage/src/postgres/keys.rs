@@ -5,7 +5,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
 use super::pipelined::pipelined3;
-use crate::{SigningAlg, SigningKey, StoreError};
+use crate::{SigningKey, StoreError};
 
 /// The transaction-level advisory lock that serialises `insert_signing_key_if_none` and
 /// `rotate_signing_key` across every instance (transaction-scoped, so it works behind
@@ -20,11 +20,14 @@ const KEY_COLUMNS: &str = "kid, alg, public_key, private_key_encrypted, created_
 const INSERT: &str = "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, \
                                                 created_at, activates_at, retired_at, tenant_id)";
 
-fn key_from(row: &Row) -> Result<SigningKey, StoreError> {
+/// A key row, or `None` for a key of an algorithm this release does not know (a newer
+/// release's): it is skipped (see `tolerant::signing_alg`).
+fn key_from(row: &Row) -> Result<Option<SigningKey>, StoreError> {
     let alg: String = row.try_get(1).map_err(db)?;
-    let alg = SigningAlg::parse(&alg)
-        .ok_or_else(|| StoreError::Internal(format!("signing_keys: unknown alg {alg:?}")))?;
-    Ok(SigningKey {
+    let Some(alg) = crate::tolerant::signing_alg(&alg) else {
+        return Ok(None);
+    };
+    Ok(Some(SigningKey {
         kid: row.try_get(0).map_err(db)?,
         alg,
         public_key: row.try_get(2).map_err(db)?,
@@ -33,11 +36,16 @@ fn key_from(row: &Row) -> Result<SigningKey, StoreError> {
         activates_at: row.try_get(5).map_err(db)?,
         retired_at: row.try_get(6).map_err(db)?,
         tenant_id: row.try_get(7).map_err(db)?,
-    })
+    }))
 }
 
+/// The known keys among `rows`.
 fn keys_from(rows: &[Row]) -> Result<Vec<SigningKey>, StoreError> {
-    rows.iter().map(key_from).collect()
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        keys.extend(key_from(row)?);
+    }
+    Ok(keys)
 }
 
 /// Every key, retired ones included, oldest first.

@@ -20,12 +20,16 @@ use crate::{EventDraft, StoreError, TokenHash};
 const TOKEN_COLUMNS: &str = "purpose, user_id, tenant_id, client_id, email, redirect_uri, \
                              expires_at, used_at, created_at";
 
-fn token_from(token_hash: TokenHash, row: &Row) -> Result<EmailToken, StoreError> {
+/// A token row, or `None` for one of a purpose this release does not know (see
+/// `tolerant::email_purpose`).
+fn token_from(token_hash: TokenHash, row: &Row) -> Result<Option<EmailToken>, StoreError> {
     let purpose: String = row.try_get(0).map_err(db)?;
-    Ok(EmailToken {
+    let Some(purpose) = crate::tolerant::email_purpose(&purpose) else {
+        return Ok(None);
+    };
+    Ok(Some(EmailToken {
         token_hash,
-        purpose: EmailPurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Internal(format!("unknown token purpose {purpose:?}")))?,
+        purpose,
         user_id: row.try_get(1).map_err(db)?,
         tenant_id: row.try_get(2).map_err(db)?,
         client_id: row.try_get(3).map_err(db)?,
@@ -34,7 +38,7 @@ fn token_from(token_hash: TokenHash, row: &Row) -> Result<EmailToken, StoreError
         expires_at: row.try_get(6).map_err(db)?,
         used_at: row.try_get(7).map_err(db)?,
         created_at: row.try_get(8).map_err(db)?,
-    })
+    }))
 }
 
 /// The token and its mail (pending, due at once), pipelined in one transaction.
@@ -104,7 +108,10 @@ pub(super) async fn find_email_token(
         )
         .await
         .map_err(db)?;
-    row.map(|row| token_from(token_hash, &row)).transpose()
+    Ok(row
+        .map(|row| token_from(token_hash, &row))
+        .transpose()?
+        .flatten())
 }
 
 /// Uses the token inside the caller's transaction: one conditional update. The token as used,
@@ -131,7 +138,10 @@ async fn use_token(
         )
         .await
         .map_err(db)?;
-    row.map(|row| token_from(token_hash, &row)).transpose()
+    Ok(row
+        .map(|row| token_from(token_hash, &row))
+        .transpose()?
+        .flatten())
 }
 
 /// One transaction: the token's use, then `email_verified` on its user while the user's email

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::pipelined::{pipelined2, pipelined4};
 use super::{events, refresh};
-use crate::lifecycle::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge, TotpFactor};
+use crate::lifecycle::{ChallengeGrant, KeepSignIn, MfaChallenge, TotpFactor};
 use crate::{EventDraft, StoreError, TokenHash};
 
 pub(super) async fn find_totp(
@@ -312,21 +312,25 @@ pub(super) async fn recovery_codes_left(client: &Client, user_id: Uuid) -> Resul
 const CHALLENGE_COLUMNS: &str =
     "user_id, tenant_id, client_id, kind, failures, expires_at, completed_at, created_at";
 
-fn challenge_from(token_hash: TokenHash, row: &Row) -> Result<MfaChallenge, StoreError> {
+/// A challenge row, or `None` for one of a kind this release does not know (see
+/// `tolerant::challenge_kind`).
+fn challenge_from(token_hash: TokenHash, row: &Row) -> Result<Option<MfaChallenge>, StoreError> {
     let kind: String = row.try_get(3).map_err(db)?;
+    let Some(kind) = crate::tolerant::challenge_kind(&kind) else {
+        return Ok(None);
+    };
     let failures: i32 = row.try_get(4).map_err(db)?;
-    Ok(MfaChallenge {
+    Ok(Some(MfaChallenge {
         token_hash,
         user_id: row.try_get(0).map_err(db)?,
         tenant_id: row.try_get(1).map_err(db)?,
         client_id: row.try_get(2).map_err(db)?,
-        kind: ChallengeKind::parse(&kind)
-            .ok_or_else(|| StoreError::Internal(format!("unknown challenge kind {kind:?}")))?,
+        kind,
         failures: u32::try_from(failures).unwrap_or(0),
         expires_at: row.try_get(5).map_err(db)?,
         completed_at: row.try_get(6).map_err(db)?,
         created_at: row.try_get(7).map_err(db)?,
-    })
+    }))
 }
 
 pub(super) async fn insert_mfa_challenge(
@@ -367,7 +371,10 @@ pub(super) async fn find_mfa_challenge(
         )
         .await
         .map_err(db)?;
-    row.map(|row| challenge_from(token_hash, &row)).transpose()
+    Ok(row
+        .map(|row| challenge_from(token_hash, &row))
+        .transpose()?
+        .flatten())
 }
 
 pub(super) async fn fail_mfa_challenge(

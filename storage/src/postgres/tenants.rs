@@ -24,9 +24,7 @@ fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
         slug: row.try_get(1).map_err(db)?,
         name: row.try_get(2).map_err(db)?,
         created_at: row.try_get(3).map_err(db)?,
-        issuer_mode: IssuerMode::parse(mode).ok_or_else(|| {
-            StoreError::Internal(format!("tenants: unknown issuer mode {mode:?}"))
-        })?,
+        issuer_mode: crate::tolerant::issuer_mode(mode),
     })
 }
 
@@ -107,9 +105,14 @@ pub(super) async fn set_tenant_issuer_mode(
     Ok(changed > 0)
 }
 
-fn client_from(row: &Row) -> Result<AppClient, StoreError> {
+/// A client row, or `None` for a client of a type this release does not know: absent here
+/// (see `tolerant::client_type` and the SQLite backend's `client_from`).
+fn client_from(row: &Row) -> Result<Option<AppClient>, StoreError> {
     let client_type: String = row.try_get(9).map_err(db)?;
-    Ok(AppClient {
+    let Some(client_type) = crate::tolerant::client_type(&client_type) else {
+        return Ok(None);
+    };
+    Ok(Some(AppClient {
         id: row.try_get(0).map_err(db)?,
         tenant_id: row.try_get(1).map_err(db)?,
         client_id: row.try_get(2).map_err(db)?,
@@ -119,9 +122,7 @@ fn client_from(row: &Row) -> Result<AppClient, StoreError> {
         post_logout_redirect_uris: row.try_get(6).map_err(db)?,
         allowed_origins: row.try_get(7).map_err(db)?,
         grant_types: row.try_get(8).map_err(db)?,
-        client_type: ClientType::parse(&client_type).ok_or_else(|| {
-            StoreError::Internal(format!("clients: unknown client_type {client_type:?}"))
-        })?,
+        client_type,
         secret_hash: row
             .try_get::<_, Option<String>>(10)
             .map_err(db)?
@@ -134,17 +135,15 @@ fn client_from(row: &Row) -> Result<AppClient, StoreError> {
         id_token_alg: alg_at(row, 16)?,
         access_token_alg: alg_at(row, 17)?,
         third_party: row.try_get(18).map_err(db)?,
-    })
+    }))
 }
 
 /// A signature algorithm column (NULL: the server's default).
 fn alg_at(row: &Row, idx: usize) -> Result<Option<SigningAlg>, StoreError> {
-    match row.try_get::<_, Option<String>>(idx).map_err(db)? {
-        None => Ok(None),
-        Some(name) => SigningAlg::parse(&name)
-            .map(Some)
-            .ok_or_else(|| StoreError::Internal(format!("clients: unknown algorithm {name:?}"))),
-    }
+    Ok(row
+        .try_get::<_, Option<String>>(idx)
+        .map_err(db)?
+        .and_then(|name| crate::tolerant::client_alg(&name)))
 }
 
 /// `Conflict("client_id")` when the tenant already has that `client_id`.
@@ -238,7 +237,7 @@ pub(super) async fn list_clients(
             .await
             .map_err(db)?,
     };
-    rows.iter().map(client_from).collect()
+    super::error::known(rows.iter().map(client_from))
 }
 
 pub(super) async fn find_client(
@@ -255,7 +254,7 @@ pub(super) async fn find_client(
         )
         .await
         .map_err(db)?;
-    row.as_ref().map(client_from).transpose()
+    Ok(row.as_ref().map(client_from).transpose()?.flatten())
 }
 
 /// Every client named `client_id`, in any tenant.
@@ -273,7 +272,7 @@ pub(super) async fn find_clients_by_client_id(
         )
         .await
         .map_err(db)?;
-    rows.iter().map(client_from).collect()
+    super::error::known(rows.iter().map(client_from))
 }
 
 /// A change of a nullable field as (whether to set it, the new value).
@@ -321,8 +320,9 @@ pub(super) async fn update_client(
                      id_token_alg = CASE WHEN $19 THEN $20 ELSE id_token_alg END, \
                      access_token_alg = CASE WHEN $21 THEN $22 ELSE access_token_alg END, \
                      third_party = COALESCE($23, third_party) \
-                 WHERE tenant_id = $1 AND client_id = $2 \
-                 RETURNING {CLIENT_COLUMNS}"
+                 WHERE tenant_id = $1 AND client_id = $2 AND {} \
+                 RETURNING {CLIENT_COLUMNS}",
+                crate::tolerant::KNOWN_CLIENT_TYPE
             ),
             &[
                 (&tenant_id, Type::UUID),
@@ -352,7 +352,7 @@ pub(super) async fn update_client(
         )
         .await
         .map_err(db)?;
-    row.as_ref().map(client_from).transpose()
+    Ok(row.as_ref().map(client_from).transpose()?.flatten())
 }
 
 /// Deletes the client, then its refresh families (their tokens go with them: the foreign key

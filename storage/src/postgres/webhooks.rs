@@ -107,17 +107,21 @@ fn count(row: &Row, idx: usize) -> Result<u32, tokio_postgres::Error> {
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
-fn delivery_from(row: &Row) -> Result<WebhookDelivery, StoreError> {
+/// A delivery row, or `None` for one in a status this release does not know (see
+/// `tolerant::delivery_status`).
+fn delivery_from(row: &Row) -> Result<Option<WebhookDelivery>, StoreError> {
     let status: String = row.try_get(6).map_err(db)?;
-    Ok(WebhookDelivery {
+    let Some(status) = crate::tolerant::delivery_status(&status) else {
+        return Ok(None);
+    };
+    Ok(Some(WebhookDelivery {
         id: row.try_get(0).map_err(db)?,
         event_id: row.try_get(1).map_err(db)?,
         event_type: row.try_get(2).map_err(db)?,
         endpoint_id: row.try_get(3).map_err(db)?,
         tenant_id: row.try_get(4).map_err(db)?,
         url: row.try_get(5).map_err(db)?,
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| StoreError::Internal(format!("unknown delivery status {status:?}")))?,
+        status,
         attempts: count(row, 7).map_err(db)?,
         generation: count(row, 8).map_err(db)?,
         next_attempt_at_ms: row.try_get(9).map_err(db)?,
@@ -130,7 +134,7 @@ fn delivery_from(row: &Row) -> Result<WebhookDelivery, StoreError> {
         last_error: row.try_get(13).map_err(db)?,
         delivered_at_ms: row.try_get(14).map_err(db)?,
         created_at: row.try_get(15).map_err(db)?,
-    })
+    }))
 }
 
 pub(super) async fn list_deliveries(
@@ -155,7 +159,7 @@ pub(super) async fn list_deliveries(
         )
         .await
         .map_err(db)?;
-    rows.iter().map(delivery_from).collect()
+    super::error::known(rows.iter().map(delivery_from))
 }
 
 pub(super) async fn get_delivery(
@@ -169,7 +173,7 @@ pub(super) async fn get_delivery(
         )
         .await
         .map_err(db)?;
-    row.as_ref().map(delivery_from).transpose()
+    Ok(row.as_ref().map(delivery_from).transpose()?.flatten())
 }
 
 pub(super) async fn redeliver(client: &Client, id: Uuid, now_ms: i64) -> Result<bool, StoreError> {

@@ -280,3 +280,37 @@ impl Redis {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WireSession;
+
+    /// A session cached by a newer release (fields this one does not know, an `amr` value it
+    /// does not make) reads here: unknown fields are ignored, `amr` values are kept as text.
+    #[test]
+    fn a_newer_releases_session_reads() {
+        let json = serde_json::json!({
+            "uid": "7a0c1b2e-0000-4000-8000-000000000001",
+            "tid": "7a0c1b2e-0000-4000-8000-000000000002",
+            "email": "ada@example.com",
+            "email_verified": true,
+            "name": null,
+            "custom": {},
+            "app": {},
+            "disabled": false,
+            "mfa": true,
+            "user_created_at": 1,
+            "client_id": "web",
+            "created_at": 2,
+            "expires_at": 3,
+            "amr": "pwd hwk",
+            "passkey_id": "a field of a newer release",
+            "risk": { "score": 3 }
+        });
+        let wire: WireSession = serde_json::from_value(json).expect("tolerated");
+        let session = wire.into_session();
+        assert_eq!(session.user.email, "ada@example.com");
+        assert_eq!(session.amr, ["pwd", "hwk"]);
+        assert!(session.user.mfa_enabled);
+    }
+}

@@ -96,6 +96,18 @@ pub(super) fn json_at<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The rows a tolerant reader kept: a row mapper returns `None` for a row it skips (a kind or
+/// value this release does not know, see [`store::tolerance`]), and a list leaves it out.
+pub(super) fn known_rows<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Option<T>>>,
+) -> Result<Vec<T>, StoreError> {
+    let mut kept = Vec::new();
+    for row in rows {
+        kept.extend(row.map_err(db)?);
+    }
+    Ok(kept)
+}
+
 /// A value as JSON text for a JSON column.
 pub(super) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("json: {e}")))

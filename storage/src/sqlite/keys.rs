@@ -3,24 +3,22 @@
 use super::error::db;
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 
-use super::error::opt_uuid_at;
-use crate::{SigningAlg, SigningKey, StoreError};
+use super::error::{known_rows, opt_uuid_at};
+use crate::{SigningKey, StoreError};
 
 /// `activates_at` NULL (rows from before migration 7, or from an older release) reads as
 /// `created_at`; `tenant_id` NULL is a global key.
 const KEY_COLUMNS: &str = "kid, alg, public_key, private_key_encrypted, created_at, \
                            COALESCE(activates_at, created_at), retired_at, tenant_id";
 
-fn key_from(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
+/// A key row, or `None` for a key of an algorithm this release does not know (a newer
+/// release's): it is skipped (see `tolerant::signing_alg`).
+fn key_from(row: &Row<'_>) -> rusqlite::Result<Option<SigningKey>> {
     let alg: String = row.get(1)?;
-    let alg = SigningAlg::parse(&alg).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            1,
-            rusqlite::types::Type::Text,
-            format!("unknown signing key alg {alg:?}").into(),
-        )
-    })?;
-    Ok(SigningKey {
+    let Some(alg) = crate::tolerant::signing_alg(&alg) else {
+        return Ok(None);
+    };
+    Ok(Some(SigningKey {
         kid: row.get(0)?,
         alg,
         public_key: row.get(2)?,
@@ -29,7 +27,7 @@ fn key_from(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
         activates_at: row.get(5)?,
         retired_at: row.get(6)?,
         tenant_id: opt_uuid_at(row, 7)?,
-    })
+    }))
 }
 
 /// Every key, retired ones included, oldest first.
@@ -40,7 +38,7 @@ pub(super) fn list_signing_keys(conn: &Connection) -> Result<Vec<SigningKey>, St
         ))
         .map_err(db)?;
     let rows = stmt.query_map([], key_from).map_err(db)?;
-    rows.collect::<Result<_, _>>().map_err(db)
+    known_rows(rows)
 }
 
 /// The owner of `key` as its column holds it: NULL for a global key.
@@ -59,7 +57,7 @@ fn active_keys(conn: &Connection, key: &SigningKey) -> Result<Vec<SigningKey>, S
     let rows = stmt
         .query_map(params![key.alg.as_str(), owner(key)], key_from)
         .map_err(db)?;
-    rows.collect::<Result<_, _>>().map_err(db)
+    known_rows(rows)
 }
 
 fn insert(conn: &Connection, key: &SigningKey) -> Result<(), StoreError> {
@@ -134,6 +132,7 @@ pub(super) fn rotate_signing_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SigningAlg;
 
     /// Rows written before migration 7 (or by an older release during a rolling update) are
     /// Ed25519 keys that signed from their creation.
@@ -152,7 +151,7 @@ mod tests {
         assert_eq!(keys[0].alg, SigningAlg::EdDsa);
         assert_eq!(keys[0].activates_at, 42);
         assert_eq!(keys[0].retired_at, None);
-        // An algorithm the schema does not know is refused.
+        // An algorithm the schema does not know is refused...
         assert!(conn
             .execute(
                 "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, \
@@ -160,5 +159,22 @@ mod tests {
                 [],
             )
             .is_err());
+        // ...but a newer release widens the CHECK for its own algorithms: their keys are
+        // skipped, and the known ones still read.
+        conn.execute_batch("PRAGMA ignore_check_constraints = ON")
+            .unwrap();
+        conn.execute(
+            "INSERT INTO signing_keys (kid, alg, public_key, private_key_encrypted, \
+             created_at) VALUES ('pq', 'ML-DSA-65', x'01', x'02', 43)",
+            [],
+        )
+        .unwrap();
+        let before = store::tolerance::count("signing_key_alg");
+        let keys = list_signing_keys(&conn).unwrap();
+        assert_eq!(
+            keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["old"]
+        );
+        assert!(store::tolerance::count("signing_key_alg") > before);
     }
 }

@@ -16,16 +16,14 @@ use crate::{EventDraft, StoreError, TokenHash};
 const TOKEN_COLUMNS: &str = "token_hash, purpose, user_id, tenant_id, client_id, email, \
                              redirect_uri, expires_at, used_at, created_at";
 
-fn token_from(row: &Row<'_>) -> rusqlite::Result<EmailToken> {
+/// A token row, or `None` for one of a purpose this release does not know (see
+/// `tolerant::email_purpose`).
+fn token_from(row: &Row<'_>) -> rusqlite::Result<Option<EmailToken>> {
     let purpose: String = row.get(1)?;
-    let purpose = EmailPurpose::parse(&purpose).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            1,
-            rusqlite::types::Type::Text,
-            format!("unknown email token purpose {purpose:?}").into(),
-        )
-    })?;
-    Ok(EmailToken {
+    let Some(purpose) = crate::tolerant::email_purpose(&purpose) else {
+        return Ok(None);
+    };
+    Ok(Some(EmailToken {
         token_hash: row.get(0)?,
         purpose,
         user_id: uuid_at(row, 2)?,
@@ -36,7 +34,7 @@ fn token_from(row: &Row<'_>) -> rusqlite::Result<EmailToken> {
         expires_at: row.get(7)?,
         used_at: row.get(8)?,
         created_at: row.get(9)?,
-    })
+    }))
 }
 
 fn u32_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<u32> {
@@ -100,6 +98,7 @@ pub(super) fn find_email_token(
     .map_err(db)?
     .query_row([&token_hash[..]], token_from)
     .optional()
+    .map(Option::flatten)
     .map_err(db)
 }
 
@@ -119,6 +118,7 @@ fn use_token(
     .map_err(db)?
     .query_row(params![&token_hash[..], now, purpose.as_str()], token_from)
     .optional()
+    .map(Option::flatten)
     .map_err(db)
 }
 

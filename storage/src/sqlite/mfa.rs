@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::uuid_at;
 use super::{events, refresh};
-use crate::lifecycle::{ChallengeGrant, ChallengeKind, KeepSignIn, MfaChallenge, TotpFactor};
+use crate::lifecycle::{ChallengeGrant, KeepSignIn, MfaChallenge, TotpFactor};
 use crate::{EventDraft, StoreError, TokenHash};
 
 pub(super) fn find_totp(
@@ -258,17 +258,15 @@ pub(super) fn recovery_codes_left(conn: &Connection, user_id: Uuid) -> Result<u3
 const CHALLENGE_COLUMNS: &str = "token_hash, user_id, tenant_id, client_id, kind, failures, \
                                  expires_at, completed_at, created_at";
 
-fn challenge_from(row: &Row<'_>) -> rusqlite::Result<MfaChallenge> {
+/// A challenge row, or `None` for one of a kind this release does not know (see
+/// `tolerant::challenge_kind`).
+fn challenge_from(row: &Row<'_>) -> rusqlite::Result<Option<MfaChallenge>> {
     let kind: String = row.get(4)?;
-    let kind = ChallengeKind::parse(&kind).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            4,
-            rusqlite::types::Type::Text,
-            format!("unknown challenge kind {kind:?}").into(),
-        )
-    })?;
+    let Some(kind) = crate::tolerant::challenge_kind(&kind) else {
+        return Ok(None);
+    };
     let failures: i64 = row.get(5)?;
-    Ok(MfaChallenge {
+    Ok(Some(MfaChallenge {
         token_hash: row.get(0)?,
         user_id: uuid_at(row, 1)?,
         tenant_id: uuid_at(row, 2)?,
@@ -278,7 +276,7 @@ fn challenge_from(row: &Row<'_>) -> rusqlite::Result<MfaChallenge> {
         expires_at: row.get(6)?,
         completed_at: row.get(7)?,
         created_at: row.get(8)?,
-    })
+    }))
 }
 
 pub(super) fn insert_mfa_challenge(
@@ -313,6 +311,7 @@ pub(super) fn find_mfa_challenge(
     .map_err(db)?
     .query_row([&token_hash[..]], challenge_from)
     .optional()
+    .map(Option::flatten)
     .map_err(db)
 }
 

@@ -4,7 +4,8 @@ use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
-use super::error::{json_at, to_json, uuid_at};
+use super::error::{json_at, known_rows, to_json, uuid_at};
+use crate::tolerant;
 use crate::{
     Client, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg, StoreError,
     Tenant,
@@ -19,13 +20,7 @@ fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
         slug: row.get(1)?,
         name: row.get(2)?,
         created_at: row.get(3)?,
-        issuer_mode: IssuerMode::parse(&mode).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                format!("unknown issuer mode {mode:?}").into(),
-            )
-        })?,
+        issuer_mode: tolerant::issuer_mode(&mode),
     })
 }
 
@@ -106,9 +101,18 @@ const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_u
                               access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
                               id_token_alg, access_token_alg, third_party";
 
-fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
+/// A client row, or `None` for a client of a type this release does not know (a newer
+/// release's): such a client is absent here (lookups, lists, updates). Reading it as either
+/// known type would drop a requirement the newer type may carry (a public client needs no
+/// secret, a confidential one no PKCE), so its sign-ins are refused as those of an unknown
+/// client (with a warning and `hellojohn_unknown_values_total{kind="client_type"}`) until the
+/// newer release serves again; every other client is unaffected.
+fn client_from(row: &Row<'_>) -> rusqlite::Result<Option<Client>> {
     let client_type: String = row.get(9)?;
-    Ok(Client {
+    let Some(client_type) = tolerant::client_type(&client_type) else {
+        return Ok(None);
+    };
+    Ok(Some(Client {
         id: uuid_at(row, 0)?,
         tenant_id: uuid_at(row, 1)?,
         client_id: row.get(2)?,
@@ -118,13 +122,7 @@ fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
         post_logout_redirect_uris: json_at(row, 6)?,
         allowed_origins: json_at(row, 7)?,
         grant_types: json_at(row, 8)?,
-        client_type: ClientType::parse(&client_type).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                9,
-                rusqlite::types::Type::Text,
-                format!("unknown client_type {client_type:?}").into(),
-            )
-        })?,
+        client_type,
         secret_hash: row.get::<_, Option<String>>(10)?.map(SecretHash::new),
         require_email_verification: row.get(11)?,
         access_token_ttl: row.get(12)?,
@@ -134,21 +132,14 @@ fn client_from(row: &Row<'_>) -> rusqlite::Result<Client> {
         id_token_alg: alg_at(row, 16)?,
         access_token_alg: alg_at(row, 17)?,
         third_party: row.get(18)?,
-    })
+    }))
 }
 
 /// A signature algorithm column (NULL: the server's default).
 fn alg_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<SigningAlg>> {
-    match row.get::<_, Option<String>>(idx)? {
-        None => Ok(None),
-        Some(name) => SigningAlg::parse(&name).map(Some).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                idx,
-                rusqlite::types::Type::Text,
-                format!("unknown algorithm {name:?}").into(),
-            )
-        }),
-    }
+    Ok(row
+        .get::<_, Option<String>>(idx)?
+        .and_then(|name| tolerant::client_alg(&name)))
 }
 
 /// `Conflict("client_id")` when the tenant already has that `client_id`.
@@ -223,7 +214,7 @@ pub(super) fn list_clients(
             let rows = stmt
                 .query_map([tenant_id.to_string()], client_from)
                 .map_err(db)?;
-            rows.collect::<Result<_, _>>().map_err(db)?
+            known_rows(rows)?
         }
         None => {
             let mut stmt = conn
@@ -232,7 +223,7 @@ pub(super) fn list_clients(
                 ))
                 .map_err(db)?;
             let rows = stmt.query_map([], client_from).map_err(db)?;
-            rows.collect::<Result<_, _>>().map_err(db)?
+            known_rows(rows)?
         }
     };
     Ok(clients)
@@ -249,6 +240,7 @@ pub(super) fn find_client(
     .map_err(db)?
     .query_row(params![tenant_id.to_string(), client_id], client_from)
     .optional()
+    .map(Option::flatten)
     .map_err(db)
 }
 
@@ -263,7 +255,7 @@ pub(super) fn find_clients_by_client_id(
         ))
         .map_err(db)?;
     let rows = stmt.query_map([client_id], client_from).map_err(db)?;
-    rows.collect::<Result<_, _>>().map_err(db)
+    known_rows(rows)
 }
 
 /// A list as JSON text, or `None` (unchanged).
@@ -302,8 +294,9 @@ pub(super) fn update_client(
                  id_token_alg = CASE WHEN ?19 THEN ?20 ELSE id_token_alg END, \
                  access_token_alg = CASE WHEN ?21 THEN ?22 ELSE access_token_alg END, \
                  third_party = COALESCE(?23, third_party) \
-             WHERE tenant_id = ?1 AND client_id = ?2 \
-             RETURNING {CLIENT_COLUMNS}"
+             WHERE tenant_id = ?1 AND client_id = ?2 AND {} \
+             RETURNING {CLIENT_COLUMNS}",
+        tolerant::KNOWN_CLIENT_TYPE
     ))
     .map_err(db)?
     .query_row(
@@ -335,6 +328,7 @@ pub(super) fn update_client(
         client_from,
     )
     .optional()
+    .map(Option::flatten)
     .map_err(db)
 }
 

@@ -5,7 +5,7 @@ use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::error::{json_at, to_json, uuid_at};
+use super::error::{json_at, known_rows, to_json, uuid_at};
 use crate::{
     DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, StoreError, WebhookDelivery,
     WebhookEndpoint,
@@ -108,31 +108,26 @@ const DELIVERY_FROM: &str = "webhook_deliveries d \
      JOIN webhook_events v ON v.id = d.event_id \
      JOIN webhook_endpoints e ON e.id = d.endpoint_id";
 
-fn status_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DeliveryStatus> {
-    let text: String = row.get(idx)?;
-    DeliveryStatus::parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("unknown delivery status {text:?}").into(),
-        )
-    })
-}
-
 fn u32_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<u32> {
     let v: i64 = row.get(idx)?;
     Ok(u32::try_from(v).unwrap_or(u32::MAX))
 }
 
-fn delivery_from(row: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
-    Ok(WebhookDelivery {
+/// A delivery row, or `None` for one in a status this release does not know (see
+/// `tolerant::delivery_status`).
+fn delivery_from(row: &Row<'_>) -> rusqlite::Result<Option<WebhookDelivery>> {
+    let status: String = row.get(6)?;
+    let Some(status) = crate::tolerant::delivery_status(&status) else {
+        return Ok(None);
+    };
+    Ok(Some(WebhookDelivery {
         id: uuid_at(row, 0)?,
         event_id: uuid_at(row, 1)?,
         event_type: row.get(2)?,
         endpoint_id: uuid_at(row, 3)?,
         tenant_id: uuid_at(row, 4)?,
         url: row.get(5)?,
-        status: status_at(row, 6)?,
+        status,
         attempts: u32_at(row, 7)?,
         generation: u32_at(row, 8)?,
         next_attempt_at_ms: row.get(9)?,
@@ -144,7 +139,7 @@ fn delivery_from(row: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
         last_error: row.get(13)?,
         delivered_at_ms: row.get(14)?,
         created_at: row.get(15)?,
-    })
+    }))
 }
 
 pub(super) fn list_deliveries(
@@ -168,7 +163,7 @@ pub(super) fn list_deliveries(
             delivery_from,
         )
         .map_err(db)?;
-    rows.collect::<Result<_, _>>().map_err(db)
+    known_rows(rows)
 }
 
 pub(super) fn get_delivery(
@@ -181,6 +176,7 @@ pub(super) fn get_delivery(
     .map_err(db)?
     .query_row([id.to_string()], delivery_from)
     .optional()
+    .map(Option::flatten)
     .map_err(db)
 }
 
