@@ -242,9 +242,8 @@ class Instance:
                 self.proc.wait()
         self.proc = None
 
-    def cli(self, args, settings):
-        keep = ("HELLOJOHN_DATABASE_URL", "HELLOJOHN_MASTER_KEY", "HELLOJOHN_LOG")
-        env_vars = dict(os.environ, **{k: v for k, v in settings.items() if k in keep})
+    def cli(self, args):
+        env_vars = dict(os.environ, **self.settings)
         return subprocess.run([str(self.hj), *args], env=env_vars, capture_output=True, text=True)
 
     def has_route(self, path):
@@ -486,7 +485,7 @@ def main():
     try:
         # ---------------------------------------------------------- 1: the old release alone
         log(f"[{step}] old migrate, tenant, client, webhook endpoint; one old instance under load")
-        help_text = old.cli(["client", "create", "--help"], settings).stdout
+        help_text = old.cli(["client", "create", "--help"]).stdout
         old_redirects = ["--redirect-uri", redirect_uri] if "--redirect-uri" in help_text else []
         if not old_redirects:
             c.notes.append("the previous release's CLI has no --redirect-uri: the new CLI adds it after the migration")
@@ -494,7 +493,7 @@ def main():
                      ["client", "create", "--tenant", TENANT, "--client-id", CLIENT, *old_redirects],
                      ["webhook", "create", "--tenant", TENANT, "--url", f"http://127.0.0.1:{receiver.port}/hook",
                       "--events", "*", "--secret", HOOK_SECRET]):
-            r = old.cli(args, settings)
+            r = old.cli(args)
             if r.returncode != 0:
                 raise Fatal(step, f"old `hj {' '.join(args)}` failed: {r.stderr.strip()}")
         tail = old.start()
@@ -513,7 +512,7 @@ def main():
         step = "2 migrate"
         log(f"[{step}] new `hj migrate` while the old instance serves")
         t0 = time.time()
-        r = new.cli(["migrate"], settings)
+        r = new.cli(["migrate"])
         report["steps"]["migrate_s"] = round(time.time() - t0, 2)
         if r.returncode != 0:
             raise Fatal(step, f"new `hj migrate` failed: {r.stderr.strip()}")
@@ -521,7 +520,7 @@ def main():
         if not old_redirects:
             # The old CLI cannot register a redirect URI; the new one adds it to the old client.
             r = new.cli(["client", "update", "--tenant", TENANT, "--client-id", CLIENT,
-                         "--redirect-uri", redirect_uri], settings)
+                         "--redirect-uri", redirect_uri])
             if r.returncode != 0:
                 raise Fatal(step, f"new `hj client update --redirect-uri` failed: {r.stderr.strip()}")
         time.sleep(a.seconds)
