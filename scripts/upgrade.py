@@ -513,7 +513,11 @@ def main():
         log(f"[{step}] new `hj migrate` while the old instance serves")
         t0 = time.time()
         r = new.cli(["migrate"])
-        report["steps"]["migrate_s"] = round(time.time() - t0, 2)
+        t1 = time.time()
+        report["steps"]["migrate_s"] = round(t1 - t0, 2)
+        during = [r[3] for r in list(load.records) if t0 <= r[0] <= t1]
+        report["steps"]["answers_during_migrate"] = len(during)
+        log(f"  {len(during)} load answers while it ran: {sorted(set(during))}")
         if r.returncode != 0:
             raise Fatal(step, f"new `hj migrate` failed: {r.stderr.strip()}")
         log(f"  new migrate took {report['steps']['migrate_s']} s: {r.stdout.strip()[-300:]}")
