@@ -70,6 +70,13 @@ if [[ $# -eq 0 ]]; then
     cargo build -q -p hj && /usr/bin/python3 "$REPO/scripts/cluster.py" --hj "$REPO/target/debug/hj" --seconds 2
     rc=$?
     [[ $status -eq 0 ]] && status=$rc
+    # The upgrade and the rollback: the previous release (scripts/previous-release, built once
+    # into $HJ_TEST_DIR/previous/) serves under load while this build migrates, both serve side
+    # by side, the old one restarts on the new schema, this one again (scripts/upgrade.py).
+    echo "== upgrade: previous release $(head -n 1 "$REPO/scripts/previous-release" | cut -c 1-12) -> this build =="
+    cargo build -q -p hj && /usr/bin/python3 "$REPO/scripts/upgrade.py" --hj "$REPO/target/debug/hj"
+    rc=$?
+    [[ $status -eq 0 ]] && status=$rc
     # The OpenID Connect conformance suite (openid-client, and the hosted sign-in page in headless
     # Chromium) against the same binary: the embedded store, then two instances on PostgreSQL.
     echo "== conformance: oidcc-basic and the hosted sign-in page =="
