@@ -134,6 +134,22 @@ def build_previous(sha, test_dir):
     return binary, took
 
 
+# The first release whose unknown-setting check warns instead of refusing to start: from it on,
+# a rollback keeps the newer release's environment, and the test gives every release all of it
+# (and one setting no release knows).
+TOLERANT = (0, 2, 0)
+FUTURE_SETTING = "HELLOJOHN_UPGRADE_TEST_FUTURE_SETTING"
+
+
+def release_of(hj):
+    """`hj --version` as (major, minor, patch)."""
+    out = subprocess.run([str(hj), "--version"], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
+    if not m:
+        sys.exit(f"upgrade.py: `{hj} --version` names no version: {out!r}")
+    return tuple(int(x) for x in m.groups())
+
+
 def known_settings(hj):
     """The HELLOJOHN_* settings a binary knows (a release refuses to start on an unknown one)."""
     out = subprocess.run([str(hj), "config", "docs"], check=True, capture_output=True, text=True).stdout
@@ -202,8 +218,14 @@ class Instance:
         known = known_settings(hj)
         if not {"HELLOJOHN_DATABASE_URL", "HELLOJOHN_MASTER_KEY"} <= known:
             sys.exit(f"upgrade.py: `{hj} config docs` lists no HELLOJOHN_DATABASE_URL: cannot tell its settings")
-        self.settings = {k: v for k, v in settings.items() if k in known}
-        self.dropped = sorted(k for k in settings if k not in known)
+        self.release = release_of(hj)
+        if self.release >= TOLERANT:
+            # Every setting, known or not: an unknown one must be a warning, never a refusal.
+            self.settings = dict(settings, **{FUTURE_SETTING: "1"})
+            self.dropped = []
+        else:
+            self.settings = {k: v for k, v in settings.items() if k in known}
+            self.dropped = sorted(k for k in settings if k not in known)
         self.port = free_port()
         self.dir = workdir / name
         self.dir.mkdir(mode=0o700)

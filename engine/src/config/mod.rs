@@ -245,15 +245,20 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// All problems found, in setting order.
+/// All problems found, in setting order; and the unknown keys, which are not problems (a
+/// newer release's settings, kept through a rollback) but shown with them: an operator fixing
+/// the configuration wants to see a typo too.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
+pub struct ConfigErrors(pub Vec<ConfigError>, pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
         for e in &self.0 {
             writeln!(f, "  {}: {}", e.key, e.message)?;
+        }
+        for e in &self.1 {
+            writeln!(f, "  warning: {}: {}", e.key, e.message)?;
         }
         Ok(())
     }
@@ -543,7 +548,7 @@ impl Config {
             .collect();
         unknown.sort();
         unknown.dedup();
-        let unknown_settings = unknown
+        let unknown_settings: Vec<ConfigError> = unknown
             .into_iter()
             .map(|key| {
                 let hint = closest(&key)
@@ -556,7 +561,7 @@ impl Config {
             })
             .collect();
         if !r.errors.is_empty() {
-            return Err(ConfigErrors(r.errors));
+            return Err(ConfigErrors(r.errors, unknown_settings));
         }
         let base_url = if base_url.is_empty() {
             format!("http://localhost:{}", listen.port())
