@@ -40,6 +40,25 @@ fn config_errors_are_all_reported_then_exit_64() {
 }
 
 #[test]
+fn version_names_the_release_and_the_commit() {
+    let out = hj().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("hj {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    // A release the upgrade test and `hj migrate status` know.
+    assert!(
+        storage::releases::RELEASES
+            .iter()
+            .any(|r| r.version == env!("CARGO_PKG_VERSION")),
+        "{} is not in storage::releases::RELEASES",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
 fn a_flag_overrides_its_variable_and_is_validated_too() {
     let out = hj()
         .args(["serve", "--idle-timeout", "forever"])
@@ -161,6 +180,15 @@ fn tenant_and_client_administration_on_the_embedded_store() {
     let (code, out, _) = run(&["migrate", "status"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("pending: []"), "{out}");
+    // The question before a rollback: 0.1.0 refuses the data later releases write.
+    assert!(
+        out.contains(&format!(
+            "releases that can run on this schema: {}",
+            storage::releases::FIRST_TOLERANT
+        )),
+        "{out}"
+    );
+    assert!(out.contains("cannot run on it: 0.1.0 ("), "{out}");
 
     let (code, out, _) = run(&["tenant", "create", "--slug", "acme", "--name", "Acme Inc"]);
     assert_eq!(code, Some(0));
