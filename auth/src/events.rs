@@ -68,6 +68,9 @@ pub struct Origin {
     pub ip: Option<IpAddr>,
     /// The `User-Agent` header, cut to [`Origin::MAX_USER_AGENT`] bytes.
     pub user_agent: Option<String>,
+    /// The request's id (`X-Request-Id`): written into each event's metadata as `request_id`,
+    /// so an audit entry and a webhook payload lead back to the access log's line.
+    pub request_id: Option<String>,
 }
 
 impl Origin {
@@ -84,7 +87,17 @@ impl Origin {
                 }
                 u[..end].to_string()
             });
-        Origin { ip, user_agent }
+        Origin {
+            ip,
+            user_agent,
+            request_id: None,
+        }
+    }
+
+    /// The same origin, with the request's id.
+    pub fn with_request_id(mut self, request_id: &str) -> Origin {
+        self.request_id = Some(request_id.to_string());
+        self
     }
 
     /// A successful event of `kind`. `user` is its actor and target when known; the store
@@ -96,6 +109,10 @@ impl Origin {
         user: Option<Uuid>,
         now: i64,
     ) -> EventDraft {
+        let mut metadata = EventMeta::new();
+        if let Some(request_id) = &self.request_id {
+            metadata.insert("request_id", request_id.as_str());
+        }
         EventDraft {
             id: Uuid::now_v7(),
             event_type: kind.as_str().to_string(),
@@ -106,7 +123,7 @@ impl Origin {
             target_type: user.map(|_| "user".to_string()),
             ip_address: self.ip.map(|ip| ip.to_canonical().to_string()),
             user_agent: self.user_agent.clone(),
-            metadata: EventMeta::new(),
+            metadata,
             result: "success".to_string(),
             created_at: now,
         }

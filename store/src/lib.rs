@@ -12,6 +12,7 @@
 //! [`Store`] is every trait at once (what a backend is); callers bring the traits they call
 //! into scope with `use store::prelude::*`.
 
+pub mod admin;
 pub mod authcode;
 pub mod event_meta;
 pub mod files;
@@ -26,6 +27,7 @@ pub mod tolerance;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use admin::{ApiKey, AuditEntry, AuditQuery, AuditRecord, NewApiKey};
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use lifecycle::{
@@ -449,21 +451,91 @@ pub trait Outbox: Send + Sync {
     fn prune(&self, kind: OutboxKind, before: i64, limit: u32) -> StoreFuture<'_, u64>;
 }
 
+/// API keys: the admin API's credentials for machines. Each write carries the audit entry of
+/// the action, written in its transaction.
+pub trait ApiKeys: Send + Sync {
+    /// Names need not be unique (a rotation keeps the name).
+    fn create_api_key(&self, key: NewApiKey, audit: AuditEntry) -> StoreFuture<'_, ApiKey>;
+    /// Every key, revoked and expired ones included, newest first.
+    fn list_api_keys(&self) -> StoreFuture<'_, Vec<ApiKey>>;
+    fn get_api_key(&self, id: Uuid) -> StoreFuture<'_, Option<ApiKey>>;
+    /// The key whose token hashes to `key_hash`, whatever its state (the caller checks it).
+    fn find_api_key(&self, key_hash: TokenHash) -> StoreFuture<'_, Option<ApiKey>>;
+    /// Sets `revoked_at` unless already set. `None` when there is no such key; the key as it
+    /// stands otherwise (the audit entry is written only when this call revoked it).
+    fn revoke_api_key(
+        &self,
+        id: Uuid,
+        now: i64,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<ApiKey>>;
+    /// Revokes `old` and creates `new` (same name and scope) in one transaction. `None` when
+    /// `old` does not exist or is no longer active (nothing written).
+    fn rotate_api_key(
+        &self,
+        old: Uuid,
+        new: NewApiKey,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<ApiKey>>;
+    /// Sets `last_used_at` to `at` when it is unset or older than `at - 60`: one write a
+    /// minute per key at most, whatever the request rate.
+    fn touch_api_key(&self, id: Uuid, at: i64) -> StoreFuture<'_, ()>;
+}
+
+/// The audit log: every admin action and every security event, written with its change.
+pub trait AuditLog: Send + Sync {
+    /// An entry with no other change (a refused admin sign-in, an export).
+    fn record_audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
+    /// Entries matching `query`, newest first (`created_at`, then `id`, descending).
+    fn list_audit(&self, query: AuditQuery) -> StoreFuture<'_, Vec<AuditRecord>>;
+    /// One entry; with `tenant_id`, only an entry of that tenant.
+    fn get_audit(&self, tenant_id: Option<Uuid>, id: Uuid)
+        -> StoreFuture<'_, Option<AuditRecord>>;
+    /// Deletes up to `limit` entries created before `before` (Unix seconds), of one tenant or
+    /// all, then writes `audit` (the purge's own entry, which survives it) in the same
+    /// transaction. Returns how many went.
+    fn purge_audit(
+        &self,
+        tenant_id: Option<Uuid>,
+        before: i64,
+        limit: u32,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, u64>;
+}
+
 /// The whole store: what a backend implements and what the engine holds (`Arc<dyn Store>`).
 pub trait Store:
-    Administration + Directory + Accounts + Tokens + SigningKeys + Factors + Outbox + 'static
+    Administration
+    + Directory
+    + Accounts
+    + Tokens
+    + SigningKeys
+    + Factors
+    + Outbox
+    + ApiKeys
+    + AuditLog
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Administration + Directory + Accounts + Tokens + SigningKeys + Factors + Outbox + 'static
+    T: Administration
+        + Directory
+        + Accounts
+        + Tokens
+        + SigningKeys
+        + Factors
+        + Outbox
+        + ApiKeys
+        + AuditLog
+        + 'static
 {
 }
 
 /// The store's traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use crate::{
-        Accounts as _, Administration as _, Directory as _, Factors as _, Outbox as _,
-        SigningKeys as _, Store, Tokens as _,
+        Accounts as _, Administration as _, ApiKeys as _, AuditLog as _, Directory as _,
+        Factors as _, Outbox as _, SigningKeys as _, Store, Tokens as _,
     };
 }

@@ -88,6 +88,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "tenant_issuers",
         sql: include_str!("../../../migrations/postgres/0013_tenant_issuers.sql"),
     },
+    Migration {
+        version: 14,
+        name: "admin_api",
+        sql: include_str!("../../../migrations/postgres/0014_admin_api.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

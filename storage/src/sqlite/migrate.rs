@@ -78,6 +78,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "tenant_issuers",
         sql: include_str!("../../../migrations/sqlite/0013_tenant_issuers.sql"),
     },
+    Migration {
+        version: 14,
+        name: "admin_api",
+        sql: include_str!("../../../migrations/sqlite/0014_admin_api.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {
