@@ -18,6 +18,8 @@
 //!
 //! This crate has no HTTP, JSON or Redis dependency; the engine is the shell around it.
 
+pub mod api_keys;
+pub mod client_rules;
 pub mod client_secret;
 pub mod events;
 pub mod flows;

@@ -42,6 +42,7 @@ pub struct Rates {
     pub token: Rate,
     pub failed_sign_in: Rate,
     pub logout: Rate,
+    pub admin: Rate,
 }
 
 /// A rate limit.
@@ -57,6 +58,10 @@ pub enum Limit {
     FailedSignIn,
     /// `/v2/auth/logout` and `/v2/auth/logout-all`, per client IP: each is a write transaction.
     Logout,
+    /// The admin API, per client IP (before any credential is looked at).
+    AdminIp,
+    /// The admin API, per API key or admin account.
+    AdminKey,
 }
 
 impl Limit {
@@ -68,6 +73,8 @@ impl Limit {
             Limit::Token => "token",
             Limit::FailedSignIn => "failed_sign_in",
             Limit::Logout => "logout",
+            Limit::AdminIp => "admin_ip",
+            Limit::AdminKey => "admin_key",
         }
     }
 }
@@ -330,6 +337,7 @@ impl Limiter {
             Limit::Token => r.token,
             Limit::FailedSignIn => r.failed_sign_in,
             Limit::Logout => r.logout,
+            Limit::AdminIp | Limit::AdminKey => r.admin,
         }
     }
 
@@ -577,6 +585,7 @@ mod tests {
             token: rate,
             failed_sign_in: rate,
             logout: rate,
+            admin: rate,
         };
         let l = Limiter::new(rates, None);
         assert!(!l.enabled());

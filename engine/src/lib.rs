@@ -2,6 +2,7 @@
 //! The HelloJohn engine: per-core runtime, HTTP serving, routing, the auth domain, the hash
 //! pool and metrics. See `docs/ARCHITECTURE.md` for the map.
 
+pub mod admin;
 pub mod app;
 pub mod client_ip;
 pub mod config;

@@ -9,6 +9,8 @@ macro_rules! routes {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Route {
             $($variant,)*
+            /// An admin API route (`/v2/admin/...`).
+            Admin(crate::admin::AdminRoute),
             /// Any path that matches no route.
             Unmatched,
         }
@@ -18,6 +20,7 @@ macro_rules! routes {
             pub const fn template(self) -> &'static str {
                 match self {
                     $(Route::$variant => $template,)*
+                    Route::Admin(r) => r.template(),
                     Route::Unmatched => "unmatched",
                 }
             }
@@ -109,6 +112,9 @@ pub fn slug_of(route: Route, path: &str) -> Option<&str> {
 impl Route {
     /// The routes whose template has a `{slug}`; anything else is `Unmatched`.
     fn with_slug(path: &str) -> Route {
+        if let Some(admin) = crate::admin::AdminRoute::from_path(path) {
+            return Route::Admin(admin);
+        }
         for route in [Route::TenantOpenIdConfiguration, Route::TenantJwks] {
             if slug_of(route, path).is_some() {
                 return route;
@@ -169,6 +175,7 @@ impl Route {
             | Route::MfaRecoveryRotate
             | Route::VerifyEmailStart
             | Route::Forgot => method == Method::POST,
+            Route::Admin(r) => r.allows(method),
             Route::Unmatched => false,
         }
     }

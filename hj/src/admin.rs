@@ -50,15 +50,7 @@ pub async fn migrate_status(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn valid_slug(slug: &str) -> bool {
-    !slug.is_empty()
-        && slug.len() <= 63
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-')
-}
+use auth::client_rules::valid_slug;
 
 pub async fn tenant_create(
     store: &dyn Store,

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use store::{Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, Store, Tenant};
 
-use crate::client_rules as rules;
+use auth::client_rules as rules;
 
 fn who(name: &'static str, about: &'static str) -> Command {
     Command::new(name)

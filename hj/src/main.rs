@@ -8,7 +8,6 @@ use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
 
 mod admin;
 mod client;
-mod client_rules;
 mod keys;
 mod user;
 mod webhook;

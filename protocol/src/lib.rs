@@ -5,6 +5,7 @@
 //! values at the handler and back.
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod grant;

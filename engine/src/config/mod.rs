@@ -186,6 +186,7 @@ pub struct Config {
     pub rate_limit_token: Rate,
     pub rate_limit_failed_sign_in: Rate,
     pub rate_limit_logout: Rate,
+    pub rate_limit_admin: Rate,
     pub webhook_timeout: Duration,
     pub webhook_max_attempts: u32,
     pub webhook_poll_interval: Duration,
@@ -306,6 +307,7 @@ impl Config {
             token: self.rate_limit_token,
             failed_sign_in: self.rate_limit_failed_sign_in,
             logout: self.rate_limit_logout,
+            admin: self.rate_limit_admin,
         }
     }
 
@@ -507,6 +509,7 @@ impl Config {
         let rate_limit_failed_sign_in =
             r.parse("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", default_rate, rate);
         let rate_limit_logout = r.parse("HELLOJOHN_RATE_LIMIT_LOGOUT", default_rate, rate);
+        let rate_limit_admin = r.parse("HELLOJOHN_RATE_LIMIT_ADMIN", default_rate, rate);
         let webhook_timeout = r.parse(
             "HELLOJOHN_WEBHOOK_TIMEOUT",
             Duration::from_secs(10),
@@ -609,6 +612,7 @@ impl Config {
             rate_limit_token,
             rate_limit_failed_sign_in,
             rate_limit_logout,
+            rate_limit_admin,
             webhook_timeout,
             webhook_max_attempts,
             webhook_poll_interval,

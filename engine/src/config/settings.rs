@@ -78,6 +78,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_RATE_LIMIT_TOKEN", "rate-limit-token", "60/1m", "Refresh and token requests per client IP (COUNT/PERIOD)."),
     s("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", "rate-limit-failed-sign-in", "5/15m", "Failed sign-ins per account (COUNT/PERIOD)."),
     s("HELLOJOHN_RATE_LIMIT_LOGOUT", "rate-limit-logout", "30/1m", "Sign-outs (logout, logout-all) per client IP (COUNT/PERIOD)."),
+    s("HELLOJOHN_RATE_LIMIT_ADMIN", "rate-limit-admin", "600/1m", "Admin API requests per client IP, and again per API key or admin (COUNT/PERIOD)."),
     s("HELLOJOHN_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "Timeout of one webhook delivery attempt."),
     s("HELLOJOHN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "Attempts before a delivery is exhausted."),
     s("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "webhook-poll-interval", "1s", "How often each instance looks for due deliveries."),

@@ -90,6 +90,18 @@ pub fn preflight(route: Route, origin_allowed: bool) -> Resp {
     }
     let mut resp = empty(204);
     if origin_allowed {
+        if let Route::Admin(admin) = route {
+            let h = resp.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&admin.allow_header()) {
+                h.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
+            }
+            h.insert(
+                ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Authorization, Content-Type, X-API-Key, X-Request-Id"),
+            );
+            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            return resp;
+        }
         let methods = if route.allows(&http::Method::POST) && route.allows(&http::Method::GET) {
             "GET, POST, OPTIONS"
         } else if route.allows(&http::Method::POST) {

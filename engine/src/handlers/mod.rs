@@ -139,6 +139,16 @@ fn rate_headers(resp: &mut Resp, d: &Decision) {
 
 pub type HandlerResult = Result<Resp, ApiError>;
 
+/// A store error as its answer (503 for a fault, 409 for a conflict): see `errors::store`.
+pub fn store_error(e: &store::StoreError) -> ApiError {
+    errors::store(e)
+}
+
+/// 429 with the limit's numbers.
+pub fn rate_limited(d: &Decision) -> ApiError {
+    errors::rate_limited(d)
+}
+
 /// Handles one request end to end. Never fails: every fault becomes an error response.
 pub async fn handle(
     shard: Rc<Shard>,
@@ -315,6 +325,7 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         Route::Forgot => account::forgot(ctx, req).await,
         Route::Reset if req.method() == http::Method::GET => account::reset_page(ctx, req).await,
         Route::Reset => account::reset(ctx, req).await,
+        Route::Admin(admin) => crate::admin::dispatch(ctx, admin, req).await,
         Route::Unmatched => {
             ctx.clock.request_read();
             Err(ApiError::new(ErrorCode::NotFound, "no such route"))

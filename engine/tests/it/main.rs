@@ -4,6 +4,7 @@ extern crate hellojohn_engine as engine;
 
 mod abuse;
 mod accounts;
+mod admin;
 mod attacks;
 mod auth;
 mod client_policy;

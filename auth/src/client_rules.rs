@@ -1,4 +1,4 @@
-//! What `hj client create|update` accepts: redirect URIs, origins, grant types, scopes, names.
+//! The client rules `hj client create|update` and the admin API share: redirect URIs, origins, grant types, scopes, names.
 //! Each check returns the value as stored (origins lower-cased, lists without duplicates) or
 //! a message for the operator.
 
@@ -11,6 +11,17 @@ const GRANT_TYPES: [&str; 3] = GrantType::NAMES;
 const MAX_URI_LEN: usize = 2048;
 /// Longest token lifetime override accepted: ten years, in seconds.
 pub const MAX_TTL_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// A tenant slug: 1-63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`.
+pub fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
 
 /// `items` in their first order, without repeats.
 fn dedup(items: Vec<String>) -> Vec<String> {

@@ -1,0 +1,167 @@
+//! The admin API (`/v2/admin/...`): HelloJohn's routes for operators, authenticated by an API
+//! key (`X-API-Key`) and authorized by its scope. See docs/admin-api.md.
+//!
+//! Every request runs the same prologue ([`dispatch`]): the per-IP limit, the body (bounded),
+//! the credential, the per-key limit, the tenant of the path (by id or slug) and the scope
+//! check; then the route's handler gets a [`Call`]. Every change a handler makes goes to the
+//! store with its audit entry ([`Call::audit`]), written in the change's transaction.
+
+mod api_keys;
+mod audit;
+mod clients;
+mod guard;
+pub mod routes;
+mod tenants;
+
+use http::request::Parts;
+use http::{Method, Request};
+use hyper::body::Incoming;
+use protocol::{ApiError, ErrorCode};
+use serde::de::DeserializeOwned;
+use store::{AuditEntry, EventMeta, Tenant};
+use uuid::Uuid;
+
+use crate::handlers::{common, Ctx, HandlerResult};
+use ::auth::limiter::Limit;
+pub use guard::{Actor, Principal};
+pub use routes::AdminRoute;
+
+/// One admin request past its prologue.
+pub struct Call<'a> {
+    pub ctx: &'a Ctx,
+    pub route: AdminRoute,
+    pub method: Method,
+    pub parts: Parts,
+    pub body: Vec<u8>,
+    pub principal: Principal,
+    /// The path's parameters after `{tenant_id}` (or all of them on global routes).
+    pub params: Vec<String>,
+    /// The tenant of the path, resolved (routes under `/tenants/{tenant_id}`).
+    pub tenant: Option<Tenant>,
+}
+
+impl Call<'_> {
+    /// The JSON body (415 for another media type, 400 for bad JSON, deep JSON refused).
+    pub fn json<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        common::parse(&self.parts, self.body.clone(), false, common::Accept::Json)
+    }
+
+    /// A query parameter.
+    pub fn query(&self, name: &str) -> Option<String> {
+        crate::http::query_param(self.parts.uri.query(), name)
+    }
+
+    /// The path's `n`-th parameter after the tenant.
+    pub fn param(&self, n: usize) -> &str {
+        self.params.get(n).map(String::as_str).unwrap_or("")
+    }
+
+    /// The tenant of a tenant route.
+    pub fn tenant(&self) -> Result<&Tenant, ApiError> {
+        self.tenant
+            .as_ref()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "route has no tenant"))
+    }
+
+    /// The audit entry of an action of this request: its actor, tenant, client address, user
+    /// agent and request id.
+    pub fn audit(&self, action: &str, target_type: &str, target_id: impl ToString) -> AuditEntry {
+        let user_agent = self
+            .parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let origin = crate::webhook::Origin::new(Some(self.ctx.client_ip), user_agent);
+        let (actor_type, actor_id, actor_name) = self.principal.actor.describe();
+        AuditEntry {
+            id: Uuid::now_v7(),
+            tenant_id: self.tenant.as_ref().map(|t| t.id),
+            action: action.to_string(),
+            actor_type: actor_type.to_string(),
+            actor_id: Some(actor_id),
+            actor_name: Some(actor_name),
+            target_type: Some(target_type.to_string()),
+            target_id: Some(target_id.to_string()),
+            ip_address: origin.ip.map(|ip| ip.to_canonical().to_string()),
+            user_agent: origin.user_agent,
+            request_id: Some(self.ctx.request_id.clone()),
+            metadata: EventMeta::new(),
+            result: "success".to_string(),
+            created_at: self.ctx.now,
+        }
+    }
+}
+
+/// Runs the prologue, then the route's handler.
+pub async fn dispatch(ctx: &Ctx, route: AdminRoute, req: Request<Incoming>) -> HandlerResult {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    // Before anything is read or looked up: a flood from one address costs a limiter step.
+    ctx.limit(Limit::AdminIp).await?;
+    let (parts, body) = common::body(ctx, req).await?;
+    let principal = guard::authenticate(ctx, &parts).await?;
+    guard::limit_principal(ctx, &principal).await?;
+    let mut params = route.params(&path);
+    let tenant = match route.reach() {
+        routes::Reach::Global => None,
+        _ => {
+            let key = params.remove(0);
+            Some(guard::tenant_for(ctx, &principal, &key).await?)
+        }
+    };
+    guard::authorize(&principal, route, &method, tenant.as_ref())?;
+    let call = Call {
+        ctx,
+        route,
+        method,
+        parts,
+        body,
+        principal,
+        params,
+        tenant,
+    };
+    let resp = handle(&call).await?;
+    Ok(common::no_store(resp))
+}
+
+async fn handle(call: &Call<'_>) -> HandlerResult {
+    use AdminRoute as R;
+    let m = &call.method;
+    match call.route {
+        R::ApiKeys if m == Method::POST => api_keys::create(call).await,
+        R::ApiKeys => api_keys::list(call).await,
+        R::ApiKey if m == Method::DELETE => api_keys::revoke(call).await,
+        R::ApiKey => api_keys::get(call).await,
+        R::ApiKeyRotate => api_keys::rotate(call).await,
+        R::AuditLogsGlobal | R::AuditLogs => audit::list(call).await,
+        R::AuditLogsExport => audit::export(call).await,
+        R::AuditLogsPurge => audit::purge(call).await,
+        R::AuditLog => audit::get(call).await,
+        R::Tenants if m == Method::POST => tenants::create(call).await,
+        R::Tenants => tenants::list(call).await,
+        R::Tenant if m == Method::DELETE => tenants::delete(call).await,
+        R::Tenant if m == Method::GET || m == Method::HEAD => tenants::get(call),
+        R::Tenant => tenants::update(call).await,
+        R::Clients if m == Method::POST => clients::create(call).await,
+        R::Clients => clients::list(call).await,
+        R::Client if m == Method::DELETE => clients::delete(call).await,
+        R::Client if m == Method::GET || m == Method::HEAD => clients::get(call).await,
+        R::Client => clients::update(call).await,
+        R::ClientRevokeSecret => clients::revoke_secret(call).await,
+    }
+}
+
+/// 404 `NOT_FOUND` for a missing resource.
+pub fn not_found(what: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
+}
+
+/// 400 `BAD_REQUEST` about `field`.
+pub fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message).with_field(field)
+}
+
+/// A store fault or conflict as its HTTP answer.
+pub fn store_err(e: store::StoreError) -> ApiError {
+    crate::handlers::store_error(&e)
+}

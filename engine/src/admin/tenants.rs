@@ -1,0 +1,150 @@
+//! `/v2/admin/tenants`: list, create, get, update (name, slug, issuer mode), delete.
+
+use protocol::admin::{TenantInfo, TenantRequest};
+use protocol::webhook::rfc3339;
+use protocol::{ApiError, ErrorCode};
+use store::{IssuerMode, Tenant, TenantChanges};
+
+use super::{invalid, not_found, store_err, Call};
+use crate::handlers::HandlerResult;
+use crate::http::{empty, json};
+use ::auth::api_keys::Scope;
+use ::auth::client_rules as rules;
+
+pub fn info(t: &Tenant) -> TenantInfo {
+    TenantInfo {
+        id: t.id.to_string(),
+        slug: t.slug.clone(),
+        name: t.name.clone(),
+        issuer_mode: t.issuer_mode.as_str().to_string(),
+        created_at: rfc3339(t.created_at),
+    }
+}
+
+fn slug(text: &str) -> Result<String, ApiError> {
+    if rules::valid_slug(text) {
+        Ok(text.to_string())
+    } else {
+        Err(invalid(
+            "slug",
+            "slug must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+        ))
+    }
+}
+
+fn issuer_mode(text: Option<&str>) -> Result<Option<IssuerMode>, ApiError> {
+    text.map(|m| {
+        IssuerMode::parse(m)
+            .ok_or_else(|| invalid("issuer_mode", "issuer_mode must be global or path"))
+    })
+    .transpose()
+}
+
+fn conflict(e: store::StoreError) -> ApiError {
+    match e {
+        store::StoreError::Conflict(_) => {
+            ApiError::new(ErrorCode::Conflict, "a tenant already has this slug").with_field("slug")
+        }
+        e => store_err(e),
+    }
+}
+
+pub async fn list(call: &Call<'_>) -> HandlerResult {
+    let tenants = call
+        .ctx
+        .shard
+        .app
+        .store
+        .list_tenants()
+        .await
+        .map_err(store_err)?;
+    let items: Vec<TenantInfo> = tenants
+        .iter()
+        .filter(|t| match &call.principal.scope {
+            Scope::Tenant(own) => &t.slug == own,
+            _ => true,
+        })
+        .map(info)
+        .collect();
+    Ok(json(200, &items))
+}
+
+pub async fn create(call: &Call<'_>) -> HandlerResult {
+    let req: TenantRequest = call.json()?;
+    let slug = slug(req.slug.as_deref().unwrap_or(""))?;
+    let name = match req.name.as_deref() {
+        None => slug.clone(),
+        Some(n) => rules::name(n).map_err(|m| invalid("name", m))?,
+    };
+    let mode = issuer_mode(req.issuer_mode.as_deref())?;
+    let store = &call.ctx.shard.app.store;
+    let audit = call.audit("tenant.create", "tenant", &slug);
+    let mut tenant = store
+        .create_tenant(&slug, &name, call.ctx.now, Some(audit))
+        .await
+        .map_err(conflict)?;
+    if let Some(mode) = mode.filter(|m| *m != tenant.issuer_mode) {
+        let audit = call.audit("tenant.update", "tenant", tenant.id);
+        let changes = TenantChanges {
+            issuer_mode: Some(mode),
+            ..TenantChanges::default()
+        };
+        tenant = store
+            .update_tenant(tenant.id, changes, audit)
+            .await
+            .map_err(conflict)?
+            .ok_or_else(|| not_found("tenant"))?;
+    }
+    Ok(json(201, &info(&tenant)))
+}
+
+pub fn get(call: &Call<'_>) -> HandlerResult {
+    Ok(json(200, &info(call.tenant()?)))
+}
+
+pub async fn update(call: &Call<'_>) -> HandlerResult {
+    let tenant = call.tenant()?;
+    let req: TenantRequest = call.json()?;
+    let changes = TenantChanges {
+        name: req
+            .name
+            .as_deref()
+            .map(rules::name)
+            .transpose()
+            .map_err(|m| invalid("name", m))?,
+        slug: req.slug.as_deref().map(slug).transpose()?,
+        issuer_mode: issuer_mode(req.issuer_mode.as_deref())?,
+    };
+    if changes == TenantChanges::default() {
+        return Ok(json(200, &info(tenant)));
+    }
+    let audit = call.audit("tenant.update", "tenant", tenant.id);
+    let updated = call
+        .ctx
+        .shard
+        .app
+        .store
+        .update_tenant(tenant.id, changes, audit)
+        .await
+        .map_err(conflict)?
+        .ok_or_else(|| not_found("tenant"))?;
+    Ok(json(200, &info(&updated)))
+}
+
+pub async fn delete(call: &Call<'_>) -> HandlerResult {
+    let tenant = call.tenant()?;
+    let audit = call.audit("tenant.delete", "tenant", tenant.id);
+    let existed = call
+        .ctx
+        .shard
+        .app
+        .store
+        .delete_tenant(tenant.id, audit)
+        .await
+        .map_err(store_err)?;
+    if existed {
+        Ok(empty(204))
+    } else {
+        Err(not_found("tenant"))
+    }
+}
