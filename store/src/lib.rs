@@ -13,6 +13,7 @@
 //! into scope with `use store::prelude::*`.
 
 pub mod admin;
+pub mod admins;
 pub mod authcode;
 pub mod event_meta;
 pub mod files;
@@ -28,6 +29,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use admin::{ApiKey, AuditEntry, AuditQuery, AuditRecord, NewApiKey};
+pub use admins::{
+    AdminAccount, AdminChanges, AdminLogin, AdminRefresh, AdminTotp, Admins, NewAdmin,
+};
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use lifecycle::{
@@ -513,6 +517,7 @@ pub trait Store:
     + Outbox
     + ApiKeys
     + AuditLog
+    + Admins
     + 'static
 {
 }
@@ -527,6 +532,7 @@ impl<T> Store for T where
         + Outbox
         + ApiKeys
         + AuditLog
+        + Admins
         + 'static
 {
 }
@@ -534,7 +540,7 @@ impl<T> Store for T where
 /// The store's traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use crate::{
-        Accounts as _, Administration as _, ApiKeys as _, AuditLog as _, Directory as _,
-        Factors as _, Outbox as _, SigningKeys as _, Store, Tokens as _,
+        Accounts as _, Administration as _, Admins as _, ApiKeys as _, AuditLog as _,
+        Directory as _, Factors as _, Outbox as _, SigningKeys as _, Store, Tokens as _,
     };
 }

@@ -194,6 +194,8 @@ pub struct Config {
     /// How long events whose deliveries are all finished are kept before the workers delete
     /// them (with their deliveries).
     pub webhook_retention: Duration,
+    /// How long audit-log entries are kept; `None`: for ever.
+    pub audit_retention: Option<Duration>,
     /// First retry delay of a failed webhook delivery (`5s`); each further retry doubles it,
     /// up to `webhook_backoff_max` (`1h`), with ±20 % jitter. Not a `HELLOJOHN_*` setting:
     /// tests shorten it.
@@ -527,6 +529,9 @@ impl Config {
             Duration::from_secs(7 * 24 * 3600),
             positive_duration,
         );
+        let audit_retention = r.parse("HELLOJOHN_AUDIT_RETENTION", None, |v| {
+            duration(v).map(|d| (!d.is_zero()).then_some(d))
+        });
         let lifecycle = mail::read(&mut r);
         let log = r.parse("HELLOJOHN_LOG", "info".to_string(), |v| {
             tracing_subscriber::EnvFilter::try_new(v)
@@ -618,6 +623,7 @@ impl Config {
             webhook_poll_interval,
             webhook_allow_private,
             webhook_retention,
+            audit_retention,
             webhook_backoff_base: Duration::from_secs(5),
             webhook_backoff_max: Duration::from_secs(3600),
             webhook_lease: None,

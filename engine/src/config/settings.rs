@@ -83,6 +83,7 @@ pub const SETTINGS: &[Setting] = &[
     s("HELLOJOHN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "Attempts before a delivery is exhausted."),
     s("HELLOJOHN_WEBHOOK_POLL_INTERVAL", "webhook-poll-interval", "1s", "How often each instance looks for due deliveries."),
     s("HELLOJOHN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "Allow deliveries to loopback, private, link-local and other non-global addresses."),
+    s("HELLOJOHN_AUDIT_RETENTION", "audit-retention", "0", "How long audit-log entries are kept (0: for ever); older ones are purged every few minutes."),
     s("HELLOJOHN_WEBHOOK_RETENTION", "webhook-retention", "168h", "How long webhook events whose deliveries are finished (delivered or exhausted) are kept."),
     s("HELLOJOHN_SMTP_HOST", "smtp-host", "", "SMTP relay of account mail (verification, password reset). Unset: mail is disabled and stays in the outbox."),
     s("HELLOJOHN_SMTP_PORT", "smtp-port", "587", "SMTP relay port (usually 587 with starttls, 465 with tls)."),

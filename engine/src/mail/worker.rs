@@ -34,6 +34,9 @@ pub struct MailSettings {
     /// `None`: mail is disabled on this instance (nothing is claimed or sent).
     pub smtp: Option<SmtpSettings>,
     pub worker: WorkerSettings,
+    /// `HELLOJOHN_AUDIT_RETENTION`: audit-log entries older than this are purged with the
+    /// other housekeeping of this worker (expired email tokens and MFA records).
+    pub audit_retention: Option<Duration>,
 }
 
 impl MailSettings {
@@ -53,6 +56,7 @@ impl MailSettings {
                     .unwrap_or(c.smtp_timeout * 2 + Duration::from_secs(5)),
                 retention: c.webhook_retention,
             },
+            audit_retention: c.audit_retention,
         }
     }
 }
@@ -67,6 +71,7 @@ pub fn spawn(
     shards_stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let timeout = settings.worker.timeout;
+    let audit_retention = settings.audit_retention;
     let make = move || {
         let smtp = match &settings.smtp {
             Some(smtp) => match Smtp::new(smtp, timeout) {
@@ -82,7 +87,11 @@ pub fn spawn(
             // `engine::start` said so already.
             None => None,
         };
-        MailSender { master, smtp }
+        MailSender {
+            master,
+            smtp,
+            audit_retention,
+        }
     };
     crate::outbox::spawn(worker, make, phase, shards_stopped)
 }
@@ -92,6 +101,7 @@ pub struct MailSender {
     master: MasterKey,
     /// `None`: nothing is claimed or sent.
     smtp: Option<Smtp>,
+    audit_retention: Option<Duration>,
 }
 
 impl Deliver for MailSender {
@@ -182,6 +192,19 @@ impl Deliver for MailSender {
         if mfa > 0 {
             tracing::debug!(records = mfa, "pruned expired MFA challenges and devices");
         }
+        if let Some(retention) = self.audit_retention {
+            let before = now - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+            let entries = prune_batches("audit-log entries", || {
+                store.purge_audit(None, before, PRUNE_BATCH, None)
+            })
+            .await;
+            if entries > 0 {
+                tracing::info!(
+                    entries,
+                    "purged audit-log entries past HELLOJOHN_AUDIT_RETENTION"
+                );
+            }
+        }
     }
 }
 
@@ -227,6 +250,7 @@ mod tests {
         assert_eq!(MailSender::KIND, OutboxKind::Mail);
         assert_eq!(MailSender::THREAD, "hj-mail");
         let disabled = MailSender {
+            audit_retention: None,
             master: MasterKey::generate(),
             smtp: None,
         };
