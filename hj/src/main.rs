@@ -7,6 +7,7 @@ use clap::{Arg, ArgMatches, Command};
 use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
 
 mod admin;
+mod admins;
 mod client;
 mod keys;
 mod user;
@@ -128,6 +129,7 @@ fn cli() -> Command {
                 )
                 .subcommand(Command::new("list").about("List tenants")),
         )
+        .subcommand(admins::command())
         .subcommand(client::command())
         .subcommand(user::command())
         .subcommand(webhook::command())
@@ -167,7 +169,7 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
-        Some((cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook" | "keys"), m)) => {
+        Some((cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook" | "keys" | "admin"), m)) => {
             admin(cmd, m)
         }
         // The bench builds its own runtimes: called outside any.
@@ -301,6 +303,7 @@ fn admin(cmd: &str, m: &ArgMatches) -> ExitCode {
             ("user", Some(_)) => user::run(store.as_ref(), m).await,
             ("webhook", Some(_)) => webhook::run(store.as_ref(), &config, m).await,
             ("keys", Some(_)) => keys::run(store.as_ref(), &config, m).await,
+            ("admin", Some(_)) => admins::run(&store, &config, m).await,
             _ => Err(anyhow::anyhow!("unknown command")),
         }
     });

@@ -224,6 +224,122 @@ impl std::fmt::Debug for RevokedSecret {
     }
 }
 
+/// `POST /v2/admin/login`.
+#[derive(Default, Deserialize)]
+pub struct AdminLoginRequest {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for AdminLoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminLoginRequest")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v2/admin/login/mfa`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AdminMfaRequest {
+    pub mfa_token: Option<String>,
+    pub code: Option<String>,
+}
+
+/// `POST /v2/admin/refresh` and `POST /v2/admin/logout`.
+#[derive(Default, Deserialize)]
+pub struct AdminRefreshRequest {
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminRefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminRefreshRequest { .. }")
+    }
+}
+
+/// One tenant an admin may act on, and how.
+#[derive(Debug, Serialize)]
+pub struct TenantAccess {
+    pub tenant_slug: String,
+    /// `owner` (every route of the tenant).
+    pub role: String,
+}
+
+/// An admin account (never its password hash or TOTP secret).
+#[derive(Debug, Serialize)]
+pub struct AdminInfo {
+    pub id: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `global` (scope `admin` or `readonly`) or `tenant` (scope `tenant:{slug}`).
+    #[serde(rename = "type")]
+    pub admin_type: String,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenant_access: Vec<TenantAccess>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub mfa_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to an admin's sign-in or refresh.
+#[derive(Serialize)]
+pub struct AdminTokensResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub admin: AdminInfo,
+}
+
+impl std::fmt::Debug for AdminTokensResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminTokensResponse")
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /v2/admin/admins`.
+#[derive(Debug, Serialize)]
+pub struct AdminList {
+    pub admins: Vec<AdminInfo>,
+    pub total: usize,
+}
+
+/// `POST /v2/admin/admins` and `PUT|PATCH /v2/admin/admins/{id}`.
+#[derive(Default, Deserialize)]
+pub struct AdminRequest {
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: Option<Option<String>>,
+    pub scope: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for AdminRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRequest")
+            .field("email", &self.email)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v2/admin/me/mfa/totp/verify` and `DELETE /v2/admin/me/mfa/totp`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TotpCodeRequest {
+    pub code: Option<String>,
+}
+
 /// A present field (`null` included) as `Some`, an absent one as `None` (with `default`).
 fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -15,6 +15,11 @@ pub const TYP_JWT: &str = "JWT";
 /// The `typ` of access tokens (RFC 9068 section 2.1), so that neither kind of token can pass
 /// for the other.
 pub const TYP_AT_JWT: &str = "at+jwt";
+/// The `typ` of an admin access token: never a tenant user's Bearer token, and a user's token
+/// is never one (their `typ` differs, and so does their audience, [`ADMIN_AUDIENCE`]).
+pub const TYP_ADMIN_JWT: &str = "hj-admin+jwt";
+/// The audience of every admin access token.
+pub const ADMIN_AUDIENCE: &str = "hellojohn-admin";
 
 /// Whether a header's `typ` names an RFC 9068 access token: `at+jwt`, or its full media type
 /// `application/at+jwt`, in any case (media types are case-insensitive, RFC 7515 4.1.9).
@@ -65,6 +70,34 @@ impl JwtHeader {
             ..JwtHeader::new(alg, kid)
         }
     }
+
+    /// The header of an admin access token.
+    pub fn admin(alg: &str, kid: impl Into<String>) -> JwtHeader {
+        JwtHeader {
+            typ: TYP_ADMIN_JWT.to_string(),
+            ..JwtHeader::new(alg, kid)
+        }
+    }
+}
+
+/// The claims of an admin access token (see [`TYP_ADMIN_JWT`]). Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminClaims {
+    pub iss: String,
+    /// The admin account's id.
+    pub sub: String,
+    /// Always [`ADMIN_AUDIENCE`].
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub email: String,
+    /// `admin`, `readonly` or `tenant:{slug}` at sign-in (the account's current scope is
+    /// what the server checks).
+    pub scope: String,
+    /// `["pwd"]`, or `["pwd", "otp"]` after a second factor.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// The claims of an access token. Times are Unix seconds.

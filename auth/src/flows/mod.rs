@@ -181,6 +181,7 @@ macro_rules! deny {
 }
 
 mod account;
+mod admin;
 mod code;
 mod email;
 mod mfa;
@@ -189,6 +190,10 @@ mod session;
 mod signin;
 
 pub use account::{registered_redirect, Verified};
+pub use admin::{
+    admin_audit, AdminEnrollment, AdminSignIn, AdminTokens, ADMIN_ACCESS_TTL, ADMIN_MFA_TTL,
+    ADMIN_REFRESH_TTL,
+};
 pub use code::{
     at_hash, at_hash_sha256, authenticate_client, ClientAuth, CodeRequest, GrantDenial, GrantFlow,
     Granted, CODE_TTL_SECS,

@@ -62,8 +62,10 @@ struct TenantKeys {
     set: KeySet,
 }
 
+mod admin;
+
 /// Who a key signs for.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Owner {
     Global,
     Tenant(Uuid),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use http::request::Parts;
 use http::Method;
 use protocol::{ApiError, ErrorCode};
-use store::{ApiKey, Tenant};
+use store::{AdminAccount, ApiKey, Tenant};
 use uuid::Uuid;
 
 use super::routes::{AdminRoute, Reach};
@@ -30,6 +30,10 @@ const MAX_KEYS: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     ApiKey { id: Uuid, name: String },
+    /// An admin account signed in (a Bearer admin token).
+    Admin { id: Uuid, email: String },
+    /// Nobody yet (the public sign-in routes).
+    Anonymous,
 }
 
 impl Actor {
@@ -37,6 +41,8 @@ impl Actor {
     pub fn describe(&self) -> (&'static str, String, String) {
         match self {
             Actor::ApiKey { id, name } => ("api_key", id.to_string(), name.clone()),
+            Actor::Admin { id, email } => ("admin", id.to_string(), email.clone()),
+            Actor::Anonymous => ("anonymous", String::new(), String::new()),
         }
     }
 
@@ -44,6 +50,8 @@ impl Actor {
     pub fn created_by(&self) -> String {
         match self {
             Actor::ApiKey { id, .. } => format!("api_key:{id}"),
+            Actor::Admin { id, .. } => format!("admin:{id}"),
+            Actor::Anonymous => "anonymous".to_string(),
         }
     }
 
@@ -51,6 +59,8 @@ impl Actor {
     fn subject(&self) -> String {
         match self {
             Actor::ApiKey { id, .. } => format!("key:{id}"),
+            Actor::Admin { id, .. } => format!("admin:{id}"),
+            Actor::Anonymous => "anonymous".to_string(),
         }
     }
 }
@@ -62,19 +72,37 @@ pub struct Principal {
     pub scope: Scope,
 }
 
+impl Principal {
+    /// The caller of a public route (sign-in, refresh, sign-out): no one yet, no scope used.
+    pub fn anonymous() -> Principal {
+        Principal {
+            actor: Actor::Anonymous,
+            scope: Scope::ReadOnly,
+        }
+    }
+}
+
 thread_local! {
     /// This shard's keys by token hash (each shard is one thread).
     static KEYS: RefCell<HashMap<[u8; 32], (Instant, ApiKey)>> = RefCell::new(HashMap::new());
+    /// This shard's admin accounts by id, for Bearer admin tokens.
+    static ADMINS: RefCell<HashMap<Uuid, (Instant, AdminAccount)>> = RefCell::new(HashMap::new());
 }
 
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, message.to_string())
 }
 
-/// The caller of an admin request: 401 `UNAUTHORIZED` without a valid credential.
+/// The caller of an admin request: an API key (`X-API-Key`) or a signed-in admin
+/// (`Authorization: Bearer`). 401 `UNAUTHORIZED` without a valid credential.
 pub async fn authenticate(ctx: &Ctx, parts: &Parts) -> Result<Principal, ApiError> {
     let Some(value) = parts.headers.get("x-api-key") else {
-        return Err(unauthorized("an X-API-Key header is required"));
+        return match crate::handlers::common::bearer(parts) {
+            Some(token) => authenticate_admin(ctx, token).await,
+            None => Err(unauthorized(
+                "an X-API-Key header or an admin's Bearer token is required",
+            )),
+        };
     };
     let token = value.to_str().unwrap_or("").trim();
     if !api_keys::well_formed(token) {
@@ -134,6 +162,66 @@ pub async fn authenticate(ctx: &Ctx, parts: &Parts) -> Result<Principal, ApiErro
     })
 }
 
+/// A Bearer admin token: its signature, type and audience, then the account as it is now
+/// (cached by the shard for [`KEY_TTL`]): a disabled or deleted admin's tokens stop within
+/// that time, and the account's scope, not the token's, is what the caller may do.
+pub async fn authenticate_admin(ctx: &Ctx, token: &str) -> Result<Principal, ApiError> {
+    let auth = ctx.auth();
+    let claims = auth
+        .keys
+        .verify_admin(token, ctx.now, &auth.issuer)
+        .map_err(|_| unauthorized("invalid or expired admin token"))?;
+    let id = Uuid::parse_str(&claims.sub).map_err(|_| unauthorized("invalid admin token"))?;
+    let cached = ADMINS.with(|a| {
+        let a = a.borrow();
+        a.get(&id)
+            .filter(|(at, _)| at.elapsed() < KEY_TTL)
+            .map(|(_, acc)| acc.clone())
+    });
+    let account = match cached {
+        Some(a) => a,
+        None => {
+            let found = ctx
+                .shard
+                .app
+                .store
+                .get_admin(id)
+                .await
+                .map_err(super::store_err)?
+                .ok_or_else(|| unauthorized("invalid admin token"))?;
+            if found.disabled_at.is_none() && found.last_seen_at.is_none_or(|at| at < ctx.now - 60) {
+                if let Err(e) = ctx.shard.app.store.touch_admin(id, ctx.now).await {
+                    tracing::warn!(error = %e, "admin API: last_seen_at not recorded");
+                }
+            }
+            ADMINS.with(|a| {
+                let mut a = a.borrow_mut();
+                if a.len() >= MAX_KEYS {
+                    a.clear();
+                }
+                a.insert(id, (Instant::now(), found.clone()));
+            });
+            found
+        }
+    };
+    if account.disabled_at.is_some() {
+        return Err(unauthorized("this admin account is disabled"));
+    }
+    let scope = Scope::parse(&account.scope).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "this account's scope is not known to this server",
+        )
+    })?;
+    Ok(Principal {
+        actor: Actor::Admin {
+            id: account.id,
+            email: account.email,
+        },
+        scope,
+    })
+}
+
 fn refused(ctx: &Ctx, token: &str, why: &str) {
     tracing::warn!(
         request_id = %ctx.request_id,
@@ -166,6 +254,7 @@ fn remember(hash: [u8; 32], key: ApiKey) {
 /// exact; the others follow within [`KEY_TTL`]).
 pub fn forget_keys() {
     KEYS.with(|k| k.borrow_mut().clear());
+    ADMINS.with(|a| a.borrow_mut().clear());
 }
 
 /// The per-key (or per-admin) limit, after authentication.
@@ -223,6 +312,7 @@ pub fn authorize(
 ) -> Result<(), ApiError> {
     let read = method == Method::GET || method == Method::HEAD;
     let ok = match &principal.scope {
+        _ if matches!(route.reach(), Reach::Public | Reach::OwnAccount) => true,
         Scope::Admin => true,
         Scope::ReadOnly => read,
         Scope::Tenant(slug) => match route.reach() {
@@ -231,6 +321,7 @@ pub fn authorize(
             // Its own tenant: read, not renamed or deleted.
             Reach::TenantItself => read && tenant.is_some_and(|t| &t.slug == slug),
             Reach::InTenant => tenant.is_some_and(|t| &t.slug == slug),
+            Reach::Public | Reach::OwnAccount => true,
         },
     };
     if ok {

@@ -6,6 +6,7 @@
 //! check; then the route's handler gets a [`Call`]. Every change a handler makes goes to the
 //! store with its audit entry ([`Call::audit`]), written in the change's transaction.
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod clients;
@@ -99,11 +100,25 @@ pub async fn dispatch(ctx: &Ctx, route: AdminRoute, req: Request<Incoming>) -> H
     // Before anything is read or looked up: a flood from one address costs a limiter step.
     ctx.limit(Limit::AdminIp).await?;
     let (parts, body) = common::body(ctx, req).await?;
+    let mut params = route.params(&path);
+    if route.reach() == routes::Reach::Public {
+        // Sign-in, refresh, sign-out: no credential yet (the sign-in's own limits apply).
+        let call = Call {
+            ctx,
+            route,
+            method,
+            parts,
+            body,
+            principal: Principal::anonymous(),
+            params,
+            tenant: None,
+        };
+        return Ok(common::no_store(handle(&call).await?));
+    }
     let principal = guard::authenticate(ctx, &parts).await?;
     guard::limit_principal(ctx, &principal).await?;
-    let mut params = route.params(&path);
     let tenant = match route.reach() {
-        routes::Reach::Global => None,
+        routes::Reach::Global | routes::Reach::Public | routes::Reach::OwnAccount => None,
         _ => {
             let key = params.remove(0);
             Some(guard::tenant_for(ctx, &principal, &key).await?)
@@ -128,6 +143,21 @@ async fn handle(call: &Call<'_>) -> HandlerResult {
     use AdminRoute as R;
     let m = &call.method;
     match call.route {
+        R::Login => accounts::login(call).await,
+        R::LoginMfa => accounts::login_mfa(call).await,
+        R::Refresh => accounts::refresh(call).await,
+        R::Logout => accounts::logout(call).await,
+        R::Me => accounts::me(call).await,
+        R::MeTotpEnroll => accounts::totp_enroll(call).await,
+        R::MeTotpVerify => accounts::totp_verify(call).await,
+        R::MeTotp => accounts::totp_delete(call).await,
+        R::Admins if m == Method::POST => accounts::create(call).await,
+        R::Admins => accounts::list(call).await,
+        R::Admin if m == Method::DELETE => accounts::delete(call).await,
+        R::Admin if m == Method::GET || m == Method::HEAD => accounts::get(call).await,
+        R::Admin => accounts::update(call).await,
+        R::AdminDisable => accounts::set_disabled(call, true).await,
+        R::AdminEnable => accounts::set_disabled(call, false).await,
         R::ApiKeys if m == Method::POST => api_keys::create(call).await,
         R::ApiKeys => api_keys::list(call).await,
         R::ApiKey if m == Method::DELETE => api_keys::revoke(call).await,

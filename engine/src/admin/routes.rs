@@ -43,6 +43,18 @@ macro_rules! admin_routes {
 }
 
 admin_routes! {
+    Login => "/v2/admin/login", POST;
+    LoginMfa => "/v2/admin/login/mfa", POST;
+    Refresh => "/v2/admin/refresh", POST;
+    Logout => "/v2/admin/logout", POST;
+    Me => "/v2/admin/me", GET;
+    MeTotpEnroll => "/v2/admin/me/mfa/totp/enroll", POST;
+    MeTotpVerify => "/v2/admin/me/mfa/totp/verify", POST;
+    MeTotp => "/v2/admin/me/mfa/totp", DELETE;
+    Admins => "/v2/admin/admins", GET | POST;
+    Admin => "/v2/admin/admins/{id}", GET | PUT | PATCH | DELETE;
+    AdminDisable => "/v2/admin/admins/{id}/disable", POST;
+    AdminEnable => "/v2/admin/admins/{id}/enable", POST;
     ApiKeys => "/v2/admin/api-keys", GET | POST;
     ApiKey => "/v2/admin/api-keys/{id}", GET | DELETE;
     ApiKeyRotate => "/v2/admin/api-keys/{id}/rotate", POST;
@@ -61,6 +73,10 @@ admin_routes! {
 /// What a route is about, for the scope check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
+    /// Sign-in, refresh and sign-out of admin accounts: no credential yet.
+    Public,
+    /// The caller's own admin account (`/v2/admin/me...`): an admin's Bearer token, any scope.
+    OwnAccount,
     /// Global: API keys, admins, the tenant list and the global audit log. `admin` scope
     /// (`readonly` for GET).
     Global,
@@ -104,7 +120,14 @@ impl AdminRoute {
 
     pub fn reach(self) -> Reach {
         let t = self.template();
-        if t == "/v2/admin/tenants/{tenant_id}" {
+        if matches!(
+            self,
+            AdminRoute::Login | AdminRoute::LoginMfa | AdminRoute::Refresh | AdminRoute::Logout
+        ) {
+            Reach::Public
+        } else if t.starts_with("/v2/admin/me") {
+            Reach::OwnAccount
+        } else if t == "/v2/admin/tenants/{tenant_id}" {
             Reach::TenantItself
         } else if t.starts_with("/v2/admin/tenants/{tenant_id}/") {
             Reach::InTenant

@@ -144,6 +144,11 @@ pub fn store_error(e: &store::StoreError) -> ApiError {
     errors::store(e)
 }
 
+/// A domain denial as its answer (the one mapping, `errors::denial`).
+pub fn denial_error(d: &::auth::flows::Denial) -> ApiError {
+    errors::denial(d)
+}
+
 /// 429 with the limit's numbers.
 pub fn rate_limited(d: &Decision) -> ApiError {
     errors::rate_limited(d)
