@@ -489,8 +489,7 @@ pub trait AuditLog: Send + Sync {
     /// Entries matching `query`, newest first (`created_at`, then `id`, descending).
     fn list_audit(&self, query: AuditQuery) -> StoreFuture<'_, Vec<AuditRecord>>;
     /// One entry; with `tenant_id`, only an entry of that tenant.
-    fn get_audit(&self, tenant_id: Option<Uuid>, id: Uuid)
-        -> StoreFuture<'_, Option<AuditRecord>>;
+    fn get_audit(&self, tenant_id: Option<Uuid>, id: Uuid) -> StoreFuture<'_, Option<AuditRecord>>;
     /// Deletes up to `limit` entries created before `before` (Unix seconds), of one tenant or
     /// all, then writes `audit` (the purge's own entry, which survives it) in the same
     /// transaction. Returns how many went.

@@ -83,7 +83,8 @@ impl Ctx {
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
-        crate::webhook::Origin::new(Some(self.client_ip), user_agent).with_request_id(&self.request_id)
+        crate::webhook::Origin::new(Some(self.client_ip), user_agent)
+            .with_request_id(&self.request_id)
     }
 
     /// Counts this request against `limit` for the client IP: `Err` (429
