@@ -10,6 +10,7 @@
 //!   and the signing-key ring.
 //! * [`events`]: the event drafts the flows hand to the store (the webhook outbox).
 //! * [`limiter`]: the rate-limit policy (GCRA) and the in-process limiter.
+//! * [`api_keys`]: the admin API's key tokens (made, hashed) and their scopes.
 //! * [`policy`]: which client may get which token (client type, grants, scopes, first or
 //!   third party, verified email).
 //! * [`token_cache`]: per-shard caches of verified access tokens and their users.

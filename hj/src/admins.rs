@@ -91,16 +91,26 @@ fn generated_password() -> String {
 }
 
 async fn create(store: &Arc<dyn Store>, config: &Config, m: &ArgMatches) -> anyhow::Result<()> {
-    let email_arg = m.get_one::<String>("email").map(String::as_str).unwrap_or("");
+    let email_arg = m
+        .get_one::<String>("email")
+        .map(String::as_str)
+        .unwrap_or("");
     let Some(email) = auth::flows::normalize_email(email_arg) else {
         bail!("{email_arg:?} is not an email address");
     };
-    let scope = m.get_one::<String>("scope").map(String::as_str).unwrap_or("admin");
+    let scope = m
+        .get_one::<String>("scope")
+        .map(String::as_str)
+        .unwrap_or("admin");
     let Some(parsed) = auth::api_keys::Scope::parse(scope) else {
         bail!("scope {scope:?} must be admin, readonly or tenant:{{slug}}");
     };
     if let auth::api_keys::Scope::Tenant(slug) = &parsed {
-        if store.find_tenant(slug).await?.is_none_or(|t| &t.slug != slug) {
+        if store
+            .find_tenant(slug)
+            .await?
+            .is_none_or(|t| &t.slug != slug)
+        {
             bail!("no tenant has the slug {slug:?}");
         }
     }

@@ -8,6 +8,7 @@ use engine::config::{Config, Overlay, ProcessEnv, SETTINGS};
 
 mod admin;
 mod admins;
+mod api_key;
 mod client;
 mod keys;
 mod user;
@@ -133,6 +134,7 @@ fn cli() -> Command {
         .subcommand(client::command())
         .subcommand(user::command())
         .subcommand(webhook::command())
+        .subcommand(api_key::command())
         .subcommand(keys::command())
         .subcommand(bench::command())
         .subcommand(
@@ -169,9 +171,11 @@ fn main() -> ExitCode {
             Ok(config) => serve(config),
             Err(code) => code,
         },
-        Some((cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook" | "keys" | "admin"), m)) => {
-            admin(cmd, m)
-        }
+        Some((
+            cmd @ ("migrate" | "tenant" | "client" | "user" | "webhook" | "api-key" | "keys"
+            | "admin"),
+            m,
+        )) => admin(cmd, m),
         // The bench builds its own runtimes: called outside any.
         Some(("bench", m)) => bench::main(m),
         Some(("config", m)) => match m.subcommand() {
@@ -302,6 +306,7 @@ fn admin(cmd: &str, m: &ArgMatches) -> ExitCode {
             ("client", Some(_)) => client::run(store.as_ref(), m).await,
             ("user", Some(_)) => user::run(store.as_ref(), m).await,
             ("webhook", Some(_)) => webhook::run(store.as_ref(), &config, m).await,
+            ("api-key", Some(_)) => api_key::run(store.as_ref(), m).await,
             ("keys", Some(_)) => keys::run(store.as_ref(), &config, m).await,
             ("admin", Some(_)) => admins::run(&store, &config, m).await,
             _ => Err(anyhow::anyhow!("unknown command")),

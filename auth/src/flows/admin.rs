@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::{normalize_email, Auth, Denial, Flow, Outcome};
 use crate::events::Origin;
-use crate::password::Verification;
 use crate::limiter::Limit;
 use crate::password::Password;
+use crate::password::Verification;
 use crate::tokens::{hash_opaque, new_jti, new_opaque_token};
 
 /// How long an admin access token lives.
@@ -40,7 +40,9 @@ pub enum AdminSignIn {
     Tokens(AdminTokens),
     /// The account has a TOTP factor: the code comes with `mfa_token` to
     /// [`Auth::admin_login_mfa`].
-    MfaRequired { mfa_token: String },
+    MfaRequired {
+        mfa_token: String,
+    },
 }
 
 /// The second step's token: who passed the password, until when.
@@ -67,7 +69,12 @@ pub struct AdminEnrollment {
 }
 
 /// The audit entry of an admin's own act (sign-in, refresh reuse).
-pub fn admin_audit(action: &str, admin: Option<&AdminAccount>, origin: &Origin, now: i64) -> AuditEntry {
+pub fn admin_audit(
+    action: &str,
+    admin: Option<&AdminAccount>,
+    origin: &Origin,
+    now: i64,
+) -> AuditEntry {
     let mut metadata = EventMeta::new();
     if let Some(id) = &origin.request_id {
         metadata.insert("request_id", id.as_str());
@@ -106,7 +113,12 @@ impl Auth {
     }
 
     /// An admin access token for `admin`, with `amr`.
-    pub fn admin_access_token(&self, admin: &AdminAccount, amr: &[&str], now: i64) -> (String, i64) {
+    pub fn admin_access_token(
+        &self,
+        admin: &AdminAccount,
+        amr: &[&str],
+        now: i64,
+    ) -> (String, i64) {
         let ttl = secs(ADMIN_ACCESS_TTL);
         let claims = AdminClaims {
             iss: self.issuer.clone(),
@@ -204,10 +216,12 @@ impl Auth {
             let mfa_token = self.keys.sign_typed(TYP_ADMIN_MFA, &claims, now);
             return Ok(Outcome::Done(AdminSignIn::MfaRequired { mfa_token }));
         }
-        Ok(match self.admin_tokens(admin, &["pwd"], origin, now).await? {
-            Outcome::Done(t) => Outcome::Done(AdminSignIn::Tokens(t)),
-            Outcome::Denied(d) => Outcome::Denied(d),
-        })
+        Ok(
+            match self.admin_tokens(admin, &["pwd"], origin, now).await? {
+                Outcome::Done(t) => Outcome::Done(AdminSignIn::Tokens(t)),
+                Outcome::Denied(d) => Outcome::Denied(d),
+            },
+        )
     }
 
     /// The second step: the `mfa_token` of [`Auth::admin_login`] and a TOTP code.
@@ -218,12 +232,13 @@ impl Auth {
         origin: &Origin,
         now: i64,
     ) -> Flow<AdminTokens> {
-        let Ok(claims) = self.keys.verify_typed::<MfaClaims>(mfa_token, now, TYP_ADMIN_MFA) else {
+        let Ok(claims) = self
+            .keys
+            .verify_typed::<MfaClaims>(mfa_token, now, TYP_ADMIN_MFA)
+        else {
             return Ok(Outcome::Denied(Denial::MfaTokenInvalid));
         };
-        let fresh = claims.aud == ADMIN_AUDIENCE
-            && claims.iss == self.issuer
-            && now < claims.exp;
+        let fresh = claims.aud == ADMIN_AUDIENCE && claims.iss == self.issuer && now < claims.exp;
         let Some(id) = Uuid::parse_str(&claims.sub).ok().filter(|_| fresh) else {
             return Ok(Outcome::Denied(Denial::MfaTokenInvalid));
         };
@@ -279,7 +294,13 @@ impl Auth {
     }
 
     /// The time step `code` matches for a sealed secret of `admin_id`, if any.
-    pub fn admin_totp_step(&self, admin_id: Uuid, sealed: &[u8], code: &str, now: i64) -> Option<i64> {
+    pub fn admin_totp_step(
+        &self,
+        admin_id: Uuid,
+        sealed: &[u8],
+        code: &str,
+        now: i64,
+    ) -> Option<i64> {
         let lc = self.lifecycle.as_ref()?;
         let Some(bytes) = lc.master.decrypt(sealed, &totp_aad(admin_id)) else {
             tracing::error!(%admin_id, "admin TOTP secret cannot be opened with this master key");
@@ -307,7 +328,12 @@ impl Auth {
         }
         Ok(Outcome::Done(AdminEnrollment {
             secret_base32: secret.to_base32(),
-            otpauth_url: crate::mfa::totp::otpauth_url(&secret, &lc.mfa_issuer, &admin.email, &lc.totp),
+            otpauth_url: crate::mfa::totp::otpauth_url(
+                &secret,
+                &lc.mfa_issuer,
+                &admin.email,
+                &lc.totp,
+            ),
         }))
     }
 
@@ -327,7 +353,12 @@ impl Auth {
         }
         let step = self.admin_totp_step(admin.id, &factor.secret_sealed, code, now);
         match step {
-            Some(step) if self.store.use_admin_totp(admin.id, step, now, Some(audit)).await? => {
+            Some(step)
+                if self
+                    .store
+                    .use_admin_totp(admin.id, step, now, Some(audit))
+                    .await? =>
+            {
                 Ok(Outcome::Done(()))
             }
             _ => Ok(Outcome::Denied(Denial::InvalidMfaCode)),
@@ -359,7 +390,12 @@ impl Auth {
 
     /// Rotates an admin refresh token. A replay revokes every refresh token of the account
     /// (audited as `admin.token_reuse_detected`).
-    pub async fn admin_refresh(&self, refresh_token: &str, origin: &Origin, now: i64) -> Flow<AdminTokens> {
+    pub async fn admin_refresh(
+        &self,
+        refresh_token: &str,
+        origin: &Origin,
+        now: i64,
+    ) -> Flow<AdminTokens> {
         let (new_token, new_hash) = new_opaque_token();
         let outcome = self
             .store

@@ -2,11 +2,11 @@
 //! own account (`/v2/admin/me`, its TOTP factor), and `/v2/admin/admins` (list, create, get,
 //! update, delete, disable, enable).
 
+use protocol::account::{MfaRequiredResponse, TotpEnrollResponse};
 use protocol::admin::{
     AdminInfo, AdminList, AdminLoginRequest, AdminMfaRequest, AdminRefreshRequest, AdminRequest,
     AdminTokensResponse, TenantAccess, TotpCodeRequest,
 };
-use protocol::account::{MfaRequiredResponse, TotpEnrollResponse};
 use protocol::webhook::rfc3339;
 use protocol::{ApiError, ErrorCode};
 use store::{AdminAccount, AdminChanges, NewAdmin};
@@ -296,7 +296,8 @@ fn email(text: &str) -> Result<String, ApiError> {
 fn conflict(e: store::StoreError) -> ApiError {
     match e {
         store::StoreError::Conflict(_) => {
-            ApiError::new(ErrorCode::Conflict, "an admin already has this email").with_field("email")
+            ApiError::new(ErrorCode::Conflict, "an admin already has this email")
+                .with_field("email")
         }
         e => store_err(e),
     }
@@ -381,7 +382,11 @@ pub async fn get(call: &Call<'_>) -> HandlerResult {
 pub async fn update(call: &Call<'_>) -> HandlerResult {
     let id = admin_id(call)?;
     let req: AdminRequest = call.json()?;
-    let scope = req.scope.as_deref().map(|s| scope(s, "scope")).transpose()?;
+    let scope = req
+        .scope
+        .as_deref()
+        .map(|s| scope(s, "scope"))
+        .transpose()?;
     if let Some(s) = &scope {
         tenant_exists(call, s).await?;
     }

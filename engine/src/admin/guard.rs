@@ -29,9 +29,15 @@ const MAX_KEYS: usize = 1024;
 /// Who made the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    ApiKey { id: Uuid, name: String },
+    ApiKey {
+        id: Uuid,
+        name: String,
+    },
     /// An admin account signed in (a Bearer admin token).
-    Admin { id: Uuid, email: String },
+    Admin {
+        id: Uuid,
+        email: String,
+    },
     /// Nobody yet (the public sign-in routes).
     Anonymous,
 }
@@ -189,7 +195,8 @@ pub async fn authenticate_admin(ctx: &Ctx, token: &str) -> Result<Principal, Api
                 .await
                 .map_err(super::store_err)?
                 .ok_or_else(|| unauthorized("invalid admin token"))?;
-            if found.disabled_at.is_none() && found.last_seen_at.is_none_or(|at| at < ctx.now - 60) {
+            if found.disabled_at.is_none() && found.last_seen_at.is_none_or(|at| at < ctx.now - 60)
+            {
                 if let Err(e) = ctx.shard.app.store.touch_admin(id, ctx.now).await {
                     tracing::warn!(error = %e, "admin API: last_seen_at not recorded");
                 }

@@ -88,6 +88,9 @@ pub(super) fn conflict_name(constraint: &str) -> String {
         "webhook_deliveries_pkey" | "webhook_deliveries_event_id_endpoint_id_key" => {
             "webhook_delivery"
         }
+        "api_keys_pkey" => "api_key",
+        "api_keys_key_hash_key" => "key_hash",
+        "audit_log_pkey" => "audit_entry",
         other => other,
     }
     .to_owned()

@@ -56,6 +56,9 @@ fn conflict_name(message: &str) -> String {
         Some(("webhook_events", "id")) => "event_id".into(),
         Some(("webhook_endpoints", "id")) => "webhook_endpoint".into(),
         Some(("webhook_deliveries", "id" | "endpoint_id")) => "webhook_delivery".into(),
+        Some(("api_keys", "id")) => "api_key".into(),
+        Some(("api_keys", "key_hash")) => "key_hash".into(),
+        Some(("audit_log", "id")) => "audit_entry".into(),
         _ => last.to_owned(),
     }
 }

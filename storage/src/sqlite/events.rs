@@ -1,5 +1,6 @@
 //! Events: the transactional outbox. Each event is written inside the transaction of the
-//! change that caused it, with one delivery per subscribed endpoint of its tenant.
+//! change that caused it, with its audit entry and one delivery per subscribed endpoint of its
+//! tenant.
 
 use super::error::db;
 use rusqlite::{params, Connection, Row, TransactionBehavior};
@@ -31,12 +32,44 @@ pub(super) fn event_from(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
     })
 }
 
-/// Writes the event and its deliveries (one per endpoint of the tenant subscribed to its type,
-/// or to `*`), inside the caller's transaction; nothing when no endpoint subscribes (the outbox
-/// is not an audit log: tenants without webhooks pay nothing). Deliveries are due at once.
+/// Writes the event's audit entry, then the event and its deliveries (one per endpoint of the
+/// tenant subscribed to its type, or to `*`), inside the caller's transaction. The audit entry
+/// is always written; the event and deliveries only when an endpoint subscribes (tenants
+/// without webhooks pay no outbox). Deliveries are due at once. The same as `hj_record_event`
+/// (migrations/postgres/0014_admin_api.sql) on PostgreSQL.
 pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
     let id = event.id.to_string();
     let tenant_id = event.tenant_id.to_string();
+    let metadata = to_json(event.metadata.as_json())?;
+    let request_id = event
+        .metadata
+        .as_json()
+        .get("request_id")
+        .and_then(|v| v.as_str());
+    conn.prepare_cached(
+        "INSERT INTO audit_log (id, tenant_id, action, actor_type, actor_id, target_type, \
+                                target_id, ip_address, user_agent, request_id, metadata, \
+                                result, created_at) \
+         VALUES (?1, ?2, ?3, COALESCE(?4, 'system'), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .map_err(db)?
+    .execute(params![
+        id,
+        tenant_id,
+        event.event_type,
+        event.actor_type,
+        event.actor_id.map(|u| u.to_string()),
+        event.target_type,
+        event.target_id.map(|u| u.to_string()),
+        event.ip_address,
+        event.user_agent,
+        request_id,
+        metadata,
+        event.result,
+        event.created_at,
+    ])
+    .map_err(db)?;
     let endpoints: Vec<String> = {
         let mut stmt = conn
             .prepare_cached(
@@ -70,7 +103,7 @@ pub(super) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
         event.target_type,
         event.ip_address,
         event.user_agent,
-        to_json(event.metadata.as_json())?,
+        metadata,
         event.result,
         event.created_at,
     ])

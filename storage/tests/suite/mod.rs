@@ -96,6 +96,14 @@ macro_rules! store_suite_all {
                 rotate_refresh_keeps_granted_scopes,
                 confirming_a_factor_ends_other_sign_ins,
                 consents_and_session_amr,
+                api_keys,
+                rotate_api_keys,
+                touch_api_keys,
+                audit_filters,
+                audit_paging,
+                get_audit_entry,
+                purge_audit,
+                security_events_are_audited,
             ];
             concurrent = [
                 concurrent_rotation,
@@ -257,6 +265,7 @@ fn session_for(user: &User, created_at: i64) -> NewSession {
 // ----- cases: one module per area, each case an `async fn(Arc<dyn Store>)` -------------------
 
 mod accounts;
+mod admin;
 mod client_admin;
 mod codes;
 mod deliveries;
@@ -268,6 +277,7 @@ mod tolerance;
 mod webhooks;
 
 pub use accounts::*;
+pub use admin::*;
 pub use client_admin::*;
 pub use codes::*;
 pub use deliveries::*;

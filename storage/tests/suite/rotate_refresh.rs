@@ -280,6 +280,17 @@ pub async fn rotate_refresh_reuse_event(store: Arc<dyn Store>) {
         json!({ "client_id": APP, "family_id": first.family_id.to_string() })
     );
     assert_eq!((e.result.as_str(), e.created_at), ("success", NOW + 2));
+    // It is an audit entry too (on PostgreSQL, `hj_rotate_refresh` calls `hj_record_event`).
+    let audited = store
+        .get_audit(Some(acme.id), reuse_id)
+        .await
+        .expect("get audit")
+        .expect("the reuse's audit entry");
+    assert_eq!(
+        (audited.action.as_str(), audited.actor_id),
+        ("token.reuse_detected", Some(ada.id.to_string()))
+    );
+    assert_eq!(audited.metadata, e.metadata);
     assert_eq!(
         store
             .list_webhook_deliveries(DeliveryFilter {
