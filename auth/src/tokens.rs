@@ -71,6 +71,16 @@ impl Jws<'_> {
 
 /// Takes a compact JWS apart and parses its header. Tokens over [`MAX_TOKEN_LEN`] are refused
 /// before any decoding.
+/// Whether a token's header says it is an admin token (`typ: hj-admin+jwt`): a cheap look,
+/// before any signature check, to pick the verifier. Says nothing of validity.
+pub fn is_admin_typ(token: &str) -> bool {
+    split(token).is_ok_and(|jws| {
+        jws.header
+            .typ
+            .eq_ignore_ascii_case(protocol::token::TYP_ADMIN_JWT)
+    })
+}
+
 pub(crate) fn split(token: &str) -> Result<Jws<'_>, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);

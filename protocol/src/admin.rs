@@ -308,6 +308,15 @@ impl std::fmt::Debug for AdminTokensResponse {
     }
 }
 
+/// `GET /v2/me` with an admin's token (what HelloJohn's console reads: `email`).
+#[derive(Debug, Serialize)]
+pub struct AdminMe {
+    pub sub: String,
+    pub aud: &'static str,
+    #[serde(flatten)]
+    pub admin: AdminInfo,
+}
+
 /// `GET /v2/admin/admins`.
 #[derive(Debug, Serialize)]
 pub struct AdminList {

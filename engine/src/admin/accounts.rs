@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::guard::{self, Actor};
 use super::{invalid, not_found, store_err, Call};
-use crate::handlers::{denial_error, HandlerResult};
+use crate::handlers::{denial_error, Ctx, HandlerResult};
 use crate::http::{empty, json};
 use ::auth::api_keys::Scope;
 use ::auth::flows::{normalize_email, AdminSignIn, AdminTokens, Outcome};
@@ -85,17 +85,9 @@ pub async fn login(call: &Call<'_>) -> HandlerResult {
         .map_err(store_err)?;
     match outcome {
         Outcome::Done(AdminSignIn::Tokens(t)) => Ok(json(200, &tokens(t))),
-        Outcome::Done(AdminSignIn::MfaRequired { mfa_token }) => Ok(json(
-            200,
-            &MfaRequiredResponse {
-                mfa_required: true,
-                mfa_token,
-                amr: vec!["pwd"],
-                available_factors: vec!["totp"],
-                preferred_factor: "totp",
-                expires_in: ::auth::flows::ADMIN_MFA_TTL as u64,
-            },
-        )),
+        Outcome::Done(AdminSignIn::MfaRequired { mfa_token }) => {
+            Ok(json(200, &mfa_required(mfa_token)))
+        }
         Outcome::Denied(d) => Err(denial_error(&d)),
     }
 }
@@ -471,4 +463,82 @@ pub async fn set_disabled(call: &Call<'_>, disabled: bool) -> HandlerResult {
         .ok_or_else(|| not_found("admin"))?;
     guard::forget_keys();
     Ok(json(200, &info(&admin)))
+}
+
+/// `POST /v2/auth/login` with neither tenant nor client: an admin's sign-in, as HelloJohn's
+/// console makes it. The same flow and answer as `POST /v2/admin/login`.
+pub async fn console_sign_in(
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    email: &str,
+    password: Password,
+) -> Result<(crate::http::Resp, &'static str), ApiError> {
+    let outcome = ctx
+        .auth()
+        .admin_login(email, password, &ctx.origin(parts), ctx.now)
+        .await
+        .map_err(store_err)?;
+    Ok(match outcome {
+        Outcome::Done(AdminSignIn::Tokens(t)) => (json(200, &tokens(t)), "success"),
+        Outcome::Done(AdminSignIn::MfaRequired { mfa_token }) => (
+            json(200, &mfa_required(mfa_token)),
+            "mfa_required",
+        ),
+        Outcome::Denied(d) => (
+            crate::http::error(&denial_error(&d), false),
+            crate::handlers::common::sign_in_status(&d),
+        ),
+    })
+}
+
+/// `POST /v2/auth/refresh` with no client: an admin's refresh token.
+pub async fn console_refresh(
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    token: &str,
+) -> HandlerResult {
+    let outcome = ctx
+        .auth()
+        .admin_refresh(token, &ctx.origin(parts), ctx.now)
+        .await
+        .map_err(store_err)?;
+    match outcome {
+        Outcome::Done(t) => Ok(crate::handlers::common::no_store(json(200, &tokens(t)))),
+        Outcome::Denied(d) => Err(denial_error(&d)),
+    }
+}
+
+/// `GET /v2/me` with an admin's token: the account, with `sub` as the user answer has it.
+pub async fn console_me(ctx: &Ctx, token: &str) -> HandlerResult {
+    let principal = guard::authenticate_admin(ctx, token).await?;
+    let Actor::Admin { id, .. } = principal.actor else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token"));
+    };
+    let admin = ctx
+        .shard
+        .app
+        .store
+        .get_admin(id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "invalid admin token"))?;
+    Ok(crate::handlers::common::no_store(json(
+        200,
+        &protocol::admin::AdminMe {
+            sub: admin.id.to_string(),
+            aud: protocol::token::ADMIN_AUDIENCE,
+            admin: info(&admin),
+        },
+    )))
+}
+
+fn mfa_required(mfa_token: String) -> MfaRequiredResponse {
+    MfaRequiredResponse {
+        mfa_required: true,
+        mfa_token,
+        amr: vec!["pwd"],
+        available_factors: vec!["totp"],
+        preferred_factor: "totp",
+        expires_in: ::auth::flows::ADMIN_MFA_TTL as u64,
+    }
 }

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::handlers::{common, Ctx, HandlerResult};
 use ::auth::limiter::Limit;
+pub use accounts::{console_me, console_refresh, console_sign_in};
 pub use guard::{Actor, Principal};
 pub use routes::AdminRoute;
 

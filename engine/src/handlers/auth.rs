@@ -105,6 +105,11 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         let input = match common::sign_in_input(ctx, req, Accept::JsonOrForm).await? {
             SignIn::Input(input) => *input,
             SignIn::Shed(d) => return Ok((denied(ctx, &d, false), sign_in_status(&d))),
+            SignIn::Admin(parts, email, password) => {
+                let (resp, status) =
+                    crate::admin::console_sign_in(ctx, &parts, &email, password).await?;
+                return Ok((no_store(resp), status));
+            }
         };
         let origin = ctx.origin(&input.parts);
         let outcome = ctx
@@ -138,6 +143,12 @@ pub async fn refresh(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         .await
         .inspect_err(|_| ctx.shard.metrics.sign_in("refresh", "rate_limited"))?;
     let r: RefreshRequest = parse(&parts, bytes, false, Accept::Json)?;
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+    if blank(&r.client_id) && blank(&r.tenant_id) && common::tenant_key(&parts, None).is_none() {
+        // An admin's refresh token (HelloJohn's console refreshes here, with no client).
+        let token = required(&r.refresh_token, "refresh_token")?;
+        return crate::admin::console_refresh(ctx, &parts, token).await;
+    }
     let client_id = required(&r.client_id, "client_id")?;
     let token = required(&r.refresh_token, "refresh_token")?;
     let tenant = match common::tenant_key(&parts, r.tenant_id.as_deref()) {

@@ -280,6 +280,9 @@ pub struct SignInInput {
 pub enum SignIn {
     Input(Box<SignInInput>),
     Shed(Denial),
+    /// `/v2/auth/login` with neither a tenant nor a client: an admin account's sign-in, as
+    /// HelloJohn's admin console sends it (`tenant_id` and `client_id` empty).
+    Admin(Parts, String, Password),
 }
 
 pub async fn sign_in_input(
@@ -293,6 +296,20 @@ pub async fn sign_in_input(
     }
     ctx.limit(Limit::SignIn).await?;
     let r: LoginRequest = parse(&parts, bytes, false, accept)?;
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+    if ctx.route == crate::router::Route::Login
+        && blank(&r.client_id)
+        && blank(&r.tenant_id)
+        && tenant_key(&parts, None).is_none()
+    {
+        let email = required(&r.email, "email")?.to_string();
+        let password = r
+            .password
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| errors::missing("password"))?;
+        return Ok(SignIn::Admin(parts, email, Password::new(password)));
+    }
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?.to_string();
     let password = r

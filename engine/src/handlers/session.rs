@@ -86,6 +86,7 @@ pub async fn login(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
         let input = match common::sign_in_input(ctx, req, common::Accept::Json).await? {
             common::SignIn::Input(input) => *input,
             common::SignIn::Shed(d) => return Ok((denied(ctx, &d, false), sign_in_status(&d))),
+            common::SignIn::Admin(..) => return Err(errors::missing("client_id")),
         };
         let origin = ctx.origin(&input.parts);
         let outcome = ctx
@@ -228,6 +229,10 @@ pub(super) fn with_challenge(mut e: ApiError) -> ApiError {
 pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     ctx.clock.request_read();
     let (parts, _) = req.into_parts();
+    if let Some(token) = bearer(&parts).filter(|t| auth::tokens::is_admin_typ(t)) {
+        // An admin's token (HelloJohn's console asks `/v2/me` right after its sign-in).
+        return crate::admin::console_me(ctx, token).await.map_err(with_challenge);
+    }
     let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
     let c = caller.claims;
     Ok(no_store(json(
