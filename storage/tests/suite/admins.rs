@@ -86,6 +86,14 @@ fn audit(action: &str, target: Uuid) -> AuditEntry {
     }
 }
 
+/// `Conflict(what)`, named exactly as the engine matches it.
+fn assert_exact_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Conflict(named)) => assert_eq!(named, what),
+        other => panic!("expected Conflict({what}), got {other:?}"),
+    }
+}
+
 fn new_admin(email: &str, created_at: i64) -> NewAdmin {
     NewAdmin {
         id: Uuid::new_v4(),
@@ -180,7 +188,7 @@ pub async fn admin_accounts(store: Arc<dyn Store>, raw: Raw) {
     assert_eq!(exact, 1);
 
     // A taken email writes nothing: no account, no audit entry.
-    assert_conflict(
+    assert_exact_conflict(
         store
             .create_admin(
                 new_admin("ada@ops.test", NOW),
@@ -236,7 +244,7 @@ pub async fn admin_accounts(store: Arc<dyn Store>, raw: Raw) {
     );
     assert_eq!(raw.audits("admin.update").await, 1);
     // A taken email, or an unknown account, changes and audits nothing.
-    assert_conflict(
+    assert_exact_conflict(
         store
             .update_admin(
                 ada.id,
@@ -559,7 +567,7 @@ pub async fn admin_totp(store: Arc<dyn Store>, raw: Raw) {
     assert_eq!(raw.audits("admin.mfa_enable").await, 1);
 
     // A confirmed factor is not replaced.
-    assert_conflict(
+    assert_exact_conflict(
         store.put_admin_totp(ada.id, vec![3; 40], NOW + 3).await,
         "totp",
     );
