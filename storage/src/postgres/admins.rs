@@ -2,10 +2,11 @@
 //!
 //! Every change an operator makes is written with its audit entry in one transaction, and the
 //! entry only when the change applied. `admin_accounts.mfa_enabled` is written only here, in
-//! the statements that confirm or remove the factor. Every change of an account locks its row
-//! first (an `UPDATE` of it, or `FOR NO KEY UPDATE` in a rotation), and only then its refresh
-//! tokens: rotations of one account, and a rotation and a disable or a password change, run
-//! one after the other, and never deadlock.
+//! the statements that confirm or remove the factor. A transaction that changes an account
+//! and its refresh tokens or factor locks the account's row first (its `UPDATE` or `DELETE`,
+//! or `FOR NO KEY UPDATE` in a rotation and a TOTP use): rotations of one account, and a
+//! rotation and a disable or a password change, run one after the other, and none deadlocks
+//! with another.
 
 use super::error::db;
 use tokio_postgres::types::{ToSql, Type};
