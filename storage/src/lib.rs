@@ -5,7 +5,7 @@
 //! Each implements the contract of crate `store` (the records and the traits the domain owns);
 //! only `engine` and `hj` depend on this crate, to pick a backend at start-up.
 
-mod admin_stub;
+mod admin_rotation;
 pub mod postgres;
 pub mod redis;
 pub mod releases;

@@ -17,6 +17,7 @@
 //! The SQL of each method lives next to it in the submodules; every value is a bound parameter.
 
 mod admin;
+mod admins;
 mod codes;
 mod error;
 mod events;

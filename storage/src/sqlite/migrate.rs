@@ -83,6 +83,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin_api",
         sql: include_str!("../../../migrations/sqlite/0014_admin_api.sql"),
     },
+    Migration {
+        version: 16,
+        name: "admin_accounts",
+        sql: include_str!("../../../migrations/sqlite/0016_admin_accounts.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -33,6 +33,22 @@ macro_rules! store_suite {
     };
 }
 
+/// Generates one test per case that also writes or reads behind the store's back:
+/// `crate::suite::$case(store, raw)`, where `raw` is [`Raw`] access to the case's database.
+macro_rules! store_suite_raw {
+    (factory = $factory:path; raw = $raw:path; cases = [$($case:ident),* $(,)?] $(;)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (store, guard) = $factory(stringify!($case)).await;
+                let raw = $raw(&guard);
+                crate::suite::$case(store, raw).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
 /// Every case of the suite, for one backend:
 /// `store_suite_all! { factory = path::to::factory; raw = path::to::raw; }`, where `raw` gives
 /// the [`Raw`] access to the factory's database (from its guard) that cases which write behind
@@ -47,6 +63,12 @@ macro_rules! store_suite_all {
             let raw = $raw(&guard);
             crate::suite::tolerant_readers(store, raw).await;
             drop(guard);
+        }
+
+        store_suite_raw! {
+            factory = $factory;
+            raw = $raw;
+            cases = [admin_accounts, admin_refresh_rotation, admin_totp];
         }
 
         store_suite! {
@@ -114,6 +136,7 @@ macro_rules! store_suite_all {
                 concurrent_totp_and_recovery,
                 concurrent_challenge_completion,
                 concurrent_rotate_refresh,
+                concurrent_admin_rotation_and_totp,
             ];
         }
     };
@@ -266,6 +289,7 @@ fn session_for(user: &User, created_at: i64) -> NewSession {
 
 mod accounts;
 mod admin;
+mod admins;
 mod client_admin;
 mod codes;
 mod deliveries;
@@ -278,6 +302,7 @@ mod webhooks;
 
 pub use accounts::*;
 pub use admin::*;
+pub use admins::*;
 pub use client_admin::*;
 pub use codes::*;
 pub use deliveries::*;
