@@ -93,6 +93,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin_api",
         sql: include_str!("../../../migrations/postgres/0014_admin_api.sql"),
     },
+    Migration {
+        version: 15,
+        name: "admin_users",
+        sql: include_str!("../../../migrations/postgres/0015_admin_users.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

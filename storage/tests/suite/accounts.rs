@@ -204,6 +204,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             custom_fields: new.custom_fields.clone(),
             app_metadata: store::Metadata::from(json!({})),
             disabled: false,
+            disabled_reason: None,
             mfa_enabled: false,
             created_at: NOW,
         }
