@@ -46,7 +46,7 @@ mod sqlite {
         let store = SqliteStore::open(&path, 3).expect("open");
         let status = store.migrate().await.expect("migrate");
         let tenant = store
-            .create_tenant("acme", "Acme", 1)
+            .create_tenant("acme", "Acme", 1, None)
             .await
             .expect("tenant");
         assert!(path.exists());
@@ -167,7 +167,7 @@ mod sqlite {
             tasks.push(tokio::spawn(async move {
                 if i % 2 == 0 {
                     store
-                        .create_tenant(&format!("t{i}"), "T", i)
+                        .create_tenant(&format!("t{i}"), "T", i, None)
                         .await
                         .map(|_| ())
                 } else {

@@ -163,7 +163,7 @@ fn mail_of(claimed: &Claimed) -> &MailPayload {
 
 async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
     store
-        .create_tenant(slug, &format!("Tenant {slug}"), NOW)
+        .create_tenant(slug, &format!("Tenant {slug}"), NOW, None)
         .await
         .expect("create tenant")
 }
