@@ -33,6 +33,27 @@ macro_rules! store_suite {
     };
 }
 
+/// Generates one test per case that also writes or reads behind the store's back:
+/// `factory(case_name).await` as for [`store_suite!`], and `raw(&guard)` the [`Raw`] access to
+/// its database.
+macro_rules! store_suite_raw {
+    (
+        factory = $factory:path;
+        raw = $raw:path;
+        cases = [$($case:ident),* $(,)?] $(;)?
+    ) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (store, guard) = $factory(stringify!($case)).await;
+                let raw = $raw(&guard);
+                crate::suite::$case(store, raw).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
 /// Every case of the suite, for one backend:
 /// `store_suite_all! { factory = path::to::factory; raw = path::to::raw; }`, where `raw` gives
 /// the [`Raw`] access to the factory's database (from its guard) that cases which write behind
@@ -47,6 +68,22 @@ macro_rules! store_suite_all {
             let raw = $raw(&guard);
             crate::suite::tolerant_readers(store, raw).await;
             drop(guard);
+        }
+
+        store_suite_raw! {
+            factory = $factory;
+            raw = $raw;
+            cases = [
+                admin_directory_audits,
+                update_tenant,
+                delete_tenant_leaves_nothing,
+                admin_create_and_find_users,
+                admin_update_and_delete_users,
+                admin_user_paging,
+                admin_passwords_and_status,
+                admin_refresh_grants,
+                admin_session_grants,
+            ];
         }
 
         store_suite! {
@@ -257,6 +294,7 @@ fn session_for(user: &User, created_at: i64) -> NewSession {
 // ----- cases: one module per area, each case an `async fn(Arc<dyn Store>)` -------------------
 
 mod accounts;
+mod admin;
 mod client_admin;
 mod codes;
 mod deliveries;
@@ -268,6 +306,7 @@ mod tolerance;
 mod webhooks;
 
 pub use accounts::*;
+pub use admin::*;
 pub use client_admin::*;
 pub use codes::*;
 pub use deliveries::*;

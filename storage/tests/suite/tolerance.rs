@@ -27,7 +27,7 @@ const CHECKS: [(&str, &str); 5] = [
 
 impl Raw {
     /// Runs `sql` (parameters `$1`, `$2`, ..., all text) and returns how many rows it changed.
-    async fn exec(&self, sql: &str, params: &[&str]) -> u64 {
+    pub(super) async fn exec(&self, sql: &str, params: &[&str]) -> u64 {
         match self {
             Raw::Sqlite(path) => {
                 let conn = rusqlite::Connection::open(path).expect("open the database");
