@@ -130,7 +130,7 @@ pub trait Directory: Send + Sync {
     /// transaction with `audit`. API keys scoped to the tenant by its old slug
     /// (`tenant:{slug}`) follow it to the new one. Returns the tenant after the change; `None`
     /// when there is no such tenant. `Conflict("slug")` when the slug is taken (nothing
-    /// written).
+    /// written). Empty changes change nothing and write no audit entry.
     fn update_tenant(
         &self,
         tenant_id: Uuid,
@@ -142,8 +142,9 @@ pub trait Directory: Send + Sync {
     /// rows, email tokens, revoked access tokens, webhook endpoints, events and deliveries,
     /// mail, its own signing keys. API keys scoped to it (`tenant:{slug}`) are revoked (at
     /// `audit.created_at`), so none reaches a tenant later created with that slug. Audit
-    /// entries stay. Returns whether the tenant existed. The engine drops it from its caches;
-    /// cached sessions of its users name a tenant that no longer resolves.
+    /// entries stay. Returns whether the tenant existed. Nothing is returned for the engine's
+    /// session cache: a cached session of a user who is gone is refused anyway (the engine
+    /// checks the user and tenant of every session, through caches of seconds).
     fn delete_tenant(&self, tenant_id: Uuid, audit: AuditEntry) -> StoreFuture<'_, bool>;
     fn create_client(
         &self,
@@ -221,8 +222,9 @@ pub trait Accounts: Send + Sync {
         max_bytes: usize,
     ) -> StoreFuture<'_, Option<User>>;
     /// Disables or enables a user. Disabling also revokes every live refresh family and
-    /// session of the user, in the same transaction. Returns how many families plus sessions
-    /// were revoked; `None` when there is no such user (and nothing changed).
+    /// session of the user, in the same transaction. Either way the user is left without a
+    /// `disabled_reason` (see [`UserAdmin::set_user_status`]). Returns how many families plus
+    /// sessions were revoked; `None` when there is no such user (and nothing changed).
     fn set_user_disabled(
         &self,
         user_id: Uuid,

@@ -165,7 +165,9 @@ pub trait UserAdmin: Send + Sync {
     /// Deletes the user and everything of theirs (password, refresh families and tokens,
     /// sessions, codes, consents, MFA factor, recovery codes, challenges, remembered devices,
     /// email tokens) in one transaction. The events and audit entries that name them stay.
-    /// Returns whether the tenant had the user. The engine marks the user's cached sessions.
+    /// Returns whether the tenant had the user. A session of theirs the engine cached is
+    /// refused once the engine sees the user gone (it checks the user of every session); the
+    /// engine may also mark them (`SessionCache::revoke_user_sessions`).
     fn delete_user(
         &self,
         tenant_id: Uuid,
@@ -177,7 +179,9 @@ pub trait UserAdmin: Send + Sync {
     /// [`Tokens::revoke_all_for_user`](crate::Tokens::revoke_all_for_user) does) and uses up
     /// their unused password-reset tokens. Returns how many families plus sessions were
     /// revoked (the audit entry's metadata gains `revoked`); `None` when the tenant has no
-    /// such user.
+    /// such user. The engine marks the user's cached sessions
+    /// (`SessionCache::revoke_user_sessions`), as a sign-out everywhere does: the user is
+    /// still enabled, so nothing else would refuse a cached copy.
     fn set_password(
         &self,
         tenant_id: Uuid,
