@@ -112,6 +112,7 @@ mod tests {
             custom_fields: store::Metadata::empty(),
             app_metadata: store::Metadata::empty(),
             disabled,
+            disabled_reason: None,
             mfa_enabled: false,
             created_at: 0,
         }

@@ -210,7 +210,11 @@ pub async fn bootstrap_embedded(
         return Ok(None);
     }
     let now = unix_now();
-    let tenant = store.create_tenant("local", "Local", now).await?;
+    // The audit log says where they came from: nobody asked for them.
+    let system = |action: &str| Some(store::AuditEntry::new(action, "system", now));
+    let tenant = store
+        .create_tenant("local", "Local", now, system("tenant.create"))
+        .await?;
     let origins: Vec<String> = origins
         .iter()
         .map(|o| o.trim_end_matches('/').to_string())
@@ -225,6 +229,7 @@ pub async fn bootstrap_embedded(
                 ..store::NewClient::new(tenant.id, "local-app", "Local app")
             },
             now,
+            system("client.create"),
         )
         .await?;
     Ok(Some((tenant, client)))

@@ -50,6 +50,14 @@ pub async fn migrate_status(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The audit entry of a change made with the CLI (`actor_type` `cli`): the operating-system
+/// user who ran it (`$USER`) is the actor's name; the store names the target.
+pub fn cli_audit(action: &str, now: i64) -> store::AuditEntry {
+    let mut entry = store::AuditEntry::new(action, "cli", now);
+    entry.actor_name = std::env::var("USER").ok().filter(|user| !user.is_empty());
+    entry
+}
+
 use auth::client_rules::valid_slug;
 
 pub async fn tenant_create(
@@ -69,7 +77,9 @@ pub async fn tenant_create(
         .cloned()
         .unwrap_or_else(|| slug.to_string());
     let mode = issuer_mode(m)?;
-    let mut t = match store.create_tenant(slug, &name, engine::unix_now()).await {
+    let now = engine::unix_now();
+    let audit = cli_audit("tenant.create", now);
+    let mut t = match store.create_tenant(slug, &name, now, Some(audit)).await {
         Err(store::StoreError::Conflict(_)) => {
             bail!("a tenant with slug {slug:?} already exists")
         }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use engine::config::Config;
 use protocol::webhook::rfc3339;
-use store::{AdminAccount, AuditEntry, EventMeta, NewAdmin, Store};
+use store::{AdminAccount, AuditEntry, NewAdmin, Store};
 use uuid::Uuid;
 
 pub fn command() -> Command {
@@ -45,24 +45,12 @@ pub async fn run(store: &Arc<dyn Store>, config: &Config, m: &ArgMatches) -> any
     }
 }
 
-/// The audit entry of an act of the command line.
-pub fn cli_audit(action: &str, target_type: &str, target_id: String) -> AuditEntry {
-    AuditEntry {
-        id: Uuid::now_v7(),
-        tenant_id: None,
-        action: action.to_string(),
-        actor_type: "cli".to_string(),
-        actor_id: None,
-        actor_name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
-        target_type: Some(target_type.to_string()),
-        target_id: Some(target_id),
-        ip_address: None,
-        user_agent: None,
-        request_id: None,
-        metadata: EventMeta::new(),
-        result: "success".to_string(),
-        created_at: engine::unix_now(),
-    }
+/// The audit entry of an act of the command line about admin `id`.
+fn audit(action: &str, id: Uuid) -> AuditEntry {
+    let mut entry = crate::admin::cli_audit(action, engine::unix_now());
+    entry.target_type = Some("admin".to_string());
+    entry.target_id = Some(id.to_string());
+    entry
 }
 
 fn row(a: &AdminAccount) -> String {
@@ -156,7 +144,7 @@ async fn create(store: &Arc<dyn Store>, config: &Config, m: &ArgMatches) -> anyh
         created_at: engine::unix_now(),
     };
     let created = match store
-        .create_admin(admin, cli_audit("admin.create", "admin", id.to_string()))
+        .create_admin(admin, audit("admin.create", id))
         .await
     {
         Err(store::StoreError::Conflict(_)) => bail!("an admin already has this email"),

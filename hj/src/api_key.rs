@@ -63,22 +63,11 @@ fn arg<'a>(m: &'a ArgMatches, name: &str) -> &'a str {
 
 /// An audit entry of this command about key `id`: the actor is the CLI run by the OS user.
 fn audit(action: &str, id: Uuid, metadata: EventMeta, now: i64) -> AuditEntry {
-    AuditEntry {
-        id: Uuid::now_v7(),
-        tenant_id: None,
-        action: action.to_string(),
-        actor_type: "cli".to_string(),
-        actor_id: None,
-        actor_name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
-        target_type: Some("api_key".to_string()),
-        target_id: Some(id.to_string()),
-        ip_address: None,
-        user_agent: None,
-        request_id: None,
-        metadata,
-        result: "success".to_string(),
-        created_at: now,
-    }
+    let mut entry = crate::admin::cli_audit(action, now);
+    entry.target_type = Some("api_key".to_string());
+    entry.target_id = Some(id.to_string());
+    entry.metadata = metadata;
+    entry
 }
 
 /// A scope as `--scope` gives it; a tenant's must name an existing tenant by its slug.

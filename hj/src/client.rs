@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use store::{Client, ClientChanges, ClientType, NewClient, SecretHash, SigningAlg, Store, Tenant};
 
+use crate::admin::cli_audit;
 use auth::client_rules as rules;
 
 fn who(name: &'static str, about: &'static str) -> Command {
@@ -378,7 +379,9 @@ async fn create(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
         new.secret_hash = Some(hash);
         secret
     });
-    let created = match store.create_client(new, engine::unix_now()).await {
+    let now = engine::unix_now();
+    let audit = cli_audit("client.create", now);
+    let created = match store.create_client(new, now, Some(audit)).await {
         Err(store::StoreError::Conflict(_)) => {
             bail!("tenant {:?} already has that client id", tenant.slug)
         }
@@ -412,8 +415,9 @@ async fn update(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
         }
         _ => {}
     }
+    let audit = cli_audit("client.update", engine::unix_now());
     let updated = store
-        .update_client(tenant.id, &current.client_id, changes)
+        .update_client(tenant.id, &current.client_id, changes, Some(audit))
         .await?
         .context("the client no longer exists")?;
     println!("{}", row(&tenant.slug, &updated));
@@ -436,8 +440,9 @@ async fn rotate_secret(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> 
         secret_hash: Some(Some(hash)),
         ..ClientChanges::default()
     };
+    let audit = cli_audit("client.rotate_secret", engine::unix_now());
     store
-        .update_client(tenant.id, &current.client_id, changes)
+        .update_client(tenant.id, &current.client_id, changes, Some(audit))
         .await?
         .context("the client no longer exists")?;
     print_secret(&secret);
@@ -446,7 +451,11 @@ async fn rotate_secret(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> 
 
 async fn delete(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     let (tenant, current) = find(store, m).await?;
-    if !store.delete_client(tenant.id, &current.client_id).await? {
+    let audit = cli_audit("client.delete", engine::unix_now());
+    if !store
+        .delete_client(tenant.id, &current.client_id, Some(audit))
+        .await?
+    {
         bail!("the client no longer exists");
     }
     println!(

@@ -56,7 +56,7 @@ async fn concurrent_migrate_gives_one_schema() {
         .get(0);
     assert_eq!(rows as usize, statuses[0].known.len());
     stores[0]
-        .create_tenant("acme", "Acme", 1)
+        .create_tenant("acme", "Acme", 1, None)
         .await
         .expect("tenant");
     assert_eq!(stores[3].list_tenants().await.expect("list").len(), 1);
@@ -231,6 +231,87 @@ async fn clients_from_before_migration_5_get_the_defaults() {
         .expect("the client of the old release");
     assert_eq!(cli.client_type, ClientType::Public);
     assert_eq!(cli.grant_types, client.grant_types);
+}
+
+/// Sessions written before migration 15 get an id from it, and so do those an older release
+/// inserts after it (without naming one): the admin API names every session by its id.
+#[tokio::test]
+async fn sessions_from_before_migration_15_get_ids() {
+    let db = test_db().await;
+    let admin = admin(&db.direct_url()).await;
+    admin
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, \
+             name text NOT NULL, applied_at bigint NOT NULL)",
+        )
+        .await
+        .expect("schema_migrations");
+    for (version, name, sql) in migrations_before("postgres", 15) {
+        admin.batch_execute(&sql).await.expect("old migration");
+        admin
+            .execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)",
+                &[&version, &name],
+            )
+            .await
+            .expect("bookkeeping");
+    }
+    let (tenant_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+    admin
+        .execute(
+            "INSERT INTO tenants (id, slug, name, created_at) VALUES ($1, 'acme', 'Acme', 1)",
+            &[&tenant_id],
+        )
+        .await
+        .expect("old tenant");
+    admin
+        .execute(
+            "INSERT INTO users (id, tenant_id, email, disabled, created_at) \
+             VALUES ($1, $2, 'ada@acme.test', true, 1)",
+            &[&user_id, &tenant_id],
+        )
+        .await
+        .expect("old user");
+    let old_session = "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
+                       expires_at) VALUES ($1, $2, $3, 'web', $4, 100)";
+    for at in [1i64, 2] {
+        admin
+            .execute(
+                old_session,
+                &[&vec![at as u8; 32], &user_id, &tenant_id, &at],
+            )
+            .await
+            .expect("old session");
+    }
+
+    let store = open(&db.direct_url(), test_options());
+    assert!(store.migrate().await.expect("migrate").pending().is_empty());
+    // An older release's insert after the migration.
+    admin
+        .execute(old_session, &[&vec![3u8; 32], &user_id, &tenant_id, &3i64])
+        .await
+        .expect("an old release's session");
+    let sessions = store
+        .list_sessions(store::GrantQuery::tenant(tenant_id, 10))
+        .await
+        .expect("list");
+    assert_eq!(
+        sessions.iter().map(|s| s.created_at).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let mut ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    for session in &sessions {
+        assert_eq!(
+            store.get_session(tenant_id, session.id).await.expect("get"),
+            Some(session.clone())
+        );
+    }
+    // A user disabled before it has no reason.
+    let user = store.get_user(user_id).await.expect("get").expect("ada");
+    assert_eq!((user.disabled, user.disabled_reason), (true, None));
 }
 
 fn migrations_dir(backend: &str) -> PathBuf {

@@ -79,7 +79,7 @@ mod pgbouncer {
         ));
         store.migrate().await.expect("migrate");
         let tenant = store
-            .create_tenant("acme", "Acme", 1)
+            .create_tenant("acme", "Acme", 1, None)
             .await
             .expect("tenant");
 

@@ -117,6 +117,7 @@ fn session(user_id: Uuid, expires_at: i64) -> Session {
             custom_fields: store::Metadata::from(serde_json::json!({})),
             app_metadata: store::Metadata::from(serde_json::json!({})),
             disabled: false,
+            disabled_reason: None,
             mfa_enabled: false,
             created_at: 1,
         },

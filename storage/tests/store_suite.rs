@@ -46,7 +46,7 @@ mod sqlite {
         let store = SqliteStore::open(&path, 3).expect("open");
         let status = store.migrate().await.expect("migrate");
         let tenant = store
-            .create_tenant("acme", "Acme", 1)
+            .create_tenant("acme", "Acme", 1, None)
             .await
             .expect("tenant");
         assert!(path.exists());
@@ -87,35 +87,7 @@ mod sqlite {
         };
         {
             let conn = rusqlite::Connection::open(&path).expect("open");
-            conn.execute_batch(
-                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
-                 name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-            )
-            .expect("schema_migrations");
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
-            let mut files: Vec<_> = std::fs::read_dir(&dir)
-                .expect("migrations dir")
-                .map(|e| e.expect("entry").path())
-                .collect();
-            files.sort();
-            for file in files {
-                let stem = file
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default();
-                let (number, name) = stem.split_once('_').expect("NNNN_name.sql");
-                let version: i64 = number.parse().expect("version");
-                if version >= 5 {
-                    continue;
-                }
-                conn.execute_batch(&std::fs::read_to_string(&file).expect("read"))
-                    .expect("old migration");
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                    rusqlite::params![version, name],
-                )
-                .expect("bookkeeping");
-            }
+            apply_migrations_before(&conn, 5);
             conn.execute(
                 "INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, 'acme', 'Acme', 1)",
                 [tenant_id.to_string()],
@@ -153,6 +125,98 @@ mod sqlite {
         assert_eq!(cli.grant_types, client.grant_types);
     }
 
+    /// Sessions written before migration 15 get an id from it, and so do those an older
+    /// release inserts after it (without naming one: the trigger gives one).
+    #[tokio::test]
+    async fn sessions_from_before_migration_15_get_ids() {
+        let dir = TempDir::new("pre-session-ids");
+        let path = dir.path().join("hj.db");
+        let (tenant_id, user_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let old_session = |conn: &rusqlite::Connection, at: i64| {
+            conn.execute(
+                "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
+                 expires_at) VALUES (randomblob(32), ?1, ?2, 'web', ?3, 100)",
+                rusqlite::params![user_id.to_string(), tenant_id.to_string(), at],
+            )
+            .expect("an old release's session");
+        };
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            apply_migrations_before(&conn, 15);
+            conn.execute(
+                "INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, 'acme', 'Acme', 1)",
+                [tenant_id.to_string()],
+            )
+            .expect("old tenant");
+            conn.execute(
+                "INSERT INTO users (id, tenant_id, email, disabled, created_at) \
+                 VALUES (?1, ?2, 'ada@acme.test', 1, 1)",
+                [user_id.to_string(), tenant_id.to_string()],
+            )
+            .expect("old user");
+            old_session(&conn, 1);
+            old_session(&conn, 2);
+        }
+        let store = SqliteStore::open(&path, 1).expect("open store");
+        assert!(store.migrate().await.expect("migrate").pending().is_empty());
+        drop(store);
+        old_session(&rusqlite::Connection::open(&path).expect("reopen"), 3);
+        let store = SqliteStore::open(&path, 1).expect("open store");
+        let sessions = store
+            .list_sessions(store::GrantQuery::tenant(tenant_id, 10))
+            .await
+            .expect("list");
+        assert_eq!(
+            sessions.iter().map(|s| s.created_at).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        let mut ids: Vec<uuid::Uuid> = sessions.iter().map(|s| s.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        for session in &sessions {
+            assert_eq!(
+                store.get_session(tenant_id, session.id).await.expect("get"),
+                Some(session.clone())
+            );
+        }
+        let user = store.get_user(user_id).await.expect("get").expect("ada");
+        assert_eq!((user.disabled, user.disabled_reason), (true, None));
+    }
+
+    /// Applies the migration files before `version` as a release that shipped them did.
+    fn apply_migrations_before(conn: &rusqlite::Connection, version: i64) {
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .expect("schema_migrations");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        for file in files {
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            let (number, name) = stem.split_once('_').expect("NNNN_name.sql");
+            let number: i64 = number.parse().expect("version");
+            if number >= version {
+                continue;
+            }
+            conn.execute_batch(&std::fs::read_to_string(&file).expect("read"))
+                .expect("old migration");
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![number, name],
+            )
+            .expect("bookkeeping");
+        }
+    }
+
     /// Reads run on reader threads while the writer is busy: many concurrent reads and writes
     /// all complete, and a store dropped with jobs still queued shuts down cleanly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -167,7 +231,7 @@ mod sqlite {
             tasks.push(tokio::spawn(async move {
                 if i % 2 == 0 {
                     store
-                        .create_tenant(&format!("t{i}"), "T", i)
+                        .create_tenant(&format!("t{i}"), "T", i, None)
                         .await
                         .map(|_| ())
                 } else {

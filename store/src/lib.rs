@@ -17,7 +17,9 @@ pub mod admins;
 pub mod authcode;
 pub mod event_meta;
 pub mod files;
+pub mod grants;
 pub mod lifecycle;
+pub mod manage;
 pub mod metadata;
 pub mod model;
 pub mod outbox;
@@ -34,10 +36,14 @@ pub use admins::{
 };
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
+pub use grants::{
+    GrantAdmin, GrantQuery, GrantStats, RefreshGrant, RevokeSelector, RevokedSession, SessionGrant,
+};
 pub use lifecycle::{
     ChallengeGrant, ChallengeKind, EmailPurpose, EmailToken, KeepSignIn, MailRecord, MfaChallenge,
     NewMail, TotpFactor,
 };
+pub use manage::{TenantChanges, UserAdmin, UserChanges, UserFilter, UserQuery, UserStatus};
 pub use metadata::Metadata;
 pub use model::*;
 pub use outbox::{Claimed, DeliveryPayload, MailPayload, OutboxKind, OutboxResult, Payload};
@@ -106,14 +112,50 @@ pub trait Administration: Send + Sync {
 }
 
 /// Tenants and their clients.
+///
+/// The changes take the audit entry of the action (`audit`), written in their transaction
+/// only when the change is made: `None` where nobody asked for it through the admin API and
+/// the CLI, such as the embedded store's first start. The store completes its tenant and
+/// target with what the change was about.
 pub trait Directory: Send + Sync {
-    fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant>;
+    fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        now: i64,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, Tenant>;
     fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>>;
     /// By UUID (when `key` parses as one) or by slug.
     fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>>;
     /// Sets a tenant's issuer mode; false when no tenant has this id.
     fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool>;
-    fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, Client>;
+    /// Renames the tenant or changes its slug (the fields of `changes` that are `Some`), in one
+    /// transaction with `audit`. API keys scoped to the tenant by its old slug
+    /// (`tenant:{slug}`) follow it to the new one. Returns the tenant after the change; `None`
+    /// when there is no such tenant. `Conflict("slug")` when the slug is taken (nothing
+    /// written). Empty changes change nothing and write no audit entry.
+    fn update_tenant(
+        &self,
+        tenant_id: Uuid,
+        changes: TenantChanges,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<Tenant>>;
+    /// Deletes the tenant and everything of it, in one transaction with `audit`: clients,
+    /// users and all of theirs, refresh families and tokens, sessions, codes, consents, MFA
+    /// rows, email tokens, revoked access tokens, webhook endpoints, events and deliveries,
+    /// mail, its own signing keys. API keys scoped to it (`tenant:{slug}`) are revoked (at
+    /// `audit.created_at`), so none reaches a tenant later created with that slug. Audit
+    /// entries stay. Returns whether the tenant existed. Nothing is returned for the engine's
+    /// session cache: a cached session of a user who is gone is refused anyway (the engine
+    /// checks the user and tenant of every session, through caches of seconds).
+    fn delete_tenant(&self, tenant_id: Uuid, audit: AuditEntry) -> StoreFuture<'_, bool>;
+    fn create_client(
+        &self,
+        client: NewClient,
+        now: i64,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, Client>;
     /// All clients, or those of one tenant.
     fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<Client>>;
     fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Client>>;
@@ -127,11 +169,17 @@ pub trait Directory: Send + Sync {
         tenant_id: Uuid,
         client_id: &str,
         changes: ClientChanges,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, Option<Client>>;
     /// Deletes the client with, in the same transaction, every refresh token (their families)
     /// and cookie session issued to it, so none of them works again, even for a client later
     /// created with the same `client_id`. Returns whether the client existed.
-    fn delete_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, bool>;
+    fn delete_client(
+        &self,
+        tenant_id: Uuid,
+        client_id: &str,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, bool>;
 }
 
 /// Users, their passwords and metadata, the consents they gave, and the email tokens that prove their mailbox.
@@ -178,8 +226,9 @@ pub trait Accounts: Send + Sync {
         max_bytes: usize,
     ) -> StoreFuture<'_, Option<User>>;
     /// Disables or enables a user. Disabling also revokes every live refresh family and
-    /// session of the user, in the same transaction. Returns how many families plus sessions
-    /// were revoked; `None` when there is no such user (and nothing changed).
+    /// session of the user, in the same transaction. Either way the user is left without a
+    /// `disabled_reason` (see [`UserAdmin::set_user_status`]). Returns how many families plus
+    /// sessions were revoked; `None` when there is no such user (and nothing changed).
     fn set_user_disabled(
         &self,
         user_id: Uuid,
@@ -518,6 +567,8 @@ pub trait Store:
     + ApiKeys
     + AuditLog
     + Admins
+    + UserAdmin
+    + GrantAdmin
     + 'static
 {
 }
@@ -533,6 +584,8 @@ impl<T> Store for T where
         + ApiKeys
         + AuditLog
         + Admins
+        + UserAdmin
+        + GrantAdmin
         + 'static
 {
 }
@@ -541,6 +594,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         Accounts as _, Administration as _, Admins as _, ApiKeys as _, AuditLog as _,
-        Directory as _, Factors as _, Outbox as _, SigningKeys as _, Store, Tokens as _,
+        Directory as _, Factors as _, GrantAdmin as _, Outbox as _, SigningKeys as _, Store,
+        Tokens as _, UserAdmin as _,
     };
 }

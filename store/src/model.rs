@@ -190,6 +190,9 @@ pub struct User {
     /// claim carries it.
     pub app_metadata: crate::Metadata,
     pub disabled: bool,
+    /// Why an operator disabled the user (the admin API); `None` while enabled, and for a
+    /// user disabled without one.
+    pub disabled_reason: Option<String>,
     /// A confirmed second factor (TOTP) guards the user's sign-ins.
     pub mfa_enabled: bool,
     pub created_at: i64,

@@ -75,8 +75,14 @@ async fn setup(dir: &TempDir) -> (Arc<SqliteStore>, MasterKey, Tenant, Tenant) {
     let store = SqliteStore::open(&dir.path().join("db"), 1).unwrap();
     store.migrate().await.unwrap();
     let store = Arc::new(store);
-    let acme = store.create_tenant("acme", "Acme", NOW).await.unwrap();
-    let local = store.create_tenant("local", "Local", NOW).await.unwrap();
+    let acme = store
+        .create_tenant("acme", "Acme", NOW, None)
+        .await
+        .unwrap();
+    let local = store
+        .create_tenant("local", "Local", NOW, None)
+        .await
+        .unwrap();
     let master = MasterKey::from_bytes([5; 32]);
     assert!(store
         .set_tenant_issuer_mode(acme.id, IssuerMode::Path)

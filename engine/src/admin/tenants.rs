@@ -40,6 +40,24 @@ fn issuer_mode(text: Option<&str>) -> Result<Option<IssuerMode>, ApiError> {
     .transpose()
 }
 
+/// A tenant entering path mode gets its own signing keys first (as `hj tenant update`
+/// does), so that no instance sees it in path mode without them.
+async fn keys_for(call: &Call<'_>, tenant_id: uuid::Uuid, mode: Option<IssuerMode>) -> Result<(), ApiError> {
+    if mode != Some(IssuerMode::Path) {
+        return Ok(());
+    }
+    let auth = call.ctx.auth();
+    let Some(lc) = auth.lifecycle.as_ref() else {
+        return Err(ApiError::new(ErrorCode::Internal, "no master key"));
+    };
+    ::auth::keys::create_tenant_keys(call.ctx.shard.app.store.as_ref(), &lc.master, tenant_id, call.ctx.now)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot create the tenant's signing keys");
+            ApiError::new(ErrorCode::Unavailable, "cannot create the tenant's signing keys; retry later")
+        })
+}
+
 fn conflict(e: store::StoreError) -> ApiError {
     match e {
         store::StoreError::Conflict(_) => {
@@ -84,6 +102,7 @@ pub async fn create(call: &Call<'_>) -> HandlerResult {
         .await
         .map_err(conflict)?;
     if let Some(mode) = mode.filter(|m| *m != tenant.issuer_mode) {
+        keys_for(call, tenant.id, Some(mode)).await?;
         let audit = call.audit("tenant.update", "tenant", tenant.id);
         let changes = TenantChanges {
             issuer_mode: Some(mode),
@@ -118,6 +137,7 @@ pub async fn update(call: &Call<'_>) -> HandlerResult {
     if changes == TenantChanges::default() {
         return Ok(json(200, &info(tenant)));
     }
+    keys_for(call, tenant.id, changes.issuer_mode).await?;
     let audit = call.audit("tenant.update", "tenant", tenant.id);
     let updated = call
         .ctx

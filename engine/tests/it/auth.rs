@@ -654,6 +654,7 @@ async fn client_token_lifetimes_override_the_server_defaults() {
                 ..store::NewClient::new(fx.tenant.id, "short", "short")
             },
             engine::unix_now(),
+            None,
         )
         .await
         .unwrap();

@@ -27,7 +27,7 @@ async fn client_with(
     let mut new = store::NewClient::new(fx.tenant.id, client_id, client_id);
     edit(&mut new);
     s.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap()
 }

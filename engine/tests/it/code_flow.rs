@@ -159,7 +159,7 @@ pub async fn spa(srv: &TestServer, fx: &Fixture, client_id: &str) -> store::Clie
     let mut new = store::NewClient::new(fx.tenant.id, client_id, "Demo SPA");
     new.redirect_uris = vec![REDIRECT.into()];
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap()
 }
@@ -486,7 +486,7 @@ async fn rp_initiated_logout_ends_the_browser_session() {
     new.redirect_uris = vec![REDIRECT.into()];
     new.post_logout_redirect_uris = vec!["https://app.example/bye".into()];
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap();
     srv.register(&fx, "ada@example.com").await;

@@ -31,7 +31,7 @@ async fn app(s: &TestServer, fx: &Fixture) {
     let mut new = store::NewClient::new(fx.tenant.id, "app", "App");
     new.redirect_uris = vec![REDIRECT.into()];
     s.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap();
 }
@@ -135,6 +135,7 @@ async fn verify_email_by_mail_then_the_client_lets_the_user_in() {
                 require_email_verification: Some(true),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();

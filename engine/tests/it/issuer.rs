@@ -277,7 +277,7 @@ async fn the_code_flow_and_client_credentials_carry_the_tenant_issuer() {
     new.grant_types = vec!["client_credentials".into()];
     new.scopes = vec!["api:read".into()];
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap();
     let (status, body) = token(

@@ -408,6 +408,7 @@ async fn a_client_may_require_a_verified_email() {
                 require_email_verification: Some(true),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();
@@ -421,6 +422,7 @@ async fn a_client_may_require_a_verified_email() {
                 require_email_verification: Some(true),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();

@@ -187,6 +187,7 @@ async fn logout_with_post_logout_redirect_uri() {
                 ..store::NewClient::new(fx.tenant.id, "spa", "spa")
             },
             engine::unix_now(),
+            None,
         )
         .await
         .unwrap();

@@ -28,7 +28,7 @@ async fn confidential(
     new.grant_types = grants.iter().map(|g| g.to_string()).collect();
     new.scopes = scopes.iter().map(|s| s.to_string()).collect();
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap()
 }
@@ -479,7 +479,7 @@ async fn a_clients_allowed_origins_are_trusted_for_cors() {
     let mut new = store::NewClient::new(fx.tenant.id, "spa", "SPA");
     new.allowed_origins = vec!["https://spa.example".into()];
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap();
     let preflight = |origin: &'static str| {
@@ -521,7 +521,7 @@ async fn a_client_may_ask_for_other_signature_algorithms() {
     new.id_token_alg = Some(store::SigningAlg::EdDsa);
     new.access_token_alg = Some(store::SigningAlg::Rs256);
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap();
     srv.register(&fx, "ada@example.com").await;

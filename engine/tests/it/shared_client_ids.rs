@@ -25,7 +25,7 @@ pub(crate) async fn confidential(
     new.grant_types = grants.iter().map(|g| g.to_string()).collect();
     new.scopes = vec!["api:read".into()];
     srv.store()
-        .create_client(new, engine::unix_now())
+        .create_client(new, engine::unix_now(), None)
         .await
         .unwrap()
 }

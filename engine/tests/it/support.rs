@@ -163,7 +163,7 @@ impl TestServer {
     pub async fn fixture_with(&self, slug: &str, client_id: &str) -> Fixture {
         let store = self.store();
         let now = engine::unix_now();
-        let tenant = store.create_tenant(slug, slug, now).await.unwrap();
+        let tenant = store.create_tenant(slug, slug, now, None).await.unwrap();
         let client = self.add_client(&tenant, client_id).await;
         Fixture { tenant, client }
     }
@@ -179,6 +179,7 @@ impl TestServer {
             .create_client(
                 store::NewClient::new(tenant.id, client_id, client_id),
                 engine::unix_now(),
+                None,
             )
             .await
             .unwrap()
@@ -199,11 +200,15 @@ impl TestServer {
             );
             let store = self.store();
             let now = engine::unix_now();
-            let tenant = store.create_tenant("local", "Local", now).await.unwrap();
+            let tenant = store
+                .create_tenant("local", "Local", now, None)
+                .await
+                .unwrap();
             let client = store
                 .create_client(
                     store::NewClient::new(tenant.id, "local-app", "Local app"),
                     now,
+                    None,
                 )
                 .await
                 .unwrap();

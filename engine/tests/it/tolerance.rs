@@ -87,7 +87,7 @@ async fn a_release_starts_and_serves_on_what_a_newer_release_wrote() {
     };
     newer
         .store()
-        .update_client(fx.tenant.id, fx.client_id(), changes)
+        .update_client(fx.tenant.id, fx.client_id(), changes, None)
         .await
         .unwrap()
         .unwrap();

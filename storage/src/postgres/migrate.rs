@@ -94,6 +94,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0014_admin_api.sql"),
     },
     Migration {
+        version: 15,
+        name: "admin_users",
+        sql: include_str!("../../../migrations/postgres/0015_admin_users.sql"),
+    },
+    Migration {
         version: 16,
         name: "admin_accounts",
         sql: include_str!("../../../migrations/postgres/0016_admin_accounts.sql"),

@@ -18,15 +18,20 @@
 
 mod admin;
 mod admins;
+mod audit_row;
 mod codes;
+mod directory;
 mod error;
 mod events;
+mod grants;
 mod keys;
 mod mail;
+mod manage;
 mod mfa;
 mod migrate;
 mod options;
 mod outbox;
+mod params;
 mod pipelined;
 mod pool;
 mod refresh;
@@ -42,16 +47,16 @@ use crate::lifecycle::{ChallengeGrant, EmailToken, MailRecord, MfaChallenge, New
 use error::db;
 use std::time::Duration;
 
-use store::{Accounts, Administration, Directory, Factors, Metadata, Outbox, SigningKeys, Tokens};
+use store::{Accounts, Administration, Factors, Metadata, Outbox, SigningKeys, Tokens};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, Claimed, Client as AppClient, ClientChanges, Consent, DeliveryFilter, Event,
-    EventDraft, IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken,
-    NewSession, NewUser, NewWebhookEndpoint, OutboxKind, OutboxResult, PasswordLogin, PoolStats,
-    Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey,
-    StoreError, StoreFuture, Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    AuthCode, Claimed, Consent, DeliveryFilter, Event, EventDraft, KeepSignIn, MigrationStatus,
+    NewAuthCode, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, OutboxKind,
+    OutboxResult, PasswordLogin, PoolStats, Redeem, Redemption, RefreshRotation, RefreshToken,
+    RotateOutcome, Session, SigningKey, StoreError, StoreFuture, TokenHash, User, WebhookDelivery,
+    WebhookEndpoint,
 };
 pub use options::PgOptions;
 use pool::{Connector, Limits, Pools};
@@ -218,79 +223,6 @@ impl Administration for PgStore {
     fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
         self.call("list_mail", move |c| {
             Box::pin(mail::list_mail(c, tenant_id, limit))
-        })
-    }
-}
-
-impl Directory for PgStore {
-    fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant> {
-        let (slug, name) = (slug.to_owned(), name.to_owned());
-        self.call("create_tenant", move |c| {
-            Box::pin(tenants::create_tenant(c, slug, name, now))
-        })
-    }
-
-    fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>> {
-        self.call("list_tenants", |c| Box::pin(tenants::list_tenants(c)))
-    }
-
-    fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>> {
-        let key = key.to_owned();
-        self.call("find_tenant", move |c| {
-            Box::pin(async move { tenants::find_tenant(c, &key).await })
-        })
-    }
-
-    fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool> {
-        self.call("set_tenant_issuer_mode", move |c| {
-            Box::pin(tenants::set_tenant_issuer_mode(c, tenant_id, mode))
-        })
-    }
-
-    fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, AppClient> {
-        self.call("create_client", move |c| {
-            Box::pin(tenants::create_client(c, client, now))
-        })
-    }
-
-    fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<AppClient>> {
-        self.call("list_clients", move |c| {
-            Box::pin(tenants::list_clients(c, tenant_id))
-        })
-    }
-
-    fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<AppClient>> {
-        let client_id = client_id.to_owned();
-        self.call("find_client", move |c| {
-            Box::pin(async move { tenants::find_client(c, tenant_id, &client_id).await })
-        })
-    }
-
-    fn find_clients_by_client_id(&self, client_id: &str) -> StoreFuture<'_, Vec<AppClient>> {
-        let client_id = client_id.to_owned();
-        self.call("find_clients_by_client_id", move |c| {
-            Box::pin(async move { tenants::find_clients_by_client_id(c, &client_id).await })
-        })
-    }
-
-    fn update_client(
-        &self,
-        tenant_id: Uuid,
-        client_id: &str,
-        changes: ClientChanges,
-    ) -> StoreFuture<'_, Option<AppClient>> {
-        let client_id = client_id.to_owned();
-        self.call("update_client", move |c| {
-            Box::pin(
-                async move { tenants::update_client(c, tenant_id, &client_id, &changes).await },
-            )
-        })
-    }
-
-    fn delete_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, bool> {
-        let client_id = client_id.to_owned();
-        self.call("delete_client", move |c| {
-            Box::pin(async move { tenants::delete_client(c, tenant_id, &client_id).await })
         })
     }
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::events;
 use super::pipelined::pipelined2;
-use super::user_row::{user_from, USER_COLUMNS};
+use super::user_row::{user_from, ROTATED_USER_COLUMNS, USER_COLUMNS};
 use crate::rotation::{rotation_step, RotationStep};
 use crate::{
     EventDraft, NewRefreshToken, RefreshRotation, RefreshToken, RotateOutcome, StoreError,
@@ -322,7 +322,7 @@ fn rotate_sql(with_event: bool) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT u.o_outcome, u.o_family_id, u.o_user_id, u.o_scopes, {USER_COLUMNS} \
+        "SELECT u.o_outcome, u.o_family_id, u.o_user_id, u.o_scopes, {ROTATED_USER_COLUMNS} \
          FROM hj_rotate_refresh({args}) u"
     )
 }

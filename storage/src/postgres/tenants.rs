@@ -5,19 +5,20 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
+use super::audit_row;
 use crate::{
-    Client as AppClient, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg,
-    StoreError, Tenant,
+    AuditEntry, Client as AppClient, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash,
+    SigningAlg, StoreError, Tenant,
 };
 
-const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
+pub(super) const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
 const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
                               access_token_ttl, refresh_token_ttl, id_token_ttl, created_at, \
                               id_token_alg, access_token_alg, third_party";
 
-fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
+pub(super) fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
     let mode: &str = row.try_get(4).map_err(db)?;
     Ok(Tenant {
         id: row.try_get(0).map_err(db)?,
@@ -28,11 +29,13 @@ fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
     })
 }
 
+/// The tenant and `audit` (about it) in one transaction. `Conflict("slug")` when taken.
 pub(super) async fn create_tenant(
-    client: &Client,
+    client: &mut Client,
     slug: String,
     name: String,
     now: i64,
+    audit: Option<AuditEntry>,
 ) -> Result<Tenant, StoreError> {
     let tenant = Tenant {
         id: Uuid::new_v4(),
@@ -41,18 +44,21 @@ pub(super) async fn create_tenant(
         created_at: now,
         issuer_mode: IssuerMode::Global,
     };
-    client
-        .execute_typed(
-            "INSERT INTO tenants (id, slug, name, created_at) VALUES ($1, $2, $3, $4)",
-            &[
-                (&tenant.id, Type::UUID),
-                (&tenant.slug, Type::TEXT),
-                (&tenant.name, Type::TEXT),
-                (&tenant.created_at, Type::INT8),
-            ],
-        )
-        .await
-        .map_err(db)?;
+    let audit = audit.map(|a| a.about(tenant.id, "tenant", &tenant.id.to_string()));
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute_typed(
+        "INSERT INTO tenants (id, slug, name, created_at) VALUES ($1, $2, $3, $4)",
+        &[
+            (&tenant.id, Type::UUID),
+            (&tenant.slug, Type::TEXT),
+            (&tenant.name, Type::TEXT),
+            (&tenant.created_at, Type::INT8),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    audit_row::insert_opt(&tx, audit.as_ref()).await?;
+    tx.commit().await.map_err(db)?;
     Ok(tenant)
 }
 
@@ -146,11 +152,13 @@ fn alg_at(row: &Row, idx: usize) -> Result<Option<SigningAlg>, StoreError> {
         .and_then(|name| crate::tolerant::client_alg(&name)))
 }
 
-/// `Conflict("client_id")` when the tenant already has that `client_id`.
+/// The client and `audit` (about it) in one transaction. `Conflict("client_id")` when the
+/// tenant already has that `client_id`.
 pub(super) async fn create_client(
-    client: &Client,
+    client: &mut Client,
     new: NewClient,
     now: i64,
+    audit: Option<AuditEntry>,
 ) -> Result<AppClient, StoreError> {
     let app = AppClient {
         id: Uuid::new_v4(),
@@ -177,37 +185,40 @@ pub(super) async fn create_client(
     let secret_hash = app.secret_hash.as_ref().map(SecretHash::as_str);
     let id_alg = app.id_token_alg.map(SigningAlg::as_str);
     let access_alg = app.access_token_alg.map(SigningAlg::as_str);
-    client
-        .execute_typed(
-            &format!(
-                "INSERT INTO clients ({CLIENT_COLUMNS}) \
+    let audit = audit.map(|a| a.about(app.tenant_id, "client", &app.client_id));
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute_typed(
+        &format!(
+            "INSERT INTO clients ({CLIENT_COLUMNS}) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
                  $17, $18, $19)"
-            ),
-            &[
-                (&app.id, Type::UUID),
-                (&app.tenant_id, Type::UUID),
-                (&app.client_id, Type::TEXT),
-                (&app.name, Type::TEXT),
-                (&app.scopes, Type::TEXT_ARRAY),
-                (&app.redirect_uris, Type::TEXT_ARRAY),
-                (&app.post_logout_redirect_uris, Type::TEXT_ARRAY),
-                (&app.allowed_origins, Type::TEXT_ARRAY),
-                (&app.grant_types, Type::TEXT_ARRAY),
-                (&client_type, Type::TEXT),
-                (&secret_hash, Type::TEXT),
-                (&app.require_email_verification, Type::BOOL),
-                (&app.access_token_ttl, Type::INT8),
-                (&app.refresh_token_ttl, Type::INT8),
-                (&app.id_token_ttl, Type::INT8),
-                (&app.created_at, Type::INT8),
-                (&id_alg, Type::TEXT),
-                (&access_alg, Type::TEXT),
-                (&app.third_party, Type::BOOL),
-            ],
-        )
-        .await
-        .map_err(db)?;
+        ),
+        &[
+            (&app.id, Type::UUID),
+            (&app.tenant_id, Type::UUID),
+            (&app.client_id, Type::TEXT),
+            (&app.name, Type::TEXT),
+            (&app.scopes, Type::TEXT_ARRAY),
+            (&app.redirect_uris, Type::TEXT_ARRAY),
+            (&app.post_logout_redirect_uris, Type::TEXT_ARRAY),
+            (&app.allowed_origins, Type::TEXT_ARRAY),
+            (&app.grant_types, Type::TEXT_ARRAY),
+            (&client_type, Type::TEXT),
+            (&secret_hash, Type::TEXT),
+            (&app.require_email_verification, Type::BOOL),
+            (&app.access_token_ttl, Type::INT8),
+            (&app.refresh_token_ttl, Type::INT8),
+            (&app.id_token_ttl, Type::INT8),
+            (&app.created_at, Type::INT8),
+            (&id_alg, Type::TEXT),
+            (&access_alg, Type::TEXT),
+            (&app.third_party, Type::BOOL),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    audit_row::insert_opt(&tx, audit.as_ref()).await?;
+    tx.commit().await.map_err(db)?;
     Ok(app)
 }
 
@@ -284,12 +295,14 @@ fn nullable<T>(change: Option<Option<T>>) -> (bool, Option<T>) {
 }
 
 /// One `UPDATE ... RETURNING`: each field is replaced when its parameter says so and kept
-/// otherwise (`COALESCE` for the non-null ones, a flag for the nullable ones).
+/// otherwise (`COALESCE` for the non-null ones, a flag for the nullable ones); with `audit`,
+/// when a client changed, in one transaction.
 pub(super) async fn update_client(
-    client: &Client,
+    client: &mut Client,
     tenant_id: Uuid,
     client_id: &str,
     changes: &ClientChanges,
+    audit: Option<AuditEntry>,
 ) -> Result<Option<AppClient>, StoreError> {
     let (set_secret, secret) = nullable(changes.secret_hash.as_ref().map(|s| s.as_ref()));
     let secret = secret.map(SecretHash::as_str);
@@ -301,7 +314,8 @@ pub(super) async fn update_client(
     let (set_access_alg, access_alg) = nullable(changes.access_token_alg);
     let access_alg = access_alg.map(SigningAlg::as_str);
     let client_type = changes.client_type.map(ClientType::as_str);
-    let row = client
+    let tx = client.transaction().await.map_err(db)?;
+    let row = tx
         .query_typed_opt(
             &format!(
                 "UPDATE clients SET \
@@ -352,7 +366,13 @@ pub(super) async fn update_client(
         )
         .await
         .map_err(db)?;
-    Ok(row.as_ref().map(client_from).transpose()?.flatten())
+    let updated = row.as_ref().map(client_from).transpose()?.flatten();
+    if let (Some(app), Some(audit)) = (&updated, audit) {
+        let audit = audit.about(tenant_id, "client", &app.client_id);
+        audit_row::insert_audit(&tx, &audit).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(updated)
 }
 
 /// Deletes the client, then its refresh families (their tokens go with them: the foreign key
@@ -362,7 +382,9 @@ pub(super) async fn delete_client(
     client: &mut Client,
     tenant_id: Uuid,
     client_id: &str,
+    audit: Option<AuditEntry>,
 ) -> Result<bool, StoreError> {
+    let audit = audit.map(|a| a.about(tenant_id, "client", client_id));
     let tx = client.transaction().await.map_err(db)?;
     let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
         [(&tenant_id, Type::UUID), (&client_id, Type::TEXT)];
@@ -400,6 +422,7 @@ pub(super) async fn delete_client(
     )
     .await
     .map_err(db)?;
+    audit_row::insert_opt(&tx, audit.as_ref()).await?;
     tx.commit().await.map_err(db)?;
     Ok(true)
 }

@@ -35,6 +35,7 @@ pub(super) async fn register_user(
         custom_fields: new.custom_fields,
         app_metadata: crate::Metadata::empty(),
         disabled: false,
+        disabled_reason: None,
         mfa_enabled: false,
         created_at: now,
     };
@@ -211,7 +212,7 @@ pub(super) async fn set_user_disabled(
     let tx = client.transaction().await.map_err(db)?;
     let found = tx
         .execute_typed(
-            "UPDATE users SET disabled = $1 WHERE id = $2",
+            "UPDATE users SET disabled = $1, disabled_reason = NULL WHERE id = $2",
             &[(&disabled, Type::BOOL), (&user_id, Type::UUID)],
         )
         .await

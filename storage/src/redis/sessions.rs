@@ -26,6 +26,10 @@ pub(super) struct WireSession {
     #[serde(default = "empty_object")]
     app: serde_json::Value,
     disabled: bool,
+    /// Why the user is disabled; absent when there is none, and from entries written by older
+    /// instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<String>,
     /// Absent from entries written by older instances: read as false.
     #[serde(default)]
     mfa: bool,
@@ -49,6 +53,7 @@ impl WireSession {
             custom: s.user.custom_fields.as_json().clone(),
             app: s.user.app_metadata.as_json().clone(),
             disabled: s.user.disabled,
+            disabled_reason: s.user.disabled_reason.clone(),
             mfa: s.user.mfa_enabled,
             user_created_at: s.user.created_at,
             client_id: s.client_id.clone(),
@@ -69,6 +74,7 @@ impl WireSession {
                 custom_fields: crate::Metadata::from_json(self.custom),
                 app_metadata: crate::Metadata::from_json(self.app),
                 disabled: self.disabled,
+                disabled_reason: self.disabled_reason,
                 mfa_enabled: self.mfa,
                 created_at: self.user_created_at,
             },

@@ -63,6 +63,7 @@ fn sessions_survive_the_wire() {
             custom_fields: crate::Metadata::from_json(serde_json::json!({"plan": "pro"})),
             app_metadata: crate::Metadata::from_json(serde_json::json!({"role": "admin"})),
             disabled: false,
+            disabled_reason: None,
             mfa_enabled: false,
             created_at: 5,
         },

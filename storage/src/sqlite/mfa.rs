@@ -382,8 +382,8 @@ pub(super) fn complete_mfa_challenge(
         }
         tx.prepare_cached(
             "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, \
-                                   expires_at, amr) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                   expires_at, amr, id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(db)?
         .execute(params![
@@ -394,6 +394,7 @@ pub(super) fn complete_mfa_challenge(
             session.created_at,
             session.expires_at,
             crate::model::amr_column(&session.amr),
+            Uuid::new_v4().to_string(),
         ])
         .map_err(db)?;
     }

@@ -84,6 +84,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0014_admin_api.sql"),
     },
     Migration {
+        version: 15,
+        name: "admin_users",
+        sql: include_str!("../../../migrations/sqlite/0015_admin_users.sql"),
+    },
+    Migration {
         version: 16,
         name: "admin_accounts",
         sql: include_str!("../../../migrations/sqlite/0016_admin_accounts.sql"),

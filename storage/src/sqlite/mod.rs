@@ -17,11 +17,15 @@
 
 mod admin;
 mod admins;
+mod audit_row;
 mod codes;
+mod directory;
 mod error;
 mod events;
+mod grants;
 mod keys;
 mod mail;
+mod manage;
 mod mfa;
 mod migrate;
 mod outbox;
@@ -37,15 +41,15 @@ use crate::lifecycle::{ChallengeGrant, EmailToken, MailRecord, MfaChallenge, New
 use error::db;
 use std::path::Path;
 
-use store::{Accounts, Administration, Directory, Factors, Metadata, Outbox, SigningKeys, Tokens};
+use store::{Accounts, Administration, Factors, Metadata, Outbox, SigningKeys, Tokens};
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, Claimed, Client, ClientChanges, Consent, DeliveryFilter, Event, EventDraft,
-    IssuerMode, KeepSignIn, MigrationStatus, NewAuthCode, NewClient, NewRefreshToken, NewSession,
-    NewUser, NewWebhookEndpoint, OutboxKind, OutboxResult, PasswordLogin, Redeem, Redemption,
-    RefreshRotation, RefreshToken, RotateOutcome, Session, SigningKey, StoreError, StoreFuture,
-    Tenant, TokenHash, User, WebhookDelivery, WebhookEndpoint,
+    AuthCode, Claimed, Consent, DeliveryFilter, Event, EventDraft, KeepSignIn, MigrationStatus,
+    NewAuthCode, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, OutboxKind,
+    OutboxResult, PasswordLogin, Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome,
+    Session, SigningKey, StoreError, StoreFuture, TokenHash, User, WebhookDelivery,
+    WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -141,67 +145,6 @@ impl Administration for SqliteStore {
     fn list_mail(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<MailRecord>> {
         self.pool
             .read(move |conn| mail::list_mail(conn, tenant_id, limit))
-    }
-}
-
-impl Directory for SqliteStore {
-    fn create_tenant(&self, slug: &str, name: &str, now: i64) -> StoreFuture<'_, Tenant> {
-        let (slug, name) = (slug.to_owned(), name.to_owned());
-        self.pool
-            .write(move |conn| tenants::create_tenant(conn, slug, name, now))
-    }
-
-    fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>> {
-        self.pool.read(|conn| tenants::list_tenants(conn))
-    }
-
-    fn find_tenant(&self, key: &str) -> StoreFuture<'_, Option<Tenant>> {
-        let key = key.to_owned();
-        self.pool.read(move |conn| tenants::find_tenant(conn, &key))
-    }
-
-    fn set_tenant_issuer_mode(&self, tenant_id: Uuid, mode: IssuerMode) -> StoreFuture<'_, bool> {
-        self.pool
-            .write(move |conn| tenants::set_tenant_issuer_mode(conn, tenant_id, mode))
-    }
-
-    fn create_client(&self, client: NewClient, now: i64) -> StoreFuture<'_, Client> {
-        self.pool
-            .write(move |conn| tenants::create_client(conn, client, now))
-    }
-
-    fn list_clients(&self, tenant_id: Option<Uuid>) -> StoreFuture<'_, Vec<Client>> {
-        self.pool
-            .read(move |conn| tenants::list_clients(conn, tenant_id))
-    }
-
-    fn find_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, Option<Client>> {
-        let client_id = client_id.to_owned();
-        self.pool
-            .read(move |conn| tenants::find_client(conn, tenant_id, &client_id))
-    }
-
-    fn find_clients_by_client_id(&self, client_id: &str) -> StoreFuture<'_, Vec<Client>> {
-        let client_id = client_id.to_owned();
-        self.pool
-            .read(move |conn| tenants::find_clients_by_client_id(conn, &client_id))
-    }
-
-    fn update_client(
-        &self,
-        tenant_id: Uuid,
-        client_id: &str,
-        changes: ClientChanges,
-    ) -> StoreFuture<'_, Option<Client>> {
-        let client_id = client_id.to_owned();
-        self.pool
-            .write(move |conn| tenants::update_client(conn, tenant_id, &client_id, &changes))
-    }
-
-    fn delete_client(&self, tenant_id: Uuid, client_id: &str) -> StoreFuture<'_, bool> {
-        let client_id = client_id.to_owned();
-        self.pool
-            .write(move |conn| tenants::delete_client(conn, tenant_id, &client_id))
     }
 }
 

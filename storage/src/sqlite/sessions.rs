@@ -19,8 +19,8 @@ pub(super) fn create_session(
         .map_err(db)?;
     tx.prepare_cached(
         "INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at, \
-                               amr) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               amr, id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(db)?
     .execute(params![
@@ -31,6 +31,7 @@ pub(super) fn create_session(
         session.created_at,
         session.expires_at,
         crate::model::amr_column(&session.amr),
+        uuid::Uuid::new_v4().to_string(),
     ])
     .map_err(db)?;
     events::insert_draft(&tx, event, |d| {

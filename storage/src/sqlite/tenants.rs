@@ -4,16 +4,17 @@ use super::error::db;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
+use super::audit_row;
 use super::error::{json_at, known_rows, to_json, uuid_at};
 use crate::tolerant;
 use crate::{
-    Client, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg, StoreError,
-    Tenant,
+    AuditEntry, Client, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg,
+    StoreError, Tenant,
 };
 
-const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
+pub(super) const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
 
-fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
+pub(super) fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     let mode: String = row.get(4)?;
     Ok(Tenant {
         id: uuid_at(row, 0)?,
@@ -24,11 +25,13 @@ fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     })
 }
 
+/// The tenant and `audit` (about it) in one transaction. `Conflict("slug")` when taken.
 pub(super) fn create_tenant(
-    conn: &Connection,
+    conn: &mut Connection,
     slug: String,
     name: String,
     now: i64,
+    audit: Option<AuditEntry>,
 ) -> Result<Tenant, StoreError> {
     let tenant = Tenant {
         id: Uuid::new_v4(),
@@ -37,7 +40,10 @@ pub(super) fn create_tenant(
         created_at: now,
         issuer_mode: IssuerMode::Global,
     };
-    conn.prepare_cached("INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)")
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    tx.prepare_cached("INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)")
         .map_err(db)?
         .execute(params![
             tenant.id.to_string(),
@@ -46,6 +52,10 @@ pub(super) fn create_tenant(
             tenant.created_at
         ])
         .map_err(db)?;
+    let id = tenant.id.to_string();
+    let audit = audit.map(|a| a.about(tenant.id, "tenant", &id));
+    audit_row::insert_opt(&tx, audit.as_ref())?;
+    tx.commit().map_err(db)?;
     Ok(tenant)
 }
 
@@ -142,11 +152,13 @@ fn alg_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<SigningAlg>> {
         .and_then(|name| tolerant::client_alg(&name)))
 }
 
-/// `Conflict("client_id")` when the tenant already has that `client_id`.
+/// The client and `audit` (about it) in one transaction. `Conflict("client_id")` when the
+/// tenant already has that `client_id`.
 pub(super) fn create_client(
-    conn: &Connection,
+    conn: &mut Connection,
     new: NewClient,
     now: i64,
+    audit: Option<AuditEntry>,
 ) -> Result<Client, StoreError> {
     let client = Client {
         id: Uuid::new_v4(),
@@ -169,7 +181,10 @@ pub(super) fn create_client(
         access_token_alg: new.access_token_alg,
         third_party: new.third_party,
     };
-    conn.prepare_cached(&format!(
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    tx.prepare_cached(&format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
          ?19)"
@@ -197,6 +212,9 @@ pub(super) fn create_client(
         client.third_party,
     ])
     .map_err(db)?;
+    let audit = audit.map(|a| a.about(client.tenant_id, "client", &client.client_id));
+    audit_row::insert_opt(&tx, audit.as_ref())?;
+    tx.commit().map_err(db)?;
     Ok(client)
 }
 
@@ -264,12 +282,14 @@ fn json_opt(list: Option<&Vec<String>>) -> Result<Option<String>, StoreError> {
 }
 
 /// One `UPDATE ... RETURNING`: each field is replaced when its parameter says so and kept
-/// otherwise (`COALESCE` for the non-null ones, a flag for the nullable ones).
+/// otherwise (`COALESCE` for the non-null ones, a flag for the nullable ones); with `audit`,
+/// when a client changed, in one transaction.
 pub(super) fn update_client(
-    conn: &Connection,
+    conn: &mut Connection,
     tenant_id: Uuid,
     client_id: &str,
     changes: &ClientChanges,
+    audit: Option<AuditEntry>,
 ) -> Result<Option<Client>, StoreError> {
     let (set_secret, secret) = nullable(changes.secret_hash.as_ref().map(|s| s.as_ref()));
     let (set_access, access) = nullable(changes.access_token_ttl);
@@ -277,8 +297,12 @@ pub(super) fn update_client(
     let (set_id, id) = nullable(changes.id_token_ttl);
     let (set_id_alg, id_alg) = nullable(changes.id_token_alg);
     let (set_access_alg, access_alg) = nullable(changes.access_token_alg);
-    conn.prepare_cached(&format!(
-        "UPDATE clients SET \
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let updated = tx
+        .prepare_cached(&format!(
+            "UPDATE clients SET \
                  name = COALESCE(?3, name), \
                  scopes = COALESCE(?4, scopes), \
                  redirect_uris = COALESCE(?5, redirect_uris), \
@@ -296,40 +320,45 @@ pub(super) fn update_client(
                  third_party = COALESCE(?23, third_party) \
              WHERE tenant_id = ?1 AND client_id = ?2 AND {} \
              RETURNING {CLIENT_COLUMNS}",
-        tolerant::KNOWN_CLIENT_TYPE
-    ))
-    .map_err(db)?
-    .query_row(
-        params![
-            tenant_id.to_string(),
-            client_id,
-            changes.name,
-            json_opt(changes.scopes.as_ref())?,
-            json_opt(changes.redirect_uris.as_ref())?,
-            json_opt(changes.post_logout_redirect_uris.as_ref())?,
-            json_opt(changes.allowed_origins.as_ref())?,
-            json_opt(changes.grant_types.as_ref())?,
-            changes.client_type.map(ClientType::as_str),
-            set_secret,
-            secret.map(SecretHash::as_str),
-            changes.require_email_verification,
-            set_access,
-            access,
-            set_refresh,
-            refresh,
-            set_id,
-            id,
-            set_id_alg,
-            id_alg.map(SigningAlg::as_str),
-            set_access_alg,
-            access_alg.map(SigningAlg::as_str),
-            changes.third_party,
-        ],
-        client_from,
-    )
-    .optional()
-    .map(Option::flatten)
-    .map_err(db)
+            tolerant::KNOWN_CLIENT_TYPE
+        ))
+        .map_err(db)?
+        .query_row(
+            params![
+                tenant_id.to_string(),
+                client_id,
+                changes.name,
+                json_opt(changes.scopes.as_ref())?,
+                json_opt(changes.redirect_uris.as_ref())?,
+                json_opt(changes.post_logout_redirect_uris.as_ref())?,
+                json_opt(changes.allowed_origins.as_ref())?,
+                json_opt(changes.grant_types.as_ref())?,
+                changes.client_type.map(ClientType::as_str),
+                set_secret,
+                secret.map(SecretHash::as_str),
+                changes.require_email_verification,
+                set_access,
+                access,
+                set_refresh,
+                refresh,
+                set_id,
+                id,
+                set_id_alg,
+                id_alg.map(SigningAlg::as_str),
+                set_access_alg,
+                access_alg.map(SigningAlg::as_str),
+                changes.third_party,
+            ],
+            client_from,
+        )
+        .optional()
+        .map(Option::flatten)
+        .map_err(db)?;
+    if let (Some(client), Some(audit)) = (&updated, audit) {
+        audit_row::insert_audit(&tx, &audit.about(tenant_id, "client", &client.client_id))?;
+    }
+    tx.commit().map_err(db)?;
+    Ok(updated)
 }
 
 /// A change of a nullable field as (whether to set it, the new value).
@@ -347,10 +376,12 @@ pub(super) fn delete_client(
     conn: &mut Connection,
     tenant_id: Uuid,
     client_id: &str,
+    audit: Option<AuditEntry>,
 ) -> Result<bool, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
+    let audit = audit.map(|a| a.about(tenant_id, "client", client_id));
     let tenant_id = tenant_id.to_string();
     let deleted = tx
         .prepare_cached("DELETE FROM clients WHERE tenant_id = ?1 AND client_id = ?2")
@@ -376,6 +407,7 @@ pub(super) fn delete_client(
         .map_err(db)?
         .execute(params![tenant_id, client_id])
         .map_err(db)?;
+    audit_row::insert_opt(&tx, audit.as_ref())?;
     tx.commit().map_err(db)?;
     Ok(true)
 }

@@ -33,6 +33,7 @@ pub(super) fn register_user(
         custom_fields: new.custom_fields,
         app_metadata: crate::Metadata::empty(),
         disabled: false,
+        disabled_reason: None,
         mfa_enabled: false,
         created_at: now,
     };
@@ -140,7 +141,7 @@ pub(super) fn set_user_disabled(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
     let found = tx
-        .prepare_cached("UPDATE users SET disabled = ?1 WHERE id = ?2")
+        .prepare_cached("UPDATE users SET disabled = ?1, disabled_reason = NULL WHERE id = ?2")
         .map_err(db)?
         .execute(params![disabled, user_id.to_string()])
         .map_err(db)?;

@@ -36,7 +36,7 @@ pub async fn migrate_is_idempotent(store: Arc<dyn Store>) {
 pub async fn tenants(store: Arc<dyn Store>) {
     migrated(&store).await;
     let acme = store
-        .create_tenant("acme", "Acme Inc", NOW)
+        .create_tenant("acme", "Acme Inc", NOW, None)
         .await
         .expect("acme");
     assert_eq!(
@@ -44,7 +44,7 @@ pub async fn tenants(store: Arc<dyn Store>) {
         ("acme", "Acme Inc", NOW)
     );
     let globex = store
-        .create_tenant("globex", "Globex", NOW + 1)
+        .create_tenant("globex", "Globex", NOW + 1, None)
         .await
         .expect("globex");
     assert_ne!(acme.id, globex.id);
@@ -68,7 +68,9 @@ pub async fn tenants(store: Arc<dyn Store>) {
     assert_eq!(find(Uuid::new_v4().to_string()).await, None);
 
     assert_conflict(
-        store.create_tenant("acme", "Another Acme", NOW + 2).await,
+        store
+            .create_tenant("acme", "Another Acme", NOW + 2, None)
+            .await,
         "slug",
     );
     assert_eq!(store.list_tenants().await.expect("list").len(), 2);
@@ -91,7 +93,10 @@ pub async fn clients(store: Arc<dyn Store>) {
         ..NewClient::new(acme.id, "cli", "CLI")
     };
 
-    let web_client = store.create_client(web.clone(), NOW).await.expect("web");
+    let web_client = store
+        .create_client(web.clone(), NOW, None)
+        .await
+        .expect("web");
     assert_eq!(web_client.tenant_id, acme.id);
     assert_eq!(web_client.client_id, "web");
     assert_eq!(web_client.name, "Web");
@@ -103,7 +108,7 @@ pub async fn clients(store: Arc<dyn Store>) {
     assert_eq!(web_client.access_token_ttl, Some(600));
     assert_eq!(web_client.refresh_token_ttl, None);
     assert_eq!(web_client.created_at, NOW);
-    let cli_client = store.create_client(cli, NOW + 1).await.expect("cli");
+    let cli_client = store.create_client(cli, NOW + 1, None).await.expect("cli");
 
     assert_eq!(
         store.find_client(acme.id, "web").await.expect("find"),
@@ -130,6 +135,7 @@ pub async fn clients(store: Arc<dyn Store>) {
                     ..web.clone()
                 },
                 NOW + 2,
+                None,
             )
             .await,
         "client_id",
@@ -143,6 +149,7 @@ pub async fn clients(store: Arc<dyn Store>) {
                 ..web.clone()
             },
             NOW + 3,
+            None,
         )
         .await
         .expect("web in globex");
@@ -204,6 +211,7 @@ pub async fn register_and_login(store: Arc<dyn Store>) {
             custom_fields: new.custom_fields.clone(),
             app_metadata: store::Metadata::from(json!({})),
             disabled: false,
+            disabled_reason: None,
             mfa_enabled: false,
             created_at: NOW,
         }

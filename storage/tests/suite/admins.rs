@@ -39,15 +39,6 @@ impl Raw {
         }
     }
 
-    /// How many audit entries of `action` there are.
-    async fn audits(&self, action: &str) -> i64 {
-        self.number(
-            "SELECT count(*) FROM audit_log WHERE action = $1",
-            &[action],
-        )
-        .await
-    }
-
     /// How many audit entries there are in all.
     async fn all_audits(&self) -> i64 {
         self.number("SELECT count(*) FROM audit_log", &[]).await

@@ -40,7 +40,7 @@ pub async fn client_settings(store: Arc<dyn Store>) {
 
     // The defaults of `NewClient::new`, as stored.
     let plain = store
-        .create_client(NewClient::new(acme.id, "plain", "Plain"), NOW)
+        .create_client(NewClient::new(acme.id, "plain", "Plain"), NOW, None)
         .await
         .expect("plain");
     assert_eq!(plain.scopes, ["openid", "email", "profile"]);
@@ -60,7 +60,7 @@ pub async fn client_settings(store: Arc<dyn Store>) {
 
     let spa_new = spa(&acme);
     let spa = store
-        .create_client(spa_new.clone(), NOW + 1)
+        .create_client(spa_new.clone(), NOW + 1, None)
         .await
         .expect("spa");
     assert_eq!(spa.redirect_uris, spa_new.redirect_uris);
@@ -73,7 +73,7 @@ pub async fn client_settings(store: Arc<dyn Store>) {
     assert_eq!(spa.id_token_ttl, Some(300));
     let server_new = server(&acme);
     let server = store
-        .create_client(server_new.clone(), NOW + 2)
+        .create_client(server_new.clone(), NOW + 2, None)
         .await
         .expect("server");
     assert_eq!(server.client_type, ClientType::Confidential);
@@ -108,16 +108,19 @@ pub async fn update_client(store: Arc<dyn Store>) {
     migrated(&store).await;
     let acme = tenant(&store, "acme").await;
     let globex = tenant(&store, "globex").await;
-    let original = store.create_client(spa(&acme), NOW).await.expect("spa");
+    let original = store
+        .create_client(spa(&acme), NOW, None)
+        .await
+        .expect("spa");
     let other = store
-        .create_client(spa(&globex), NOW)
+        .create_client(spa(&globex), NOW, None)
         .await
         .expect("globex spa");
     let update = |changes: ClientChanges| {
         let store = Arc::clone(&store);
         async move {
             store
-                .update_client(acme.id, APP, changes)
+                .update_client(acme.id, APP, changes, None)
                 .await
                 .expect("update")
                 .expect("the client exists")
@@ -246,14 +249,14 @@ pub async fn update_client(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .update_client(acme.id, "nope", rename.clone())
+            .update_client(acme.id, "nope", rename.clone(), None)
             .await
             .expect("update unknown"),
         None
     );
     assert_eq!(
         store
-            .update_client(Uuid::new_v4(), APP, rename)
+            .update_client(Uuid::new_v4(), APP, rename, None)
             .await
             .expect("update in unknown tenant"),
         None
@@ -273,13 +276,16 @@ pub async fn delete_client(store: Arc<dyn Store>) {
     migrated(&store).await;
     let acme = tenant(&store, "acme").await;
     let globex = tenant(&store, "globex").await;
-    store.create_client(spa(&acme), NOW).await.expect("spa");
+    store
+        .create_client(spa(&acme), NOW, None)
+        .await
+        .expect("spa");
     let kept = store
-        .create_client(NewClient::new(acme.id, "kept", "Kept"), NOW)
+        .create_client(NewClient::new(acme.id, "kept", "Kept"), NOW, None)
         .await
         .expect("kept");
     let globex_spa = store
-        .create_client(spa(&globex), NOW)
+        .create_client(spa(&globex), NOW, None)
         .await
         .expect("globex spa");
 
@@ -308,7 +314,10 @@ pub async fn delete_client(store: Arc<dyn Store>) {
         .await
         .expect("kept session");
 
-    assert!(store.delete_client(acme.id, APP).await.expect("delete"));
+    assert!(store
+        .delete_client(acme.id, APP, None)
+        .await
+        .expect("delete"));
 
     // Gone from find and from the lists; the other clients stay.
     assert_eq!(store.find_client(acme.id, APP).await.expect("find"), None);
@@ -375,7 +384,7 @@ pub async fn delete_client(store: Arc<dyn Store>) {
 
     // A client created again with the same client_id does not bring them back.
     store
-        .create_client(spa(&acme), NOW + 100)
+        .create_client(spa(&acme), NOW + 100, None)
         .await
         .expect("again");
     assert_eq!(
@@ -394,19 +403,19 @@ pub async fn delete_client(store: Arc<dyn Store>) {
 
     // Deleting what does not exist: false.
     assert!(store
-        .delete_client(acme.id, APP)
+        .delete_client(acme.id, APP, None)
         .await
         .expect("delete again"));
     assert!(!store
-        .delete_client(acme.id, APP)
+        .delete_client(acme.id, APP, None)
         .await
         .expect("delete twice"));
     assert!(!store
-        .delete_client(acme.id, "nope")
+        .delete_client(acme.id, "nope", None)
         .await
         .expect("delete unknown"));
     assert!(!store
-        .delete_client(Uuid::new_v4(), "kept")
+        .delete_client(Uuid::new_v4(), "kept", None)
         .await
         .expect("delete in unknown tenant"));
     assert_eq!(

@@ -609,11 +609,15 @@ pub async fn consents_and_session_amr(store: Arc<dyn Store>) {
     );
     // Deleting the client deletes its consents.
     store
-        .create_client(store::NewClient::new(acme.id, "partner", "Partner"), NOW)
+        .create_client(
+            store::NewClient::new(acme.id, "partner", "Partner"),
+            NOW,
+            None,
+        )
         .await
         .expect("client");
     assert!(store
-        .delete_client(acme.id, "partner")
+        .delete_client(acme.id, "partner", None)
         .await
         .expect("delete"));
     assert_eq!(

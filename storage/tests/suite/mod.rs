@@ -34,9 +34,14 @@ macro_rules! store_suite {
 }
 
 /// Generates one test per case that also writes or reads behind the store's back:
-/// `crate::suite::$case(store, raw)`, where `raw` is [`Raw`] access to the case's database.
+/// `factory(case_name).await` as for [`store_suite!`], and `raw(&guard)` the [`Raw`] access to
+/// its database.
 macro_rules! store_suite_raw {
-    (factory = $factory:path; raw = $raw:path; cases = [$($case:ident),* $(,)?] $(;)?) => {
+    (
+        factory = $factory:path;
+        raw = $raw:path;
+        cases = [$($case:ident),* $(,)?] $(;)?
+    ) => {
         $(
             #[tokio::test]
             async fn $case() {
@@ -68,7 +73,20 @@ macro_rules! store_suite_all {
         store_suite_raw! {
             factory = $factory;
             raw = $raw;
-            cases = [admin_accounts, admin_refresh_rotation, admin_totp];
+            cases = [
+                admin_accounts,
+                admin_refresh_rotation,
+                admin_totp,
+                admin_directory_audits,
+                update_tenant,
+                delete_tenant_leaves_nothing,
+                admin_create_and_find_users,
+                admin_update_and_delete_users,
+                admin_user_paging,
+                admin_passwords_and_status,
+                admin_refresh_grants,
+                admin_session_grants,
+            ];
         }
 
         store_suite! {
@@ -194,7 +212,7 @@ fn mail_of(claimed: &Claimed) -> &MailPayload {
 
 async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
     store
-        .create_tenant(slug, &format!("Tenant {slug}"), NOW)
+        .create_tenant(slug, &format!("Tenant {slug}"), NOW, None)
         .await
         .expect("create tenant")
 }
@@ -290,6 +308,7 @@ fn session_for(user: &User, created_at: i64) -> NewSession {
 mod accounts;
 mod admin;
 mod admins;
+mod manage;
 mod client_admin;
 mod codes;
 mod deliveries;
@@ -303,6 +322,7 @@ mod webhooks;
 pub use accounts::*;
 pub use admin::*;
 pub use admins::*;
+pub use manage::*;
 pub use client_admin::*;
 pub use codes::*;
 pub use deliveries::*;

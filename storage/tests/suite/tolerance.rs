@@ -27,7 +27,7 @@ const CHECKS: [(&str, &str); 5] = [
 
 impl Raw {
     /// Runs `sql` (parameters `$1`, `$2`, ..., all text) and returns how many rows it changed.
-    async fn exec(&self, sql: &str, params: &[&str]) -> u64 {
+    pub(super) async fn exec(&self, sql: &str, params: &[&str]) -> u64 {
         match self {
             Raw::Sqlite(path) => {
                 let conn = rusqlite::Connection::open(path).expect("open the database");
@@ -150,7 +150,7 @@ pub async fn tolerant_readers(store: Arc<dyn Store>, raw: Raw) {
     // name, so it grants nothing here); an unknown token algorithm reads as the default.
     let grants = ["authorization_code", "urn:future"];
     store
-        .create_client(client(&acme, "future-grants", &grants), NOW)
+        .create_client(client(&acme, "future-grants", &grants), NOW, None)
         .await
         .expect("client with a future grant type");
     let n = raw
@@ -173,7 +173,11 @@ pub async fn tolerant_readers(store: Arc<dyn Store>, raw: Raw) {
     // A client of a type this release does not know is absent (no lookup, list or update
     // finds it): reading it as public or confidential would drop one of its requirements.
     store
-        .create_client(client(&acme, "hybrid-app", &["authorization_code"]), NOW)
+        .create_client(
+            client(&acme, "hybrid-app", &["authorization_code"]),
+            NOW,
+            None,
+        )
         .await
         .expect("client to retype");
     let n = raw
@@ -211,7 +215,7 @@ pub async fn tolerant_readers(store: Arc<dyn Store>, raw: Raw) {
     };
     assert_eq!(
         store
-            .update_client(acme.id, "hybrid-app", changes)
+            .update_client(acme.id, "hybrid-app", changes, None)
             .await
             .expect("update"),
         None,
