@@ -116,4 +116,12 @@ impl Directory {
         );
         Ok(found)
     }
+
+    /// Forgets every entry: after a change made through this shard (the admin API), so the
+    /// shard that made it sees it at once. Other shards and instances see it within [`TTL`].
+    pub fn forget(&self) {
+        self.tenants.borrow_mut().clear();
+        self.clients.borrow_mut().clear();
+        self.by_client_id.borrow_mut().clear();
+    }
 }

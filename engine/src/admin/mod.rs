@@ -137,6 +137,10 @@ pub async fn dispatch(ctx: &Ctx, route: AdminRoute, req: Request<Incoming>) -> H
         tenant,
     };
     let resp = handle(&call).await?;
+    if call.method != Method::GET && call.method != Method::HEAD {
+        // This shard sees its own change at once (the others within the directory's TTL).
+        ctx.shard.directory.forget();
+    }
     Ok(common::no_store(resp))
 }
 

@@ -661,9 +661,10 @@ async fn the_audit_log_records_admin_actions_and_security_events() {
 
 #[tokio::test]
 async fn a_revoked_key_stops_on_every_instance_within_five_seconds() {
-    let a = TestServer::start().await;
+    let key = [("HELLOJOHN_MASTER_KEY", crate::support::TEST_MASTER_KEY)];
+    let a = TestServer::with(&key).await;
     let b = TestServer::with_options(
-        &[],
+        &key,
         crate::support::StartOptions {
             store: Some(a.store()),
             ..Default::default()
