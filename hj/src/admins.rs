@@ -143,10 +143,7 @@ async fn create(store: &Arc<dyn Store>, config: &Config, m: &ArgMatches) -> anyh
         password_hash: phc,
         created_at: engine::unix_now(),
     };
-    let created = match store
-        .create_admin(admin, audit("admin.create", id))
-        .await
-    {
+    let created = match store.create_admin(admin, audit("admin.create", id)).await {
         Err(store::StoreError::Conflict(_)) => bail!("an admin already has this email"),
         other => other?,
     };

@@ -480,10 +480,9 @@ pub async fn console_sign_in(
         .map_err(store_err)?;
     Ok(match outcome {
         Outcome::Done(AdminSignIn::Tokens(t)) => (json(200, &tokens(t)), "success"),
-        Outcome::Done(AdminSignIn::MfaRequired { mfa_token }) => (
-            json(200, &mfa_required(mfa_token)),
-            "mfa_required",
-        ),
+        Outcome::Done(AdminSignIn::MfaRequired { mfa_token }) => {
+            (json(200, &mfa_required(mfa_token)), "mfa_required")
+        }
         Outcome::Denied(d) => (
             crate::http::error(&denial_error(&d), false),
             crate::handlers::common::sign_in_status(&d),
@@ -512,7 +511,10 @@ pub async fn console_refresh(
 pub async fn console_me(ctx: &Ctx, token: &str) -> HandlerResult {
     let principal = guard::authenticate_admin(ctx, token).await?;
     let Actor::Admin { id, .. } = principal.actor else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token"));
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "invalid admin token",
+        ));
     };
     let admin = ctx
         .shard

@@ -10,9 +10,14 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod clients;
+mod grants;
 mod guard;
+mod openapi;
 pub mod routes;
+mod settings;
 mod tenants;
+mod users;
+mod webhooks;
 
 use http::request::Parts;
 use http::{Method, Request};
@@ -182,7 +187,33 @@ async fn handle(call: &Call<'_>) -> HandlerResult {
         R::Client if m == Method::DELETE => clients::delete(call).await,
         R::Client if m == Method::GET || m == Method::HEAD => clients::get(call).await,
         R::Client => clients::update(call).await,
-        R::ClientRevokeSecret => clients::revoke_secret(call).await,
+        R::ClientRevokeSecret | R::ClientRevoke => clients::revoke_secret(call).await,
+        R::OpenApi => openapi::document(call),
+        R::Settings => settings::handle(call).await,
+        R::Users
+        | R::User
+        | R::UserSetPassword
+        | R::UserDisable
+        | R::UserEnable
+        | R::UserSetEmailVerified => users::handle(call).await,
+        R::Tokens
+        | R::TokenStats
+        | R::TokensRevokeByUser
+        | R::TokensRevokeByClient
+        | R::TokensRevokeAll
+        | R::Token
+        | R::Sessions
+        | R::SessionStats
+        | R::SessionsRevokeByUser
+        | R::SessionsRevokeAll
+        | R::Session
+        | R::SessionRevoke => grants::handle(call).await,
+        R::Keys
+        | R::KeysRotate
+        | R::Webhooks
+        | R::Webhook
+        | R::WebhookDeliveries
+        | R::WebhookTest => webhooks::handle(call).await,
     }
 }
 

@@ -43,6 +43,7 @@ macro_rules! admin_routes {
 }
 
 admin_routes! {
+    OpenApi => "/v2/admin/openapi.json", GET;
     Login => "/v2/admin/login", POST;
     LoginMfa => "/v2/admin/login/mfa", POST;
     Refresh => "/v2/admin/refresh", POST;
@@ -64,6 +65,32 @@ admin_routes! {
     Clients => "/v2/admin/tenants/{tenant_id}/clients", GET | POST;
     Client => "/v2/admin/tenants/{tenant_id}/clients/{client_id}", GET | PUT | PATCH | DELETE;
     ClientRevokeSecret => "/v2/admin/tenants/{tenant_id}/clients/{client_id}/revoke-secret", POST;
+    ClientRevoke => "/v2/admin/tenants/{tenant_id}/clients/{client_id}/revoke", POST;
+    Settings => "/v2/admin/tenants/{tenant_id}/settings", GET | PUT | PATCH;
+    Users => "/v2/admin/tenants/{tenant_id}/users", GET | POST;
+    User => "/v2/admin/tenants/{tenant_id}/users/{user_id}", GET | PUT | PATCH | DELETE;
+    UserSetPassword => "/v2/admin/tenants/{tenant_id}/users/{user_id}/set-password", POST;
+    UserDisable => "/v2/admin/tenants/{tenant_id}/users/{user_id}/disable", POST;
+    UserEnable => "/v2/admin/tenants/{tenant_id}/users/{user_id}/enable", POST;
+    UserSetEmailVerified => "/v2/admin/tenants/{tenant_id}/users/{user_id}/set-email-verified", POST;
+    Tokens => "/v2/admin/tenants/{tenant_id}/tokens", GET;
+    TokenStats => "/v2/admin/tenants/{tenant_id}/tokens/stats", GET;
+    TokensRevokeByUser => "/v2/admin/tenants/{tenant_id}/tokens/revoke-by-user", POST;
+    TokensRevokeByClient => "/v2/admin/tenants/{tenant_id}/tokens/revoke-by-client", POST;
+    TokensRevokeAll => "/v2/admin/tenants/{tenant_id}/tokens/revoke-all", POST;
+    Token => "/v2/admin/tenants/{tenant_id}/tokens/{token_id}", GET | DELETE;
+    Sessions => "/v2/admin/tenants/{tenant_id}/sessions", GET;
+    SessionStats => "/v2/admin/tenants/{tenant_id}/sessions/stats", GET;
+    SessionsRevokeByUser => "/v2/admin/tenants/{tenant_id}/sessions/revoke-by-user", POST;
+    SessionsRevokeAll => "/v2/admin/tenants/{tenant_id}/sessions/revoke-all", POST;
+    Session => "/v2/admin/tenants/{tenant_id}/sessions/{session_id}", GET;
+    SessionRevoke => "/v2/admin/tenants/{tenant_id}/sessions/{session_id}/revoke", POST;
+    Keys => "/v2/admin/tenants/{tenant_id}/keys", GET;
+    KeysRotate => "/v2/admin/tenants/{tenant_id}/keys/rotate", POST;
+    Webhooks => "/v2/admin/tenants/{tenant_id}/webhooks", GET | POST;
+    Webhook => "/v2/admin/tenants/{tenant_id}/webhooks/{webhook_id}", GET | PUT | PATCH | DELETE;
+    WebhookDeliveries => "/v2/admin/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries", GET;
+    WebhookTest => "/v2/admin/tenants/{tenant_id}/webhooks/{webhook_id}/test", POST;
     AuditLogs => "/v2/admin/tenants/{tenant_id}/audit-logs", GET;
     AuditLogsExport => "/v2/admin/tenants/{tenant_id}/audit-logs/export", GET;
     AuditLogsPurge => "/v2/admin/tenants/{tenant_id}/audit-logs/purge", POST;
@@ -122,7 +149,11 @@ impl AdminRoute {
         let t = self.template();
         if matches!(
             self,
-            AdminRoute::Login | AdminRoute::LoginMfa | AdminRoute::Refresh | AdminRoute::Logout
+            AdminRoute::Login
+                | AdminRoute::LoginMfa
+                | AdminRoute::Refresh
+                | AdminRoute::Logout
+                | AdminRoute::OpenApi
         ) {
             Reach::Public
         } else if t.starts_with("/v2/admin/me") {

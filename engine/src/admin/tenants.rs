@@ -42,7 +42,11 @@ fn issuer_mode(text: Option<&str>) -> Result<Option<IssuerMode>, ApiError> {
 
 /// A tenant entering path mode gets its own signing keys first (as `hj tenant update`
 /// does), so that no instance sees it in path mode without them.
-async fn keys_for(call: &Call<'_>, tenant_id: uuid::Uuid, mode: Option<IssuerMode>) -> Result<(), ApiError> {
+async fn keys_for(
+    call: &Call<'_>,
+    tenant_id: uuid::Uuid,
+    mode: Option<IssuerMode>,
+) -> Result<(), ApiError> {
     if mode != Some(IssuerMode::Path) {
         return Ok(());
     }
@@ -50,12 +54,20 @@ async fn keys_for(call: &Call<'_>, tenant_id: uuid::Uuid, mode: Option<IssuerMod
     let Some(lc) = auth.lifecycle.as_ref() else {
         return Err(ApiError::new(ErrorCode::Internal, "no master key"));
     };
-    ::auth::keys::create_tenant_keys(call.ctx.shard.app.store.as_ref(), &lc.master, tenant_id, call.ctx.now)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot create the tenant's signing keys");
-            ApiError::new(ErrorCode::Unavailable, "cannot create the tenant's signing keys; retry later")
-        })
+    ::auth::keys::create_tenant_keys(
+        call.ctx.shard.app.store.as_ref(),
+        &lc.master,
+        tenant_id,
+        call.ctx.now,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot create the tenant's signing keys");
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "cannot create the tenant's signing keys; retry later",
+        )
+    })
 }
 
 fn conflict(e: store::StoreError) -> ApiError {

@@ -231,7 +231,9 @@ pub async fn me(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     let (parts, _) = req.into_parts();
     if let Some(token) = bearer(&parts).filter(|t| auth::tokens::is_admin_typ(t)) {
         // An admin's token (HelloJohn's console asks `/v2/me` right after its sign-in).
-        return crate::admin::console_me(ctx, token).await.map_err(with_challenge);
+        return crate::admin::console_me(ctx, token)
+            .await
+            .map_err(with_challenge);
     }
     let (caller, user) = caller(ctx, &parts).await.map_err(with_challenge)?;
     let c = caller.claims;
