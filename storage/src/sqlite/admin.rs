@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use store::{ApiKeys, AuditLog};
 use uuid::Uuid;
 
-use super::error::{opt_uuid_at, to_json, uuid_at};
+use super::error::{opt_uuid_at, uuid_at};
 use super::SqliteStore;
 use crate::{
     ApiKey, AuditEntry, AuditQuery, AuditRecord, NewApiKey, StoreError, StoreFuture, TokenHash,
@@ -265,34 +265,7 @@ fn audit_from(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
-/// Writes one audit entry, inside the caller's transaction when there is one.
-pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (id, tenant_id, action, actor_type, actor_id, actor_name, \
-                                target_type, target_id, ip_address, user_agent, request_id, \
-                                metadata, result, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )
-    .map_err(db)?
-    .execute(params![
-        entry.id.to_string(),
-        entry.tenant_id.map(|t| t.to_string()),
-        entry.action,
-        entry.actor_type,
-        entry.actor_id,
-        entry.actor_name,
-        entry.target_type,
-        entry.target_id,
-        entry.ip_address,
-        entry.user_agent,
-        entry.request_id,
-        to_json(&entry.metadata.to_json())?,
-        entry.result,
-        entry.created_at,
-    ])
-    .map_err(db)?;
-    Ok(())
-}
+pub(super) use super::audit_row::insert_audit;
 
 /// The filters of [`list_audit`] after the tenant's (`?1`), as `?2` .. `?9`. The action prefix
 /// is compared with `substr`, not `LIKE`: SQLite's `LIKE` ignores ASCII case and treats `_`

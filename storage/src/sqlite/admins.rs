@@ -4,7 +4,7 @@
 //! transaction, and the entry only when the change applied. `admin_accounts.mfa_enabled` is
 //! written only here, in the transactions that confirm or remove the factor.
 
-use super::error::{db, to_json, uuid_at};
+use super::error::{db, uuid_at};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
@@ -44,34 +44,7 @@ fn email_taken(e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Writes an operator's audit entry inside the caller's transaction.
-fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (id, tenant_id, action, actor_type, actor_id, actor_name, \
-                                target_type, target_id, ip_address, user_agent, request_id, \
-                                metadata, result, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )
-    .map_err(db)?
-    .execute(params![
-        entry.id.to_string(),
-        entry.tenant_id.map(|t| t.to_string()),
-        entry.action,
-        entry.actor_type,
-        entry.actor_id,
-        entry.actor_name,
-        entry.target_type,
-        entry.target_id,
-        entry.ip_address,
-        entry.user_agent,
-        entry.request_id,
-        to_json(&entry.metadata.to_json())?,
-        entry.result,
-        entry.created_at,
-    ])
-    .map_err(db)?;
-    Ok(())
-}
+use super::audit_row::insert_audit;
 
 /// Revokes every live refresh token of the account inside the caller's transaction.
 fn revoke_all(conn: &Connection, admin_id: &str, now: i64) -> Result<(), StoreError> {
