@@ -104,8 +104,22 @@ async fn rotate_keys(store: &dyn Store, config: &Config, m: &ArgMatches) -> anyh
     let master = engine::master_key(config, store)?;
     let now = engine::unix_now();
     for alg in algs {
-        let rotation =
-            rotate_for(store, &master, owner, alg, now, config.key_publish_delay).await?;
+        let rotation = {
+            let mut audit = crate::admin::cli_audit("signing_key.rotate", now);
+            audit.tenant_id = owner;
+            audit.target_type = Some("signing_key".to_string());
+            audit.target_id = Some(alg.as_str().to_string());
+            rotate_for(
+                store,
+                &master,
+                owner,
+                alg,
+                now,
+                config.key_publish_delay,
+                Some(audit),
+            )
+            .await?
+        };
         println!(
             "{}\t{}\tsigns from {}\t{} key(s) retire then",
             rotation.kid,

@@ -82,6 +82,15 @@ fn id(m: &ArgMatches, what: &str) -> anyhow::Result<Uuid> {
     Uuid::parse_str(text).with_context(|| format!("{text:?} is not a {what} id"))
 }
 
+/// The CLI's audit entry about webhook endpoint `id`.
+fn audit(action: &str, tenant: Option<Uuid>, id: Uuid) -> store::AuditEntry {
+    let mut entry = crate::admin::cli_audit(action, engine::unix_now());
+    entry.tenant_id = tenant;
+    entry.target_type = Some("webhook".to_string());
+    entry.target_id = Some(id.to_string());
+    entry
+}
+
 fn millis(ms: i64) -> String {
     rfc3339(ms.div_euclid(1000))
 }
@@ -125,6 +134,7 @@ async fn create(store: &dyn Store, config: &Config, m: &ArgMatches) -> anyhow::R
                     .context("cannot encrypt the secret")?,
             },
             engine::unix_now(),
+            Some(audit("webhook.create", Some(tenant.id), id)),
         )
         .await?;
     println!(
@@ -168,7 +178,10 @@ async fn list(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
 
 async fn delete(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     let id = id(m, "webhook endpoint")?;
-    if !store.delete_webhook_endpoint(id).await? {
+    if !store
+        .delete_webhook_endpoint(id, Some(audit("webhook.delete", None, id)))
+        .await?
+    {
         bail!("no webhook endpoint {id} (hj webhook list shows them)");
     }
     println!("deleted {id}");
@@ -186,6 +199,7 @@ async fn deliveries(store: &dyn Store, m: &ArgMatches) -> anyhow::Result<()> {
     let limit = m.get_one::<u32>("limit").copied().unwrap_or(50);
     let list = store
         .list_webhook_deliveries(DeliveryFilter {
+            endpoint_id: None,
             status,
             tenant_id,
             limit,

@@ -87,18 +87,40 @@ pub trait Administration: Send + Sync {
     fn migration_status(&self) -> StoreFuture<'_, MigrationStatus>;
     /// Events, newest first; all tenants or one.
     fn list_events(&self, tenant_id: Option<Uuid>, limit: u32) -> StoreFuture<'_, Vec<Event>>;
+    /// With `audit` (an operator's creation) in the same transaction.
     fn create_webhook_endpoint(
         &self,
         endpoint: NewWebhookEndpoint,
         now: i64,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, WebhookEndpoint>;
+    /// Applies `changes` to the endpoint `id` of `tenant_id`, with `audit`, in one
+    /// transaction. `None` (nothing written) when the tenant has no such endpoint.
+    fn update_webhook_endpoint(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        changes: WebhookChanges,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<WebhookEndpoint>>;
+    /// A test delivery for one endpoint of `tenant_id` only: `event` (a `webhook.test`), its
+    /// one delivery due now and `audit`, in one transaction. The delivery's id; `None`
+    /// (nothing written) when the tenant has no such endpoint.
+    fn enqueue_webhook_test(
+        &self,
+        tenant_id: Uuid,
+        endpoint_id: Uuid,
+        event: Event,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<Uuid>>;
     /// All endpoints, or those of one tenant, oldest first.
     fn list_webhook_endpoints(
         &self,
         tenant_id: Option<Uuid>,
     ) -> StoreFuture<'_, Vec<WebhookEndpoint>>;
     /// Deletes the endpoint and its deliveries. Returns whether it existed.
-    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool>;
+    fn delete_webhook_endpoint(&self, id: Uuid, audit: Option<AuditEntry>)
+        -> StoreFuture<'_, bool>;
     fn list_webhook_deliveries(
         &self,
         filter: DeliveryFilter,
@@ -383,7 +405,13 @@ pub trait SigningKeys: Send + Sync {
     /// retires, at `key.activates_at`, every other key of its algorithm and owner not retired
     /// by then, so exactly one key signs at any time. Returns how many keys got that
     /// retirement.
-    fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64>;
+    ///
+    /// With `audit` (the rotation's audit entry: a security event) in the same transaction.
+    fn rotate_signing_key(
+        &self,
+        key: SigningKey,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, u64>;
 }
 
 /// MFA: one TOTP factor per user, its recovery codes, sign-in challenges, remembered devices.

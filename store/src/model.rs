@@ -580,6 +580,28 @@ impl std::fmt::Debug for NewWebhookEndpoint {
     }
 }
 
+/// Changes to a webhook endpoint: `None` leaves a field as it is.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    /// A new secret, sealed like [`NewWebhookEndpoint::secret_encrypted`].
+    pub secret_encrypted: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookChanges")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field(
+                "secret_encrypted",
+                &self.secret_encrypted.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
 /// A tenant's webhook endpoint.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {
@@ -675,5 +697,7 @@ pub struct WebhookDelivery {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub tenant_id: Option<Uuid>,
+    /// Only this endpoint's deliveries.
+    pub endpoint_id: Option<Uuid>,
     pub limit: u32,
 }

@@ -691,7 +691,7 @@ pub async fn rotate(
     now: i64,
     publish_delay: Duration,
 ) -> Result<Rotation, KeyError> {
-    rotate_for(store, master, None, alg, now, publish_delay).await
+    rotate_for(store, master, None, alg, now, publish_delay, None).await
 }
 
 /// Rotates the keys of `alg` of `owner` (`None`: the global keys, else a tenant's own): a
@@ -706,6 +706,7 @@ pub async fn rotate_for(
     alg: SigningAlg,
     now: i64,
     publish_delay: Duration,
+    audit: Option<store::AuditEntry>,
 ) -> Result<Rotation, KeyError> {
     let records = store.list_signing_keys().await?;
     let signing_now = records.iter().any(|k| {
@@ -724,7 +725,12 @@ pub async fn rotate_for(
         activates_at: record.activates_at,
         retired: 0,
     };
-    let retired = store.rotate_signing_key(record).await?;
+    let audit = audit.map(|mut a| {
+        a.metadata.insert("kid", rotation.kid.as_str());
+        a.metadata.insert("alg", alg.as_str());
+        a
+    });
+    let retired = store.rotate_signing_key(record, audit).await?;
     tracing::info!(
         kid = rotation.kid,
         alg = alg.as_str(),

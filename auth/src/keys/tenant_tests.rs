@@ -219,6 +219,7 @@ async fn a_tenant_rotation_touches_only_its_keys() {
         SigningAlg::EdDsa,
         NOW + 10,
         delay,
+        None,
     )
     .await
     .unwrap();

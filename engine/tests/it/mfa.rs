@@ -83,6 +83,7 @@ async fn sdk_flow_enrol_challenge_refresh_recovery_disable() {
                 secret_encrypted: vec![0; 48],
             },
             engine::unix_now(),
+            None,
         )
         .await
         .unwrap();

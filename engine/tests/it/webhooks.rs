@@ -78,6 +78,7 @@ async fn endpoint(s: &TestServer, fx: &Fixture, url: &str, events: &str) -> Uuid
                     .unwrap(),
             },
             engine::unix_now(),
+            None,
         )
         .await
         .unwrap();
@@ -87,6 +88,7 @@ async fn endpoint(s: &TestServer, fx: &Fixture, url: &str, events: &str) -> Uuid
 async fn deliveries(s: &TestServer) -> Vec<WebhookDelivery> {
     s.store()
         .list_webhook_deliveries(DeliveryFilter {
+            endpoint_id: None,
             status: None,
             tenant_id: None,
             limit: 100_000,

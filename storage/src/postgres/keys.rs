@@ -127,6 +127,7 @@ pub(super) async fn insert_signing_key_if_none(
 pub(super) async fn rotate_signing_key(
     client: &mut Client,
     key: &SigningKey,
+    audit: Option<crate::AuditEntry>,
 ) -> Result<u64, StoreError> {
     let alg = key.alg.as_str();
     let tx = client.transaction().await.map_err(db)?;
@@ -172,6 +173,9 @@ pub(super) async fn rotate_signing_key(
     locked.map_err(db)?;
     let retired = retired.map_err(db)?;
     inserted.map_err(db)?;
+    if let Some(audit) = &audit {
+        super::audit_row::insert_audit(&tx, audit).await?;
+    }
     tx.commit().await.map_err(db)?;
     Ok(retired)
 }

@@ -52,11 +52,11 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, Claimed, Consent, DeliveryFilter, Event, EventDraft, KeepSignIn, MigrationStatus,
-    NewAuthCode, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, OutboxKind,
-    OutboxResult, PasswordLogin, PoolStats, Redeem, Redemption, RefreshRotation, RefreshToken,
-    RotateOutcome, Session, SigningKey, StoreError, StoreFuture, TokenHash, User, WebhookDelivery,
-    WebhookEndpoint,
+    AuditEntry, AuthCode, Claimed, Consent, DeliveryFilter, Event, EventDraft, KeepSignIn,
+    MigrationStatus, NewAuthCode, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint,
+    OutboxKind, OutboxResult, PasswordLogin, PoolStats, Redeem, Redemption, RefreshRotation,
+    RefreshToken, RotateOutcome, Session, SigningKey, StoreError, StoreFuture, TokenHash, User,
+    WebhookChanges, WebhookDelivery, WebhookEndpoint,
 };
 pub use options::PgOptions;
 use pool::{Connector, Limits, Pools};
@@ -178,9 +178,40 @@ impl Administration for PgStore {
         &self,
         endpoint: NewWebhookEndpoint,
         now: i64,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, WebhookEndpoint> {
         self.call("create_webhook_endpoint", move |c| {
-            Box::pin(webhooks::create_endpoint(c, endpoint, now))
+            Box::pin(webhooks::create_endpoint(c, endpoint, now, audit))
+        })
+    }
+
+    fn update_webhook_endpoint(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        changes: WebhookChanges,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<WebhookEndpoint>> {
+        self.call("update_webhook_endpoint", move |c| {
+            Box::pin(webhooks::update_endpoint(c, tenant_id, id, changes, audit))
+        })
+    }
+
+    fn enqueue_webhook_test(
+        &self,
+        tenant_id: Uuid,
+        endpoint_id: Uuid,
+        event: Event,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<Uuid>> {
+        self.call("enqueue_webhook_test", move |c| {
+            Box::pin(webhooks::enqueue_test(
+                c,
+                tenant_id,
+                endpoint_id,
+                event,
+                audit,
+            ))
         })
     }
 
@@ -193,9 +224,13 @@ impl Administration for PgStore {
         })
     }
 
-    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
+    fn delete_webhook_endpoint(
+        &self,
+        id: Uuid,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, bool> {
         self.call("delete_webhook_endpoint", move |c| {
-            Box::pin(webhooks::delete_endpoint(c, id))
+            Box::pin(webhooks::delete_endpoint(c, id, audit))
         })
     }
 
@@ -531,9 +566,13 @@ impl SigningKeys for PgStore {
         })
     }
 
-    fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64> {
+    fn rotate_signing_key(
+        &self,
+        key: SigningKey,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, u64> {
         self.call("rotate_signing_key", move |c| {
-            Box::pin(async move { keys::rotate_signing_key(c, &key).await })
+            Box::pin(async move { keys::rotate_signing_key(c, &key, audit).await })
         })
     }
 }

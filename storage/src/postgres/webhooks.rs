@@ -1,14 +1,15 @@
 //! Webhook endpoints and deliveries: listing and manual redelivery. Their claim, results and
 //! pruning are the outbox's (`outbox.rs`).
 
+use super::audit_row;
 use super::error::db;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::{
-    DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, StoreError, WebhookDelivery,
-    WebhookEndpoint,
+    AuditEntry, DeliveryFilter, DeliveryStatus, Event, NewWebhookEndpoint, StoreError,
+    WebhookChanges, WebhookDelivery, WebhookEndpoint,
 };
 
 /// The 6 endpoint columns of [`endpoint_from`], for a table aliased `e`.
@@ -30,10 +31,12 @@ pub(super) fn endpoint_from(
 }
 
 pub(super) async fn create_endpoint(
-    client: &Client,
+    client: &mut Client,
     new: NewWebhookEndpoint,
     now: i64,
+    audit: Option<AuditEntry>,
 ) -> Result<WebhookEndpoint, StoreError> {
+    let tx = client.transaction().await.map_err(db)?;
     let endpoint = WebhookEndpoint {
         id: new.id,
         tenant_id: new.tenant_id,
@@ -42,22 +45,122 @@ pub(super) async fn create_endpoint(
         secret_encrypted: new.secret_encrypted,
         created_at: now,
     };
-    client
-        .execute_typed(
-            "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_encrypted, \
+    tx.execute_typed(
+        "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_encrypted, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            (&endpoint.id, Type::UUID),
+            (&endpoint.tenant_id, Type::UUID),
+            (&endpoint.url, Type::TEXT),
+            (&endpoint.events, Type::TEXT_ARRAY),
+            (&endpoint.secret_encrypted, Type::BYTEA),
+            (&endpoint.created_at, Type::INT8),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    if let Some(audit) = &audit {
+        audit_row::insert_audit(&tx, audit).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(endpoint)
+}
+
+/// See [`store::Administration::update_webhook_endpoint`].
+pub(super) async fn update_endpoint(
+    client: &mut Client,
+    tenant_id: Uuid,
+    id: Uuid,
+    changes: WebhookChanges,
+    audit: AuditEntry,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let tx = client.transaction().await.map_err(db)?;
+    let row = tx
+        .query_typed(
+            "UPDATE webhook_endpoints SET url = COALESCE($3, url), \
+             events = COALESCE($4, events), secret_encrypted = COALESCE($5, secret_encrypted) \
+             WHERE id = $1 AND tenant_id = $2 \
+             RETURNING id, tenant_id, url, events, secret_encrypted, created_at",
             &[
-                (&endpoint.id, Type::UUID),
-                (&endpoint.tenant_id, Type::UUID),
-                (&endpoint.url, Type::TEXT),
-                (&endpoint.events, Type::TEXT_ARRAY),
-                (&endpoint.secret_encrypted, Type::BYTEA),
-                (&endpoint.created_at, Type::INT8),
+                (&id, Type::UUID),
+                (&tenant_id, Type::UUID),
+                (&changes.url, Type::TEXT),
+                (&changes.events, Type::TEXT_ARRAY),
+                (&changes.secret_encrypted, Type::BYTEA),
             ],
         )
         .await
         .map_err(db)?;
-    Ok(endpoint)
+    let Some(row) = row.first() else {
+        return Ok(None);
+    };
+    let endpoint = endpoint_from(row, 0).map_err(db)?;
+    audit_row::insert_audit(&tx, &audit).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(endpoint))
+}
+
+/// See [`store::Administration::enqueue_webhook_test`].
+pub(super) async fn enqueue_test(
+    client: &mut Client,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    event: Event,
+    audit: AuditEntry,
+) -> Result<Option<Uuid>, StoreError> {
+    let tx = client.transaction().await.map_err(db)?;
+    let found = tx
+        .query_typed(
+            "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2",
+            &[(&endpoint_id, Type::UUID), (&tenant_id, Type::UUID)],
+        )
+        .await
+        .map_err(db)?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let metadata = event.metadata.as_json().clone();
+    tx.execute_typed(
+        "INSERT INTO webhook_events (id, tenant_id, type, actor_id, actor_type, target_id, \
+         target_type, ip_address, user_agent, metadata, result, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            (&event.id, Type::UUID),
+            (&tenant_id, Type::UUID),
+            (&event.event_type, Type::TEXT),
+            (&event.actor_id, Type::UUID),
+            (&event.actor_type, Type::TEXT),
+            (&event.target_id, Type::UUID),
+            (&event.target_type, Type::TEXT),
+            (&event.ip_address, Type::TEXT),
+            (&event.user_agent, Type::TEXT),
+            (&metadata, Type::JSONB),
+            (&event.result, Type::TEXT),
+            (&event.created_at, Type::INT8),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    let delivery = Uuid::new_v4();
+    let due_ms = event.created_at.saturating_mul(1000);
+    tx.execute_typed(
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, tenant_id, status, attempts, \
+         generation, next_attempt_at_ms, created_at) \
+         VALUES ($1, $2, $3, $4, 'pending', 0, 0, $5, $6)",
+        &[
+            (&delivery, Type::UUID),
+            (&event.id, Type::UUID),
+            (&endpoint_id, Type::UUID),
+            (&tenant_id, Type::UUID),
+            (&due_ms, Type::INT8),
+            (&event.created_at, Type::INT8),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    audit_row::insert_audit(&tx, &audit).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(delivery))
 }
 
 pub(super) async fn list_endpoints(
@@ -81,14 +184,25 @@ pub(super) async fn list_endpoints(
 }
 
 /// The endpoint and (by cascade) its deliveries.
-pub(super) async fn delete_endpoint(client: &Client, id: Uuid) -> Result<bool, StoreError> {
-    let deleted = client
+pub(super) async fn delete_endpoint(
+    client: &mut Client,
+    id: Uuid,
+    audit: Option<AuditEntry>,
+) -> Result<bool, StoreError> {
+    let tx = client.transaction().await.map_err(db)?;
+    let deleted = tx
         .execute_typed(
             "DELETE FROM webhook_endpoints WHERE id = $1",
             &[(&id, Type::UUID)],
         )
         .await
         .map_err(db)?;
+    if deleted == 1 {
+        if let Some(audit) = &audit {
+            audit_row::insert_audit(&tx, audit).await?;
+        }
+        tx.commit().await.map_err(db)?;
+    }
     Ok(deleted == 1)
 }
 
@@ -149,12 +263,14 @@ pub(super) async fn list_deliveries(
                 "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
                  WHERE ($1::text IS NULL OR d.status = $1) \
                  AND ($2::uuid IS NULL OR d.tenant_id = $2) \
+                 AND ($4::uuid IS NULL OR d.endpoint_id = $4) \
                  ORDER BY d.created_at DESC, d.id DESC LIMIT $3"
             ),
             &[
                 (&status, Type::TEXT),
                 (&filter.tenant_id, Type::UUID),
                 (&limit, Type::INT8),
+                (&filter.endpoint_id, Type::UUID),
             ],
         )
         .await

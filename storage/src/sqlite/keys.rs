@@ -112,6 +112,7 @@ pub(super) fn insert_signing_key_if_none(
 pub(super) fn rotate_signing_key(
     conn: &mut Connection,
     key: &SigningKey,
+    audit: Option<crate::AuditEntry>,
 ) -> Result<u64, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -125,6 +126,7 @@ pub(super) fn rotate_signing_key(
         .execute(params![key.activates_at, key.alg.as_str(), owner(key)])
         .map_err(db)?;
     insert(&tx, key)?;
+    super::audit_row::insert_opt(&tx, audit.as_ref())?;
     tx.commit().map_err(db)?;
     Ok(u64::try_from(retired).unwrap_or(u64::MAX))
 }

@@ -45,11 +45,11 @@ use store::{Accounts, Administration, Factors, Metadata, Outbox, SigningKeys, To
 use uuid::Uuid;
 
 use crate::{
-    AuthCode, Claimed, Consent, DeliveryFilter, Event, EventDraft, KeepSignIn, MigrationStatus,
-    NewAuthCode, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint, OutboxKind,
-    OutboxResult, PasswordLogin, Redeem, Redemption, RefreshRotation, RefreshToken, RotateOutcome,
-    Session, SigningKey, StoreError, StoreFuture, TokenHash, User, WebhookDelivery,
-    WebhookEndpoint,
+    AuditEntry, AuthCode, Claimed, Consent, DeliveryFilter, Event, EventDraft, KeepSignIn,
+    MigrationStatus, NewAuthCode, NewRefreshToken, NewSession, NewUser, NewWebhookEndpoint,
+    OutboxKind, OutboxResult, PasswordLogin, Redeem, Redemption, RefreshRotation, RefreshToken,
+    RotateOutcome, Session, SigningKey, StoreError, StoreFuture, TokenHash, User, WebhookChanges,
+    WebhookDelivery, WebhookEndpoint,
 };
 use worker::Pool;
 
@@ -107,9 +107,32 @@ impl Administration for SqliteStore {
         &self,
         endpoint: NewWebhookEndpoint,
         now: i64,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, WebhookEndpoint> {
         self.pool
-            .write(move |conn| webhooks::create_endpoint(conn, endpoint, now))
+            .write(move |conn| webhooks::create_endpoint(conn, endpoint, now, audit))
+    }
+
+    fn update_webhook_endpoint(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        changes: WebhookChanges,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<WebhookEndpoint>> {
+        self.pool
+            .write(move |conn| webhooks::update_endpoint(conn, tenant_id, id, changes, audit))
+    }
+
+    fn enqueue_webhook_test(
+        &self,
+        tenant_id: Uuid,
+        endpoint_id: Uuid,
+        event: Event,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, Option<Uuid>> {
+        self.pool
+            .write(move |conn| webhooks::enqueue_test(conn, tenant_id, endpoint_id, event, audit))
     }
 
     fn list_webhook_endpoints(
@@ -120,9 +143,13 @@ impl Administration for SqliteStore {
             .read(move |conn| webhooks::list_endpoints(conn, tenant_id))
     }
 
-    fn delete_webhook_endpoint(&self, id: Uuid) -> StoreFuture<'_, bool> {
+    fn delete_webhook_endpoint(
+        &self,
+        id: Uuid,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, bool> {
         self.pool
-            .write(move |conn| webhooks::delete_endpoint(conn, id))
+            .write(move |conn| webhooks::delete_endpoint(conn, id, audit))
     }
 
     fn list_webhook_deliveries(
@@ -408,9 +435,13 @@ impl SigningKeys for SqliteStore {
             .write(move |conn| keys::insert_signing_key_if_none(conn, &key))
     }
 
-    fn rotate_signing_key(&self, key: SigningKey) -> StoreFuture<'_, u64> {
+    fn rotate_signing_key(
+        &self,
+        key: SigningKey,
+        audit: Option<AuditEntry>,
+    ) -> StoreFuture<'_, u64> {
         self.pool
-            .write(move |conn| keys::rotate_signing_key(conn, &key))
+            .write(move |conn| keys::rotate_signing_key(conn, &key, audit))
     }
 }
 

@@ -1,14 +1,15 @@
 //! Webhook endpoints and deliveries: listing and manual redelivery. Their claim, results and
 //! pruning are the outbox's (`outbox.rs`).
 
+use super::audit_row;
 use super::error::db;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::error::{json_at, known_rows, to_json, uuid_at};
 use crate::{
-    DeliveryFilter, DeliveryStatus, NewWebhookEndpoint, StoreError, WebhookDelivery,
-    WebhookEndpoint,
+    AuditEntry, DeliveryFilter, DeliveryStatus, Event, NewWebhookEndpoint, StoreError,
+    WebhookChanges, WebhookDelivery, WebhookEndpoint,
 };
 
 /// The 6 endpoint columns of [`endpoint_from`], for a table aliased `e`.
@@ -27,10 +28,14 @@ pub(super) fn endpoint_from(row: &Row<'_>, at: usize) -> rusqlite::Result<Webhoo
 }
 
 pub(super) fn create_endpoint(
-    conn: &Connection,
+    conn: &mut Connection,
     new: NewWebhookEndpoint,
     now: i64,
+    audit: Option<AuditEntry>,
 ) -> Result<WebhookEndpoint, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
     let endpoint = WebhookEndpoint {
         id: new.id,
         tenant_id: new.tenant_id,
@@ -39,7 +44,7 @@ pub(super) fn create_endpoint(
         secret_encrypted: new.secret_encrypted,
         created_at: now,
     };
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_encrypted, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
@@ -53,7 +58,110 @@ pub(super) fn create_endpoint(
         endpoint.created_at,
     ])
     .map_err(db)?;
+    audit_row::insert_opt(&tx, audit.as_ref())?;
+    tx.commit().map_err(db)?;
     Ok(endpoint)
+}
+
+/// See [`store::Administration::update_webhook_endpoint`].
+pub(super) fn update_endpoint(
+    conn: &mut Connection,
+    tenant_id: Uuid,
+    id: Uuid,
+    changes: WebhookChanges,
+    audit: AuditEntry,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let events = changes.events.as_ref().map(to_json).transpose()?;
+    let updated = tx
+        .prepare_cached(
+            "UPDATE webhook_endpoints SET url = COALESCE(?3, url), \
+             events = COALESCE(?4, events), secret_encrypted = COALESCE(?5, secret_encrypted) \
+             WHERE id = ?1 AND tenant_id = ?2 \
+             RETURNING id, tenant_id, url, events, secret_encrypted, created_at",
+        )
+        .map_err(db)?
+        .query_row(
+            params![
+                id.to_string(),
+                tenant_id.to_string(),
+                changes.url,
+                events,
+                changes.secret_encrypted
+            ],
+            |row| endpoint_from(row, 0),
+        )
+        .optional()
+        .map_err(db)?;
+    if updated.is_some() {
+        audit_row::insert_audit(&tx, &audit)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(updated)
+}
+
+/// See [`store::Administration::enqueue_webhook_test`].
+pub(super) fn enqueue_test(
+    conn: &mut Connection,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    event: Event,
+    audit: AuditEntry,
+) -> Result<Option<Uuid>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM webhook_endpoints WHERE id = ?1 AND tenant_id = ?2")
+        .map_err(db)?
+        .exists(params![endpoint_id.to_string(), tenant_id.to_string()])
+        .map_err(db)?;
+    if !exists {
+        return Ok(None);
+    }
+    tx.prepare_cached(
+        "INSERT INTO webhook_events (id, tenant_id, type, actor_id, actor_type, target_id, \
+                                     target_type, ip_address, user_agent, metadata, result, \
+                                     created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .map_err(db)?
+    .execute(params![
+        event.id.to_string(),
+        tenant_id.to_string(),
+        event.event_type,
+        event.actor_id.map(|u| u.to_string()),
+        event.actor_type,
+        event.target_id.map(|u| u.to_string()),
+        event.target_type,
+        event.ip_address,
+        event.user_agent,
+        to_json(event.metadata.as_json())?,
+        event.result,
+        event.created_at,
+    ])
+    .map_err(db)?;
+    let delivery = Uuid::new_v4();
+    tx.prepare_cached(
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, tenant_id, status, \
+                                         attempts, generation, next_attempt_at_ms, created_at) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, 0, ?5, ?6)",
+    )
+    .map_err(db)?
+    .execute(params![
+        delivery.to_string(),
+        event.id.to_string(),
+        endpoint_id.to_string(),
+        tenant_id.to_string(),
+        event.created_at.saturating_mul(1000),
+        event.created_at,
+    ])
+    .map_err(db)?;
+    audit_row::insert_audit(&tx, &audit)?;
+    tx.commit().map_err(db)?;
+    Ok(Some(delivery))
 }
 
 pub(super) fn list_endpoints(
@@ -89,12 +197,23 @@ pub(super) fn list_endpoints(
 }
 
 /// The endpoint and (by cascade) its deliveries.
-pub(super) fn delete_endpoint(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
-    let deleted = conn
+pub(super) fn delete_endpoint(
+    conn: &mut Connection,
+    id: Uuid,
+    audit: Option<AuditEntry>,
+) -> Result<bool, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let deleted = tx
         .prepare_cached("DELETE FROM webhook_endpoints WHERE id = ?1")
         .map_err(db)?
         .execute([id.to_string()])
         .map_err(db)?;
+    if deleted == 1 {
+        audit_row::insert_opt(&tx, audit.as_ref())?;
+        tx.commit().map_err(db)?;
+    }
     Ok(deleted == 1)
 }
 
@@ -150,6 +269,7 @@ pub(super) fn list_deliveries(
         .prepare_cached(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
          WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.tenant_id = ?2) \
+         AND (?4 IS NULL OR d.endpoint_id = ?4) \
          ORDER BY d.created_at DESC, d.id DESC LIMIT ?3"
         ))
         .map_err(db)?;
@@ -159,6 +279,7 @@ pub(super) fn list_deliveries(
                 filter.status.map(DeliveryStatus::as_str),
                 filter.tenant_id.map(|t| t.to_string()),
                 filter.limit,
+                filter.endpoint_id.map(|e| e.to_string()),
             ],
             delivery_from,
         )

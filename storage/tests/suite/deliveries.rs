@@ -209,6 +209,7 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
         .expect("event");
     let other = store
         .list_webhook_deliveries(DeliveryFilter {
+            endpoint_id: None,
             status: Some(DeliveryStatus::Pending),
             tenant_id: Some(acme.id),
             limit: 10,
@@ -237,6 +238,7 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
     // Filters: by status, by tenant, newest first, limited.
     let list = |status, limit| {
         store.list_webhook_deliveries(DeliveryFilter {
+            endpoint_id: None,
             status,
             tenant_id: None,
             limit,
@@ -257,6 +259,7 @@ pub async fn webhook_delivery_lifecycle(store: Arc<dyn Store>) {
         .is_empty());
     assert!(store
         .list_webhook_deliveries(DeliveryFilter {
+            endpoint_id: None,
             status: None,
             tenant_id: Some(Uuid::new_v4()),
             limit: 10,

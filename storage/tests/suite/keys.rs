@@ -71,7 +71,10 @@ pub async fn signing_key_rotation(store: Arc<dyn Store>) {
 
     let b = key("ed-b", SigningAlg::EdDsa, NOW + 10, NOW + 610);
     assert_eq!(
-        store.rotate_signing_key(b.clone()).await.expect("rotate"),
+        store
+            .rotate_signing_key(b.clone(), None)
+            .await
+            .expect("rotate"),
         1
     );
     let keys = store.list_signing_keys().await.expect("list");
@@ -89,7 +92,10 @@ pub async fn signing_key_rotation(store: Arc<dyn Store>) {
     // retirement, the pending one retires when the newest activates.
     let c = key("ed-c", SigningAlg::EdDsa, NOW + 20, NOW + 700);
     assert_eq!(
-        store.rotate_signing_key(c.clone()).await.expect("rotate"),
+        store
+            .rotate_signing_key(c.clone(), None)
+            .await
+            .expect("rotate"),
         1
     );
     let keys = store.list_signing_keys().await.expect("list");
@@ -104,7 +110,7 @@ pub async fn signing_key_rotation(store: Arc<dyn Store>) {
 
     // A rotation to an earlier instant pulls later retirements forward.
     let d = key("ed-d", SigningAlg::EdDsa, NOW + 30, NOW + 650);
-    assert_eq!(store.rotate_signing_key(d).await.expect("rotate"), 2);
+    assert_eq!(store.rotate_signing_key(d, None).await.expect("rotate"), 2);
     let keys = store.list_signing_keys().await.expect("list");
     assert_eq!(find(&keys, "ed-a").retired_at, Some(NOW + 610));
     assert_eq!(find(&keys, "ed-b").retired_at, Some(NOW + 650));
@@ -123,7 +129,7 @@ pub async fn signing_key_rotation(store: Arc<dyn Store>) {
     // A rotation that fails (a duplicate kid) retires nothing: one transaction.
     let mut other = store.list_signing_keys().await.expect("list");
     let fresh = key("rsa-a", SigningAlg::Rs256, NOW + 50, NOW + 50);
-    assert!(store.rotate_signing_key(fresh).await.is_err());
+    assert!(store.rotate_signing_key(fresh, None).await.is_err());
     let mut after = store.list_signing_keys().await.expect("list");
     other.sort_by(|x, y| x.kid.cmp(&y.kid));
     after.sort_by(|x, y| x.kid.cmp(&y.kid));
@@ -188,7 +194,10 @@ pub async fn tenant_issuer_modes_and_keys(store: Arc<dyn Store>) {
         activates_at: NOW + 600,
         ..owned("acme-3", Some(acme.id))
     };
-    assert_eq!(store.rotate_signing_key(next).await.expect("rotate"), 1);
+    assert_eq!(
+        store.rotate_signing_key(next, None).await.expect("rotate"),
+        1
+    );
     let keys = store.list_signing_keys().await.expect("list");
     assert_eq!(keys.len(), 4, "{keys:?}");
     for k in &keys {
@@ -200,7 +209,13 @@ pub async fn tenant_issuer_modes_and_keys(store: Arc<dyn Store>) {
         activates_at: NOW + 600,
         ..owned("global-2", None)
     };
-    assert_eq!(store.rotate_signing_key(global).await.expect("rotate"), 1);
+    assert_eq!(
+        store
+            .rotate_signing_key(global, None)
+            .await
+            .expect("rotate"),
+        1
+    );
     let keys = store.list_signing_keys().await.expect("list");
     let retired: Vec<&str> = keys
         .iter()

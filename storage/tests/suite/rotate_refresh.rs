@@ -294,6 +294,7 @@ pub async fn rotate_refresh_reuse_event(store: Arc<dyn Store>) {
     assert_eq!(
         store
             .list_webhook_deliveries(DeliveryFilter {
+                endpoint_id: None,
                 status: None,
                 tenant_id: Some(acme.id),
                 limit: 100,

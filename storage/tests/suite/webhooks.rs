@@ -40,6 +40,7 @@ pub(super) async fn endpoint(
                 secret_encrypted: vec![7; 40],
             },
             NOW,
+            None,
         )
         .await
         .expect("create endpoint")
@@ -56,6 +57,7 @@ pub(super) async fn events_of(store: &Arc<dyn Store>, tenant: &Tenant) -> Vec<Ev
 
 pub(super) fn all_deliveries() -> DeliveryFilter {
     DeliveryFilter {
+        endpoint_id: None,
         status: None,
         tenant_id: None,
         limit: 10_000,
@@ -416,9 +418,12 @@ pub async fn webhook_endpoints(store: Arc<dyn Store>) {
         .await
         .expect("event");
     assert_eq!(fan_out(&store).await.len(), 2);
-    assert!(store.delete_webhook_endpoint(a.id).await.expect("delete"));
+    assert!(store
+        .delete_webhook_endpoint(a.id, None)
+        .await
+        .expect("delete"));
     assert!(!store
-        .delete_webhook_endpoint(a.id)
+        .delete_webhook_endpoint(a.id, None)
         .await
         .expect("delete again"));
     assert_eq!(fan_out(&store).await, vec![("user.login".to_owned(), b.id)]);
