@@ -18,30 +18,33 @@ pub const MAX_LENGTH: usize = 128;
 /// The first policy rule a password breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyViolation {
-    MinLength,
+    /// Shorter than the policy's minimum (which it carries).
+    MinLength(usize),
     MaxLength,
     Uppercase,
     Lowercase,
     Digit,
+    Special,
 }
 
 impl PolicyViolation {
     /// A stable machine-readable name of the rule, for API error details.
     pub fn rule(&self) -> &'static str {
         match self {
-            PolicyViolation::MinLength => "min_length",
+            PolicyViolation::MinLength(_) => "min_length",
             PolicyViolation::MaxLength => "max_length",
             PolicyViolation::Uppercase => "uppercase",
             PolicyViolation::Lowercase => "lowercase",
             PolicyViolation::Digit => "digit",
+            PolicyViolation::Special => "special",
         }
     }
 
     /// A sentence for people.
     pub fn message(&self) -> String {
         match self {
-            PolicyViolation::MinLength => {
-                format!("password must be at least {MIN_LENGTH} characters long (min_length)")
+            PolicyViolation::MinLength(min) => {
+                format!("password must be at least {min} characters long (min_length)")
             }
             PolicyViolation::MaxLength => {
                 format!("password must be at most {MAX_LENGTH} characters long (max_length)")
@@ -53,6 +56,10 @@ impl PolicyViolation {
                 "password must contain a lower-case letter (lowercase)".to_string()
             }
             PolicyViolation::Digit => "password must contain a digit (digit)".to_string(),
+            PolicyViolation::Special => {
+                "password must contain a character that is not a letter or a digit (special)"
+                    .to_string()
+            }
         }
     }
 }
@@ -65,26 +72,73 @@ impl fmt::Display for PolicyViolation {
 
 impl std::error::Error for PolicyViolation {}
 
-/// Checks a new password against the policy, reporting the first rule it breaks. Length is
-/// counted in characters, not bytes, so non-ASCII passwords are not penalised.
+/// A password policy: the server's ([`Policy::default`]), or a tenant's settings over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub min_length: usize,
+    pub uppercase: bool,
+    pub lowercase: bool,
+    pub digit: bool,
+    pub special: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            min_length: MIN_LENGTH,
+            uppercase: true,
+            lowercase: true,
+            digit: true,
+            special: false,
+        }
+    }
+}
+
+impl Policy {
+    /// A tenant's policy: its `security` settings over the server's rules.
+    pub fn of(settings: &store::SecuritySettings) -> Policy {
+        let d = Policy::default();
+        Policy {
+            min_length: settings
+                .password_min_length
+                .map_or(d.min_length, |n| usize::try_from(n).unwrap_or(MAX_LENGTH))
+                .clamp(MIN_LENGTH, MAX_LENGTH),
+            uppercase: settings.require_uppercase.unwrap_or(d.uppercase),
+            lowercase: settings.require_lowercase.unwrap_or(d.lowercase),
+            digit: settings.require_numbers.unwrap_or(d.digit),
+            special: settings.require_special_chars.unwrap_or(d.special),
+        }
+    }
+
+    /// Checks a new password, reporting the first rule it breaks. Length is counted in
+    /// characters, not bytes, so non-ASCII passwords are not penalised.
+    pub fn check(&self, password: &str) -> Result<(), PolicyViolation> {
+        let length = password.chars().count();
+        if length < self.min_length {
+            return Err(PolicyViolation::MinLength(self.min_length));
+        }
+        if length > MAX_LENGTH {
+            return Err(PolicyViolation::MaxLength);
+        }
+        if self.uppercase && !password.chars().any(char::is_uppercase) {
+            return Err(PolicyViolation::Uppercase);
+        }
+        if self.lowercase && !password.chars().any(char::is_lowercase) {
+            return Err(PolicyViolation::Lowercase);
+        }
+        if self.digit && !password.chars().any(|c| c.is_ascii_digit()) {
+            return Err(PolicyViolation::Digit);
+        }
+        if self.special && password.chars().all(char::is_alphanumeric) {
+            return Err(PolicyViolation::Special);
+        }
+        Ok(())
+    }
+}
+
+/// Checks a new password against the server's policy (see [`Policy::check`]).
 pub fn check_policy(password: &str) -> Result<(), PolicyViolation> {
-    let length = password.chars().count();
-    if length < MIN_LENGTH {
-        return Err(PolicyViolation::MinLength);
-    }
-    if length > MAX_LENGTH {
-        return Err(PolicyViolation::MaxLength);
-    }
-    if !password.chars().any(char::is_uppercase) {
-        return Err(PolicyViolation::Uppercase);
-    }
-    if !password.chars().any(char::is_lowercase) {
-        return Err(PolicyViolation::Lowercase);
-    }
-    if !password.chars().any(|c| c.is_ascii_digit()) {
-        return Err(PolicyViolation::Digit);
-    }
-    Ok(())
+    Policy::default().check(password)
 }
 
 #[cfg(test)]
@@ -94,7 +148,7 @@ mod tests {
     #[test]
     fn policy_rules() {
         assert_eq!(check_policy("Abcdefg1"), Ok(()));
-        assert_eq!(check_policy("Abcdef1"), Err(PolicyViolation::MinLength));
+        assert_eq!(check_policy("Abcdef1"), Err(PolicyViolation::MinLength(8)));
         assert_eq!(
             check_policy(&format!("Ab1{}", "x".repeat(126))),
             Err(PolicyViolation::MaxLength)
@@ -109,11 +163,31 @@ mod tests {
         assert_eq!(check_policy("Abcdefgh"), Err(PolicyViolation::Digit));
         // Eight characters but sixteen bytes: long enough.
         assert_eq!(check_policy("Äöüßéè1a"), Ok(()));
-        assert_eq!(PolicyViolation::MinLength.rule(), "min_length");
+        let strict = Policy::of(&store::SecuritySettings {
+            password_min_length: Some(12),
+            require_special_chars: Some(true),
+            require_uppercase: Some(false),
+            ..Default::default()
+        });
+        assert_eq!(strict.check("abcdefghij1!"), Ok(()));
+        assert_eq!(
+            strict.check("abcdefgh1!"),
+            Err(PolicyViolation::MinLength(12))
+        );
+        assert_eq!(strict.check("abcdefghijk1"), Err(PolicyViolation::Special));
+        let lax = Policy::of(&store::SecuritySettings {
+            password_min_length: Some(2),
+            ..Default::default()
+        });
+        assert_eq!(
+            lax.min_length, MIN_LENGTH,
+            "never below the server's minimum"
+        );
+        assert_eq!(PolicyViolation::MinLength(8).rule(), "min_length");
         assert_eq!(PolicyViolation::Digit.rule(), "digit");
         assert!(PolicyViolation::Uppercase.message().contains("uppercase"));
         assert_eq!(
-            PolicyViolation::MinLength.to_string(),
+            PolicyViolation::MinLength(8).to_string(),
             "password must be at least 8 characters long (min_length)"
         );
     }

@@ -84,7 +84,10 @@ impl Directory {
         if let Some(hit) = self.clients.borrow().get(&key).and_then(|e| e.fresh(now)) {
             return Ok(hit);
         }
-        let found = store.find_client(tenant_id, client_id).await?;
+        let mut found = store.find_client(tenant_id, client_id).await?;
+        if let Some(c) = found.as_mut() {
+            self.with_tenant_defaults(store, c).await?;
+        }
         insert(&mut self.clients.borrow_mut(), key, found.clone(), now);
         Ok(found)
     }
@@ -106,7 +109,10 @@ impl Directory {
         if let Some(hit) = cached {
             return Ok(hit.unwrap_or_default());
         }
-        let found = store.find_clients_by_client_id(client_id).await?;
+        let mut found = store.find_clients_by_client_id(client_id).await?;
+        for c in &mut found {
+            self.with_tenant_defaults(store, c).await?;
+        }
         let value = (!found.is_empty()).then(|| found.clone());
         insert(
             &mut self.by_client_id.borrow_mut(),
@@ -115,6 +121,29 @@ impl Directory {
             now,
         );
         Ok(found)
+    }
+
+    /// Fills the lifetimes a client leaves to its tenant (`accessTokenLifetimeSeconds`,
+    /// `refreshTokenLifetimeSeconds`): a client's own setting wins, then its tenant's, then the
+    /// server's.
+    async fn with_tenant_defaults(
+        &self,
+        store: &dyn Store,
+        client: &mut Client,
+    ) -> Result<(), StoreError> {
+        if client.access_token_ttl.is_some() && client.refresh_token_ttl.is_some() {
+            return Ok(());
+        }
+        let Some(tenant) = Box::pin(self.tenant(store, &client.tenant_id.to_string())).await?
+        else {
+            return Ok(());
+        };
+        let s = &tenant.settings;
+        client.access_token_ttl = client.access_token_ttl.or(s.access_token_lifetime_seconds);
+        client.refresh_token_ttl = client
+            .refresh_token_ttl
+            .or(s.refresh_token_lifetime_seconds);
+        Ok(())
     }
 
     /// Forgets every entry: after a change made through this shard (the admin API), so the

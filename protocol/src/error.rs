@@ -48,6 +48,10 @@ pub enum ErrorCode {
     ReauthenticationRequired,
     /// A token of a third-party client (or of another audience) may not manage the account.
     FirstPartyRequired,
+    /// The resource changed since the version the request names (`If-Match`).
+    PreconditionFailed,
+    /// The change needs the version it applies to (`If-Match`).
+    PreconditionRequired,
 }
 
 impl ErrorCode {
@@ -83,6 +87,8 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "UNAUTHORIZED_CLIENT",
             ErrorCode::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             ErrorCode::FirstPartyRequired => "FIRST_PARTY_REQUIRED",
+            ErrorCode::PreconditionFailed => "PRECONDITION_FAILED",
+            ErrorCode::PreconditionRequired => "PRECONDITION_REQUIRED",
         }
     }
 
@@ -111,8 +117,10 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::MfaAlreadyEnabled => 409,
+            ErrorCode::PreconditionFailed => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::PreconditionRequired => 428,
             ErrorCode::RateLimitExceeded => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Overloaded | ErrorCode::Unavailable => 503,

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_hooks;
+pub mod admin_settings;
 pub mod auth;
 pub mod error;
 pub mod grant;

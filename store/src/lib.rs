@@ -24,6 +24,7 @@ pub mod metadata;
 pub mod model;
 pub mod outbox;
 pub mod rotation;
+pub mod settings;
 pub mod signing;
 pub mod tolerance;
 
@@ -48,6 +49,7 @@ pub use metadata::Metadata;
 pub use model::*;
 pub use outbox::{Claimed, DeliveryPayload, MailPayload, OutboxKind, OutboxResult, Payload};
 pub use rotation::{NextRefresh, RefreshRotation};
+pub use settings::{SecuritySettings, SettingsUpdate, TenantSettings};
 pub use signing::{IssuerMode, SigningAlg};
 use uuid::Uuid;
 
@@ -172,6 +174,15 @@ pub trait Directory: Send + Sync {
     /// session cache: a cached session of a user who is gone is refused anyway (the engine
     /// checks the user and tenant of every session, through caches of seconds).
     fn delete_tenant(&self, tenant_id: Uuid, audit: AuditEntry) -> StoreFuture<'_, bool>;
+    /// Replaces the tenant's settings and bumps `settings_version`, with `audit`, in one
+    /// transaction; only when the version is still `if_version` (any version when `None`).
+    fn update_tenant_settings(
+        &self,
+        tenant_id: Uuid,
+        settings: TenantSettings,
+        if_version: Option<i64>,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, SettingsUpdate>;
     fn create_client(
         &self,
         client: NewClient,

@@ -14,6 +14,10 @@ pub struct Tenant {
     pub created_at: i64,
     /// Whose issuer and keys its tokens carry (`global` unless set: see [`IssuerMode`]).
     pub issuer_mode: crate::IssuerMode,
+    /// What the tenant sets differently from the server's defaults.
+    pub settings: crate::TenantSettings,
+    /// Bumped by every settings change: the admin API's `ETag`.
+    pub settings_version: i64,
 }
 
 /// An application allowed to sign users in. `client_id` is unique within its tenant.

@@ -195,11 +195,23 @@ impl Auth {
         origin: &Origin,
         now: i64,
     ) -> Flow<Verified> {
-        if let Err(v) = check_policy(password.expose()) {
+        let live = match self.store.find_email_token(hash_opaque(token)).await? {
+            Some(t)
+                if t.purpose == EmailPurpose::Reset
+                    && t.used_at.is_none()
+                    && t.expires_at > now =>
+            {
+                t
+            }
+            _ => deny!(Denial::EmailTokenInvalid),
+        };
+        // The policy of the user's tenant (the server's when it cannot be read).
+        let policy = match self.store.find_tenant(&live.tenant_id.to_string()).await? {
+            Some(tenant) => crate::password::Policy::of(&tenant.settings.security),
+            None => crate::password::Policy::default(),
+        };
+        if let Err(v) = policy.check(password.expose()) {
             deny!(Denial::WeakPassword(v))
-        }
-        if !self.reset_token_live(token, now).await? {
-            deny!(Denial::EmailTokenInvalid)
         }
         let phc = match self.pool.hash(password).await {
             Ok(phc) => phc,

@@ -350,6 +350,8 @@ impl Auth {
                 slug: String::new(),
                 name: String::new(),
                 created_at: 0,
+                settings: Default::default(),
+                settings_version: 0,
                 issuer_mode: Default::default(),
             };
             let origin = Origin::new(None, None);
@@ -539,6 +541,8 @@ impl Auth {
                 })
             }
             ChallengeKind::Session | ChallengeKind::Page => {
+                let tenant = self.store.find_tenant(&user.tenant_id.to_string()).await?;
+                let session_ttl = self.session_ttl_for(tenant.as_ref());
                 let (value, id_hash) = new_opaque_token();
                 grant.session = Some(NewSession {
                     id_hash,
@@ -546,12 +550,12 @@ impl Auth {
                     tenant_id: user.tenant_id,
                     client_id: client.client_id.clone(),
                     created_at: now,
-                    expires_at: now + secs(self.session_ttl),
+                    expires_at: now + secs(session_ttl),
                     amr: mfa_amr(),
                 });
                 ChallengeDone::Session(NewSessionCookie {
                     value,
-                    max_age: self.session_ttl,
+                    max_age: session_ttl,
                 })
             }
         };

@@ -21,7 +21,7 @@ use crate::events::{self, EventType, Origin};
 use crate::hashpool::HashPool;
 use crate::keys::KeyRing;
 use crate::limiter::{account_subject, Decision, Limit, Limiter};
-use crate::password::{check_policy, Password, PolicyViolation, Verification};
+use crate::password::{Password, PolicyViolation, Verification};
 use crate::ports::SessionCache;
 use crate::tokens::{hash_opaque, new_opaque_token, CsrfKey, TokenError};
 
@@ -224,6 +224,15 @@ impl Auth {
             .and_then(|s| u64::try_from(s).ok())
             .map(Duration::from_secs)
             .unwrap_or(self.access_ttl)
+    }
+
+    /// A cookie session's life: the tenant's `sessionLifetimeSeconds`, else the server's.
+    fn session_ttl_for(&self, tenant: Option<&Tenant>) -> Duration {
+        tenant
+            .and_then(|t| t.settings.session_lifetime_seconds)
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(self.session_ttl)
     }
 
     fn refresh_ttl_for(&self, client: &Client) -> Duration {

@@ -53,7 +53,8 @@ impl Auth {
             Outcome::Denied(d) => deny!(d),
         }
         let (value, id_hash) = new_opaque_token();
-        let expires_at = now + secs(self.session_ttl);
+        let session_ttl = self.session_ttl_for(Some(tenant));
+        let expires_at = now + secs(session_ttl);
         let event = login_event(
             origin,
             tenant.id,
@@ -87,7 +88,7 @@ impl Auth {
         self.cache_session(&id_hash, &session, now).await;
         Ok(Outcome::Done(SignIn::Done(NewSessionCookie {
             value,
-            max_age: self.session_ttl,
+            max_age: session_ttl,
         })))
     }
 

@@ -25,7 +25,9 @@ impl Auth {
         let Some(email) = normalize_email(&email) else {
             deny!(Denial::InvalidEmail)
         };
-        if let Err(v) = check_policy(password.expose()) {
+        if let Err(v) =
+            crate::password::Policy::of(&tenant.settings.security).check(password.expose())
+        {
             deny!(Denial::WeakPassword(v))
         }
         // The hash runs before the uniqueness check, so a taken email costs the same as a new

@@ -348,6 +348,8 @@ mod tests {
             slug: slug.into(),
             name: slug.into(),
             created_at: 0,
+            settings: Default::default(),
+            settings_version: 0,
             issuer_mode: Default::default(),
         }
     }

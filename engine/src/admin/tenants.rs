@@ -42,7 +42,7 @@ fn issuer_mode(text: Option<&str>) -> Result<Option<IssuerMode>, ApiError> {
 
 /// A tenant entering path mode gets its own signing keys first (as `hj tenant update`
 /// does), so that no instance sees it in path mode without them.
-async fn keys_for(
+pub(super) async fn keys_for(
     call: &Call<'_>,
     tenant_id: uuid::Uuid,
     mode: Option<IssuerMode>,

@@ -76,7 +76,7 @@ pub fn decorate(resp: &mut Resp, origin: HeaderValue) {
     );
     h.insert(
         ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Retry-After, X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"),
+        HeaderValue::from_static("Retry-After, X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, ETag, X-Next-Cursor"),
     );
 }
 
@@ -97,7 +97,9 @@ pub fn preflight(route: Route, origin_allowed: bool) -> Resp {
             }
             h.insert(
                 ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("Authorization, Content-Type, X-API-Key, X-Request-Id"),
+                HeaderValue::from_static(
+                    "Authorization, Content-Type, X-API-Key, X-Request-Id, If-Match, X-Tenant-ID",
+                ),
             );
             h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
             return resp;

@@ -10,23 +10,25 @@ use super::common::{self, no_store};
 use super::{Ctx, HandlerResult};
 use crate::http::json;
 
-/// `GET /v2/auth/password-policy?tenant_id=`: the policy `register` enforces, so a form can
+/// `GET /v2/auth/password-policy?tenant_id=`: the policy `register` enforces (the tenant's
+/// settings over the server's rules), so a form can
 /// check a password before sending it. 400 for a missing or unknown tenant.
 pub async fn password_policy(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     ctx.clock.request_read();
     let (parts, _) = req.into_parts();
     let tenant = common::tenant(ctx, common::tenant_key(&parts, None)).await?;
+    let policy = auth::password::Policy::of(&tenant.settings.security);
     Ok(no_store(json(
         200,
         &PasswordPolicyResponse {
             configured: true,
             tenant_id: tenant.id.to_string(),
-            min_length: auth::password::MIN_LENGTH,
+            min_length: policy.min_length,
             max_length: auth::password::MAX_LENGTH,
-            require_uppercase: true,
-            require_lowercase: true,
-            require_numbers: true,
-            require_symbols: false,
+            require_uppercase: policy.uppercase,
+            require_lowercase: policy.lowercase,
+            require_numbers: policy.digit,
+            require_symbols: policy.special,
             max_history: 0,
             breach_detection: false,
             common_password: false,

@@ -205,6 +205,8 @@ mod tests {
             slug: "acme".into(),
             name: "Acme".into(),
             created_at: 0,
+            settings: Default::default(),
+            settings_version: 0,
             issuer_mode: store::IssuerMode::Global,
         }
     }

@@ -28,7 +28,9 @@ fn code(a: &Answer) -> &str {
 
 async fn audited(root: &Admin<'_>, tenant: &str, action: &str) -> Vec<Value> {
     let r = root
-        .get(&format!("/v2/admin/tenants/{tenant}/audit-logs?action={action}"))
+        .get(&format!(
+            "/v2/admin/tenants/{tenant}/audit-logs?action={action}"
+        ))
         .await;
     r.body["items"].as_array().cloned().unwrap_or_default()
 }
@@ -44,7 +46,10 @@ async fn webhooks_are_managed_tested_and_audited() {
     let base = format!("/v2/admin/tenants/{}/webhooks", fx.slug());
 
     let made = root
-        .post(&base, json!({"url": rx.url(), "events": ["user.login", "user.register"]}))
+        .post(
+            &base,
+            json!({"url": rx.url(), "events": ["user.login", "user.register"]}),
+        )
         .await;
     assert_eq!(made.status, 201, "{}", made.body);
     let id = made.body["id"].as_str().unwrap().to_string();
@@ -61,7 +66,12 @@ async fn webhooks_are_managed_tested_and_audited() {
 
     // A test delivery reaches the endpoint, signed with the secret shown once.
     let t = root.post(&format!("{base}/{id}/test"), json!({})).await;
-    assert_eq!((t.status, t.body["enqueued"].as_bool()), (202, Some(true)), "{}", t.body);
+    assert_eq!(
+        (t.status, t.body["enqueued"].as_bool()),
+        (202, Some(true)),
+        "{}",
+        t.body
+    );
     let delivery_id = t.body["delivery_id"].as_str().unwrap().to_string();
     let received = rx.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(received[0].header("x-hellojohn-event"), "webhook.test");
@@ -84,7 +94,10 @@ async fn webhooks_are_managed_tested_and_audited() {
 
     // Update: events, and a new secret shown once.
     let up = root
-        .put(&format!("{base}/{id}"), json!({"events": ["*"], "rotate_secret": true}))
+        .put(
+            &format!("{base}/{id}"),
+            json!({"events": ["*"], "rotate_secret": true}),
+        )
         .await;
     assert_eq!(up.status, 200, "{}", up.body);
     assert_eq!(up.body["events"], json!(["*"]));
@@ -96,13 +109,24 @@ async fn webhooks_are_managed_tested_and_audited() {
 
     // Bad input names its field and writes nothing.
     for (body, field) in [
-        (json!({"url": "javascript:alert(1)", "events": ["*"]}), "url"),
+        (
+            json!({"url": "javascript:alert(1)", "events": ["*"]}),
+            "url",
+        ),
         (json!({"url": rx.url(), "events": []}), "events"),
         (json!({"url": rx.url(), "events": ["user.nope"]}), "events"),
-        (json!({"url": rx.url(), "events": ["*"], "secret": "short"}), "secret"),
+        (
+            json!({"url": rx.url(), "events": ["*"], "secret": "short"}),
+            "secret",
+        ),
     ] {
         let r = root.post(&base, body.clone()).await;
-        assert_eq!((r.status, code(&r)), (400, "BAD_REQUEST"), "{body}: {}", r.body);
+        assert_eq!(
+            (r.status, code(&r)),
+            (400, "BAD_REQUEST"),
+            "{body}: {}",
+            r.body
+        );
         assert_eq!(r.body["detail"]["field"], field, "{body}");
     }
     assert_eq!(root.get(&base).await.body.as_array().unwrap().len(), 1);
@@ -113,7 +137,12 @@ async fn webhooks_are_managed_tested_and_audited() {
     assert_eq!(root.delete(&format!("{base}/{id}")).await.status, 204);
     assert_eq!(root.get(&format!("{base}/{id}")).await.status, 404);
 
-    for action in ["webhook.create", "webhook.update", "webhook.test", "webhook.delete"] {
+    for action in [
+        "webhook.create",
+        "webhook.update",
+        "webhook.test",
+        "webhook.delete",
+    ] {
         let entries = audited(&root, fx.slug(), action).await;
         assert!(!entries.is_empty(), "{action} audited");
         assert_eq!(entries[0]["target_id"], id.as_str(), "{action}");
@@ -133,7 +162,12 @@ async fn private_addresses_are_refused_unless_allowed() {
             json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
         )
         .await;
-    assert_eq!((r.status, r.body["detail"]["field"].as_str()), (400, Some("url")), "{}", r.body);
+    assert_eq!(
+        (r.status, r.body["detail"]["field"].as_str()),
+        (400, Some("url")),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -150,21 +184,40 @@ async fn signing_keys_are_listed_and_rotated_by_whom_may() {
     let listed = root.get(&keys).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     let all = listed.body["keys"].as_array().unwrap().clone();
-    assert!(all.iter().all(|k| k["owner"] == "global"), "{}", listed.body);
-    assert!(all.iter().any(|k| k["status"] == "active" && k["alg"] == "EdDSA"));
-    assert!(!listed.body.to_string().contains("private"), "no key material");
+    assert!(
+        all.iter().all(|k| k["owner"] == "global"),
+        "{}",
+        listed.body
+    );
+    assert!(all
+        .iter()
+        .any(|k| k["status"] == "active" && k["alg"] == "EdDSA"));
+    assert!(
+        !listed.body.to_string().contains("private"),
+        "no key material"
+    );
     let r = ops.post(&format!("{keys}/rotate"), json!({})).await;
     assert_eq!((r.status, code(&r)), (403, "FORBIDDEN"));
-    let r = root.post(&format!("{keys}/rotate"), json!({"alg": "EdDSA"})).await;
+    let r = root
+        .post(&format!("{keys}/rotate"), json!({"alg": "EdDSA"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["rotated"][0]["alg"], "EdDSA");
     assert_eq!(r.body["rotated"][0]["retired"], 1);
-    let bad = root.post(&format!("{keys}/rotate"), json!({"alg": "HS256"})).await;
-    assert_eq!((bad.status, bad.body["detail"]["field"].as_str()), (400, Some("alg")));
+    let bad = root
+        .post(&format!("{keys}/rotate"), json!({"alg": "HS256"}))
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["detail"]["field"].as_str()),
+        (400, Some("alg"))
+    );
 
     // Issuer mode path: the tenant's own keys, which its own key may rotate.
     let up = root
-        .put(&format!("/v2/admin/tenants/{}", fx.slug()), json!({"issuer_mode": "path"}))
+        .put(
+            &format!("/v2/admin/tenants/{}", fx.slug()),
+            json!({"issuer_mode": "path"}),
+        )
         .await;
     assert_eq!(up.status, 200, "{}", up.body);
     let own = ops.get(&keys).await;

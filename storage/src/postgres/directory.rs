@@ -11,8 +11,8 @@ use super::audit_row;
 use super::tenants::{self, tenant_from, TENANT_COLUMNS};
 use super::PgStore;
 use crate::{
-    AuditEntry, Client as AppClient, ClientChanges, IssuerMode, NewClient, StoreError, StoreFuture,
-    Tenant, TenantChanges,
+    AuditEntry, Client as AppClient, ClientChanges, IssuerMode, NewClient, SettingsUpdate,
+    StoreError, StoreFuture, Tenant, TenantChanges, TenantSettings,
 };
 
 impl Directory for PgStore {
@@ -60,6 +60,20 @@ impl Directory for PgStore {
     fn delete_tenant(&self, tenant_id: Uuid, audit: AuditEntry) -> StoreFuture<'_, bool> {
         self.call("delete_tenant", move |c| {
             Box::pin(delete_tenant(c, tenant_id, audit))
+        })
+    }
+
+    fn update_tenant_settings(
+        &self,
+        tenant_id: Uuid,
+        settings: TenantSettings,
+        if_version: Option<i64>,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, SettingsUpdate> {
+        self.call("update_tenant_settings", move |c| {
+            Box::pin(
+                async move { update_settings(c, tenant_id, &settings, if_version, audit).await },
+            )
         })
     }
 
@@ -234,4 +248,40 @@ async fn delete_tenant(
     audit_row::insert_audit(&tx, &audit).await?;
     tx.commit().await.map_err(db)?;
     Ok(true)
+}
+
+/// See [`store::Directory::update_tenant_settings`]: the tenant's row is locked, so the version
+/// check and the write are one decision.
+async fn update_settings(
+    client: &mut Client,
+    tenant_id: Uuid,
+    settings: &TenantSettings,
+    if_version: Option<i64>,
+    audit: AuditEntry,
+) -> Result<SettingsUpdate, StoreError> {
+    let tx = client.transaction().await.map_err(db)?;
+    let Some(before) = lock_tenant(&tx, tenant_id).await? else {
+        return Ok(SettingsUpdate::NotFound);
+    };
+    if if_version.is_some_and(|v| v != before.settings_version) {
+        return Ok(SettingsUpdate::Stale {
+            current: before.settings_version,
+        });
+    }
+    let json = settings.to_json();
+    let row = tx
+        .query_typed_one(
+            &format!(
+                "UPDATE tenants SET settings = $2, settings_version = settings_version + 1 \
+                 WHERE id = $1 RETURNING {TENANT_COLUMNS}"
+            ),
+            &[(&tenant_id, Type::UUID), (&json, Type::JSONB)],
+        )
+        .await
+        .map_err(db)?;
+    let after = tenant_from(&row)?;
+    let audit = audit.about(tenant_id, "tenant", &tenant_id.to_string());
+    audit_row::insert_audit(&tx, &audit).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(SettingsUpdate::Updated(after))
 }

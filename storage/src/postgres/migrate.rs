@@ -103,6 +103,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin_accounts",
         sql: include_str!("../../../migrations/postgres/0016_admin_accounts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "tenant_settings",
+        sql: include_str!("../../../migrations/postgres/0017_tenant_settings.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -11,7 +11,8 @@ use crate::{
     SigningAlg, StoreError, Tenant,
 };
 
-pub(super) const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
+pub(super) const TENANT_COLUMNS: &str =
+    "id, slug, name, created_at, issuer_mode, settings, settings_version";
 const CLIENT_COLUMNS: &str = "id, tenant_id, client_id, name, scopes, redirect_uris, \
                               post_logout_redirect_uris, allowed_origins, grant_types, \
                               client_type, secret_hash, require_email_verification, \
@@ -26,6 +27,10 @@ pub(super) fn tenant_from(row: &Row) -> Result<Tenant, StoreError> {
         name: row.try_get(2).map_err(db)?,
         created_at: row.try_get(3).map_err(db)?,
         issuer_mode: crate::tolerant::issuer_mode(mode),
+        settings: crate::TenantSettings::from_json(
+            &row.try_get::<_, serde_json::Value>(5).map_err(db)?,
+        ),
+        settings_version: row.try_get(6).map_err(db)?,
     })
 }
 
@@ -42,6 +47,8 @@ pub(super) async fn create_tenant(
         slug,
         name,
         created_at: now,
+        settings: Default::default(),
+        settings_version: 0,
         issuer_mode: IssuerMode::Global,
     };
     let audit = audit.map(|a| a.about(tenant.id, "tenant", &tenant.id.to_string()));

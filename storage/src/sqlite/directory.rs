@@ -10,8 +10,8 @@ use super::audit_row;
 use super::tenants::{self, tenant_from, TENANT_COLUMNS};
 use super::SqliteStore;
 use crate::{
-    AuditEntry, Client, ClientChanges, IssuerMode, NewClient, StoreError, StoreFuture, Tenant,
-    TenantChanges,
+    AuditEntry, Client, ClientChanges, IssuerMode, NewClient, SettingsUpdate, StoreError,
+    StoreFuture, Tenant, TenantChanges, TenantSettings,
 };
 
 impl Directory for SqliteStore {
@@ -54,6 +54,17 @@ impl Directory for SqliteStore {
     fn delete_tenant(&self, tenant_id: Uuid, audit: AuditEntry) -> StoreFuture<'_, bool> {
         self.pool
             .write(move |conn| delete_tenant(conn, tenant_id, audit))
+    }
+
+    fn update_tenant_settings(
+        &self,
+        tenant_id: Uuid,
+        settings: TenantSettings,
+        if_version: Option<i64>,
+        audit: AuditEntry,
+    ) -> StoreFuture<'_, SettingsUpdate> {
+        self.pool
+            .write(move |conn| update_settings(conn, tenant_id, &settings, if_version, audit))
     }
 
     fn create_client(
@@ -213,4 +224,42 @@ fn delete_tenant(
     audit_row::insert_audit(&tx, &audit.about(tenant_id, "tenant", &id))?;
     tx.commit().map_err(db)?;
     Ok(true)
+}
+
+/// See [`store::Directory::update_tenant_settings`].
+fn update_settings(
+    conn: &mut Connection,
+    tenant_id: Uuid,
+    settings: &TenantSettings,
+    if_version: Option<i64>,
+    audit: AuditEntry,
+) -> Result<SettingsUpdate, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let Some(before) = find_in(&tx, tenant_id)? else {
+        return Ok(SettingsUpdate::NotFound);
+    };
+    if if_version.is_some_and(|v| v != before.settings_version) {
+        return Ok(SettingsUpdate::Stale {
+            current: before.settings_version,
+        });
+    }
+    let after = tx
+        .prepare_cached(&format!(
+            "UPDATE tenants SET settings = ?2, settings_version = settings_version + 1 \
+             WHERE id = ?1 RETURNING {TENANT_COLUMNS}"
+        ))
+        .map_err(db)?
+        .query_row(
+            params![tenant_id.to_string(), settings.to_json().to_string()],
+            tenant_from,
+        )
+        .map_err(db)?;
+    audit_row::insert_audit(
+        &tx,
+        &audit.about(tenant_id, "tenant", &tenant_id.to_string()),
+    )?;
+    tx.commit().map_err(db)?;
+    Ok(SettingsUpdate::Updated(after))
 }

@@ -93,6 +93,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin_accounts",
         sql: include_str!("../../../migrations/sqlite/0016_admin_accounts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "tenant_settings",
+        sql: include_str!("../../../migrations/sqlite/0017_tenant_settings.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {

@@ -12,7 +12,8 @@ use crate::{
     StoreError, Tenant,
 };
 
-pub(super) const TENANT_COLUMNS: &str = "id, slug, name, created_at, issuer_mode";
+pub(super) const TENANT_COLUMNS: &str =
+    "id, slug, name, created_at, issuer_mode, settings, settings_version";
 
 pub(super) fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     let mode: String = row.get(4)?;
@@ -22,6 +23,10 @@ pub(super) fn tenant_from(row: &Row<'_>) -> rusqlite::Result<Tenant> {
         name: row.get(2)?,
         created_at: row.get(3)?,
         issuer_mode: tolerant::issuer_mode(&mode),
+        settings: crate::TenantSettings::from_json(
+            &serde_json::from_str(&row.get::<_, String>(5)?).unwrap_or_default(),
+        ),
+        settings_version: row.get(6)?,
     })
 }
 
@@ -38,6 +43,8 @@ pub(super) fn create_tenant(
         slug,
         name,
         created_at: now,
+        settings: Default::default(),
+        settings_version: 0,
         issuer_mode: IssuerMode::Global,
     };
     let tx = conn
