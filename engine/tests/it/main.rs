@@ -6,6 +6,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod admin_hooks;
+mod admin_settings;
 mod attacks;
 mod auth;
 mod client_policy;

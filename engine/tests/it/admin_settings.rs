@@ -1,0 +1,140 @@
+//! Issue 27: a tenant's settings through the admin API (ETag and If-Match, merge, what is kept
+//! and what is ignored), and that the server acts on them: the password policy at sign-up and
+//! in `/v2/auth/password-policy`, the access-token lifetime at sign-in.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::admin::{mint, Admin, Answer};
+use crate::support::{status_and_json, TestServer};
+
+async fn put(a: &Admin<'_>, path: &str, etag: Option<&str>, body: Value) -> Answer {
+    let mut req = a
+        .s
+        .client
+        .request(Method::PUT, a.s.url(path))
+        .header("x-api-key", &a.key)
+        .json(&body);
+    if let Some(tag) = etag {
+        req = req.header("if-match", tag);
+    }
+    let resp = req.send().await.unwrap();
+    let headers = resp.headers().clone();
+    let (status, body) = status_and_json(resp).await;
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+fn etag(a: &Answer) -> String {
+    a.headers["etag"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn settings_are_versioned_merged_and_enforced() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let (_, key) = mint(&s, "root", "admin").await;
+    let root = Admin { s: &s, key };
+    let path = format!("/v2/admin/tenants/{}/settings", fx.slug());
+
+    let first = root.get(&path).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["issuerMode"], "global");
+    let tag0 = etag(&first);
+
+    // PUT needs the version it applies to.
+    let r = put(&root, &path, None, json!({"sessionLifetimeSeconds": 600})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (428, Some("PRECONDITION_REQUIRED")));
+    let r = put(&root, &path, Some("\"99\""), json!({"sessionLifetimeSeconds": 600})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (412, Some("PRECONDITION_FAILED")));
+
+    // A policy, a lifetime, and keys this server does not keep (a secret among them).
+    let r = put(
+        &root,
+        &path,
+        Some(&tag0),
+        json!({
+            "security": {"passwordMinLength": 12, "requireSpecialChars": true},
+            "accessTokenLifetimeSeconds": 120,
+            "logoUrl": "https://example.com/logo.png",
+            "smtp": {"host": "smtp.example.com", "password": "hunter2"},
+            "userDb": {"dsn": "postgres://u:p@db/x"}
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tag1 = etag(&r);
+    assert_ne!(tag1, tag0);
+    assert_eq!(r.body["security"]["passwordMinLength"], 12);
+    assert_eq!(r.body["accessTokenLifetimeSeconds"], 120);
+    let text = r.body.to_string();
+    assert!(!text.contains("hunter2") && !text.contains("postgres://"), "{text}");
+    // The old ETag is stale now.
+    let r = put(&root, &path, Some(&tag0), json!({"brandColor": "#000"})).await;
+    assert_eq!(r.status, 412);
+
+    // A merge: absent keys stay; null resets one.
+    let r = put(&root, &path, Some(&tag1), json!({"logoUrl": null, "brandColor": "#112233"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["security"]["passwordMinLength"], 12, "kept");
+    assert!(r.body.get("logoUrl").is_none(), "reset: {}", r.body);
+    assert_eq!(r.body["brandColor"], "#112233");
+
+    // The server acts on them.
+    let (status, policy) = status_and_json(
+        s.get(&format!("/v2/auth/password-policy?tenant_id={}", fx.slug())).await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!((policy["min_length"].as_u64(), policy["require_symbols"].as_bool()), (Some(12), Some(true)));
+    let weak = s
+        .post_json(
+            "/v2/auth/register",
+            &json!({"tenant_id": fx.slug(), "client_id": fx.client_id(),
+                    "email": "weak@example.com", "password": "Short-pw-1"}),
+        )
+        .await;
+    let (status, body) = status_and_json(weak).await;
+    assert_eq!((status, body["detail"]["rule"].as_str()), (400, Some("min_length")), "{body}");
+    let strong = s
+        .post_json(
+            "/v2/auth/register",
+            &json!({"tenant_id": fx.slug(), "client_id": fx.client_id(),
+                    "email": "strong@example.com", "password": "Strong-pass-12!"}),
+        )
+        .await;
+    let (status, body) = status_and_json(strong).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, tokens) = s.login(&fx, "strong@example.com", "Strong-pass-12!").await;
+    assert_eq!((status, tokens["expires_in"].as_u64()), (200, Some(120)), "{tokens}");
+
+    // Bad values name their field; nothing changes.
+    let now = root.get(&path).await;
+    let tag = etag(&now);
+    for (body, field) in [
+        (json!({"sessionLifetimeSeconds": 5}), "sessionLifetimeSeconds"),
+        (json!({"security": {"passwordMinLength": 3}}), "security.passwordMinLength"),
+        (json!({"issuerMode": "subdomain"}), "issuerMode"),
+    ] {
+        let r = put(&root, &path, Some(&tag), body.clone()).await;
+        assert_eq!((r.status, r.body["detail"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.body);
+    }
+    assert_eq!(etag(&root.get(&path).await), tag, "nothing written");
+
+    // PATCH needs no If-Match; the issuer mode changes through it too.
+    let r = root.call(Method::PATCH, &path, Some(json!({"issuerMode": "path"}))).await;
+    assert_eq!((r.status, r.body["issuerMode"].as_str()), (200, Some("path")), "{}", r.body);
+
+    // Audited; a readonly key may read, not write.
+    let log = root
+        .get(&format!("/v2/admin/tenants/{}/audit-logs?action=tenant.settings_update", fx.slug()))
+        .await;
+    assert_eq!(log.body["items"].as_array().unwrap().len(), 2, "{}", log.body);
+    let (_, ro) = mint(&s, "ro", "readonly").await;
+    let ro = Admin { s: &s, key: ro };
+    assert_eq!(ro.get(&path).await.status, 200);
+    assert_eq!(ro.call(Method::PATCH, &path, Some(json!({}))).await.status, 403);
+}
