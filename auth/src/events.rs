@@ -22,10 +22,13 @@ pub enum EventType {
     MfaDisabled,
     UserEmailVerified,
     UserPasswordReset,
+    /// The failed sign-in that used up an account's failed-sign-in limit: the account is
+    /// refused until the limit lets attempts through again.
+    UserLocked,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::UserRegister,
         EventType::UserLogin,
         EventType::UserLoginFailed,
@@ -36,6 +39,7 @@ impl EventType {
         EventType::MfaDisabled,
         EventType::UserEmailVerified,
         EventType::UserPasswordReset,
+        EventType::UserLocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl EventType {
             EventType::MfaDisabled => "mfa.disabled",
             EventType::UserEmailVerified => "user.email_verified",
             EventType::UserPasswordReset => "user.password_reset",
+            EventType::UserLocked => "user.locked",
         }
     }
 

@@ -131,7 +131,8 @@ impl Auth {
         // configured), so concurrent guesses cannot all pass a look taken before any of them
         // failed: at most the burst of attempts per account is ever hashed. A success gives
         // the unit back below, so only failures use up the limit.
-        if let Some(decision) = self.limiter.take(Limit::FailedSignIn, &account).await {
+        let taken = self.limiter.take(Limit::FailedSignIn, &account).await;
+        if let Some(decision) = taken {
             if !decision.allowed {
                 deny!(Denial::RateLimited {
                     limit: Limit::FailedSignIn,
@@ -180,6 +181,12 @@ impl Auth {
                 let user = login.as_ref().map(|l| l.user.id);
                 self.login_failed(tenant, user, normalized.as_deref(), reason, origin, now)
                     .await;
+                if taken.is_some_and(|d| d.remaining == 0) {
+                    // This failure used up the account's limit: one lockout event, not one
+                    // per refused attempt after it (those cost nothing, and write nothing).
+                    self.locked(tenant, user, normalized.as_deref(), origin, now)
+                        .await;
+                }
                 deny!(Denial::InvalidCredentials)
             }
         };
@@ -213,6 +220,27 @@ impl Auth {
         }
         if let Err(e) = self.store.record_event(event).await {
             tracing::warn!(error = %e, "user.login_failed event not stored");
+        }
+    }
+
+    /// Records that an account reached its failed-sign-in limit. Best effort, like
+    /// [`Self::login_failed`].
+    async fn locked(
+        &self,
+        tenant: &Tenant,
+        user: Option<Uuid>,
+        email: Option<&str>,
+        origin: &Origin,
+        now: i64,
+    ) {
+        let mut event = origin.event(EventType::UserLocked, Some(tenant.id), None, now);
+        event.target_id = user;
+        event.target_type = user.map(|_| "user".to_string());
+        if let Some(email) = email {
+            event = events::with_meta(event, "email", email);
+        }
+        if let Err(e) = self.store.record_event(event).await {
+            tracing::warn!(error = %e, "user.locked event not stored");
         }
     }
 

@@ -695,3 +695,44 @@ async fn a_revoked_key_stops_on_every_instance_within_five_seconds() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_lockout_is_audited_once_and_refused_attempts_write_nothing() {
+    let s = TestServer::with(&[
+        ("HELLOJOHN_RATE_LIMIT_ENABLED", "true"),
+        ("HELLOJOHN_RATE_LIMIT_FAILED_SIGN_IN", "2/15m"),
+        ("HELLOJOHN_RATE_LIMIT_SIGN_IN", "1000/1m"),
+        ("HELLOJOHN_RATE_LIMIT_SIGN_UP", "1000/1m"),
+    ])
+    .await;
+    let fx = s.fixture().await;
+    let root = admin(&s).await;
+    s.register(&fx, "locked@example.com").await;
+    for _ in 0..4 {
+        let (status, _) = s.login(&fx, "locked@example.com", "Wrong-Password-9").await;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    let log = root
+        .get(&format!(
+            "/v2/admin/tenants/{}/audit-logs?action=user.",
+            fx.slug()
+        ))
+        .await;
+    let actions: Vec<&str> = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "user.locked",
+            "user.login_failed",
+            "user.login_failed",
+            "user.register"
+        ],
+        "{}",
+        log.body
+    );
+}

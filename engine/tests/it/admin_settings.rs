@@ -9,12 +9,11 @@ use crate::admin::{mint, Admin, Answer};
 use crate::support::{status_and_json, TestServer};
 
 async fn put(a: &Admin<'_>, path: &str, etag: Option<&str>, body: Value) -> Answer {
-    let mut req = a
-        .s
-        .client
-        .request(Method::PUT, a.s.url(path))
-        .header("x-api-key", &a.key)
-        .json(&body);
+    let mut req =
+        a.s.client
+            .request(Method::PUT, a.s.url(path))
+            .header("x-api-key", &a.key)
+            .json(&body);
     if let Some(tag) = etag {
         req = req.header("if-match", tag);
     }
@@ -47,9 +46,21 @@ async fn settings_are_versioned_merged_and_enforced() {
 
     // PUT needs the version it applies to.
     let r = put(&root, &path, None, json!({"sessionLifetimeSeconds": 600})).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (428, Some("PRECONDITION_REQUIRED")));
-    let r = put(&root, &path, Some("\"99\""), json!({"sessionLifetimeSeconds": 600})).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (412, Some("PRECONDITION_FAILED")));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (428, Some("PRECONDITION_REQUIRED"))
+    );
+    let r = put(
+        &root,
+        &path,
+        Some("\"99\""),
+        json!({"sessionLifetimeSeconds": 600}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (412, Some("PRECONDITION_FAILED"))
+    );
 
     // A policy, a lifetime, and keys this server does not keep (a secret among them).
     let r = put(
@@ -71,13 +82,22 @@ async fn settings_are_versioned_merged_and_enforced() {
     assert_eq!(r.body["security"]["passwordMinLength"], 12);
     assert_eq!(r.body["accessTokenLifetimeSeconds"], 120);
     let text = r.body.to_string();
-    assert!(!text.contains("hunter2") && !text.contains("postgres://"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("postgres://"),
+        "{text}"
+    );
     // The old ETag is stale now.
     let r = put(&root, &path, Some(&tag0), json!({"brandColor": "#000"})).await;
     assert_eq!(r.status, 412);
 
     // A merge: absent keys stay; null resets one.
-    let r = put(&root, &path, Some(&tag1), json!({"logoUrl": null, "brandColor": "#112233"})).await;
+    let r = put(
+        &root,
+        &path,
+        Some(&tag1),
+        json!({"logoUrl": null, "brandColor": "#112233"}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["security"]["passwordMinLength"], 12, "kept");
     assert!(r.body.get("logoUrl").is_none(), "reset: {}", r.body);
@@ -85,11 +105,18 @@ async fn settings_are_versioned_merged_and_enforced() {
 
     // The server acts on them.
     let (status, policy) = status_and_json(
-        s.get(&format!("/v2/auth/password-policy?tenant_id={}", fx.slug())).await,
+        s.get(&format!("/v2/auth/password-policy?tenant_id={}", fx.slug()))
+            .await,
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!((policy["min_length"].as_u64(), policy["require_symbols"].as_bool()), (Some(12), Some(true)));
+    assert_eq!(
+        (
+            policy["min_length"].as_u64(),
+            policy["require_symbols"].as_bool()
+        ),
+        (Some(12), Some(true))
+    );
     let weak = s
         .post_json(
             "/v2/auth/register",
@@ -98,7 +125,11 @@ async fn settings_are_versioned_merged_and_enforced() {
         )
         .await;
     let (status, body) = status_and_json(weak).await;
-    assert_eq!((status, body["detail"]["rule"].as_str()), (400, Some("min_length")), "{body}");
+    assert_eq!(
+        (status, body["detail"]["rule"].as_str()),
+        (400, Some("min_length")),
+        "{body}"
+    );
     let strong = s
         .post_json(
             "/v2/auth/register",
@@ -109,32 +140,65 @@ async fn settings_are_versioned_merged_and_enforced() {
     let (status, body) = status_and_json(strong).await;
     assert_eq!(status, 200, "{body}");
     let (status, tokens) = s.login(&fx, "strong@example.com", "Strong-pass-12!").await;
-    assert_eq!((status, tokens["expires_in"].as_u64()), (200, Some(120)), "{tokens}");
+    assert_eq!(
+        (status, tokens["expires_in"].as_u64()),
+        (200, Some(120)),
+        "{tokens}"
+    );
 
     // Bad values name their field; nothing changes.
     let now = root.get(&path).await;
     let tag = etag(&now);
     for (body, field) in [
-        (json!({"sessionLifetimeSeconds": 5}), "sessionLifetimeSeconds"),
-        (json!({"security": {"passwordMinLength": 3}}), "security.passwordMinLength"),
+        (
+            json!({"sessionLifetimeSeconds": 5}),
+            "sessionLifetimeSeconds",
+        ),
+        (
+            json!({"security": {"passwordMinLength": 3}}),
+            "security.passwordMinLength",
+        ),
         (json!({"issuerMode": "subdomain"}), "issuerMode"),
     ] {
         let r = put(&root, &path, Some(&tag), body.clone()).await;
-        assert_eq!((r.status, r.body["detail"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.body);
+        assert_eq!(
+            (r.status, r.body["detail"]["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {}",
+            r.body
+        );
     }
     assert_eq!(etag(&root.get(&path).await), tag, "nothing written");
 
     // PATCH needs no If-Match; the issuer mode changes through it too.
-    let r = root.call(Method::PATCH, &path, Some(json!({"issuerMode": "path"}))).await;
-    assert_eq!((r.status, r.body["issuerMode"].as_str()), (200, Some("path")), "{}", r.body);
+    let r = root
+        .call(Method::PATCH, &path, Some(json!({"issuerMode": "path"})))
+        .await;
+    assert_eq!(
+        (r.status, r.body["issuerMode"].as_str()),
+        (200, Some("path")),
+        "{}",
+        r.body
+    );
 
     // Audited; a readonly key may read, not write.
     let log = root
-        .get(&format!("/v2/admin/tenants/{}/audit-logs?action=tenant.settings_update", fx.slug()))
+        .get(&format!(
+            "/v2/admin/tenants/{}/audit-logs?action=tenant.settings_update",
+            fx.slug()
+        ))
         .await;
-    assert_eq!(log.body["items"].as_array().unwrap().len(), 2, "{}", log.body);
+    assert_eq!(
+        log.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        log.body
+    );
     let (_, ro) = mint(&s, "ro", "readonly").await;
     let ro = Admin { s: &s, key: ro };
     assert_eq!(ro.get(&path).await.status, 200);
-    assert_eq!(ro.call(Method::PATCH, &path, Some(json!({}))).await.status, 403);
+    assert_eq!(
+        ro.call(Method::PATCH, &path, Some(json!({}))).await.status,
+        403
+    );
 }
