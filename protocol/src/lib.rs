@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_users;
 pub mod auth;
 pub mod error;
 pub mod grant;
