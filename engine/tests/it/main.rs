@@ -5,6 +5,8 @@ extern crate hellojohn_engine as engine;
 mod abuse;
 mod accounts;
 mod admin;
+mod admin_grants;
+mod admin_users;
 mod attacks;
 mod auth;
 mod client_policy;
