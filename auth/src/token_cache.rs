@@ -81,6 +81,12 @@ impl UserCache {
         (now.saturating_duration_since(*at) < self.ttl).then(|| user.clone())
     }
 
+    /// Forgets `id`, so that its next use reads the store: this shard sees a change it made
+    /// (a user disabled, deleted or given a new password) at once, the others within the TTL.
+    pub fn forget(&self, id: Uuid) {
+        self.map.borrow_mut().remove(&id);
+    }
+
     /// Remembers what the store answered at `at` (the time the read started, so the TTL is
     /// never longer than the record's real age).
     pub fn insert(&self, id: Uuid, user: Option<User>, at: Instant) {
@@ -141,6 +147,10 @@ mod tests {
         };
         cache.insert(ada.id, Some(disabled.clone()), expired);
         assert_eq!(cache.get(ada.id, expired), Some(Some(disabled)));
+        // Forgotten: read again, however fresh it was.
+        cache.forget(ada.id);
+        assert_eq!(cache.get(ada.id, expired), None);
+        assert_eq!(cache.get(nobody, almost), Some(None));
     }
 
     #[test]

@@ -350,7 +350,7 @@ pub struct TotpCodeRequest {
 }
 
 /// A present field (`null` included) as `Some`, an absent one as `None` (with `default`).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -8,6 +8,7 @@ pub mod account;
 pub mod admin;
 pub mod admin_hooks;
 pub mod admin_settings;
+pub mod admin_users;
 pub mod auth;
 pub mod error;
 pub mod grant;

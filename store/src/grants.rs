@@ -10,18 +10,34 @@ use uuid::Uuid;
 
 use crate::{AuditEntry, StoreFuture, TokenHash};
 
+/// The state of a refresh family or session at one time: exactly one of the three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantState {
+    /// Neither revoked nor expired.
+    Active,
+    /// Past its expiry without having been revoked.
+    Expired,
+    /// Revoked (whether expired since or not).
+    Revoked,
+}
+
 /// One page of refresh families or sessions of a tenant, oldest first (`created_at`, then
-/// `id`, ascending), strictly after `after`: every filter that is `Some` must hold.
+/// `id`, ascending), strictly after `after`, the first `offset` of those skipped: every filter
+/// that is `Some` must hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantQuery {
     pub tenant_id: Uuid,
     pub user_id: Option<Uuid>,
     /// The `client_id` string of the client it was issued to.
     pub client_id: Option<String>,
-    /// Only those active at this time (Unix seconds): neither revoked nor expired.
-    pub active_at: Option<i64>,
+    /// Only those in this state at this time (Unix seconds).
+    pub state: Option<(GrantState, i64)>,
+    /// A part of the user's email, any case (the store lowercases it).
+    pub email: Option<String>,
     /// `(created_at, id)` of the last one of the previous page.
     pub after: Option<(i64, Uuid)>,
+    /// How many of the matching ones to skip (an offset-paged listing's earlier pages).
+    pub offset: u32,
     /// At most this many (the engine caps it).
     pub limit: u32,
 }
@@ -33,8 +49,10 @@ impl GrantQuery {
             tenant_id,
             user_id: None,
             client_id: None,
-            active_at: None,
+            state: None,
+            email: None,
             after: None,
+            offset: 0,
             limit,
         }
     }
@@ -47,6 +65,8 @@ pub struct RefreshGrant {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub user_id: Uuid,
+    /// The user's email as stored now.
+    pub user_email: String,
     pub client_id: String,
     /// When the sign-in started it.
     pub created_at: i64,
@@ -64,6 +84,11 @@ impl RefreshGrant {
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
     }
+
+    /// Its state at `now`.
+    pub fn state(&self, now: i64) -> GrantState {
+        state(self.revoked_at, self.expires_at, now)
+    }
 }
 
 /// A cookie session as the operator sees it (never the hash of its cookie).
@@ -72,6 +97,8 @@ pub struct SessionGrant {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub user_id: Uuid,
+    /// The user's email as stored now.
+    pub user_email: String,
     pub client_id: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -85,6 +112,19 @@ impl SessionGrant {
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
     }
+
+    /// Its state at `now`.
+    pub fn state(&self, now: i64) -> GrantState {
+        state(self.revoked_at, self.expires_at, now)
+    }
+}
+
+fn state(revoked_at: Option<i64>, expires_at: i64, now: i64) -> GrantState {
+    match revoked_at {
+        Some(_) => GrantState::Revoked,
+        None if expires_at > now => GrantState::Active,
+        None => GrantState::Expired,
+    }
 }
 
 /// What a tenant holds at one time: each family or session is exactly one of active, revoked
@@ -94,20 +134,42 @@ pub struct GrantStats {
     pub active: u64,
     pub revoked: u64,
     pub expired: u64,
+    /// Those created at or after the stats' `since` (whatever their state now).
+    pub created_since: u64,
+    /// Those revoked at or after `since`.
+    pub revoked_since: u64,
+    /// The sum over the active ones of the life they were given: `expires_at - issued_at`
+    /// of a family (its latest token's), `expires_at - created_at` of a session, in seconds.
+    pub active_lifetime_secs: u64,
     /// The active ones per `client_id`, by `client_id`; clients without any are left out.
     pub by_client: Vec<(String, u64)>,
 }
 
+/// The counts of one client's families or sessions (a row of a backend's stats query).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientGrants {
+    pub client_id: String,
+    pub active: u64,
+    pub revoked: u64,
+    pub expired: u64,
+    pub created_since: u64,
+    pub revoked_since: u64,
+    pub active_lifetime_secs: u64,
+}
+
 impl GrantStats {
-    /// The totals of per-client counts `(client_id, active, revoked, expired)`.
-    pub fn from_clients(per_client: Vec<(String, u64, u64, u64)>) -> GrantStats {
+    /// The totals of per-client counts.
+    pub fn from_clients(per_client: Vec<ClientGrants>) -> GrantStats {
         let mut stats = GrantStats::default();
-        for (client_id, active, revoked, expired) in per_client {
-            stats.active += active;
-            stats.revoked += revoked;
-            stats.expired += expired;
-            if active > 0 {
-                stats.by_client.push((client_id, active));
+        for c in per_client {
+            stats.active += c.active;
+            stats.revoked += c.revoked;
+            stats.expired += c.expired;
+            stats.created_since += c.created_since;
+            stats.revoked_since += c.revoked_since;
+            stats.active_lifetime_secs += c.active_lifetime_secs;
+            if c.active > 0 {
+                stats.by_client.push((c.client_id, c.active));
             }
         }
         stats.by_client.sort();
@@ -161,7 +223,9 @@ impl std::fmt::Debug for RevokedSession {
 }
 
 /// Refresh families and cookie sessions of a tenant, for the operator. Lookups of another
-/// tenant's family or session answer `None`. A revocation sets the same columns the sign-out
+/// tenant's family or session answer `None`. A count takes what a listing of the same query
+/// would, without its cursor, offset and limit (the total of an offset-paged listing). Stats
+/// are at `now`, with what was created or revoked at or after `since` counted apart. A revocation sets the same columns the sign-out
 /// paths set ([`Tokens::revoke_refresh_family`](crate::Tokens::revoke_refresh_family),
 /// [`Tokens::revoke_session`](crate::Tokens::revoke_session)), on the selected grants that are
 /// active at `now`, in one transaction with `audit`, which is written only when at least one
@@ -169,24 +233,26 @@ impl std::fmt::Debug for RevokedSession {
 /// target from the selector).
 pub trait GrantAdmin: Send + Sync {
     fn list_refresh_tokens(&self, query: GrantQuery) -> StoreFuture<'_, Vec<RefreshGrant>>;
+    fn count_refresh_tokens(&self, query: GrantQuery) -> StoreFuture<'_, u64>;
     /// By family id.
     fn get_refresh_token(&self, tenant_id: Uuid, id: Uuid)
         -> StoreFuture<'_, Option<RefreshGrant>>;
-    fn token_stats(&self, tenant_id: Uuid, now: i64) -> StoreFuture<'_, GrantStats>;
-    /// Returns how many families were revoked. Nothing else needs telling: the refresh flow
+    fn token_stats(&self, tenant_id: Uuid, now: i64, since: i64) -> StoreFuture<'_, GrantStats>;
+    /// Returns the ids of the families revoked. Nothing else needs telling: the refresh flow
     /// reads the family's state from the database on every use (the engine's revoked-family
-    /// marks in Redis only refuse a replay sooner).
+    /// marks in Redis, made from these ids, only refuse a replay sooner).
     fn revoke_refresh_tokens(
         &self,
         tenant_id: Uuid,
         selector: RevokeSelector,
         now: i64,
         audit: AuditEntry,
-    ) -> StoreFuture<'_, u64>;
+    ) -> StoreFuture<'_, Vec<Uuid>>;
     fn list_sessions(&self, query: GrantQuery) -> StoreFuture<'_, Vec<SessionGrant>>;
+    fn count_sessions(&self, query: GrantQuery) -> StoreFuture<'_, u64>;
     /// By the session's id (not the hash of its cookie).
     fn get_session(&self, tenant_id: Uuid, id: Uuid) -> StoreFuture<'_, Option<SessionGrant>>;
-    fn session_stats(&self, tenant_id: Uuid, now: i64) -> StoreFuture<'_, GrantStats>;
+    fn session_stats(&self, tenant_id: Uuid, now: i64, since: i64) -> StoreFuture<'_, GrantStats>;
     /// Returns the sessions revoked, each with the hash of its cookie: the engine caches live
     /// sessions by that hash (for up to 5 minutes), so it marks each one revoked in the cache
     /// (`SessionCache::session_revoke`), as a sign-out does; until then a cached copy would

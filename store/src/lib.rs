@@ -38,7 +38,8 @@ pub use admins::{
 pub use authcode::{AuthCode, NewAuthCode, Redeem, Redemption};
 pub use event_meta::{EventMeta, MetaValue};
 pub use grants::{
-    GrantAdmin, GrantQuery, GrantStats, RefreshGrant, RevokeSelector, RevokedSession, SessionGrant,
+    ClientGrants, GrantAdmin, GrantQuery, GrantState, GrantStats, RefreshGrant, RevokeSelector,
+    RevokedSession, SessionGrant,
 };
 pub use lifecycle::{
     ChallengeGrant, ChallengeKind, EmailPurpose, EmailToken, KeepSignIn, MailRecord, MfaChallenge,

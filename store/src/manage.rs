@@ -41,12 +41,14 @@ impl UserFilter {
 }
 
 /// One page of users: those matching `filter`, oldest first (`created_at`, then `id`,
-/// ascending), strictly after `after`.
+/// ascending), strictly after `after`, the first `offset` of those skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserQuery {
     pub filter: UserFilter,
     /// `(created_at, id)` of the last user of the previous page.
     pub after: Option<(i64, Uuid)>,
+    /// How many of the matching users to skip (an offset-paged listing's earlier pages).
+    pub offset: u32,
     /// At most this many (the engine caps it).
     pub limit: u32,
 }

@@ -70,6 +70,10 @@ impl TenantSettings {
     /// The settings in a stored JSON object; whatever cannot be read is the default (and said
     /// once through `tolerance`).
     pub fn from_json(value: &serde_json::Value) -> TenantSettings {
+        if !value.is_object() {
+            crate::tolerance::unknown("tenant_settings", "not an object");
+            return TenantSettings::default();
+        }
         match serde_json::from_value::<TenantSettings>(value.clone()) {
             Ok(s) => s,
             Err(_) => {

@@ -33,6 +33,35 @@ pub use accounts::{console_me, console_refresh, console_sign_in};
 pub use guard::{Actor, Principal};
 pub use routes::AdminRoute;
 
+/// Longest query parameter value accepted, in characters.
+pub const MAX_QUERY: usize = 200;
+/// Rows of a listing's page by default, and at most.
+pub const DEFAULT_PAGE_SIZE: u32 = 25;
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Highest page number accepted: so that every offset fits, and no request asks the database
+/// to skip more than ten million rows.
+pub const MAX_PAGE: u32 = 100_000;
+
+/// A page of an offset-paged listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// From 1.
+    pub page: u32,
+    pub size: u32,
+}
+
+impl Paging {
+    /// The rows before this page.
+    pub fn offset(self) -> u32 {
+        (self.page - 1).saturating_mul(self.size)
+    }
+
+    /// How many pages `total` rows make.
+    pub fn pages(self, total: u64) -> u64 {
+        total.div_ceil(u64::from(self.size))
+    }
+}
+
 /// One admin request past its prologue.
 pub struct Call<'a> {
     pub ctx: &'a Ctx,
@@ -56,6 +85,38 @@ impl Call<'_> {
     /// A query parameter.
     pub fn query(&self, name: &str) -> Option<String> {
         crate::http::query_param(self.parts.uri.query(), name)
+    }
+
+    /// A query parameter of at most [`MAX_QUERY`] characters (400 naming it past that); a
+    /// blank one is absent.
+    pub fn query_text(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        match self.query(name) {
+            Some(v) if v.chars().count() > MAX_QUERY => Err(invalid(
+                name,
+                format!("{name} must be at most {MAX_QUERY} characters"),
+            )),
+            Some(v) if v.trim().is_empty() => Ok(None),
+            v => Ok(v),
+        }
+    }
+
+    /// The page a listing asks for: `page` from 1 (default 1), `page_size` from 1 to
+    /// [`MAX_PAGE_SIZE`] (default [`DEFAULT_PAGE_SIZE`]).
+    pub fn paging(&self) -> Result<Paging, ApiError> {
+        let number = |name: &'static str, default: u32, max: u32| match self.query_text(name)? {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(invalid(
+                    name,
+                    format!("{name} must be a number from 1 to {max}"),
+                )),
+            },
+        };
+        Ok(Paging {
+            page: number("page", 1, MAX_PAGE)?,
+            size: number("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
+        })
     }
 
     /// The path's `n`-th parameter after the tenant.

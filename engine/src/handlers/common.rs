@@ -282,7 +282,7 @@ pub enum SignIn {
     Shed(Denial),
     /// `/v2/auth/login` with neither a tenant nor a client: an admin account's sign-in, as
     /// HelloJohn's admin console sends it (`tenant_id` and `client_id` empty).
-    Admin(Parts, String, Password),
+    Admin(Box<Parts>, String, Password),
 }
 
 pub async fn sign_in_input(
@@ -308,7 +308,11 @@ pub async fn sign_in_input(
             .as_deref()
             .filter(|p| !p.is_empty())
             .ok_or_else(|| errors::missing("password"))?;
-        return Ok(SignIn::Admin(parts, email, Password::new(password)));
+        return Ok(SignIn::Admin(
+            Box::new(parts),
+            email,
+            Password::new(password),
+        ));
     }
     let client_id = required(&r.client_id, "client_id")?;
     let email = required(&r.email, "email")?.to_string();

@@ -98,12 +98,12 @@ impl Admin<'_> {
     }
 }
 
-async fn admin(s: &TestServer) -> Admin<'_> {
+pub async fn admin(s: &TestServer) -> Admin<'_> {
     let (_, key) = mint(s, "root", "admin").await;
     Admin { s, key }
 }
 
-fn code(a: &Answer) -> &str {
+pub fn code(a: &Answer) -> &str {
     a.body["code"].as_str().unwrap_or("")
 }
 

@@ -7,6 +7,8 @@ mod accounts;
 mod admin;
 mod admin_hooks;
 mod admin_settings;
+mod admin_grants;
+mod admin_users;
 mod attacks;
 mod auth;
 mod client_policy;

@@ -186,11 +186,12 @@ async fn list_users(client: &Client, query: &UserQuery) -> Result<Vec<User>, Sto
         sql.push_str(&format!(" AND (u.created_at, u.id) > ({at}, {id})"));
     }
     let limit = params.bind(i64::from(query.limit), Type::INT8);
+    let offset = params.bind(i64::from(query.offset), Type::INT8);
     let rows = client
         .query_typed(
             &format!(
                 "SELECT {USER_COLUMNS} FROM users u WHERE {sql} \
-                 ORDER BY u.created_at, u.id LIMIT {limit}"
+                 ORDER BY u.created_at, u.id LIMIT {limit} OFFSET {offset}"
             ),
             &params.typed(),
         )

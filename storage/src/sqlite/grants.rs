@@ -10,13 +10,17 @@ use uuid::Uuid;
 use super::error::uuid_at;
 use super::{audit_row, SqliteStore};
 use crate::{
-    AuditEntry, GrantQuery, GrantStats, RefreshGrant, RevokeSelector, RevokedSession, SessionGrant,
-    StoreError, StoreFuture,
+    AuditEntry, ClientGrants, GrantQuery, GrantState, GrantStats, RefreshGrant, RevokeSelector,
+    RevokedSession, SessionGrant, StoreError, StoreFuture,
 };
 
 impl GrantAdmin for SqliteStore {
     fn list_refresh_tokens(&self, query: GrantQuery) -> StoreFuture<'_, Vec<RefreshGrant>> {
         self.pool.read(move |conn| list_families(conn, &query))
+    }
+
+    fn count_refresh_tokens(&self, query: GrantQuery) -> StoreFuture<'_, u64> {
+        self.pool.read(move |conn| count_families(conn, &query))
     }
 
     fn get_refresh_token(
@@ -27,9 +31,9 @@ impl GrantAdmin for SqliteStore {
         self.pool.read(move |conn| get_family(conn, tenant_id, id))
     }
 
-    fn token_stats(&self, tenant_id: Uuid, now: i64) -> StoreFuture<'_, GrantStats> {
+    fn token_stats(&self, tenant_id: Uuid, now: i64, since: i64) -> StoreFuture<'_, GrantStats> {
         self.pool
-            .read(move |conn| stats(conn, FAMILY_STATS, tenant_id, now))
+            .read(move |conn| stats(conn, FAMILY_STATS, tenant_id, now, since))
     }
 
     fn revoke_refresh_tokens(
@@ -38,7 +42,7 @@ impl GrantAdmin for SqliteStore {
         selector: RevokeSelector,
         now: i64,
         audit: AuditEntry,
-    ) -> StoreFuture<'_, u64> {
+    ) -> StoreFuture<'_, Vec<Uuid>> {
         self.pool
             .write(move |conn| revoke_families(conn, tenant_id, &selector, now, audit))
     }
@@ -47,13 +51,17 @@ impl GrantAdmin for SqliteStore {
         self.pool.read(move |conn| list_sessions(conn, &query))
     }
 
+    fn count_sessions(&self, query: GrantQuery) -> StoreFuture<'_, u64> {
+        self.pool.read(move |conn| count_sessions(conn, &query))
+    }
+
     fn get_session(&self, tenant_id: Uuid, id: Uuid) -> StoreFuture<'_, Option<SessionGrant>> {
         self.pool.read(move |conn| get_session(conn, tenant_id, id))
     }
 
-    fn session_stats(&self, tenant_id: Uuid, now: i64) -> StoreFuture<'_, GrantStats> {
+    fn session_stats(&self, tenant_id: Uuid, now: i64, since: i64) -> StoreFuture<'_, GrantStats> {
         self.pool
-            .read(move |conn| stats(conn, SESSION_STATS, tenant_id, now))
+            .read(move |conn| stats(conn, SESSION_STATS, tenant_id, now, since))
     }
 
     fn revoke_sessions(
@@ -68,10 +76,17 @@ impl GrantAdmin for SqliteStore {
     }
 }
 
-/// The `WHERE` conditions of `query` on the user, the client and the cursor over a table
-/// aliased `alias`, after `?1` (the tenant), with their parameters.
+/// The `WHERE` conditions of `query` on the user, the client, the user's email (`users u`)
+/// and the cursor over a table aliased `alias`, after `?1` (the tenant), with their parameters.
 fn filter_sql(query: &GrantQuery, alias: &str, values: &mut Vec<Value>) -> String {
     let mut sql = String::new();
+    if let Some(email) = &query.email {
+        values.push(Value::Text(email.to_lowercase()));
+        sql.push_str(&format!(
+            " AND instr(lower(u.email), ?{}) > 0",
+            values.len()
+        ));
+    }
     if let Some(user_id) = query.user_id {
         values.push(Value::Text(user_id.to_string()));
         sql.push_str(&format!(" AND {alias}.user_id = ?{}", values.len()));
@@ -92,12 +107,43 @@ fn filter_sql(query: &GrantQuery, alias: &str, values: &mut Vec<Value>) -> Strin
     sql
 }
 
-/// A family with the expiry of its latest token: the columns of [`family_from`], grouped by
-/// family (a family always has a token; the `COALESCE` keeps one without any readable).
+/// The conditions (each after ` AND `) of `state` on a row whose revocation is `revoked` and
+/// whose expiry is `expires`, with their parameters.
+fn state_sql(
+    state: Option<(GrantState, i64)>,
+    revoked: &str,
+    expires: &str,
+    values: &mut Vec<Value>,
+) -> String {
+    let Some((state, now)) = state else {
+        return String::new();
+    };
+    if state == GrantState::Revoked {
+        return format!(" AND {revoked} IS NOT NULL");
+    }
+    values.push(Value::Integer(now));
+    let op = if state == GrantState::Active {
+        ">"
+    } else {
+        "<="
+    };
+    format!(
+        " AND {revoked} IS NULL AND {expires} {op} ?{}",
+        values.len()
+    )
+}
+
+/// The expiry of a family: its latest token's (a family always has a token; the `COALESCE`
+/// keeps one without any readable).
+const FAMILY_EXPIRES: &str = "COALESCE(max(t.expires_at), f.created_at)";
+
+/// A family with the expiry of its latest token and its user's email: the columns of
+/// [`family_from`], grouped by family.
 const FAMILY_SELECT: &str = "SELECT f.id, f.tenant_id, f.user_id, f.client_id, f.created_at, \
      COALESCE(max(t.issued_at), f.created_at), COALESCE(max(t.expires_at), f.created_at), \
-     f.revoked_at, f.scopes \
-     FROM refresh_families f LEFT JOIN refresh_tokens t ON t.family_id = f.id";
+     f.revoked_at, f.scopes, u.email \
+     FROM refresh_families f JOIN users u ON u.id = f.user_id \
+     LEFT JOIN refresh_tokens t ON t.family_id = f.id";
 
 fn family_from(row: &Row<'_>) -> rusqlite::Result<RefreshGrant> {
     Ok(RefreshGrant {
@@ -120,27 +166,30 @@ fn family_from(row: &Row<'_>) -> rusqlite::Result<RefreshGrant> {
                     Box::new(e),
                 )
             })?,
+        user_email: row.get(9)?,
     })
 }
 
-fn list_families(conn: &Connection, query: &GrantQuery) -> Result<Vec<RefreshGrant>, StoreError> {
+/// The families of `query` (every column of [`FAMILY_SELECT`], unordered, without limit),
+/// with their parameters.
+fn families_sql(query: &GrantQuery) -> (String, Vec<Value>) {
     let mut values = vec![Value::Text(query.tenant_id.to_string())];
     let filter = filter_sql(query, "f", &mut values);
-    let having = match query.active_at {
-        Some(now) => {
-            values.push(Value::Integer(now));
-            format!(
-                " HAVING f.revoked_at IS NULL AND max(t.expires_at) > ?{}",
-                values.len()
-            )
-        }
-        None => String::new(),
-    };
+    let state = state_sql(query.state, "f.revoked_at", FAMILY_EXPIRES, &mut values);
+    (
+        format!("{FAMILY_SELECT} WHERE f.tenant_id = ?1{filter} GROUP BY f.id HAVING 1 = 1{state}"),
+        values,
+    )
+}
+
+fn list_families(conn: &Connection, query: &GrantQuery) -> Result<Vec<RefreshGrant>, StoreError> {
+    let (sql, mut values) = families_sql(query);
     values.push(Value::Integer(i64::from(query.limit)));
+    values.push(Value::Integer(i64::from(query.offset)));
     let mut stmt = conn
         .prepare_cached(&format!(
-            "{FAMILY_SELECT} WHERE f.tenant_id = ?1{filter} GROUP BY f.id{having} \
-             ORDER BY f.created_at, f.id LIMIT ?{}",
+            "{sql} ORDER BY f.created_at, f.id LIMIT ?{} OFFSET ?{}",
+            values.len() - 1,
             values.len()
         ))
         .map_err(db)?;
@@ -148,6 +197,25 @@ fn list_families(conn: &Connection, query: &GrantQuery) -> Result<Vec<RefreshGra
         .query_map(params_from_iter(values), family_from)
         .map_err(db)?;
     rows.collect::<Result<_, _>>().map_err(db)
+}
+
+fn count_families(conn: &Connection, query: &GrantQuery) -> Result<u64, StoreError> {
+    let query = GrantQuery {
+        after: None,
+        ..query.clone()
+    };
+    let (sql, values) = families_sql(&query);
+    count(conn, &sql, values)
+}
+
+/// How many rows `sql` answers.
+fn count(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM ({sql})"))
+        .map_err(db)?
+        .query_row(params_from_iter(values), |row| row.get(0))
+        .map_err(db)?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 fn get_family(
@@ -164,47 +232,66 @@ fn get_family(
     .map_err(db)
 }
 
-/// Per client of tenant `?1` at time `?2`: active, revoked, expired (see [`GrantStats`]).
-const FAMILY_STATS: &str = "SELECT g.client_id, \
-     sum(CASE WHEN g.revoked_at IS NULL AND g.expires_at > ?2 THEN 1 ELSE 0 END), \
-     sum(CASE WHEN g.revoked_at IS NOT NULL THEN 1 ELSE 0 END), \
-     sum(CASE WHEN g.revoked_at IS NULL AND g.expires_at <= ?2 THEN 1 ELSE 0 END) \
-     FROM (SELECT f.client_id, f.revoked_at, \
-                  COALESCE(max(t.expires_at), f.created_at) AS expires_at \
-           FROM refresh_families f LEFT JOIN refresh_tokens t ON t.family_id = f.id \
-           WHERE f.tenant_id = ?1 GROUP BY f.id) g \
-     GROUP BY g.client_id";
+/// Per client of `g` (rows of `client_id`, `created_at`, `issued_at`, `expires_at`,
+/// `revoked_at`) at time `?2`, `since` being `?3`: the columns of [`ClientGrants`].
+macro_rules! stats_sql {
+    ($rows:literal) => {
+        concat!(
+            "SELECT g.client_id, \
+             sum(CASE WHEN g.revoked_at IS NULL AND g.expires_at > ?2 THEN 1 ELSE 0 END), \
+             sum(CASE WHEN g.revoked_at IS NOT NULL THEN 1 ELSE 0 END), \
+             sum(CASE WHEN g.revoked_at IS NULL AND g.expires_at <= ?2 THEN 1 ELSE 0 END), \
+             sum(CASE WHEN g.created_at >= ?3 THEN 1 ELSE 0 END), \
+             sum(CASE WHEN g.revoked_at >= ?3 THEN 1 ELSE 0 END), \
+             sum(CASE WHEN g.revoked_at IS NULL AND g.expires_at > ?2 \
+                      THEN g.expires_at - g.issued_at ELSE 0 END) \
+             FROM (",
+            $rows,
+            ") g GROUP BY g.client_id"
+        )
+    };
+}
 
-/// [`FAMILY_STATS`] for sessions.
-const SESSION_STATS: &str = "SELECT s.client_id, \
-     sum(CASE WHEN s.revoked_at IS NULL AND s.expires_at > ?2 THEN 1 ELSE 0 END), \
-     sum(CASE WHEN s.revoked_at IS NOT NULL THEN 1 ELSE 0 END), \
-     sum(CASE WHEN s.revoked_at IS NULL AND s.expires_at <= ?2 THEN 1 ELSE 0 END) \
-     FROM sessions s WHERE s.tenant_id = ?1 GROUP BY s.client_id";
+/// Per client of tenant `?1` (see [`GrantStats`]): a family as its latest token stands.
+const FAMILY_STATS: &str = stats_sql!(
+    "SELECT f.client_id, f.created_at, f.revoked_at, \
+            COALESCE(max(t.issued_at), f.created_at) AS issued_at, \
+            COALESCE(max(t.expires_at), f.created_at) AS expires_at \
+     FROM refresh_families f LEFT JOIN refresh_tokens t ON t.family_id = f.id \
+     WHERE f.tenant_id = ?1 GROUP BY f.id"
+);
+
+/// [`FAMILY_STATS`] for sessions: a session is issued when it is created.
+const SESSION_STATS: &str = stats_sql!(
+    "SELECT s.client_id, s.created_at, s.revoked_at, s.created_at AS issued_at, s.expires_at \
+     FROM sessions s WHERE s.tenant_id = ?1"
+);
 
 fn stats(
     conn: &Connection,
     sql: &str,
     tenant_id: Uuid,
     now: i64,
+    since: i64,
 ) -> Result<GrantStats, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let n = |row: &Row<'_>, i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+    };
     let rows = stmt
-        .query_map(params![tenant_id.to_string(), now], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-            ))
+        .query_map(params![tenant_id.to_string(), now, since], |row| {
+            Ok(ClientGrants {
+                client_id: row.get(0)?,
+                active: n(row, 1)?,
+                revoked: n(row, 2)?,
+                expired: n(row, 3)?,
+                created_since: n(row, 4)?,
+                revoked_since: n(row, 5)?,
+                active_lifetime_secs: n(row, 6)?,
+            })
         })
         .map_err(db)?;
-    let mut per_client = Vec::new();
-    for row in rows {
-        let (client_id, active, revoked, expired) = row.map_err(db)?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        per_client.push((client_id, n(active), n(revoked), n(expired)));
-    }
+    let per_client = rows.collect::<Result<_, _>>().map_err(db)?;
     Ok(GrantStats::from_clients(per_client))
 }
 
@@ -225,44 +312,50 @@ fn selector_sql(selector: &RevokeSelector, alias: &str) -> (String, Option<Strin
     }
 }
 
-/// One `UPDATE` of the selected families active at `now` (the column a sign-out sets), and
-/// `audit` when it revoked any.
+/// One `UPDATE ... RETURNING` of the selected families active at `now` (the column a sign-out
+/// sets), and `audit` when it revoked any.
 fn revoke_families(
     conn: &mut Connection,
     tenant_id: Uuid,
     selector: &RevokeSelector,
     now: i64,
     audit: AuditEntry,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<Uuid>, StoreError> {
     let (condition, value) = selector_sql(selector, "f");
     let mut values = vec![Value::Text(tenant_id.to_string()), Value::Integer(now)];
     values.extend(value.map(Value::Text));
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    let revoked = tx
-        .prepare_cached(&format!(
-            "UPDATE refresh_families AS f SET revoked_at = ?2 \
-             WHERE f.tenant_id = ?1 AND f.revoked_at IS NULL{condition} \
-             AND EXISTS (SELECT 1 FROM refresh_tokens t \
-                         WHERE t.family_id = f.id AND t.expires_at > ?2)"
-        ))
-        .map_err(db)?
-        .execute(params_from_iter(values))
-        .map_err(db)? as u64;
-    if revoked > 0 {
+    let revoked: Vec<Uuid> = {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE refresh_families AS f SET revoked_at = ?2 \
+                 WHERE f.tenant_id = ?1 AND f.revoked_at IS NULL{condition} \
+                 AND EXISTS (SELECT 1 FROM refresh_tokens t \
+                             WHERE t.family_id = f.id AND t.expires_at > ?2) \
+                 RETURNING id"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params_from_iter(values), |row| uuid_at(row, 0))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    if !revoked.is_empty() {
         let (kind, target) = selector.target(tenant_id, "token");
         let audit = audit
             .about(tenant_id, kind, &target)
-            .with_count("revoked", revoked);
+            .with_count("revoked", revoked.len() as u64);
         audit_row::insert_audit(&tx, &audit)?;
         tx.commit().map_err(db)?;
     }
     Ok(revoked)
 }
 
-const SESSION_COLUMNS: &str =
-    "s.id, s.tenant_id, s.user_id, s.client_id, s.created_at, s.expires_at, s.revoked_at, s.amr";
+/// The columns of [`session_from`], over `sessions s JOIN users u`.
+const SESSION_COLUMNS: &str = "s.id, s.tenant_id, s.user_id, s.client_id, s.created_at, \
+     s.expires_at, s.revoked_at, s.amr, u.email";
 
 fn session_from(row: &Row<'_>) -> rusqlite::Result<SessionGrant> {
     Ok(SessionGrant {
@@ -274,24 +367,38 @@ fn session_from(row: &Row<'_>) -> rusqlite::Result<SessionGrant> {
         expires_at: row.get(5)?,
         revoked_at: row.get(6)?,
         amr: crate::model::amr_from_column(row.get::<_, Option<String>>(7)?.as_deref()),
+        user_email: row.get(8)?,
     })
 }
 
-fn list_sessions(conn: &Connection, query: &GrantQuery) -> Result<Vec<SessionGrant>, StoreError> {
+/// The sessions of `query` (every column of [`SESSION_COLUMNS`], unordered, without limit),
+/// with their parameters.
+fn sessions_sql(query: &GrantQuery) -> (String, Vec<Value>) {
     let mut values = vec![Value::Text(query.tenant_id.to_string())];
     let mut filter = filter_sql(query, "s", &mut values);
-    if let Some(now) = query.active_at {
-        values.push(Value::Integer(now));
-        filter.push_str(&format!(
-            " AND s.revoked_at IS NULL AND s.expires_at > ?{}",
-            values.len()
-        ));
-    }
+    filter.push_str(&state_sql(
+        query.state,
+        "s.revoked_at",
+        "s.expires_at",
+        &mut values,
+    ));
+    (
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.tenant_id = ?1{filter}"
+        ),
+        values,
+    )
+}
+
+fn list_sessions(conn: &Connection, query: &GrantQuery) -> Result<Vec<SessionGrant>, StoreError> {
+    let (sql, mut values) = sessions_sql(query);
     values.push(Value::Integer(i64::from(query.limit)));
+    values.push(Value::Integer(i64::from(query.offset)));
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.tenant_id = ?1{filter} \
-             ORDER BY s.created_at, s.id LIMIT ?{}",
+            "{sql} ORDER BY s.created_at, s.id LIMIT ?{} OFFSET ?{}",
+            values.len() - 1,
             values.len()
         ))
         .map_err(db)?;
@@ -301,13 +408,23 @@ fn list_sessions(conn: &Connection, query: &GrantQuery) -> Result<Vec<SessionGra
     rows.collect::<Result<_, _>>().map_err(db)
 }
 
+fn count_sessions(conn: &Connection, query: &GrantQuery) -> Result<u64, StoreError> {
+    let query = GrantQuery {
+        after: None,
+        ..query.clone()
+    };
+    let (sql, values) = sessions_sql(&query);
+    count(conn, &sql, values)
+}
+
 fn get_session(
     conn: &Connection,
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<SessionGrant>, StoreError> {
     conn.prepare_cached(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?1 AND s.tenant_id = ?2"
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = ?1 AND s.tenant_id = ?2"
     ))
     .map_err(db)?
     .query_row(params![id.to_string(), tenant_id.to_string()], session_from)

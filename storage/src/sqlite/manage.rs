@@ -161,10 +161,12 @@ fn list_users(conn: &Connection, query: &UserQuery) -> Result<Vec<User>, StoreEr
         ));
     }
     values.push(Value::Integer(i64::from(query.limit)));
+    values.push(Value::Integer(i64::from(query.offset)));
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE {sql} \
-             ORDER BY u.created_at, u.id LIMIT ?{}",
+             ORDER BY u.created_at, u.id LIMIT ?{} OFFSET ?{}",
+            values.len() - 1,
             values.len()
         ))
         .map_err(db)?;

@@ -12,9 +12,11 @@ use super::webhooks::{draft, endpoint};
 use super::*;
 
 mod grants;
+mod pages;
 mod users;
 
 pub use grants::*;
+pub use pages::*;
 pub use users::*;
 
 impl Raw {

@@ -92,6 +92,8 @@ macro_rules! store_suite_all {
         store_suite! {
             factory = $factory;
             cases = [
+                admin_offset_pages,
+                admin_grant_states_emails_and_counts,
                 migrate_is_idempotent,
                 tenants,
                 clients,

@@ -2,7 +2,7 @@
 //! listed and counted per tenant, revoked by selector with the effect of a sign-out, each
 //! revocation that revoked something audited once in its transaction.
 
-use store::{GrantQuery, GrantStats, RevokeSelector, SessionGrant};
+use store::{GrantQuery, GrantState, GrantStats, RevokeSelector, SessionGrant};
 
 use super::{audit, Raw};
 use crate::suite::*;
@@ -93,6 +93,8 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         (NOW, NOW + 10, next.expires_at)
     );
     assert_eq!((sign_up.revoked_at, sign_up.scopes.clone()), (None, None));
+    assert_eq!(sign_up.user_email, "ada@acme.test");
+    assert_eq!(listed[3].user_email, "bob@acme.test");
     assert_eq!(listed[2].revoked_at, Some(NOW + 3));
     assert!(sign_up.is_active(NOW + 100) && !listed[3].is_active(NOW + 100));
 
@@ -127,7 +129,7 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
     );
     assert_eq!(
         list(GrantQuery {
-            active_at: Some(NOW + 100),
+            state: Some((GrantState::Active, NOW + 100)),
             ..query(&acme)
         })
         .await,
@@ -175,12 +177,20 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         None
     );
 
+    // Since NOW + 2: `out` and `old` were created, `out` revoked; the two active ones were
+    // each given REFRESH_TTL by their latest token.
     assert_eq!(
-        store.token_stats(acme.id, NOW + 100).await.expect("stats"),
+        store
+            .token_stats(acme.id, NOW + 100, NOW + 2)
+            .await
+            .expect("stats"),
         GrantStats {
             active: 2,
             revoked: 1,
             expired: 1,
+            created_since: 2,
+            revoked_since: 1,
+            active_lifetime_secs: 2 * REFRESH_TTL as u64,
             by_client: vec![("cli".into(), 1), (APP.into(), 1)],
         }
     );
@@ -190,11 +200,11 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         let store = Arc::clone(&store);
         async move {
             let entry = audit("token.revoke");
-            let n = store
+            let ids = store
                 .revoke_refresh_tokens(tenant_id, selector, NOW + 100, entry.clone())
                 .await
                 .expect("revoke");
-            (n, entry)
+            (ids, entry)
         }
     };
     for selector in [
@@ -205,7 +215,10 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         RevokeSelector::User(bob.id),
         RevokeSelector::Client("nope".into()),
     ] {
-        assert_eq!(revoke(acme.id, selector.clone()).await.0, 0, "{selector:?}");
+        assert!(
+            revoke(acme.id, selector.clone()).await.0.is_empty(),
+            "{selector:?}"
+        );
     }
     assert_eq!(raw.audits("token.revoke").await, 0);
     assert_eq!(
@@ -216,8 +229,8 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
     );
 
     // One: the family no longer refreshes, as after a sign-out.
-    let (n, entry) = revoke(acme.id, RevokeSelector::One(first.family_id)).await;
-    assert_eq!(n, 1);
+    let (ids, entry) = revoke(acme.id, RevokeSelector::One(first.family_id)).await;
+    assert_eq!(ids, [first.family_id]);
     let family_id = first.family_id.to_string();
     assert!(raw.audited(&entry, acme.id, ("token", &family_id)).await);
     assert!(raw.audit_revoked(entry.id, 1).await);
@@ -239,8 +252,8 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         RotateOutcome::Revoked
     );
     // A client's.
-    let (n, entry) = revoke(acme.id, RevokeSelector::Client("cli".into())).await;
-    assert_eq!(n, 1);
+    let (ids, entry) = revoke(acme.id, RevokeSelector::Client("cli".into())).await;
+    assert_eq!(ids, [cli.family_id]);
     assert!(raw.audited(&entry, acme.id, ("client", "cli")).await);
     assert_eq!(
         token(&store, cli.token_hash).await.family_revoked_at,
@@ -249,8 +262,8 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
     // A user's, then the whole tenant's.
     let again = family(&store, &ada, APP, NOW + 90, NOW + 90 + REFRESH_TTL).await;
     let bobs = family(&store, &bob, APP, NOW + 91, NOW + 91 + REFRESH_TTL).await;
-    let (n, entry) = revoke(acme.id, RevokeSelector::User(ada.id)).await;
-    assert_eq!(n, 1);
+    let (ids, entry) = revoke(acme.id, RevokeSelector::User(ada.id)).await;
+    assert_eq!(ids, [again.family_id]);
     assert!(
         raw.audited(&entry, acme.id, ("user", &ada.id.to_string()))
             .await
@@ -260,8 +273,8 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         .family_revoked_at
         .is_some());
     assert_eq!(token(&store, bobs.token_hash).await.family_revoked_at, None);
-    let (n, entry) = revoke(acme.id, RevokeSelector::All).await;
-    assert_eq!(n, 1);
+    let (ids, entry) = revoke(acme.id, RevokeSelector::All).await;
+    assert_eq!(ids, [bobs.family_id]);
     assert!(
         raw.audited(&entry, acme.id, ("tenant", &acme.id.to_string()))
             .await
@@ -270,14 +283,20 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
         .await
         .family_revoked_at
         .is_some());
-    assert_eq!(revoke(acme.id, RevokeSelector::All).await.0, 0);
+    assert!(revoke(acme.id, RevokeSelector::All).await.0.is_empty());
     assert_eq!(raw.audits("token.revoke").await, 4);
     assert_eq!(
-        store.token_stats(acme.id, NOW + 100).await.expect("stats"),
+        store
+            .token_stats(acme.id, NOW + 100, NOW + 2)
+            .await
+            .expect("stats"),
         GrantStats {
             active: 0,
             revoked: 5,
             expired: 1,
+            created_since: 4,
+            revoked_since: 5,
+            active_lifetime_secs: 0,
             by_client: vec![],
         }
     );
@@ -295,13 +314,16 @@ pub async fn admin_refresh_grants(store: Arc<dyn Store>, raw: Raw) {
     );
     assert_eq!(
         store
-            .token_stats(globex.id, NOW + 100)
+            .token_stats(globex.id, NOW + 100, NOW + 2)
             .await
             .expect("stats"),
         GrantStats {
             active: 1,
             revoked: 0,
             expired: 0,
+            created_since: 0,
+            revoked_since: 0,
+            active_lifetime_secs: REFRESH_TTL as u64,
             by_client: vec![(APP.into(), 1)],
         }
     );
@@ -372,6 +394,7 @@ pub async fn admin_session_grants(store: Arc<dyn Store>, raw: Raw) {
             id: listed[0].id,
             tenant_id: acme.id,
             user_id: ada.id,
+            user_email: "ada@acme.test".into(),
             client_id: APP.into(),
             created_at: NOW,
             expires_at: NOW + 3600,
@@ -412,7 +435,7 @@ pub async fn admin_session_grants(store: Arc<dyn Store>, raw: Raw) {
     );
     assert_eq!(
         list(GrantQuery {
-            active_at: Some(NOW + 100),
+            state: Some((GrantState::Active, NOW + 100)),
             ..query(&acme)
         })
         .await,
@@ -443,15 +466,20 @@ pub async fn admin_session_grants(store: Arc<dyn Store>, raw: Raw) {
         None
     );
 
+    // Since NOW + 2: `out`, `old` and the older release's were created, `out` revoked; the
+    // active ones were given an hour, an hour and 9995 s.
     assert_eq!(
         store
-            .session_stats(acme.id, NOW + 100)
+            .session_stats(acme.id, NOW + 100, NOW + 2)
             .await
             .expect("stats"),
         GrantStats {
             active: 3,
             revoked: 1,
             expired: 1,
+            created_since: 3,
+            revoked_since: 1,
+            active_lifetime_secs: 3600 + 3600 + 9995,
             by_client: vec![("cli".into(), 1), ("old-app".into(), 1), (APP.into(), 1)],
         }
     );
@@ -541,13 +569,16 @@ pub async fn admin_session_grants(store: Arc<dyn Store>, raw: Raw) {
     assert_eq!(raw.audits("session.revoke").await, 4);
     assert_eq!(
         store
-            .session_stats(acme.id, NOW + 100)
+            .session_stats(acme.id, NOW + 100, NOW + 2)
             .await
             .expect("stats"),
         GrantStats {
             active: 0,
             revoked: 5,
             expired: 1,
+            created_since: 4,
+            revoked_since: 5,
+            active_lifetime_secs: 0,
             by_client: vec![],
         }
     );

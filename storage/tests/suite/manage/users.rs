@@ -424,6 +424,7 @@ pub async fn admin_user_paging(store: Arc<dyn Store>, raw: Raw) {
                     .list_users(UserQuery {
                         filter: filter.clone(),
                         after,
+                        offset: 0,
                         limit,
                     })
                     .await
@@ -492,6 +493,7 @@ pub async fn admin_user_paging(store: Arc<dyn Store>, raw: Raw) {
         .list_users(UserQuery {
             filter: UserFilter::tenant(acme.id),
             after: Some((last.created_at, last.id)),
+            offset: 0,
             limit: 10,
         })
         .await
@@ -680,6 +682,7 @@ pub async fn admin_passwords_and_status(store: Arc<dyn Store>, raw: Raw) {
                     status: Some(UserStatus::Disabled),
                 },
                 after: None,
+                offset: 0,
                 limit: 10,
             })
             .await
