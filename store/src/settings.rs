@@ -15,7 +15,7 @@ pub const MAX_BRANDING: usize = 2048;
 /// What a settings change found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsUpdate {
-    Updated(crate::Tenant),
+    Updated(Box<crate::Tenant>),
     NotFound,
     /// The settings changed since the version the caller read (`If-Match`): nothing written.
     Stale {

@@ -95,7 +95,7 @@ pub async fn handle(call: &Call<'_>) -> HandlerResult {
             .await
             .map_err(store_err)?
         {
-            SettingsUpdate::Updated(t) => t,
+            SettingsUpdate::Updated(t) => *t,
             SettingsUpdate::NotFound => return Err(not_found("tenant")),
             SettingsUpdate::Stale { .. } => {
                 return Err(ApiError::new(

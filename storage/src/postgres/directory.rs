@@ -283,5 +283,5 @@ async fn update_settings(
     let audit = audit.about(tenant_id, "tenant", &tenant_id.to_string());
     audit_row::insert_audit(&tx, &audit).await?;
     tx.commit().await.map_err(db)?;
-    Ok(SettingsUpdate::Updated(after))
+    Ok(SettingsUpdate::Updated(Box::new(after)))
 }

@@ -261,5 +261,5 @@ fn update_settings(
         &audit.about(tenant_id, "tenant", &tenant_id.to_string()),
     )?;
     tx.commit().map_err(db)?;
-    Ok(SettingsUpdate::Updated(after))
+    Ok(SettingsUpdate::Updated(Box::new(after)))
 }
