@@ -5,6 +5,7 @@ extern crate hellojohn_engine as engine;
 mod abuse;
 mod accounts;
 mod admin;
+mod admin_accounts;
 mod admin_grants;
 mod admin_hooks;
 mod admin_settings;
