@@ -736,3 +736,29 @@ async fn a_lockout_is_audited_once_and_refused_attempts_write_nothing() {
         log.body
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_has_its_own_rate_limit_per_ip_and_per_key() {
+    let s = TestServer::with(&[
+        ("HELLOJOHN_RATE_LIMIT_ENABLED", "true"),
+        ("HELLOJOHN_RATE_LIMIT_ADMIN", "3/1m"),
+    ])
+    .await;
+    let (_, key) = mint(&s, "root", "admin").await;
+    let root = Admin { s: &s, key };
+    let bad = Admin {
+        s: &s,
+        key: "hjk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+    };
+    // Refused keys count against the address before any lookup.
+    for _ in 0..3 {
+        assert_eq!(bad.get("/v2/admin/tenants").await.status, 401);
+    }
+    let r = bad.get("/v2/admin/tenants").await;
+    assert_eq!((r.status, code(&r)), (429, "RATE_LIMIT_EXCEEDED"));
+    assert!(r.headers.contains_key("retry-after"));
+    let r = root.get("/v2/admin/tenants").await;
+    assert_eq!(r.status, 429, "the same address, whatever the key");
+    // The public API's limits are not the admin API's.
+    assert_eq!(s.get("/v2/auth/password-policy").await.status(), 400);
+}
