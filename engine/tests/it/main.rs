@@ -5,6 +5,7 @@ extern crate hellojohn_engine as engine;
 mod abuse;
 mod accounts;
 mod admin;
+mod admin_fuzz_regressions;
 mod attacks;
 mod auth;
 mod client_policy;
