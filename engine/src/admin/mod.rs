@@ -58,6 +58,18 @@ impl Call<'_> {
         crate::http::query_param(self.parts.uri.query(), name)
     }
 
+    /// A query parameter that may be given once: named twice is 400 `BAD_REQUEST`, since which
+    /// value counts would depend on who reads the URL (a proxy, a cache, a log, this server).
+    pub fn query_once(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        let pairs = crate::http::form_pairs(self.parts.uri.query().unwrap_or("").as_bytes());
+        let mut values = pairs.into_iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(invalid(name, format!("{name} may be given once")));
+        }
+        Ok(first)
+    }
+
     /// The path's `n`-th parameter after the tenant.
     pub fn param(&self, n: usize) -> &str {
         self.params.get(n).map(String::as_str).unwrap_or("")

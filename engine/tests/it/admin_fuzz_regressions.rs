@@ -42,3 +42,53 @@ async fn times_rfc3339_cannot_write_are_refused() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["before"], "9999-12-31T23:59:59Z");
 }
+
+/// `?limit=&limit=oops` was read as its first, empty value (the default page): a parameter
+/// named twice is refused, whichever of its values a proxy or a log would have read.
+#[tokio::test]
+async fn an_audit_query_parameter_named_twice_is_refused() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let root = root(&s).await;
+    let base = format!("/v2/admin/tenants/{}/audit-logs", fx.slug());
+    for path in [
+        "/v2/admin/audit-logs?limit=&limit=oops".to_string(),
+        format!("{base}?limit=5&limit=6"),
+        format!("{base}/export?action=a&action=b"),
+        format!("{base}?from=1&from=2"),
+    ] {
+        let a = root.get(&path).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.body);
+        assert_eq!(a.body["code"], "BAD_REQUEST");
+    }
+    assert_eq!(
+        root.get(&format!("{base}?limit=5&action=x")).await.status,
+        200
+    );
+}
+
+/// `?limit=` was read as no limit (the default page) where the document says an integer: an
+/// empty filter (`?action=`) is still no filter, but an empty `limit` is refused.
+#[tokio::test]
+async fn an_empty_audit_limit_is_refused() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let root = root(&s).await;
+    let base = format!("/v2/admin/tenants/{}/audit-logs", fx.slug());
+    for path in [
+        format!("{base}?limit="),
+        format!("{base}?limit=%20"),
+        "/v2/admin/audit-logs?limit=".into(),
+    ] {
+        let a = root.get(&path).await;
+        assert_eq!(
+            (a.status, &a.body["detail"]["field"]),
+            (400, &json!("limit")),
+            "{path}"
+        );
+    }
+    let a = root
+        .get(&format!("{base}?action=&actor=&from=&cursor="))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
