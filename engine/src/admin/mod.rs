@@ -131,7 +131,13 @@ pub async fn dispatch(ctx: &Ctx, route: AdminRoute, req: Request<Incoming>) -> H
             params,
             tenant: None,
         };
-        return Ok(common::no_store(handle(&call).await?));
+        let resp = handle(&call).await?;
+        // The document is the same for everyone and may be cached; the rest carry tokens.
+        return Ok(if route == AdminRoute::OpenApi {
+            resp
+        } else {
+            common::no_store(resp)
+        });
     }
     let principal = guard::authenticate(ctx, &parts).await?;
     guard::limit_principal(ctx, &principal).await?;
