@@ -6,6 +6,8 @@ mod abuse;
 mod accounts;
 mod admin;
 mod admin_fuzz_regressions;
+mod admin_openapi;
+mod admin_openapi_types;
 mod attacks;
 mod auth;
 mod client_policy;
