@@ -19,8 +19,9 @@
 # Settings: HJ_ADMIN_FUZZ_EXAMPLES (default 100): test cases per operation and phase;
 # HJ_ADMIN_FUZZ_SEED (default 20261207): the seed, so that a run repeats case for case;
 # HJ_ADMIN_FUZZ_PHASES (default examples,coverage,fuzzing; `stateful` chains operations);
-# HJ_ADMIN_FUZZ_CHECKS (default: the list below); HJ_ADMIN_FUZZ_KEEP=1 keeps the run's
-# directory (server log, JUnit reports), as a failed run does.
+# HJ_ADMIN_FUZZ_CHECKS (default: the list below); HJ_ADMIN_FUZZ_TIMEOUT (default 240): seconds
+# each schemathesis run may take; HJ_ADMIN_FUZZ_KEEP=1 keeps the run's directory (server log,
+# JUnit reports), as a failed run does.
 # About 25 s on 2 cores with the debug binary (and the venv made). scripts/test.sh runs it.
 set -euo pipefail
 
@@ -120,7 +121,9 @@ fuzz() {
     local name="$1"
     shift
     echo "== admin-fuzz: schemathesis $SCHEMATHESIS_VERSION, $name =="
-    "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run "$DOC" \
+    # A wall-clock bound over the per-request one: a server that stops answering fails the run.
+    timeout "${HJ_ADMIN_FUZZ_TIMEOUT:-240}" \
+        "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run "$DOC" \
         --url "$URL" --checks "$CHECKS" --max-examples "$EXAMPLES" --seed "$SEED" \
         --generation-database none --generation-with-security-parameters false \
         --phases "$PHASES" --workers 1 --request-timeout 20 \
@@ -128,8 +131,8 @@ fuzz() {
         --report junit --report-dir "$WORK/reports/$name" "$@"
 }
 status=0
-# The caller's own account, with an admin's access token (first: the next run may delete or
-# disable that admin).
+# The caller's own account, with an admin's access token (first: the key's run acts on admin
+# accounts).
 fuzz admin-token --include-path-regex '^/v2/admin/me(/|$)' \
     -H "Authorization: Bearer $(cat "$WORK/bearer")" || status=1
 # Every other admin operation, with the admin API key.
