@@ -77,6 +77,13 @@ if [[ $# -eq 0 ]]; then
     cargo build -q -p hj && /usr/bin/python3 "$REPO/scripts/upgrade.py" --hj "$REPO/target/debug/hj"
     rc=$?
     [[ $status -eq 0 ]] && status=$rc
+    # The admin API against its OpenAPI document: the document validated (openapi-spec-validator),
+    # then a live server on the embedded store fuzzed by schemathesis (scripts/admin-fuzz.sh),
+    # with the same binary.
+    echo "== admin API: OpenAPI document, schemathesis =="
+    bash "$REPO/scripts/admin-fuzz.sh" "$REPO/target/debug/hj"
+    rc=$?
+    [[ $status -eq 0 ]] && status=$rc
     # The OpenID Connect conformance suite (openid-client, and the hosted sign-in page in headless
     # Chromium) against the same binary: the embedded store, then two instances on PostgreSQL.
     echo "== conformance: oidcc-basic and the hosted sign-in page =="

@@ -115,9 +115,10 @@ pub enum TimeValue {
 }
 
 impl TimeValue {
+    /// The time, if RFC 3339 can write it ([`TIME_RANGE`]).
     pub fn unix(&self) -> Option<i64> {
         match self {
-            TimeValue::Unix(n) => Some(*n),
+            TimeValue::Unix(n) => TIME_RANGE.contains(n).then_some(*n),
             TimeValue::Text(s) => parse_time(s),
         }
     }
@@ -394,8 +395,17 @@ pub fn parse_span(text: &str) -> Result<i64, String> {
     Ok(total)
 }
 
-/// Parses RFC 3339 (`2026-12-07T10:00:00Z`, `...+02:00`, fractions ignored) or Unix seconds.
+/// The times RFC 3339 can write (years 0000 to 9999), as Unix seconds: the times the admin API
+/// takes, so that each one it echoes ([`rfc3339`](crate::webhook::rfc3339)) is RFC 3339 again.
+pub const TIME_RANGE: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+
+/// Parses RFC 3339 (`2026-12-07T10:00:00Z`, `...+02:00`, fractions ignored) or Unix seconds,
+/// within [`TIME_RANGE`].
 pub fn parse_time(text: &str) -> Option<i64> {
+    parse_any_time(text).filter(|t| TIME_RANGE.contains(t))
+}
+
+fn parse_any_time(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<i64>() {
         return Some(secs);
@@ -467,6 +477,23 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T23:13:20+01:00"), Some(1_700_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20.123Z"), Some(1_700_000_000));
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000));
+        // Only what RFC 3339 can write back.
+        for edge in [*TIME_RANGE.start(), *TIME_RANGE.end()] {
+            assert_eq!(parse_time(&edge.to_string()), Some(edge));
+            assert_eq!(parse_time(&rfc3339(edge)), Some(edge), "{}", rfc3339(edge));
+        }
+        assert_eq!(rfc3339(*TIME_RANGE.start()), "0000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(*TIME_RANGE.end()), "9999-12-31T23:59:59Z");
+        for far in [
+            TIME_RANGE.end() + 1,
+            TIME_RANGE.start() - 1,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(parse_time(&far.to_string()), None, "{far}");
+            assert_eq!(TimeValue::Unix(far).unix(), None, "{far}");
+        }
+        assert_eq!(parse_time("0000-01-01T00:00:00+00:01"), None);
         for bad in [
             "",
             "yesterday",

@@ -53,7 +53,7 @@ fn parse_cursor(text: &str) -> Option<(i64, Uuid)> {
 /// The query of the request's filters.
 fn query(call: &Call<'_>) -> Result<AuditQuery, ApiError> {
     let text = |name: &'static str| -> Result<Option<String>, ApiError> {
-        match call.query(name) {
+        match call.query_once(name)? {
             Some(v) if v.len() > 200 => Err(invalid(name, format!("{name} is too long"))),
             Some(v) if v.trim().is_empty() => Ok(None),
             v => Ok(v),
@@ -70,7 +70,8 @@ fn query(call: &Call<'_>) -> Result<AuditQuery, ApiError> {
             }),
         }
     };
-    let limit = match text("limit")? {
+    // An empty filter is no filter, but an empty `limit` is no number.
+    let limit = match call.query_once("limit")? {
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,

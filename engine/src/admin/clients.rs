@@ -61,7 +61,7 @@ fn alg(
         Some(None) => Ok(Some(None)),
         Some(Some(name)) => SigningAlg::parse(&name)
             .map(|a| Some(Some(a)))
-            .ok_or_else(|| invalid(field, format!("{field} must be EdDSA, RS256 or ES256"))),
+            .ok_or_else(|| invalid(field, format!("{field} must be EdDSA or RS256"))),
     }
 }
 

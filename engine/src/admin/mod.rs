@@ -87,10 +87,22 @@ impl Call<'_> {
         crate::http::query_param(self.parts.uri.query(), name)
     }
 
+    /// A query parameter that may be given once: named twice is 400 `BAD_REQUEST`, since which
+    /// value counts would depend on who reads the URL (a proxy, a cache, a log, this server).
+    pub fn query_once(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        let pairs = crate::http::form_pairs(self.parts.uri.query().unwrap_or("").as_bytes());
+        let mut values = pairs.into_iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(invalid(name, format!("{name} may be given once")));
+        }
+        Ok(first)
+    }
+
     /// A query parameter of at most [`MAX_QUERY`] characters (400 naming it past that); a
     /// blank one is absent.
     pub fn query_text(&self, name: &'static str) -> Result<Option<String>, ApiError> {
-        match self.query(name) {
+        match self.query_once(name)? {
             Some(v) if v.chars().count() > MAX_QUERY => Err(invalid(
                 name,
                 format!("{name} must be at most {MAX_QUERY} characters"),
@@ -180,7 +192,13 @@ pub async fn dispatch(ctx: &Ctx, route: AdminRoute, req: Request<Incoming>) -> H
             params,
             tenant: None,
         };
-        return Ok(common::no_store(handle(&call).await?));
+        let resp = handle(&call).await?;
+        // The document is the same for everyone and may be cached; the rest carry tokens.
+        return Ok(if route == AdminRoute::OpenApi {
+            resp
+        } else {
+            common::no_store(resp)
+        });
     }
     let principal = guard::authenticate(ctx, &parts).await?;
     guard::limit_principal(ctx, &principal).await?;
