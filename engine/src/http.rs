@@ -30,12 +30,27 @@ pub fn empty(status: u16) -> Resp {
     resp
 }
 
-/// `Retry-After` on a 503 for an unavailable store: nothing was written, a retry in a moment
-/// is safe (a full hash pool sets its own).
+/// `Retry-After` on a 503: for an unavailable store (nothing was written, a retry in a moment
+/// is safe), and for a full hash pool, the wait its answer's `detail.retry_after` names.
 pub fn retry_after(resp: &mut Resp, err: &ApiError) {
-    if err.code == ErrorCode::Unavailable && !resp.headers().contains_key(RETRY_AFTER) {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+    if resp.headers().contains_key(RETRY_AFTER) {
+        return;
+    }
+    match err.code {
+        ErrorCode::Unavailable => {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        ErrorCode::Overloaded => {
+            let secs = match err.detail.get("retry_after") {
+                Some(protocol::DetailValue::Number(n)) => (*n).max(1),
+                _ => 1,
+            };
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(RETRY_AFTER, v);
+            }
+        }
+        _ => {}
     }
 }
 

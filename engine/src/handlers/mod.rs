@@ -113,6 +113,26 @@ impl Ctx {
     }
 }
 
+/// The `Allow` header of a route: the methods it answers, and OPTIONS.
+fn allowed_methods(route: Route) -> String {
+    if let Route::Admin(admin) = route {
+        return admin.allow_header();
+    }
+    let mut names: Vec<&str> = [
+        (Method::GET, "GET, HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+    ]
+    .iter()
+    .filter(|(m, _)| route.allows(m))
+    .map(|(_, name)| *name)
+    .collect();
+    names.push("OPTIONS");
+    names.join(", ")
+}
+
 /// `X-RateLimit-Limit/Remaining/Reset` on every limited response; a rejection is 429 with
 /// `Retry-After`, in the v2 and the OAuth shapes alike.
 fn rate_headers(resp: &mut Resp, d: &Decision) {
@@ -197,13 +217,18 @@ pub async fn handle(
         cors::preflight(route, origin.is_some())
     } else if !route.allows(&method) {
         ctx.clock.request_read();
-        error(
+        let mut resp = error(
             &ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed here"),
             ),
             route.is_oauth(),
-        )
+        );
+        // RFC 9110 15.5.6: a 405 names the methods the resource allows.
+        if let Ok(v) = HeaderValue::from_str(&allowed_methods(route)) {
+            resp.headers_mut().insert(http::header::ALLOW, v);
+        }
+        resp
     } else {
         if route.hashes() {
             if let Some(until) = ctx.clock.take_pace() {
