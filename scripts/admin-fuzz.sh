@@ -77,7 +77,10 @@ PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 URL="http://127.0.0.1:$PORT"
 # Rate limits off: the run is thousands of requests from one address and one key, and each
 # should reach its handler. Cheap Argon2: admins are created and sign in by the hundred.
+# Webhook endpoints on 127.0.0.1 allowed: the fixture's (and the fuzzer's) deliveries fail and
+# are retried, nothing leaves the machine.
 HELLOJOHN_LISTEN="127.0.0.1:$PORT" HELLOJOHN_BASE_URL="$URL" HELLOJOHN_RATE_LIMIT_ENABLED=false \
+    HELLOJOHN_WEBHOOK_ALLOW_PRIVATE=true \
     HELLOJOHN_SHARDS=1 HELLOJOHN_WORKERS=1 HELLOJOHN_ARGON2_MEMORY_KIB=1024 \
     HELLOJOHN_ARGON2_ITERATIONS=1 HELLOJOHN_LOG=warn HELLOJOHN_SHUTDOWN_DELAY=0s \
     "$HJ" serve >"$WORK/server.log" 2>&1 &
