@@ -124,7 +124,8 @@ impl Call<'_> {
     /// The page a listing asks for: `page` from 1 (default 1), `page_size` from 1 to
     /// [`MAX_PAGE_SIZE`] (default [`DEFAULT_PAGE_SIZE`]).
     pub fn paging(&self) -> Result<Paging, ApiError> {
-        let number = |name: &'static str, default: u32, max: u32| match self.query_text(name)? {
+        // Blank is not absent here: `?page=` is no page number.
+        let number = |name: &'static str, default: u32, max: u32| match self.query_once(name)? {
             None => Ok(default),
             Some(v) => match v.trim().parse::<u32>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),

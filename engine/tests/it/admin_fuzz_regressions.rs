@@ -153,3 +153,23 @@ async fn a_malformed_settings_put_is_400_before_its_precondition() {
     );
     assert_eq!(put("{}", "nonsense").await.unwrap().status(), 412);
 }
+
+/// `?page=` (blank) was read as absent, the first page: a page number that is not one is
+/// refused, as `?page=x` is.
+#[tokio::test]
+async fn a_blank_page_number_is_refused() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let root = root(&s).await;
+    let t = format!("/v2/admin/tenants/{}", fx.slug());
+    for path in [
+        format!("{t}/users?page="),
+        format!("{t}/tokens?page_size="),
+        format!("{t}/sessions?page=%20"),
+    ] {
+        let a = root.get(&path).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.body);
+    }
+    let a = root.get(&format!("{t}/users?page=1&status=")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
