@@ -8,7 +8,8 @@
 #
 #   scripts/admin-fuzz.sh [path/to/hj]        default target/debug/hj (builds nothing)
 #
-# The fixtures (a tenant, clients, a second API key, admin accounts, an audit entry) are made
+# The fixtures (a tenant, clients, a second API key, admin accounts, users, a signed-in user's
+# refresh token and session, webhook endpoints on 127.0.0.1, an audit entry) are made
 # through the API by scripts/admin_fuzz.py, which also points the path parameters at them: an
 # operation on `{tenant_id}` acts on the fixture tenant rather than answering 404 every time.
 # What is not fuzzed, and why: the operations marked `x-hellojohn-status: pending` (routed,
@@ -22,7 +23,7 @@
 # HJ_ADMIN_FUZZ_CHECKS (default: the list below); HJ_ADMIN_FUZZ_TIMEOUT (default 240): seconds
 # each schemathesis run may take; HJ_ADMIN_FUZZ_KEEP=1 keeps the run's directory (server log,
 # JUnit reports), as a failed run does.
-# About 25 s on 2 cores with the debug binary (and the venv made). scripts/test.sh runs it.
+# About 60 s on 2 cores with the debug binary (and the venv made). scripts/test.sh runs it.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
