@@ -8,7 +8,8 @@
 #
 #   scripts/admin-fuzz.sh [path/to/hj]        default target/debug/hj (builds nothing)
 #
-# The fixtures (a tenant, clients, a second API key, admin accounts, an audit entry) are made
+# The fixtures (a tenant, clients, a second API key, admin accounts, users, a signed-in user's
+# refresh token and session, webhook endpoints on 127.0.0.1, an audit entry) are made
 # through the API by scripts/admin_fuzz.py, which also points the path parameters at them: an
 # operation on `{tenant_id}` acts on the fixture tenant rather than answering 404 every time.
 # What is not fuzzed, and why: the operations marked `x-hellojohn-status: pending` (routed,
@@ -22,7 +23,7 @@
 # HJ_ADMIN_FUZZ_CHECKS (default: the list below); HJ_ADMIN_FUZZ_TIMEOUT (default 240): seconds
 # each schemathesis run may take; HJ_ADMIN_FUZZ_KEEP=1 keeps the run's directory (server log,
 # JUnit reports), as a failed run does.
-# About 25 s on 2 cores with the debug binary (and the venv made). scripts/test.sh runs it.
+# About 60 s on 2 cores with the debug binary (and the venv made). scripts/test.sh runs it.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,7 +78,10 @@ PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 URL="http://127.0.0.1:$PORT"
 # Rate limits off: the run is thousands of requests from one address and one key, and each
 # should reach its handler. Cheap Argon2: admins are created and sign in by the hundred.
+# Webhook endpoints on 127.0.0.1 allowed: the fixture's (and the fuzzer's) deliveries fail and
+# are retried, nothing leaves the machine.
 HELLOJOHN_LISTEN="127.0.0.1:$PORT" HELLOJOHN_BASE_URL="$URL" HELLOJOHN_RATE_LIMIT_ENABLED=false \
+    HELLOJOHN_WEBHOOK_ALLOW_PRIVATE=true \
     HELLOJOHN_SHARDS=1 HELLOJOHN_WORKERS=1 HELLOJOHN_ARGON2_MEMORY_KIB=1024 \
     HELLOJOHN_ARGON2_ITERATIONS=1 HELLOJOHN_LOG=warn HELLOJOHN_SHUTDOWN_DELAY=0s \
     "$HJ" serve >"$WORK/server.log" 2>&1 &

@@ -62,6 +62,23 @@ def main():
     call(url, key, "POST", "/v2/admin/admins", {"email": "fuzzer@fuzz.test", "password": PASSWORD})
     signed_in = call(url, None, "POST", "/v2/admin/login",
                      {"email": "fuzzer@fuzz.test", "password": PASSWORD})
+    # Users: one to act on, one to delete, and one signed in through a client of the tenant,
+    # whose refresh token (and session, where a sign-in makes one) the token and session
+    # operations are pointed at.
+    call(url, key, "POST", t + "/clients", {"client_id": "fuzz-login", "name": "Fuzz login"})
+    user = call(url, key, "POST", t + "/users",
+                {"email": "user@fuzz.test", "password": PASSWORD, "name": "Fuzz user"})
+    doomed_user = call(url, key, "POST", t + "/users", {"email": "doomed-user@fuzz.test"})
+    signer = call(url, key, "POST", t + "/users",
+                  {"email": "signer@fuzz.test", "password": PASSWORD, "email_verified": True})
+    call(url, None, "POST", "/v2/auth/login", {"tenant_id": "fuzz", "client_id": "fuzz-login",
+                                               "email": "signer@fuzz.test", "password": PASSWORD})
+    token = call(url, key, "GET", t + f"/tokens?user_id={signer['id']}")["tokens"][0]
+    sessions = call(url, key, "GET", t + f"/sessions?user_id={signer['id']}")["sessions"]
+    hook = call(url, key, "POST", t + "/webhooks",
+                {"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    doomed_hook = call(url, key, "POST", t + "/webhooks",
+                       {"url": "http://127.0.0.1:9/doomed", "events": ["*"]})
     entry = call(url, key, "GET", t + "/audit-logs?limit=1")["items"][0]
 
     # Every operation gets the fixtures as its path parameters, so that it reaches its handler
@@ -69,6 +86,9 @@ def main():
     # early in the run leaves the other operations theirs. Each section names one operation
     # (`METHOD path`): where several sections match, schemathesis merges them.
     k, a = "/v2/admin/api-keys/{id}", "/v2/admin/admins/{id}"
+    tt = "/v2/admin/tenants/{tenant_id}"
+    u, tk = tt + "/users/{user_id}", tt + "/tokens/{token_id}"
+    se, w = tt + "/sessions/{session_id}", tt + "/webhooks/{webhook_id}"
     sections = [
         ("DELETE /v2/admin/tenants/{tenant_id}", {"path.tenant_id": doomed_tenant["id"]}),
         ("DELETE /v2/admin/tenants/{tenant_id}/clients/{client_id}",
@@ -80,6 +100,17 @@ def main():
         *((op, {"path.id": admin["id"]}) for op in (f"GET {a}", f"PUT {a}", f"PATCH {a}",
                                                     f"POST {a}/disable", f"POST {a}/enable")),
         ("GET /v2/admin/tenants/{tenant_id}/audit-logs/{id}", {"path.id": entry["id"]}),
+        (f"DELETE {u}", {"path.user_id": doomed_user["id"]}),
+        *((op, {"path.user_id": user["id"]})
+          for op in (f"GET {u}", f"PUT {u}", f"PATCH {u}", f"POST {u}/set-password",
+                     f"POST {u}/disable", f"POST {u}/enable", f"POST {u}/set-email-verified")),
+        *((op, {"path.token_id": token["id"]}) for op in (f"GET {tk}", f"DELETE {tk}")),
+        *((op, {"path.session_id": sessions[0]["id"]})
+          for op in (f"GET {se}", f"POST {se}/revoke") if sessions),
+        (f"DELETE {w}", {"path.webhook_id": doomed_hook["id"]}),
+        *((op, {"path.webhook_id": hook["id"]})
+          for op in (f"GET {w}", f"PUT {w}", f"PATCH {w}", f"GET {w}/deliveries",
+                     f"POST {w}/test")),
     ]
     lines = [
         # No state kept between runs (schemathesis would replay earlier failures first, from a

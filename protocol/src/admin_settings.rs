@@ -3,6 +3,7 @@
 //! server's default, and keys this server does not act on (HelloJohn's SMTP, user database,
 //! cache and social-provider settings, which may carry secrets) are ignored, never stored.
 
+use serde::de::{DeserializeOwned, Error};
 use serde::{Deserialize, Deserializer};
 
 fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -11,6 +12,22 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// An object, or `null`; never an array of the fields in order, which a derived `Deserialize`
+/// takes too.
+fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("expected an object or null")),
+    }
 }
 
 /// The settings' patch.
@@ -23,6 +40,7 @@ pub struct SettingsPatch {
     pub refresh_token_lifetime_seconds: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     pub access_token_lifetime_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "object")]
     pub security: Option<SecurityPatch>,
     #[serde(default, deserialize_with = "nullable")]
     pub logo_url: Option<Option<String>>,
@@ -66,5 +84,8 @@ mod tests {
         assert_eq!(p.session_lifetime_seconds, Some(None));
         assert_eq!(p.refresh_token_lifetime_seconds, None);
         assert_eq!(p.security.unwrap().password_min_length, Some(Some(12)));
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"security": [null]}"#).is_err());
+        let p: SettingsPatch = serde_json::from_str(r#"{"security": null}"#).unwrap();
+        assert!(p.security.is_none());
     }
 }

@@ -79,7 +79,16 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The JSON body (415 for another media type, 400 for bad JSON, deep JSON refused).
     pub fn json<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
-        common::parse(&self.parts, self.body.clone(), false, common::Accept::Json)
+        let value = common::parse(&self.parts, self.body.clone(), false, common::Accept::Json)?;
+        // A struct also deserialises from an array of its fields in order (`[null, null]`):
+        // every admin body is an object, so anything else is refused.
+        if self.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                "the body must be a JSON object",
+            ));
+        }
+        Ok(value)
     }
 
     /// A query parameter.
@@ -115,7 +124,8 @@ impl Call<'_> {
     /// The page a listing asks for: `page` from 1 (default 1), `page_size` from 1 to
     /// [`MAX_PAGE_SIZE`] (default [`DEFAULT_PAGE_SIZE`]).
     pub fn paging(&self) -> Result<Paging, ApiError> {
-        let number = |name: &'static str, default: u32, max: u32| match self.query_text(name)? {
+        // Blank is not absent here: `?page=` is no page number.
+        let number = |name: &'static str, default: u32, max: u32| match self.query_once(name)? {
             None => Ok(default),
             Some(v) => match v.trim().parse::<u32>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),

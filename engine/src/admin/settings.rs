@@ -50,6 +50,21 @@ pub async fn handle(call: &Call<'_>) -> HandlerResult {
     if call.method == Method::GET || call.method == Method::HEAD {
         return Ok(answer(tenant));
     }
+    // The request itself first (its body, its values), then its precondition: a malformed
+    // request is 400 whatever its `If-Match`.
+    let patch: SettingsPatch = call.json()?;
+    let mut next = tenant.settings.clone();
+    apply(&mut next, &patch);
+    next.check()
+        .map_err(|(field, message)| invalid(field, message))?;
+    let mode = match patch.issuer_mode.as_deref() {
+        None => None,
+        Some(m) => Some(
+            IssuerMode::parse(m)
+                .ok_or_else(|| invalid("issuerMode", "issuerMode must be global or path"))?,
+        ),
+    }
+    .filter(|m| *m != tenant.issuer_mode);
     let if_version = match call.parts.headers.get(IF_MATCH) {
         Some(v) => {
             let text = v.to_str().unwrap_or("").trim();
@@ -73,19 +88,6 @@ pub async fn handle(call: &Call<'_>) -> HandlerResult {
         }
         None => None,
     };
-    let patch: SettingsPatch = call.json()?;
-    let mut next = tenant.settings.clone();
-    apply(&mut next, &patch);
-    next.check()
-        .map_err(|(field, message)| invalid(field, message))?;
-    let mode = match patch.issuer_mode.as_deref() {
-        None => None,
-        Some(m) => Some(
-            IssuerMode::parse(m)
-                .ok_or_else(|| invalid("issuerMode", "issuerMode must be global or path"))?,
-        ),
-    }
-    .filter(|m| *m != tenant.issuer_mode);
     let store = &call.ctx.shard.app.store;
     let mut updated = tenant.clone();
     if next != tenant.settings {

@@ -92,3 +92,84 @@ async fn an_empty_audit_limit_is_refused() {
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
 }
+
+/// `[null, null]` was taken as `{"reason": null, "duration": null}` (a derived `Deserialize`
+/// reads a struct from an array of its fields in order) and revoked everything, disabled a
+/// user, rotated keys: an admin body that is not an object is refused, and so is a settings
+/// `security` that is not one.
+#[tokio::test]
+async fn an_admin_body_that_is_no_object_is_refused() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let root = root(&s).await;
+    let t = format!("/v2/admin/tenants/{}", fx.slug());
+    for path in [
+        format!("{t}/tokens/revoke-all"),
+        format!("{t}/sessions/revoke-all"),
+        format!("{t}/keys/rotate"),
+    ] {
+        let a = root.post(&path, json!([null, null])).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.body);
+        assert_eq!(a.body["code"], "INVALID_JSON", "{path}");
+    }
+    let a = root
+        .call(
+            http::Method::PATCH,
+            &format!("{t}/settings"),
+            Some(json!({"security": [null, true]})),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let a = root
+        .post(&format!("{t}/tokens/revoke-all"), json!({}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+/// `PUT .../settings` with an `If-Match` naming no version and no body answered 412, before
+/// the body was read: a malformed request is 400 whatever its precondition.
+#[tokio::test]
+async fn a_malformed_settings_put_is_400_before_its_precondition() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let root = root(&s).await;
+    let url = s.url(&format!("/v2/admin/tenants/{}/settings", fx.slug()));
+    let put = |body: &'static str, if_match: &'static str| {
+        s.client
+            .put(url.clone())
+            .header("x-api-key", root.key.as_str())
+            .header("content-type", "application/json")
+            .header("if-match", if_match)
+            .body(body)
+            .send()
+    };
+    assert_eq!(put("", "").await.unwrap().status(), 400);
+    assert_eq!(
+        put(r#"{"sessionLifetimeSeconds": 1}"#, "\"0\"")
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(put("{}", "nonsense").await.unwrap().status(), 412);
+}
+
+/// `?page=` (blank) was read as absent, the first page: a page number that is not one is
+/// refused, as `?page=x` is.
+#[tokio::test]
+async fn a_blank_page_number_is_refused() {
+    let s = TestServer::start().await;
+    let fx = s.fixture().await;
+    let root = root(&s).await;
+    let t = format!("/v2/admin/tenants/{}", fx.slug());
+    for path in [
+        format!("{t}/users?page="),
+        format!("{t}/tokens?page_size="),
+        format!("{t}/sessions?page=%20"),
+    ] {
+        let a = root.get(&path).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.body);
+    }
+    let a = root.get(&format!("{t}/users?page=1&status=")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
