@@ -503,8 +503,16 @@ async fn bad_bodies_get_stable_4xx_and_change_nothing() {
     assert_eq!(resp.status(), 415);
     let r = root.call(Method::PATCH, "/v2/admin/api-keys", None).await;
     assert_eq!((r.status, code(&r)), (405, "METHOD_NOT_ALLOWED"));
-    assert_eq!(r.headers["allow"], "GET, HEAD, POST, OPTIONS", "RFC 9110: a 405 names them");
-    let resp = s.client.delete(s.url("/v2/auth/login")).send().await.unwrap();
+    assert_eq!(
+        r.headers["allow"], "GET, HEAD, POST, OPTIONS",
+        "RFC 9110: a 405 names them"
+    );
+    let resp = s
+        .client
+        .delete(s.url("/v2/auth/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST, OPTIONS");
     let tenants = root.get("/v2/admin/tenants").await;
