@@ -10,6 +10,7 @@ mod admin_fuzz_regressions;
 mod admin_grants;
 mod admin_hooks;
 mod admin_openapi;
+mod admin_openapi_more;
 mod admin_openapi_types;
 mod admin_settings;
 mod admin_users;
