@@ -396,6 +396,7 @@ class Load:
         self.records, self.lock = [], threading.Lock()
         self.stop = threading.Event()
         self.counter = 0
+        self.why, self.started = {}, time.time()
         self.threads = [threading.Thread(target=self.worker, args=(i,), daemon=True) for i in range(workers)]
 
     def start(self):
@@ -426,6 +427,10 @@ class Load:
                 r = request(port, "POST", path, body, conn=conn)
                 with self.lock:
                     self.records.append((time.time(), self.phase, op, r.status, email, port))
+                    if r.status != 200:
+                        # Why, for the report: the error code, or the connection error.
+                        why = r.json().get("code") if r.status else r.body.decode(errors="replace")
+                        self.why[email] = f"{r.status} {why} at {time.time() - self.started:.2f}s"
                 return r
 
             email = f"u{self.run}-{n}@upgrade.test"
@@ -490,6 +495,13 @@ def main():
         HELLOJOHN_SHARDS="1", HELLOJOHN_WORKERS="1",
         HELLOJOHN_ARGON2_MEMORY_KIB="1024", HELLOJOHN_ARGON2_ITERATIONS="1",
         HELLOJOHN_RATE_LIMIT_ENABLED="false",
+        # Admission sheds a sign-in when one hashing thread's expected wait passes the budget
+        # (250 ms by default). On a loaded 2-core CI machine one descheduled hash lifts that
+        # estimate past it for a moment and 0.2.0 answered three sign-ins 503 OVERLOADED (CI,
+        # 2026-12-07): shedding by design, not a fault of the upgrade. This test asks whether
+        # the upgrade refuses or loses anything, so the budget is out of its way; shedding has
+        # its own tests (auth hashpool, engine overload).
+        HELLOJOHN_HASH_QUEUE_BUDGET="30s",
         HELLOJOHN_DB_MAX_OPEN_CONNS="8", HELLOJOHN_DB_MAX_IDLE_CONNS="4",
         HELLOJOHN_SHUTDOWN_DELAY="0s", HELLOJOHN_DRAIN_TIMEOUT="10s",
         HELLOJOHN_WEBHOOK_ALLOW_PRIVATE="true", HELLOJOHN_WEBHOOK_POLL_INTERVAL="200ms",
@@ -542,7 +554,8 @@ def main():
         log(f"  {len(during)} load answers while it ran: {sorted(set(during))}")
         if r.returncode != 0:
             raise Fatal(step, f"new `hj migrate` failed: {r.stderr.strip()}")
-        log(f"  new migrate took {report['steps']['migrate_s']} s: {r.stdout.strip()[-300:]}")
+        log(f"  new migrate took {report['steps']['migrate_s']} s (from {t0 - load.started:.2f} s to "
+            f"{t1 - load.started:.2f} s of the load): {r.stdout.strip()[-300:]}")
         if not old_redirects:
             # The old CLI cannot register a redirect URI; the new one adds it to the old client.
             r = new.cli(["client", "update", "--tenant", TENANT, "--client-id", CLIENT,
@@ -721,7 +734,7 @@ def check_load(c, load, direct, report):
         counts.setdefault(key, {}).setdefault(status, 0)
         counts[key][status] += 1
         if status != 200:
-            bad.setdefault(f"{phase}/{op}/{status}", []).append(email)
+            bad.setdefault(f"{phase}/{op}/{status}", []).append(f"{email}: {load.why.get(email)}")
     report["load"] = counts
     log(f"  load answers: {json.dumps(counts)}")
     c.expect(step, f"{len(load.records)} requests under load, every answer 200 (no 5xx, none refused)",
