@@ -213,7 +213,13 @@ pub async fn bootstrap_embedded(
     // The audit log says where they came from: nobody asked for them.
     let system = |action: &str| Some(store::AuditEntry::new(action, "system", now));
     let tenant = store
-        .create_tenant("local", "Local", now, system("tenant.create"))
+        .create_tenant(
+            "local",
+            "Local",
+            Default::default(),
+            now,
+            system("tenant.create"),
+        )
         .await?;
     let origins: Vec<String> = origins
         .iter()

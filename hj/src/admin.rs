@@ -79,7 +79,10 @@ pub async fn tenant_create(
     let mode = issuer_mode(m)?;
     let now = engine::unix_now();
     let audit = cli_audit("tenant.create", now);
-    let mut t = match store.create_tenant(slug, &name, now, Some(audit)).await {
+    let mut t = match store
+        .create_tenant(slug, &name, Default::default(), now, Some(audit))
+        .await
+    {
         Err(store::StoreError::Conflict(_)) => {
             bail!("a tenant with slug {slug:?} already exists")
         }

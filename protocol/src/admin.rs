@@ -147,6 +147,10 @@ pub struct TenantRequest {
     pub name: Option<String>,
     /// `global` or `path`.
     pub issuer_mode: Option<String>,
+    /// `POST` only: the new tenant's settings, as `PUT .../settings` takes them (HelloJohn's
+    /// console sends them with the tenant). A change goes to `.../settings`, with its `If-Match`.
+    #[serde(default, deserialize_with = "crate::admin_settings::object")]
+    pub settings: Option<crate::admin_settings::SettingsPatch>,
 }
 
 /// A client (never its secret's hash).

@@ -89,10 +89,16 @@ pub struct WebhookTestResponse {
 pub struct SigningKeyInfo {
     pub kid: String,
     pub alg: String,
+    /// Always `sig` (JWK `use`; HelloJohn's console shows it).
+    #[serde(rename = "use")]
+    pub key_use: &'static str,
     /// `pending`, `active`, `retiring` or `expired`.
     pub status: String,
     /// `tenant` (the tenant's own keys, issuer mode `path`) or `global`.
     pub owner: String,
+    /// The tenant of a tenant's own key; absent for a global key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     pub created_at: String,
     pub activates_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,6 +116,12 @@ pub struct KeyList {
 pub struct RotateKeysRequest {
     /// `EdDSA`, `RS256` or `all` (the default).
     pub alg: Option<String>,
+    /// `POST /v2/admin/keys/rotate` only (HelloJohn's console): the tenant (id or slug) whose
+    /// keys rotate; absent: the global keys.
+    pub tenant_id: Option<String>,
+    /// Sent by HelloJohn's console and not honoured: a retired key verifies for the longest
+    /// token lifetime, which the answer's `grace_seconds` reports.
+    pub grace_seconds: Option<i64>,
 }
 
 /// One rotation: the new key, when it starts signing, how many keys retire then.
@@ -121,7 +133,13 @@ pub struct Rotated {
     pub retired: u64,
 }
 
+/// The answer of a rotation: every new key, and HelloJohn's `{kid, grace_seconds, message}`
+/// (its console reads them) naming the first.
 #[derive(Debug, Serialize)]
 pub struct RotateKeysResponse {
+    pub kid: String,
+    /// How long a retired key still verifies: the longest token lifetime.
+    pub grace_seconds: i64,
+    pub message: String,
     pub rotated: Vec<Rotated>,
 }

@@ -16,7 +16,7 @@ where
 
 /// An object, or `null`; never an array of the fields in order, which a derived `Deserialize`
 /// takes too.
-fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(crate) fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,

@@ -56,7 +56,7 @@ async fn concurrent_migrate_gives_one_schema() {
         .get(0);
     assert_eq!(rows as usize, statuses[0].known.len());
     stores[0]
-        .create_tenant("acme", "Acme", 1, None)
+        .create_tenant("acme", "Acme", Default::default(), 1, None)
         .await
         .expect("tenant");
     assert_eq!(stores[3].list_tenants().await.expect("list").len(), 1);

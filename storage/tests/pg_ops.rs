@@ -446,7 +446,7 @@ async fn a_pool_of_one_serves_concurrent_sign_ins() {
     ));
     store.migrate().await.expect("migrate");
     let tenant = store
-        .create_tenant("acme", "Acme", 1, None)
+        .create_tenant("acme", "Acme", Default::default(), 1, None)
         .await
         .expect("tenant");
     let mut users = Vec::new();
@@ -545,7 +545,7 @@ async fn restart_recovery() {
     ));
     store.migrate().await.expect("migrate");
     let tenant = store
-        .create_tenant("acme", "Acme", 1, None)
+        .create_tenant("acme", "Acme", Default::default(), 1, None)
         .await
         .expect("tenant");
 

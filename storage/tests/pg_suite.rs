@@ -79,7 +79,7 @@ mod pgbouncer {
         ));
         store.migrate().await.expect("migrate");
         let tenant = store
-            .create_tenant("acme", "Acme", 1, None)
+            .create_tenant("acme", "Acme", Default::default(), 1, None)
             .await
             .expect("tenant");
 

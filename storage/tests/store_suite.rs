@@ -46,7 +46,7 @@ mod sqlite {
         let store = SqliteStore::open(&path, 3).expect("open");
         let status = store.migrate().await.expect("migrate");
         let tenant = store
-            .create_tenant("acme", "Acme", 1, None)
+            .create_tenant("acme", "Acme", Default::default(), 1, None)
             .await
             .expect("tenant");
         assert!(path.exists());
@@ -231,7 +231,7 @@ mod sqlite {
             tasks.push(tokio::spawn(async move {
                 if i % 2 == 0 {
                     store
-                        .create_tenant(&format!("t{i}"), "T", i, None)
+                        .create_tenant(&format!("t{i}"), "T", Default::default(), i, None)
                         .await
                         .map(|_| ())
                 } else {

@@ -143,10 +143,13 @@ pub trait Administration: Send + Sync {
 /// the CLI, such as the embedded store's first start. The store completes its tenant and
 /// target with what the change was about.
 pub trait Directory: Send + Sync {
+    /// A new tenant with `settings` (stored as given, at version 0) and `audit`, in one
+    /// transaction.
     fn create_tenant(
         &self,
         slug: &str,
         name: &str,
+        settings: TenantSettings,
         now: i64,
         audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, Tenant>;

@@ -76,11 +76,11 @@ async fn setup(dir: &TempDir) -> (Arc<SqliteStore>, MasterKey, Tenant, Tenant) {
     store.migrate().await.unwrap();
     let store = Arc::new(store);
     let acme = store
-        .create_tenant("acme", "Acme", NOW, None)
+        .create_tenant("acme", "Acme", Default::default(), NOW, None)
         .await
         .unwrap();
     let local = store
-        .create_tenant("local", "Local", NOW, None)
+        .create_tenant("local", "Local", Default::default(), NOW, None)
         .await
         .unwrap();
     let master = MasterKey::from_bytes([5; 32]);

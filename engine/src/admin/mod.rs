@@ -12,6 +12,7 @@ mod audit;
 mod clients;
 mod grants;
 mod guard;
+mod keys;
 mod openapi;
 pub mod routes;
 mod settings;
@@ -297,12 +298,10 @@ async fn handle(call: &Call<'_>) -> HandlerResult {
         | R::SessionsRevokeAll
         | R::Session
         | R::SessionRevoke => grants::handle(call).await,
-        R::Keys
-        | R::KeysRotate
-        | R::Webhooks
-        | R::Webhook
-        | R::WebhookDeliveries
-        | R::WebhookTest => webhooks::handle(call).await,
+        R::Keys | R::KeysRotate | R::GlobalKeys | R::GlobalKeysRotate => keys::handle(call).await,
+        R::Webhooks | R::Webhook | R::WebhookDeliveries | R::WebhookTest => {
+            webhooks::handle(call).await
+        }
     }
 }
 

@@ -60,6 +60,8 @@ admin_routes! {
     ApiKey => "/v2/admin/api-keys/{id}", GET | DELETE;
     ApiKeyRotate => "/v2/admin/api-keys/{id}/rotate", POST;
     AuditLogsGlobal => "/v2/admin/audit-logs", GET;
+    GlobalKeys => "/v2/admin/keys", GET;
+    GlobalKeysRotate => "/v2/admin/keys/rotate", POST;
     Tenants => "/v2/admin/tenants", GET | POST;
     Tenant => "/v2/admin/tenants/{tenant_id}", GET | PUT | PATCH | DELETE;
     Clients => "/v2/admin/tenants/{tenant_id}/clients", GET | POST;

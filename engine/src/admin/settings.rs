@@ -22,10 +22,10 @@ use crate::http::json;
 /// The settings as the API shows them: the stored ones and the tenant's issuer mode.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SettingsView<'a> {
+pub(super) struct SettingsView<'a> {
     #[serde(flatten)]
-    settings: &'a TenantSettings,
-    issuer_mode: &'static str,
+    pub settings: &'a TenantSettings,
+    pub issuer_mode: &'static str,
 }
 
 fn etag(version: i64) -> HeaderValue {
@@ -129,7 +129,7 @@ pub async fn handle(call: &Call<'_>) -> HandlerResult {
 }
 
 /// The patch over the current settings.
-fn apply(s: &mut TenantSettings, p: &SettingsPatch) {
+pub(super) fn apply(s: &mut TenantSettings, p: &SettingsPatch) {
     fn set<T: Clone>(slot: &mut Option<T>, v: &Option<Option<T>>) {
         if let Some(v) = v {
             *slot = v.clone();

@@ -3,21 +3,39 @@
 use protocol::admin::{TenantInfo, TenantRequest};
 use protocol::webhook::rfc3339;
 use protocol::{ApiError, ErrorCode};
-use store::{IssuerMode, Tenant, TenantChanges};
+use store::{IssuerMode, Tenant, TenantChanges, TenantSettings};
 
+use serde::Serialize;
+
+use super::settings::SettingsView;
 use super::{invalid, not_found, store_err, Call};
 use crate::handlers::HandlerResult;
 use crate::http::{empty, json};
 use ::auth::api_keys::Scope;
 use ::auth::client_rules as rules;
 
-pub fn info(t: &Tenant) -> TenantInfo {
-    TenantInfo {
-        id: t.id.to_string(),
-        slug: t.slug.clone(),
-        name: t.name.clone(),
-        issuer_mode: t.issuer_mode.as_str().to_string(),
-        created_at: rfc3339(t.created_at),
+/// A tenant as the API shows it: HelloJohn's fields and its settings (what `GET .../settings`
+/// answers; HelloJohn's console reads `settings.logoUrl` from the list).
+#[derive(Serialize)]
+pub struct TenantView<'a> {
+    #[serde(flatten)]
+    info: TenantInfo,
+    settings: SettingsView<'a>,
+}
+
+pub fn info(t: &Tenant) -> TenantView<'_> {
+    TenantView {
+        info: TenantInfo {
+            id: t.id.to_string(),
+            slug: t.slug.clone(),
+            name: t.name.clone(),
+            issuer_mode: t.issuer_mode.as_str().to_string(),
+            created_at: rfc3339(t.created_at),
+        },
+        settings: SettingsView {
+            settings: &t.settings,
+            issuer_mode: t.issuer_mode.as_str(),
+        },
     }
 }
 
@@ -88,7 +106,7 @@ pub async fn list(call: &Call<'_>) -> HandlerResult {
         .list_tenants()
         .await
         .map_err(store_err)?;
-    let items: Vec<TenantInfo> = tenants
+    let items: Vec<TenantView> = tenants
         .iter()
         .filter(|t| match &call.principal.scope {
             Scope::Tenant(own) => &t.slug == own,
@@ -106,11 +124,21 @@ pub async fn create(call: &Call<'_>) -> HandlerResult {
         None => slug.clone(),
         Some(n) => rules::name(n).map_err(|m| invalid("name", m))?,
     };
-    let mode = issuer_mode(req.issuer_mode.as_deref())?;
+    // The settings are checked before anything is written, and stored with the tenant.
+    let mut settings = TenantSettings::default();
+    let mut mode = req.issuer_mode.as_deref();
+    if let Some(patch) = &req.settings {
+        super::settings::apply(&mut settings, patch);
+        settings
+            .check()
+            .map_err(|(field, message)| invalid(field, message))?;
+        mode = mode.or(patch.issuer_mode.as_deref());
+    }
+    let mode = issuer_mode(mode)?;
     let store = &call.ctx.shard.app.store;
     let audit = call.audit("tenant.create", "tenant", &slug);
     let mut tenant = store
-        .create_tenant(&slug, &name, call.ctx.now, Some(audit))
+        .create_tenant(&slug, &name, settings, call.ctx.now, Some(audit))
         .await
         .map_err(conflict)?;
     if let Some(mode) = mode.filter(|m| *m != tenant.issuer_mode) {
@@ -136,6 +164,12 @@ pub fn get(call: &Call<'_>) -> HandlerResult {
 pub async fn update(call: &Call<'_>) -> HandlerResult {
     let tenant = call.tenant()?;
     let req: TenantRequest = call.json()?;
+    if req.settings.is_some() {
+        return Err(invalid(
+            "settings",
+            "settings change through PUT|PATCH .../settings (with the ETag in If-Match)",
+        ));
+    }
     let changes = TenantChanges {
         name: req
             .name

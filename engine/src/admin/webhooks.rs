@@ -1,18 +1,16 @@
-//! A tenant's webhooks (`.../webhooks`: list, create, get, update, delete, deliveries, test) and
-//! signing keys (`.../keys`: list, rotate). The same rules as `hj webhook` and `hj keys`: a URL
-//! the SSRF check refuses is refused at once, a secret is sealed under the master key and
-//! shown once, a tenant in issuer mode `global` is signed for by the global keys.
+//! A tenant's webhooks (`.../webhooks`: list, create, get, update, delete, deliveries, test).
+//! The same rules as `hj webhook`: a URL the SSRF check refuses is refused at once, a secret is
+//! sealed under the master key and shown once.
 
 use http::Method;
 use protocol::admin_hooks::{
-    DeliveryInfo, DeliveryList, KeyList, RotateKeysRequest, RotateKeysResponse, Rotated,
-    SigningKeyInfo, WebhookInfo, WebhookRequest, WebhookTestResponse,
+    DeliveryInfo, DeliveryList, WebhookInfo, WebhookRequest, WebhookTestResponse,
 };
 use protocol::webhook::rfc3339;
 use protocol::{ApiError, ErrorCode};
 use store::{
-    DeliveryFilter, DeliveryStatus, Event, IssuerMode, Metadata, NewWebhookEndpoint, SigningAlg,
-    WebhookChanges, WebhookDelivery, WebhookEndpoint,
+    DeliveryFilter, DeliveryStatus, Event, Metadata, NewWebhookEndpoint, WebhookChanges,
+    WebhookDelivery, WebhookEndpoint,
 };
 use uuid::Uuid;
 
@@ -21,7 +19,6 @@ use super::{invalid, not_found, store_err, Call};
 use crate::handlers::HandlerResult;
 use crate::http::{empty, json};
 use crate::webhook::{parse_event_list, seal_secret, send, signature, ssrf};
-use ::auth::api_keys::Scope;
 
 /// Deliveries per page by default, and at most.
 const DEFAULT_LIMIT: u32 = 50;
@@ -34,8 +31,6 @@ const MAX_EVENTS: usize = 64;
 pub async fn handle(call: &Call<'_>) -> HandlerResult {
     let m = &call.method;
     match call.route {
-        R::Keys => keys(call).await,
-        R::KeysRotate => rotate(call).await,
         R::Webhooks if m == Method::POST => create(call).await,
         R::Webhooks => list(call).await,
         R::Webhook if m == Method::DELETE => delete(call).await,
@@ -84,7 +79,7 @@ fn delivery(d: WebhookDelivery) -> DeliveryInfo {
 }
 
 /// The master key, which seals webhook secrets and signing keys.
-fn master<'a>(call: &'a Call<'_>) -> Result<&'a ::auth::MasterKey, ApiError> {
+pub(super) fn master<'a>(call: &'a Call<'_>) -> Result<&'a ::auth::MasterKey, ApiError> {
     call.ctx
         .auth()
         .lifecycle
@@ -343,89 +338,4 @@ async fn test(call: &Call<'_>) -> HandlerResult {
             delivery_id: delivery_id.to_string(),
         },
     ))
-}
-
-/// Whose keys sign the tenant's tokens: its own in issuer mode `path`, else the global ones.
-fn owner(call: &Call<'_>) -> Result<Option<Uuid>, ApiError> {
-    let tenant = call.tenant()?;
-    Ok((tenant.issuer_mode == IssuerMode::Path).then_some(tenant.id))
-}
-
-async fn keys(call: &Call<'_>) -> HandlerResult {
-    let owner = owner(call)?;
-    let lifetime = i64::try_from(call.ctx.shard.app.config.signed_token_lifetime().as_secs())
-        .unwrap_or(i64::MAX);
-    let keys = call
-        .ctx
-        .shard
-        .app
-        .store
-        .list_signing_keys()
-        .await
-        .map_err(store_err)?;
-    let keys = keys
-        .into_iter()
-        .filter(|k| k.tenant_id == owner)
-        .map(|k| SigningKeyInfo {
-            status: ::auth::keys::KeyState::of(&k, call.ctx.now, lifetime)
-                .as_str()
-                .to_string(),
-            kid: k.kid,
-            alg: k.alg.as_str().to_string(),
-            owner: if owner.is_some() { "tenant" } else { "global" }.to_string(),
-            created_at: rfc3339(k.created_at),
-            activates_at: rfc3339(k.activates_at),
-            retired_at: k.retired_at.map(rfc3339),
-        })
-        .collect();
-    Ok(json(200, &KeyList { keys }))
-}
-
-/// Rotates the keys that sign the tenant's tokens. The global keys sign every tenant in
-/// issuer mode `global`: only an `admin` scope may rotate them.
-async fn rotate(call: &Call<'_>) -> HandlerResult {
-    let owner = owner(call)?;
-    if owner.is_none() && call.principal.scope != Scope::Admin {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "this tenant's tokens are signed by the global keys; rotating them needs the admin scope",
-        ));
-    }
-    let req: RotateKeysRequest = if call.body.iter().all(u8::is_ascii_whitespace) {
-        RotateKeysRequest::default()
-    } else {
-        call.json()?
-    };
-    let algs = match req.alg.as_deref() {
-        None | Some("all") => SigningAlg::ALL.to_vec(),
-        Some(name) => vec![SigningAlg::parse(name)
-            .ok_or_else(|| invalid("alg", "alg must be EdDSA, RS256 or all"))?],
-    };
-    let store = call.ctx.shard.app.store.as_ref();
-    let master = master(call)?;
-    let delay = call.ctx.shard.app.config.key_publish_delay;
-    let mut rotated = Vec::new();
-    for alg in algs {
-        let mut audit = call.audit("signing_key.rotate", "signing_key", alg.as_str());
-        audit
-            .metadata
-            .insert("keys", if owner.is_some() { "tenant" } else { "global" });
-        let r =
-            ::auth::keys::rotate_for(store, master, owner, alg, call.ctx.now, delay, Some(audit))
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "signing-key rotation failed");
-                    ApiError::new(
-                        ErrorCode::Unavailable,
-                        "the keys could not be rotated; retry later",
-                    )
-                })?;
-        rotated.push(Rotated {
-            kid: r.kid,
-            alg: r.alg.as_str().to_string(),
-            activates_at: rfc3339(r.activates_at),
-            retired: r.retired,
-        });
-    }
-    Ok(json(200, &RotateKeysResponse { rotated }))
 }

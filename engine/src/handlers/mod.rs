@@ -315,7 +315,8 @@ async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> HandlerResult {
     }
     match ctx.route {
         Route::Ping => system::ping(ctx),
-        Route::Health | Route::Readyz => system::health(ctx, req.method() == Method::HEAD).await,
+        Route::Health => system::health(ctx, false).await,
+        Route::Readyz => system::health(ctx, true).await,
         Route::Metrics => system::metrics(ctx).await,
         Route::Register => auth::register(ctx, req).await,
         Route::Login => auth::login(ctx, req).await,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::header::HeaderValue;
-use protocol::system::{Health, HealthComponents, Ping};
+use protocol::system::{Cluster, Health, HealthComponents, Ping};
 use protocol::{ApiError, ErrorCode};
 
 use super::{Ctx, HandlerResult};
@@ -15,7 +15,9 @@ pub fn ping(ctx: &Ctx) -> HandlerResult {
 }
 
 /// Readiness for load balancers: 503 while draining or when the database is unreachable.
-pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
+/// `/readyz` answers in HelloJohn's words (`ready`, `degraded`, and its `cluster` block), which
+/// its admin console's dashboard reads; `/health` keeps this server's (`ok`).
+pub async fn health(ctx: &Ctx, readyz: bool) -> HandlerResult {
     ctx.clock.request_read();
     let app = &ctx.shard.app;
     let database = match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
@@ -35,8 +37,12 @@ pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
         "draining"
     } else if !ready {
         "unavailable"
-    } else {
+    } else if !readyz {
         "ok"
+    } else if redis == "degraded" {
+        "degraded"
+    } else {
+        "ready"
     };
     let body = Health {
         status,
@@ -46,6 +52,7 @@ pub async fn health(ctx: &Ctx, _head: bool) -> HandlerResult {
             keystore: "ok",
         },
         version: app.version,
+        cluster: readyz.then_some(Cluster::NONE),
     };
     let mut resp = json(if ready { 200 } else { 503 }, &body);
     resp.headers_mut().insert(

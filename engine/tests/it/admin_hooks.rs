@@ -234,3 +234,133 @@ async fn signing_keys_are_listed_and_rotated_by_whom_may() {
     assert_eq!(entries[0]["metadata"]["keys"], "tenant");
     assert_eq!(entries[2]["metadata"]["keys"], "global");
 }
+
+/// The paths HelloJohn's console calls: `GET /v2/admin/keys[?tenant_id=]` and
+/// `POST /v2/admin/keys/rotate` with `tenant_id` in the body, answering `{kid, grace_seconds,
+/// message}` (which its keys page reads) besides `rotated`.
+#[tokio::test]
+async fn the_consoles_key_paths_list_and_rotate_by_tenant_in_query_or_body() {
+    let s = server(false).await;
+    let fx = s.fixture().await;
+    let (_, key) = mint(&s, "root", "admin").await;
+    let root = Admin { s: &s, key };
+    let (_, tkey) = mint(&s, "ops", &format!("tenant:{}", fx.slug())).await;
+    let ops = Admin { s: &s, key: tkey };
+
+    let global = root.get("/v2/admin/keys").await;
+    assert_eq!(global.status, 200, "{}", global.body);
+    let keys = global.body["keys"].as_array().unwrap().clone();
+    assert!(!keys.is_empty());
+    for k in &keys {
+        assert_eq!(
+            (k["owner"].as_str(), k["use"].as_str()),
+            (Some("global"), Some("sig")),
+            "{k}"
+        );
+        assert!(k.get("tenant_id").is_none(), "{k}");
+    }
+    // Global routes: a tenant's key may not call them, even naming its own tenant.
+    let r = ops
+        .get(&format!("/v2/admin/keys?tenant_id={}", fx.slug()))
+        .await;
+    assert_eq!((r.status, code(&r)), (403, "FORBIDDEN"));
+    let r = ops.post("/v2/admin/keys/rotate", json!({})).await;
+    assert_eq!((r.status, code(&r)), (403, "FORBIDDEN"));
+    let r = root.get("/v2/admin/keys?tenant_id=no-such-tenant").await;
+    assert_eq!((r.status, code(&r)), (404, "NOT_FOUND"));
+
+    // The tenant's own keys once it is in issuer mode path.
+    let up = root
+        .put(
+            &format!("/v2/admin/tenants/{}", fx.slug()),
+            json!({"issuer_mode": "path"}),
+        )
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let tenant_id = up.body["id"].as_str().unwrap().to_string();
+    let own = root
+        .get(&format!("/v2/admin/keys?tenant_id={}", fx.slug()))
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let own_keys = own.body["keys"].as_array().unwrap().clone();
+    assert!(!own_keys.is_empty());
+    for k in &own_keys {
+        assert_eq!(
+            (k["owner"].as_str(), k["tenant_id"].as_str()),
+            (Some("tenant"), Some(tenant_id.as_str())),
+            "{k}"
+        );
+    }
+    // The console's rotation: tenant by slug in the body, grace_seconds not honoured.
+    let r = root
+        .post(
+            "/v2/admin/keys/rotate",
+            json!({"tenant_id": fx.slug(), "grace_seconds": 7 * 3600}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = r.body["rotated"].as_array().unwrap().clone();
+    assert_eq!(rotated.len(), 2, "{}", r.body);
+    assert_eq!(r.body["kid"], rotated[0]["kid"]);
+    let grace = r.body["grace_seconds"].as_i64().unwrap();
+    assert!(grace > 0 && grace != 7 * 3600, "{}", r.body);
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains(&grace.to_string()));
+    let listed = root
+        .get(&format!("/v2/admin/keys?tenant_id={tenant_id}"))
+        .await;
+    let kids: Vec<&str> = listed.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(
+        kids.contains(&r.body["kid"].as_str().unwrap()),
+        "{}",
+        listed.body
+    );
+    let entries = audited(&root, fx.slug(), "signing_key.rotate").await;
+    assert_eq!(
+        entries.len(),
+        2,
+        "audited under the tenant, one per algorithm"
+    );
+    assert_eq!(entries[0]["metadata"]["keys"], "tenant");
+
+    // Without a tenant: the global keys.
+    let before = root.get("/v2/admin/keys").await.body["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = root
+        .post("/v2/admin/keys/rotate", json!({"alg": "EdDSA"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["rotated"].as_array().unwrap().len(), 1);
+    let after = root.get("/v2/admin/keys").await.body["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, before + 1);
+
+    // The tenant's own path names the tenant: a body tenant_id is refused, nothing rotates.
+    let r = root
+        .post(
+            &format!("/v2/admin/tenants/{}/keys/rotate", fx.slug()),
+            json!({"tenant_id": "other"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["detail"]["field"].as_str()),
+        (400, Some("tenant_id")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        audited(&root, fx.slug(), "signing_key.rotate").await.len(),
+        2
+    );
+}

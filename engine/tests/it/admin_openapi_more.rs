@@ -146,8 +146,10 @@ fn the_user_token_session_webhook_and_settings_answers_match_their_schemas() {
     let key = |full: bool| h::SigningKeyInfo {
         kid: s("k1"),
         alg: s(if full { "RS256" } else { "EdDSA" }),
+        key_use: "sig",
         status: s(if full { "retiring" } else { "active" }),
         owner: s(if full { "tenant" } else { "global" }),
+        tenant_id: full.then(|| s(ID)),
         created_at: s(AT),
         activates_at: s(AT),
         retired_at: full.then(|| s(AT)),
@@ -165,7 +167,14 @@ fn the_user_token_session_webhook_and_settings_answers_match_their_schemas() {
     };
     conforms("Rotated", rotated(), rotated());
     let rotation = |full: bool| h::RotateKeysResponse {
-        rotated: if full { vec![rotated()] } else { vec![] },
+        kid: s("k2"),
+        grace_seconds: if full { 900 } else { 0 },
+        message: s("1 new key(s)"),
+        rotated: if full {
+            vec![rotated(), rotated()]
+        } else {
+            vec![rotated()]
+        },
     };
     conforms("RotateKeysResponse", rotation(true), rotation(false));
     // The settings as `admin::settings` answers them: the stored ones and the issuer mode.
@@ -192,6 +201,20 @@ fn the_user_token_session_webhook_and_settings_answers_match_their_schemas() {
         v
     };
     conforms("TenantSettings", settings(true), settings(false));
+    // A tenant as `admin::tenants` answers it: its fields and its settings.
+    let tenant = |full: bool| {
+        let mut v = serde_json::to_value(protocol::admin::TenantInfo {
+            id: s(ID),
+            slug: s("acme"),
+            name: s("Acme"),
+            issuer_mode: s(if full { "path" } else { "global" }),
+            created_at: s(AT),
+        })
+        .unwrap();
+        v["settings"] = settings(full);
+        v
+    };
+    conforms("TenantInfo", tenant(true), tenant(false));
     let security = &document()["components"]["schemas"]["TenantSettings"]["properties"]["security"];
     assert_eq!(security["additionalProperties"], false);
     assert_eq!(

@@ -285,14 +285,7 @@ fn the_admin_api_answers_match_their_schemas() {
         before: s(AT),
     };
     conforms("PurgeResponse", purged(), purged());
-    let tenant = |mode: &str| a::TenantInfo {
-        id: s(ID),
-        slug: s("acme"),
-        name: s("Acme"),
-        issuer_mode: s(mode),
-        created_at: s(AT),
-    };
-    conforms("TenantInfo", tenant("path"), tenant("global"));
+    // TenantInfo: with its settings, in admin_openapi_more.rs.
     conforms("ClientInfo", client(true), client(false));
     let revoked = || a::RevokedSecret {
         client_id: s("web"),
@@ -522,7 +515,7 @@ fn the_public_api_answers_match_their_schemas() {
         protocol::system::Ping::OK,
         protocol::system::Ping::OK,
     );
-    let health = |status| protocol::system::Health {
+    let health = |status, cluster| protocol::system::Health {
         status,
         components: protocol::system::HealthComponents {
             database: "ok",
@@ -530,8 +523,15 @@ fn the_public_api_answers_match_their_schemas() {
             keystore: "ok",
         },
         version: "0.2.0",
+        cluster,
     };
-    conforms("Health", health("ok"), health("draining"));
+    conforms("Health", health("ok", None), health("draining", None));
+    let cluster = Some(protocol::system::Cluster::NONE);
+    conforms(
+        "Readiness",
+        health("ready", cluster),
+        health("unavailable", cluster),
+    );
     let jwks = protocol::token::Jwks {
         keys: vec![
             protocol::token::Jwk::ed25519("k1", "x"),

@@ -202,3 +202,93 @@ async fn settings_are_versioned_merged_and_enforced() {
         403
     );
 }
+
+/// HelloJohn's console creates a tenant with its settings in the body: they are checked before
+/// anything is written and stored with the tenant (version 0), what this server does not act
+/// on (SMTP with its password) is not kept, and a tenant answer carries its settings.
+#[tokio::test]
+async fn a_tenant_is_created_with_its_settings_or_not_at_all() {
+    let s = TestServer::start().await;
+    let (_, key) = mint(&s, "root", "admin").await;
+    let root = Admin { s: &s, key };
+
+    let bad = root
+        .post(
+            "/v2/admin/tenants",
+            json!({"slug": "initech", "settings": {"sessionLifetimeSeconds": 5}}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.body["detail"]["field"], "sessionLifetimeSeconds");
+    assert_eq!(root.get("/v2/admin/tenants/initech").await.status, 404);
+    let bad = root
+        .post(
+            "/v2/admin/tenants",
+            json!({"slug": "initech", "settings": [1]}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(root.get("/v2/admin/tenants/initech").await.status, 404);
+
+    let made = root
+        .post(
+            "/v2/admin/tenants",
+            json!({"name": "Initech", "slug": "initech", "display_name": "Initech LLC",
+                "settings": {"logoUrl": "https://initech.example/logo.png",
+                    "sessionLifetimeSeconds": 7200, "security": {"passwordMinLength": 14},
+                    "issuerMode": "path", "socialLoginEnabled": false,
+                    "smtp": {"host": "smtp.initech.example", "password": "hunter2"}}}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["issuer_mode"], "path");
+    assert_eq!(
+        made.body["settings"],
+        json!({"logoUrl": "https://initech.example/logo.png", "sessionLifetimeSeconds": 7200,
+            "security": {"passwordMinLength": 14}, "issuerMode": "path"})
+    );
+    let got = root.get("/v2/admin/tenants/initech/settings").await;
+    assert_eq!(got.status, 200);
+    assert_eq!(etag(&got), "\"0\"");
+    assert_eq!(got.body, made.body["settings"]);
+    let listed = root.get("/v2/admin/tenants").await;
+    let row = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slug"] == "initech")
+        .cloned();
+    assert_eq!(
+        row.unwrap()["settings"]["logoUrl"],
+        "https://initech.example/logo.png"
+    );
+    assert!(!listed.body.to_string().contains("hunter2"));
+    // The policy is the tenant's from the start.
+    let policy = s
+        .client
+        .get(s.url("/v2/auth/password-policy?tenant_id=initech"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(policy).await;
+    assert_eq!(
+        (status, body["min_length"].as_u64()),
+        (200, Some(14)),
+        "{body}"
+    );
+
+    // A change of the settings goes through .../settings and its If-Match.
+    let r = root
+        .put(
+            "/v2/admin/tenants/initech",
+            json!({"name": "Initech 2", "settings": {"logoUrl": null}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["detail"]["field"].as_str()),
+        (400, Some("settings"))
+    );
+    let after = root.get("/v2/admin/tenants/initech").await;
+    assert_eq!(after.body["name"], "Initech", "nothing changed");
+}

@@ -31,11 +31,21 @@ async fn ping_answers_ok_with_request_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readyz_report_components() {
     let srv = TestServer::start().await;
-    for path in ["/health", "/readyz"] {
+    for (path, ready) in [("/health", "ok"), ("/readyz", "ready")] {
         let resp = srv.get(path).await;
         assert_eq!(resp.status(), 200, "{path}");
         let body: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(body["status"], "ok");
+        assert_eq!(body["status"], ready);
+        if path == "/readyz" {
+            // HelloJohn's block, which its admin console's dashboard reads unguarded.
+            assert_eq!(
+                body["cluster"],
+                serde_json::json!({"mode": "off", "role": "standalone", "leader_id": "",
+                    "peers_configured": 0, "peers_connected": 0})
+            );
+        } else {
+            assert!(body.get("cluster").is_none(), "{body}");
+        }
         assert_eq!(body["components"]["database"], "ok");
         assert_eq!(body["components"]["redis"], "disabled");
         assert_eq!(body["components"]["keystore"], "ok");

@@ -163,7 +163,10 @@ impl TestServer {
     pub async fn fixture_with(&self, slug: &str, client_id: &str) -> Fixture {
         let store = self.store();
         let now = engine::unix_now();
-        let tenant = store.create_tenant(slug, slug, now, None).await.unwrap();
+        let tenant = store
+            .create_tenant(slug, slug, Default::default(), now, None)
+            .await
+            .unwrap();
         let client = self.add_client(&tenant, client_id).await;
         Fixture { tenant, client }
     }
@@ -201,7 +204,7 @@ impl TestServer {
             let store = self.store();
             let now = engine::unix_now();
             let tenant = store
-                .create_tenant("local", "Local", now, None)
+                .create_tenant("local", "Local", Default::default(), now, None)
                 .await
                 .unwrap();
             let client = store

@@ -20,12 +20,13 @@ impl Directory for PgStore {
         &self,
         slug: &str,
         name: &str,
+        settings: TenantSettings,
         now: i64,
         audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, Tenant> {
         let (slug, name) = (slug.to_owned(), name.to_owned());
         self.call("create_tenant", move |c| {
-            Box::pin(tenants::create_tenant(c, slug, name, now, audit))
+            Box::pin(tenants::create_tenant(c, slug, name, settings, now, audit))
         })
     }
 

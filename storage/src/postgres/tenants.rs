@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::audit_row;
 use crate::{
     AuditEntry, Client as AppClient, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash,
-    SigningAlg, StoreError, Tenant,
+    SigningAlg, StoreError, Tenant, TenantSettings,
 };
 
 pub(super) const TENANT_COLUMNS: &str =
@@ -39,6 +39,7 @@ pub(super) async fn create_tenant(
     client: &mut Client,
     slug: String,
     name: String,
+    settings: TenantSettings,
     now: i64,
     audit: Option<AuditEntry>,
 ) -> Result<Tenant, StoreError> {
@@ -47,19 +48,20 @@ pub(super) async fn create_tenant(
         slug,
         name,
         created_at: now,
-        settings: Default::default(),
+        settings,
         settings_version: 0,
         issuer_mode: IssuerMode::Global,
     };
     let audit = audit.map(|a| a.about(tenant.id, "tenant", &tenant.id.to_string()));
     let tx = client.transaction().await.map_err(db)?;
     tx.execute_typed(
-        "INSERT INTO tenants (id, slug, name, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO tenants (id, slug, name, created_at, settings) VALUES ($1, $2, $3, $4, $5)",
         &[
             (&tenant.id, Type::UUID),
             (&tenant.slug, Type::TEXT),
             (&tenant.name, Type::TEXT),
             (&tenant.created_at, Type::INT8),
+            (&tenant.settings.to_json(), Type::JSONB),
         ],
     )
     .await

@@ -19,12 +19,13 @@ impl Directory for SqliteStore {
         &self,
         slug: &str,
         name: &str,
+        settings: TenantSettings,
         now: i64,
         audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, Tenant> {
         let (slug, name) = (slug.to_owned(), name.to_owned());
         self.pool
-            .write(move |conn| tenants::create_tenant(conn, slug, name, now, audit))
+            .write(move |conn| tenants::create_tenant(conn, slug, name, settings, now, audit))
     }
 
     fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>> {

@@ -9,7 +9,7 @@ use super::error::{json_at, known_rows, to_json, uuid_at};
 use crate::tolerant;
 use crate::{
     AuditEntry, Client, ClientChanges, ClientType, IssuerMode, NewClient, SecretHash, SigningAlg,
-    StoreError, Tenant,
+    StoreError, Tenant, TenantSettings,
 };
 
 pub(super) const TENANT_COLUMNS: &str =
@@ -35,6 +35,7 @@ pub(super) fn create_tenant(
     conn: &mut Connection,
     slug: String,
     name: String,
+    settings: TenantSettings,
     now: i64,
     audit: Option<AuditEntry>,
 ) -> Result<Tenant, StoreError> {
@@ -43,22 +44,25 @@ pub(super) fn create_tenant(
         slug,
         name,
         created_at: now,
-        settings: Default::default(),
+        settings,
         settings_version: 0,
         issuer_mode: IssuerMode::Global,
     };
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    tx.prepare_cached("INSERT INTO tenants (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .map_err(db)?
-        .execute(params![
-            tenant.id.to_string(),
-            tenant.slug,
-            tenant.name,
-            tenant.created_at
-        ])
-        .map_err(db)?;
+    tx.prepare_cached(
+        "INSERT INTO tenants (id, slug, name, created_at, settings) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(db)?
+    .execute(params![
+        tenant.id.to_string(),
+        tenant.slug,
+        tenant.name,
+        tenant.created_at,
+        tenant.settings.to_json().to_string()
+    ])
+    .map_err(db)?;
     let id = tenant.id.to_string();
     let audit = audit.map(|a| a.about(tenant.id, "tenant", &id));
     audit_row::insert_opt(&tx, audit.as_ref())?;

@@ -36,7 +36,7 @@ pub async fn migrate_is_idempotent(store: Arc<dyn Store>) {
 pub async fn tenants(store: Arc<dyn Store>) {
     migrated(&store).await;
     let acme = store
-        .create_tenant("acme", "Acme Inc", NOW, None)
+        .create_tenant("acme", "Acme Inc", Default::default(), NOW, None)
         .await
         .expect("acme");
     assert_eq!(
@@ -44,7 +44,7 @@ pub async fn tenants(store: Arc<dyn Store>) {
         ("acme", "Acme Inc", NOW)
     );
     let globex = store
-        .create_tenant("globex", "Globex", NOW + 1, None)
+        .create_tenant("globex", "Globex", Default::default(), NOW + 1, None)
         .await
         .expect("globex");
     assert_ne!(acme.id, globex.id);
@@ -69,7 +69,7 @@ pub async fn tenants(store: Arc<dyn Store>) {
 
     assert_conflict(
         store
-            .create_tenant("acme", "Another Acme", NOW + 2, None)
+            .create_tenant("acme", "Another Acme", Default::default(), NOW + 2, None)
             .await,
         "slug",
     );

@@ -173,7 +173,7 @@ pub async fn admin_directory_audits(store: Arc<dyn Store>, raw: Raw) {
 
     let entry = audit("tenant.create");
     let acme = store
-        .create_tenant("acme", "Acme", NOW, Some(entry.clone()))
+        .create_tenant("acme", "Acme", Default::default(), NOW, Some(entry.clone()))
         .await
         .expect("acme");
     let id = acme.id.to_string();
@@ -181,7 +181,13 @@ pub async fn admin_directory_audits(store: Arc<dyn Store>, raw: Raw) {
     // A taken slug writes neither a tenant nor an entry.
     assert_conflict(
         store
-            .create_tenant("acme", "Acme 2", NOW, Some(audit("tenant.create")))
+            .create_tenant(
+                "acme",
+                "Acme 2",
+                Default::default(),
+                NOW,
+                Some(audit("tenant.create")),
+            )
             .await,
         "slug",
     );
@@ -260,7 +266,13 @@ pub async fn admin_directory_audits(store: Arc<dyn Store>, raw: Raw) {
 
     // An entry whose id is already written fails the change with it: one transaction.
     let reused = store
-        .create_tenant("initech", "Initech", NOW, Some(entry.clone()))
+        .create_tenant(
+            "initech",
+            "Initech",
+            Default::default(),
+            NOW,
+            Some(entry.clone()),
+        )
         .await;
     assert!(reused.is_err(), "{reused:?}");
     assert_eq!(store.find_tenant("initech").await.expect("find"), None);

@@ -214,7 +214,13 @@ fn mail_of(claimed: &Claimed) -> &MailPayload {
 
 async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
     store
-        .create_tenant(slug, &format!("Tenant {slug}"), NOW, None)
+        .create_tenant(
+            slug,
+            &format!("Tenant {slug}"),
+            Default::default(),
+            NOW,
+            None,
+        )
         .await
         .expect("create tenant")
 }
