@@ -193,6 +193,23 @@ pub async fn admin_directory_audits(store: Arc<dyn Store>, raw: Raw) {
     );
     assert_eq!(raw.audits("tenant.create").await, 1);
     assert_eq!(store.list_tenants().await.expect("list").len(), 2);
+    // A tenant made with settings has them from the start, at version 0.
+    let settings = store::TenantSettings {
+        session_lifetime_seconds: Some(7200),
+        logo_url: Some("https://umbrella.example/logo.png".into()),
+        ..Default::default()
+    };
+    let made = store
+        .create_tenant("umbrella", "Umbrella", settings.clone(), NOW, None)
+        .await
+        .expect("umbrella");
+    let found = store
+        .find_tenant("umbrella")
+        .await
+        .expect("find")
+        .expect("there");
+    assert_eq!((found.settings, found.settings_version), (settings, 0));
+    assert_eq!(made.settings_version, 0);
 
     let entry = audit("client.create");
     let web = store
