@@ -14,6 +14,10 @@ pub const PUT: u8 = 4;
 pub const PATCH: u8 = 8;
 pub const DELETE: u8 = 16;
 
+/// `Access-Control-Allow-Methods` of an admin path no route matches (its preflight is allowed,
+/// so that the request itself is answered 404).
+pub const ALL_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 macro_rules! admin_routes {
     ($($variant:ident => $template:literal, $methods:expr;)*) => {
         /// Every admin route.

@@ -80,6 +80,24 @@ pub fn decorate(resp: &mut Resp, origin: HeaderValue) {
     );
 }
 
+/// The preflight answer of an admin path, for an allowed origin: `methods` and the admin API's
+/// request headers.
+pub fn admin_preflight(methods: &str) -> Resp {
+    let mut resp = empty(204);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(methods) {
+        h.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
+    }
+    h.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(
+            "Authorization, Content-Type, X-API-Key, X-Request-Id, If-Match, X-Tenant-ID",
+        ),
+    );
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    resp
+}
+
 /// Answers a preflight. Unknown origins get 204 without CORS headers, so the browser refuses.
 pub fn preflight(route: Route, origin_allowed: bool) -> Resp {
     if route == Route::Unmatched {
@@ -91,18 +109,7 @@ pub fn preflight(route: Route, origin_allowed: bool) -> Resp {
     let mut resp = empty(204);
     if origin_allowed {
         if let Route::Admin(admin) = route {
-            let h = resp.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&admin.allow_header()) {
-                h.insert(ACCESS_CONTROL_ALLOW_METHODS, v);
-            }
-            h.insert(
-                ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(
-                    "Authorization, Content-Type, X-API-Key, X-Request-Id, If-Match, X-Tenant-ID",
-                ),
-            );
-            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-            return resp;
+            return admin_preflight(&admin.allow_header());
         }
         let methods = if route.allows(&http::Method::POST) && route.allows(&http::Method::GET) {
             "GET, POST, OPTIONS"

@@ -422,3 +422,76 @@ async fn admins_are_managed_and_their_scope_holds() {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
 }
+
+/// HelloJohn's console runs on its own origin: every admin call is preflighted. A known route
+/// allows its methods and the admin headers; an admin path this server lacks is allowed too,
+/// so the console gets the request's 404 (which it reads as "not available") rather than a CORS
+/// failure; another origin gets no CORS headers anywhere.
+#[tokio::test]
+async fn admin_preflights_from_the_console_origin() {
+    let s = TestServer::with(&[("HELLOJOHN_CORS_ORIGINS", "http://console.example")]).await;
+    let preflight = |path: &'static str, origin: &'static str| {
+        s.client
+            .request(reqwest::Method::OPTIONS, s.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, if-match",
+            )
+            .send()
+    };
+    let known = preflight("/v2/admin/tenants/acme/settings", "http://console.example")
+        .await
+        .unwrap();
+    assert_eq!(known.status(), 204);
+    let h = known.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://console.example");
+    assert_eq!(
+        h["access-control-allow-methods"],
+        "GET, HEAD, PUT, PATCH, OPTIONS"
+    );
+    assert!(h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("If-Match"));
+
+    let unknown = preflight(
+        "/v2/admin/tenants/acme/rbac/roles",
+        "http://console.example",
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 204);
+    let h = unknown.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://console.example");
+    assert_eq!(
+        h["access-control-allow-methods"],
+        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+    );
+    let get = s
+        .client
+        .get(s.url("/v2/admin/tenants/acme/rbac/roles"))
+        .header("origin", "http://console.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 404);
+    assert_eq!(
+        get.headers()["access-control-allow-origin"],
+        "http://console.example"
+    );
+    let (_, body) = status_and_json(get).await;
+    assert_eq!(body["code"], "NOT_FOUND");
+
+    // Another origin: no CORS headers, and outside /v2/admin an unknown path stays a 404.
+    let other = preflight("/v2/admin/tenants/acme/rbac/roles", "http://evil.example")
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let public = preflight("/v2/nothing-here", "http://console.example")
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+}
