@@ -113,14 +113,17 @@ python3 "$REPO/scripts/admin_fuzz.py" "$URL" "$KEY" "$WORK"
 # closed: a member the document does not name fails too). negative_data_rejection: a request
 # the document calls invalid (a wrong type, a missing member, a number out of range, a
 # parameter named twice) is refused with a 4xx. ignored_auth: without the credential, or with
-# a wrong one, every operation that asks for one answers 401.
+# a wrong one, every operation that asks for one answers 401. unsupported_method: a method the
+# document does not list for a path (TRACE, QUERY, PATCH where only PUT is, ...) is 405 with
+# `Allow`. allow_header_conformance: the `Allow` of an OPTIONS lists exactly the documented
+# methods (the router's table and the document agree).
 # Not checked: positive_data_acceptance (the document cannot say every rule a request must
 # meet: the password policy, a redirect URI's syntax, a scope's tenant existing, so valid-looking
-# requests are refused by design); unsupported_method and allow_header_conformance (a 405 has no
-# `Allow` header yet: it is answered in engine/src/handlers/mod.rs, for every route); the
-# stateful checks (use_after_free, ensure_resource_availability: the document has no links).
+# requests are refused by design); the stateful checks (use_after_free,
+# ensure_resource_availability: the document has no links).
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance
-CHECKS="${HJ_ADMIN_FUZZ_CHECKS:-$CHECKS,response_schema_conformance,negative_data_rejection,ignored_auth}"
+CHECKS="$CHECKS,response_schema_conformance,negative_data_rejection,ignored_auth"
+CHECKS="${HJ_ADMIN_FUZZ_CHECKS:-$CHECKS,unsupported_method,allow_header_conformance}"
 fuzz() {
     local name="$1"
     shift

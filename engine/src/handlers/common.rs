@@ -79,6 +79,11 @@ pub fn parse<T: DeserializeOwned + Default>(
         return Ok(T::default());
     }
     match (media(parts), accept) {
+        // Every body is an object: a derived `Deserialize` also takes an array of a struct's
+        // fields in order (`["acme","web","a@b.c","pw"]`), a shape no client of ours sends.
+        (Media::Json, _) if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => Err(
+            ApiError::new(ErrorCode::InvalidJson, "the body must be a JSON object"),
+        ),
         (Media::Json, _) => protocol::json::from_body(body),
         (Media::Form, Accept::JsonOrForm) => protocol::json::from_form(form_pairs(&body)),
         (_, Accept::Json) => Err(ApiError::new(

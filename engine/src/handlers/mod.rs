@@ -223,7 +223,12 @@ pub async fn handle(
         }
     } else if method == Method::OPTIONS {
         ctx.clock.request_read();
-        cors::preflight(route, origin.is_some())
+        let mut resp = cors::preflight(route, origin.is_some());
+        // RFC 9110 9.3.7: what the resource allows, for any OPTIONS (a preflight or not).
+        if let Ok(v) = HeaderValue::from_str(&allowed_methods(route)) {
+            resp.headers_mut().insert(http::header::ALLOW, v);
+        }
+        resp
     } else if !route.allows(&method) {
         ctx.clock.request_read();
         let mut resp = error(

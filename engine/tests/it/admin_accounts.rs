@@ -451,6 +451,8 @@ async fn admin_preflights_from_the_console_origin() {
         h["access-control-allow-methods"],
         "GET, HEAD, PUT, PATCH, OPTIONS"
     );
+    // Any OPTIONS names what the resource allows (RFC 9110 9.3.7).
+    assert_eq!(h["allow"], "GET, HEAD, PUT, PATCH, OPTIONS");
     assert!(h["access-control-allow-headers"]
         .to_str()
         .unwrap()
@@ -494,4 +496,9 @@ async fn admin_preflights_from_the_console_origin() {
         .await
         .unwrap();
     assert_eq!(public.status(), 404);
+    let login = preflight("/v2/auth/login", "http://evil.example")
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 204);
+    assert_eq!(login.headers()["allow"], "POST, OPTIONS");
 }

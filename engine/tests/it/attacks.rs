@@ -247,6 +247,17 @@ async fn hostile_requests_get_their_4xx_and_the_server_keeps_serving() {
     )
     .await;
     assert_code(status, &body, 400, "INVALID_JSON", "duplicate keys");
+    // A struct's fields in order, as an array: a derived Deserialize would take it.
+    let positional = json!([fx.slug(), fx.client_id(), "ada@example.com", PASSWORD]);
+    let (status, body) = post_raw(
+        &srv,
+        "/v2/auth/login",
+        "application/json",
+        positional.to_string().into_bytes(),
+    )
+    .await;
+    assert_code(status, &body, 400, "INVALID_JSON", "an array body");
+    assert_eq!(body["message"], "the body must be a JSON object");
     for path in ["/v2/auth/logout", "/v2/auth/register", "/v2/auth/login"] {
         let deep = format!("{{\"zzz\":{}{}}}", "[".repeat(20_000), "]".repeat(20_000));
         let (status, body) = post_raw(&srv, path, "application/json", deep.into_bytes()).await;
