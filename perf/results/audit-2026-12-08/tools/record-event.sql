@@ -1,0 +1,1 @@
+SELECT hj_record_event(gen_random_uuid(), '11111111-1111-1111-1111-111111111111'::uuid, 'user.login', '22222222-2222-2222-2222-222222222222'::uuid, 'user', '22222222-2222-2222-2222-222222222222'::uuid, 'user', '127.0.0.1', 'hj-bench/0.2.0', '{"amr":["pwd"],"client_id":"local-app","request_id":"01JEXAMPLE0000000000000000"}'::jsonb, 'success', extract(epoch from now())::bigint);
