@@ -132,7 +132,18 @@ pub async fn create(call: &Call<'_>) -> HandlerResult {
         settings
             .check()
             .map_err(|(field, message)| invalid(field, message))?;
-        mode = mode.or(patch.issuer_mode.as_deref());
+        if let Some(inner) = patch.issuer_mode.as_deref() {
+            if IssuerMode::parse(inner).is_none() {
+                return Err(invalid("issuerMode", "issuerMode must be global or path"));
+            }
+            if mode.is_some_and(|m| m != inner) {
+                return Err(invalid(
+                    "issuer_mode",
+                    "issuer_mode and settings.issuerMode name different modes",
+                ));
+            }
+            mode = Some(inner);
+        }
     }
     let mode = issuer_mode(mode)?;
     let store = &call.ctx.shard.app.store;

@@ -229,6 +229,26 @@ async fn a_tenant_is_created_with_its_settings_or_not_at_all() {
         .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(root.get("/v2/admin/tenants/initech").await.status, 404);
+    // The fuzzer's case: the mode named twice, the inner one invalid; then two valid ones apart.
+    for (body, field) in [
+        (
+            json!({"slug": "initech", "issuer_mode": "global", "settings": {"issuerMode": "AAA"}}),
+            "issuerMode",
+        ),
+        (
+            json!({"slug": "initech", "issuer_mode": "global", "settings": {"issuerMode": "path"}}),
+            "issuer_mode",
+        ),
+    ] {
+        let bad = root.post("/v2/admin/tenants", body).await;
+        assert_eq!(
+            (bad.status, bad.body["detail"]["field"].as_str()),
+            (400, Some(field)),
+            "{}",
+            bad.body
+        );
+    }
+    assert_eq!(root.get("/v2/admin/tenants/initech").await.status, 404);
 
     let made = root
         .post(
