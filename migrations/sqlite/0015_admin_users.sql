@@ -21,7 +21,4 @@ BEGIN
         WHERE id_hash = NEW.id_hash;
 END;
 
--- The admin API's listings: one tenant's, keyset-paged on (created_at, id).
-CREATE INDEX users_tenant_created ON users (tenant_id, created_at, id);
-CREATE INDEX sessions_tenant_created ON sessions (tenant_id, created_at, id);
-CREATE INDEX refresh_families_tenant_created ON refresh_families (tenant_id, created_at, id);
+-- The listings' indexes: migration 19 (as on PostgreSQL, where they are built concurrently).

@@ -314,6 +314,87 @@ async fn sessions_from_before_migration_15_get_ids() {
     assert_eq!((user.disabled, user.disabled_reason), (true, None));
 }
 
+/// Whether each of the listings' indexes exists and is valid (usable by queries).
+async fn listing_indexes(admin: &tokio_postgres::Client) -> Vec<(String, bool)> {
+    admin
+        .query(
+            "SELECT c.relname::text, i.indisvalid FROM pg_class c \
+             JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname IN ('sessions_id_key', \
+             'users_tenant_created', 'sessions_tenant_created', 'refresh_families_tenant_created') \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Migration 19 builds its indexes concurrently, outside a transaction (an online migration).
+/// An index an interrupted build left invalid (here: a unique build that met duplicates) is
+/// dropped and built again by the next `hj migrate`, and the version is recorded only once
+/// every index is valid.
+#[tokio::test]
+async fn the_online_migration_rebuilds_an_index_a_failed_build_left_invalid() {
+    let db = test_db().await;
+    let store = open(&db.direct_url(), test_options());
+    store.migrate().await.expect("migrate");
+    let admin = admin(&db.direct_url()).await;
+    let all_valid = vec![
+        ("refresh_families_tenant_created".to_string(), true),
+        ("sessions_id_key".to_string(), true),
+        ("sessions_tenant_created".to_string(), true),
+        ("users_tenant_created".to_string(), true),
+    ];
+    assert_eq!(listing_indexes(&admin).await, all_valid);
+
+    // As if a migrate had been killed during 19: its row gone, one index left invalid.
+    let (tenant_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let same = Uuid::new_v4();
+    admin
+        .batch_execute(&format!(
+            "DELETE FROM schema_migrations WHERE version = 19; \
+             DROP INDEX sessions_id_key; \
+             INSERT INTO tenants (id, slug, name, created_at) VALUES ('{tenant_id}', 'acme', 'Acme', 1); \
+             INSERT INTO users (id, tenant_id, email, created_at) VALUES ('{user_id}', '{tenant_id}', 'a@acme.test', 1); \
+             INSERT INTO sessions (id_hash, user_id, tenant_id, client_id, created_at, expires_at, id) VALUES \
+               ('\\x{a}', '{user_id}', '{tenant_id}', 'web', 1, 100, '{same}'), \
+               ('\\x{b}', '{user_id}', '{tenant_id}', 'web', 2, 100, '{same}');",
+            a = "aa".repeat(32),
+            b = "bb".repeat(32),
+        ))
+        .await
+        .expect("setup");
+    let failed = admin
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY sessions_id_key ON sessions (id)")
+        .await;
+    assert!(failed.is_err(), "duplicates fail the unique build");
+    let mut left = listing_indexes(&admin).await;
+    left.retain(|(name, _)| name == "sessions_id_key");
+    assert_eq!(
+        left,
+        [("sessions_id_key".to_string(), false)],
+        "left invalid"
+    );
+    // While the duplicates stay, the rebuild fails too: the migration is not recorded.
+    let err = store.migrate().await.expect_err("duplicates");
+    assert!(err.to_string().contains("19"), "{err}");
+    assert!(!store
+        .migration_status()
+        .await
+        .expect("status")
+        .applied
+        .contains(&19));
+    admin
+        .batch_execute("UPDATE sessions SET id = gen_random_uuid() WHERE created_at = 2")
+        .await
+        .expect("fix");
+    let status = store.migrate().await.expect("migrate again");
+    assert!(status.pending().is_empty(), "{status:?}");
+    assert_eq!(listing_indexes(&admin).await, all_valid);
+}
+
 fn migrations_dir(backend: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")

@@ -161,7 +161,10 @@ impl Administration for PgStore {
     }
 
     fn migrate(&self) -> StoreFuture<'_, MigrationStatus> {
-        self.run("migrate", None, |c| Box::pin(migrate::migrate(c)))
+        Box::pin(async move {
+            let mut conn = self.pools.acquire("migrate").await?;
+            migrate::migrate(conn.client()?, || self.pools.dedicated()).await
+        })
     }
 
     fn migration_status(&self) -> StoreFuture<'_, MigrationStatus> {

@@ -132,6 +132,12 @@ fn slot() -> usize {
 }
 
 impl Pools {
+    /// A connection of its own, outside the pools (closed when dropped): what `hj migrate`
+    /// holds the migration lock on while an online migration builds indexes on another.
+    pub(super) async fn dedicated(&self) -> Result<Client, StoreError> {
+        self.connector.connect().await
+    }
+
     pub(super) fn new(connector: Connector, count: usize, limits: Limits) -> Pools {
         Pools {
             connector,

@@ -98,6 +98,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "tenant_settings",
         sql: include_str!("../../../migrations/sqlite/0017_tenant_settings.sql"),
     },
+    Migration {
+        version: 18,
+        name: "session_ids",
+        sql: include_str!("../../../migrations/sqlite/0018_session_ids.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "admin_listings",
+        sql: include_str!("../../../migrations/sqlite/0019_admin_listings.sql"),
+    },
 ];
 
 fn known() -> Vec<i64> {
