@@ -19,10 +19,9 @@ use store::{Metadata, NewUser, User, UserChanges, UserFilter, UserQuery, UserSta
 use uuid::Uuid;
 
 use super::{grants, invalid, not_found, store_err, AdminRoute, Call};
-use crate::handlers::{denial_error, HandlerResult};
+use crate::handlers::HandlerResult;
 use crate::http::{empty, json};
-use ::auth::flows::{normalize_email, Outcome};
-use ::auth::password::Password;
+use ::auth::flows::normalize_email;
 
 pub async fn handle(call: &Call<'_>) -> HandlerResult {
     use AdminRoute as R;
@@ -98,21 +97,11 @@ fn metadata(field: &'static str, value: Document) -> Result<Metadata, ApiError> 
     Ok(Metadata::from_json(value))
 }
 
-/// The PHC string of a new password that passes the policy, hashed in the hash pool.
+/// The PHC string of a new password that passes the tenant's policy (its `security` settings,
+/// as at sign-up and reset), hashed in the hash pool.
 async fn hash(call: &Call<'_>, password: String) -> Result<String, ApiError> {
-    if let Err(v) = ::auth::password::check_policy(&password) {
-        return Err(invalid("password", v.message()));
-    }
-    match call
-        .ctx
-        .auth()
-        .hash_admin_password(Password::new(password))
-        .await
-        .map_err(store_err)?
-    {
-        Outcome::Done(phc) => Ok(phc),
-        Outcome::Denied(d) => Err(denial_error(&d)),
-    }
+    let policy = ::auth::password::Policy::of(&call.tenant()?.settings.security);
+    super::accounts::hash_password(call, password, &policy).await
 }
 
 fn conflict(e: store::StoreError) -> ApiError {

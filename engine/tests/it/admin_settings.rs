@@ -297,6 +297,41 @@ async fn a_tenant_is_created_with_its_settings_or_not_at_all() {
         (200, Some(14)),
         "{body}"
     );
+    // An operator's passwords for the tenant's users follow it too: 12 characters are short.
+    let users = "/v2/admin/tenants/initech/users";
+    let short = root
+        .post(
+            users,
+            json!({"email": "bob@initech.example", "password": "Short-pw-123"}),
+        )
+        .await;
+    assert_eq!(
+        (short.status, short.body["detail"]["field"].as_str()),
+        (400, Some("password")),
+        "{}",
+        short.body
+    );
+    let bob = root
+        .post(
+            users,
+            json!({"email": "bob@initech.example", "password": "Long-enough-pw-1"}),
+        )
+        .await;
+    assert_eq!(bob.status, 201, "{}", bob.body);
+    let set = format!("{users}/{}/set-password", bob.body["id"].as_str().unwrap());
+    let short = root.post(&set, json!({"password": "Short-pw-123"})).await;
+    assert_eq!(
+        (short.status, short.body["detail"]["field"].as_str()),
+        (400, Some("password")),
+        "{}",
+        short.body
+    );
+    assert_eq!(
+        root.post(&set, json!({"password": "Another-long-pw-2"}))
+            .await
+            .status,
+        200
+    );
 
     // A change of the settings goes through .../settings and its If-Match.
     let r = root
